@@ -1,0 +1,194 @@
+#include "checkpoint/checkpoint.h"
+
+#include <fcntl.h>
+#include <torch/torch.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "common/error.h"
+#include "common/h5.h"
+#include "common/hdf5_lock.h"
+
+namespace odyssey {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+uint32_t crc_of(const torch::Tensor& t) {
+  return static_cast<uint32_t>(
+      crc32(0L, static_cast<const Bytef*>(t.data_ptr()), static_cast<uInt>(t.nbytes())));
+}
+
+hid_t h5_type(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kFloat: return H5T_NATIVE_FLOAT;
+    case torch::kDouble: return H5T_NATIVE_DOUBLE;
+    case torch::kLong: return H5T_NATIVE_INT64;
+    default: ODY_FAIL(ODY_MSG("cannot store tensor of dtype " << t.scalar_type()), "");
+  }
+}
+
+void fsync_path(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  ODY_CHECK(fd >= 0, "cannot open '" + path + "' to sync it", "");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  ODY_CHECK(rc == 0, "fsync of '" + path + "' failed", "is the disk full or failing?");
+}
+
+// Writes tensors into a group; a key with dots stays one dataset name ("features.0.weight").
+// Optimizer keys "param/slot" become subgroups.
+void write_group(hid_t file, const std::string& group, const NamedTensors& tensors,
+                 const std::string& path) {
+  h5::Handle g = h5::create_group(file, group, path);
+  std::map<std::string, h5::Handle> subgroups;
+  for (const auto& [name, tensor] : tensors) {
+    auto t = tensor.detach().to(torch::kCPU).contiguous();
+    hid_t loc = g;
+    std::string leaf = name;
+    auto slash = name.rfind('/');
+    if (slash != std::string::npos) {
+      std::string sub = name.substr(0, slash);
+      leaf = name.substr(slash + 1);
+      auto it = subgroups.find(sub);
+      if (it == subgroups.end())
+        it = subgroups.emplace(sub, h5::create_group(g, sub, path)).first;
+      loc = it->second;
+    }
+    std::vector<hsize_t> shape(t.sizes().begin(), t.sizes().end());
+    h5::write_dataset(loc, leaf, h5_type(t), shape, t.data_ptr(), path);
+    h5::Handle ds = h5::open_dataset(loc, leaf, path);
+    h5::write_attr(ds, "crc32", static_cast<int64_t>(crc_of(t)));
+  }
+}
+
+struct VisitCtx {
+  std::vector<std::string> names;
+};
+
+herr_t collect(hid_t, const char* name, const H5O_info_t* info, void* data) {
+  if (info->type == H5O_TYPE_DATASET) static_cast<VisitCtx*>(data)->names.emplace_back(name);
+  return 0;
+}
+
+NamedTensors read_group(hid_t file, const std::string& group, const std::string& path) {
+  NamedTensors out;
+  if (!h5::exists(file, group)) return out;
+  h5::Handle g(H5Gopen2(file, group.c_str(), H5P_DEFAULT), H5Gclose);
+  VisitCtx ctx;
+  ODY_CHECK(H5Ovisit(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, collect, &ctx) >= 0 ||
+                H5Ovisit(g, H5_INDEX_NAME, H5_ITER_INC, collect, &ctx) >= 0,
+            "cannot list group /" + group + " of '" + path + "'", "the checkpoint is damaged");
+  for (const auto& name : ctx.names) {
+    std::string full = "/" + group + "/" + name;
+    h5::Handle ds = h5::open_dataset(file, full, path);
+    auto d = h5::dims(ds, full);
+    std::vector<int64_t> shape(d.begin(), d.end());
+    h5::Handle ftype(H5Dget_type(ds), H5Tclose);
+    torch::ScalarType st = H5Tget_class(ftype) == H5T_INTEGER ? torch::kLong
+                           : H5Tget_size(ftype) == 8        ? torch::kDouble
+                                                            : torch::kFloat;
+    auto t = torch::empty(shape, st);
+    hid_t mtype = st == torch::kLong ? H5T_NATIVE_INT64
+                  : st == torch::kDouble ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
+    ODY_CHECK(H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) >= 0,
+              "cannot read dataset " + full + " of checkpoint '" + path + "'",
+              "the checkpoint is truncated or damaged");
+    if (h5::has_attr(ds, "crc32")) {
+      int64_t expect = h5::read_attr_int(ds, "crc32", path);
+      ODY_CHECK(static_cast<uint32_t>(expect) == crc_of(t),
+                "dataset " + full + " of checkpoint '" + path + "' fails its CRC-32 check",
+                "the checkpoint is damaged; resume from an earlier one");
+    }
+    out.emplace_back(name, t);
+  }
+  return out;
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const CheckpointData& data) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::lock_guard<std::mutex> lock(hdf5_mutex());
+    h5::Handle file = h5::create_file(tmp);
+    write_group(file, "model", data.model, tmp);
+    write_group(file, "optimizer", data.optimizer, tmp);
+    h5::Handle tr = h5::create_group(file, "trainer", tmp);
+    const auto& s = data.trainer;
+    h5::write_attr(tr, "format", std::string("odyssey-checkpoint"));
+    h5::write_attr(tr, "format_version", kCheckpointFormatVersion);
+    h5::write_attr(tr, "step", s.step);
+    h5::write_attr(tr, "epoch", s.epoch);
+    h5::write_attr(tr, "step_in_epoch", s.step_in_epoch);
+    h5::write_attr(tr, "samples_seen", s.samples_seen);
+    h5::write_attr(tr, "world_size", s.world_size);
+    h5::write_attr(tr, "batch_size", s.batch_size);
+    h5::write_attr(tr, "model_name", s.model_name);
+    h5::write_attr(tr, "config", s.config_toml);
+    h5::write_attr(tr, "eval_top1", s.eval_top1);
+    ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + tmp + "'",
+              "is the disk full?");
+  }
+  fsync_path(tmp, false);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  ODY_CHECK(!ec, "cannot rename '" + tmp + "' to '" + path + "': " + ec.message(), "");
+  fsync_path(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string(),
+             true);
+}
+
+CheckpointData read_checkpoint(const std::string& path) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  h5::Handle file = h5::open_file(path, /*writable=*/false);
+  ODY_CHECK(h5::exists(file, "trainer"), "'" + path + "' has no /trainer group",
+            "is it a checkpoint written by trainer? (a weights file holds /model only)");
+  h5::Handle tr(H5Gopen2(file, "trainer", H5P_DEFAULT), H5Gclose);
+  CheckpointData data;
+  auto& s = data.trainer;
+  int64_t version = h5::read_attr_int(tr, "format_version", path);
+  ODY_CHECK(version == kCheckpointFormatVersion,
+            ODY_MSG("checkpoint '" << path << "' has format_version " << version
+                                   << ", this build reads " << kCheckpointFormatVersion),
+            "");
+  s.step = h5::read_attr_int(tr, "step", path);
+  s.epoch = h5::read_attr_int(tr, "epoch", path);
+  s.step_in_epoch = h5::read_attr_int(tr, "step_in_epoch", path);
+  s.samples_seen = h5::read_attr_int(tr, "samples_seen", path);
+  s.world_size = h5::read_attr_int(tr, "world_size", path);
+  s.batch_size = h5::read_attr_int(tr, "batch_size", path);
+  s.model_name = h5::read_attr_string(tr, "model_name", path);
+  s.config_toml = h5::read_attr_string(tr, "config", path);
+  s.eval_top1 = h5::read_attr_double(tr, "eval_top1", path);
+  data.model = read_group(file, "model", path);
+  data.optimizer = read_group(file, "optimizer", path);
+  return data;
+}
+
+void load_named(const NamedTensors& from, const NamedTensors& into, const std::string& group,
+                const std::string& path) {
+  std::map<std::string, torch::Tensor> by_name(from.begin(), from.end());
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, live] : into) {
+    auto it = by_name.find(name);
+    ODY_CHECK(it != by_name.end(),
+              "checkpoint '" + path + "' lacks dataset /" + group + "/" + name,
+              "was it written for another model or optimizer (model.name, optim.name)?");
+    ODY_CHECK(it->second.sizes() == live.sizes(),
+              ODY_MSG("dataset /" << group << "/" << name << " in '" << path << "' has shape "
+                                  << it->second.sizes() << ", the model expects " << live.sizes()),
+              "was it written for another model, num_classes or image size?");
+    live.copy_(it->second);
+  }
+  ODY_CHECK(by_name.size() == into.size(),
+            ODY_MSG("checkpoint '" << path << "' holds " << by_name.size() << " datasets in /"
+                                   << group << ", the run expects " << into.size()),
+            "was it written for another model or optimizer?");
+}
+
+}  // namespace odyssey

@@ -1,0 +1,44 @@
+// Checkpoint files (HDF5): /model/<state_dict key>, /optimizer/<param>/<slot>, /trainer
+// attributes. Written complete or not at all; every tensor carries a CRC-32 checked on load.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "train/optimizer.h"
+
+namespace odyssey {
+
+inline constexpr int64_t kCheckpointFormatVersion = 1;
+
+struct TrainerState {
+  int64_t step = 0;           // optimizer steps taken
+  int64_t epoch = 0;          // epoch the next step belongs to
+  int64_t step_in_epoch = 0;  // data cursor: next step within that epoch
+  int64_t samples_seen = 0;
+  int64_t world_size = 1;
+  int64_t batch_size = 0;     // per rank
+  std::string model_name;
+  std::string config_toml;    // the resolved config of the run
+  double eval_top1 = -1;      // last evaluation, -1 when none yet
+};
+
+struct CheckpointData {
+  NamedTensors model;      // state_dict order: parameters then buffers
+  NamedTensors optimizer;
+  TrainerState trainer;
+};
+
+// Writes path atomically: path.tmp, fsync, rename to path, fsync of the folder.
+void write_checkpoint(const std::string& path, const CheckpointData& data);
+
+// Reads and verifies (format, version, checksums). Model and optimizer tensors come back as new
+// CPU tensors; errors name the file and the dataset.
+CheckpointData read_checkpoint(const std::string& path);
+
+// Copies checkpoint tensors into live ones by name; every live name must be present with the
+// same shape (strict), else the error names the key.
+void load_named(const NamedTensors& from, const NamedTensors& into, const std::string& group,
+                const std::string& path);
+
+}  // namespace odyssey

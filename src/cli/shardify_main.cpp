@@ -1,0 +1,132 @@
+// shardify: converts datasets into Odyssey's HDF5 shards and verifies converted folders.
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "cli/exit_codes.h"
+#include "common/error.h"
+#include "common/h5.h"
+#include "data/convert.h"
+#include "data/idx.h"
+
+using namespace odyssey;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kHelp = R"(shardify: convert datasets into Odyssey HDF5 shards
+
+Usage:
+  shardify idx SRC_DIR OUT_DIR [--name fashion-mnist|mnist] [--train-shards N] [--test-shards N]
+      MNIST-style IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
+      t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]) -> OUT_DIR/index.toml and
+      train-*.h5 (default 4 shards) and test-*.h5 (default 1 shard).
+      Example: shardify idx /usr/share/datasets/fashion-mnist datasets/fashion-mnist
+  shardify verify DIR
+      Re-reads every shard of DIR and checks sample counts, shapes, labels and CRC-32 against
+      DIR/index.toml. Exit 0 when all match, 2 otherwise.
+)";
+
+const std::map<std::string, std::vector<std::string>> kClassNames = {
+    {"fashion-mnist",
+     {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+      "Ankle boot"}},
+    {"mnist", {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
+};
+
+// SRC/stem.gz when it exists, else SRC/stem (reported as .gz when neither does).
+std::string idx_file(const std::string& src, const std::string& stem) {
+  fs::path plain = fs::path(src) / stem;
+  return fs::exists(plain) && !fs::exists(plain.string() + ".gz") ? plain.string()
+                                                                  : plain.string() + ".gz";
+}
+
+int64_t to_int(const std::string& flag, const std::string& v) {
+  try {
+    size_t used = 0;
+    int64_t n = std::stoll(v, &used);
+    if (used == v.size() && n > 0) return n;
+  } catch (...) {
+  }
+  ODY_FAIL("option " + flag + " needs a positive integer, got '" + v + "'", "");
+}
+
+int cmd_idx(const std::vector<std::string>& args) {
+  std::vector<std::string> pos;
+  std::string name = "fashion-mnist";
+  int64_t train_shards = 4, test_shards = 1;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool has_value = i + 1 < args.size();
+    if (a == "--name" && has_value) name = args[++i];
+    else if (a == "--train-shards" && has_value) train_shards = to_int(a, args[++i]);
+    else if (a == "--test-shards" && has_value) test_shards = to_int(a, args[++i]);
+    else if (a.rfind("--", 0) == 0) ODY_FAIL("unknown or incomplete option '" + a + "'", "see shardify --help");
+    else pos.push_back(a);
+  }
+  ODY_CHECK(pos.size() == 2, "usage: shardify idx SRC_DIR OUT_DIR [options]", "see shardify --help");
+  auto classes = kClassNames.find(name);
+  ODY_CHECK(classes != kClassNames.end(), "--name must be fashion-mnist or mnist, got '" + name + "'", "");
+  const std::string& src = pos[0];
+  const std::string& out = pos[1];
+  std::vector<SplitData> splits;
+  for (auto [split, prefix, shards] : {std::tuple{"train", "train", train_shards},
+                                       std::tuple{"test", "t10k", test_shards}}) {
+    std::string images_path = idx_file(src, std::string(prefix) + "-images-idx3-ubyte");
+    std::string labels_path = idx_file(src, std::string(prefix) + "-labels-idx1-ubyte");
+    std::printf("reading %s and %s\n", images_path.c_str(), labels_path.c_str());
+    SplitData s{split, read_idx_images(images_path), read_idx_labels(labels_path), shards};
+    ODY_CHECK(s.images.size(0) == s.labels.size(0),
+              ODY_MSG("'" << images_path << "' holds " << s.images.size(0) << " images but '"
+                          << labels_path << "' holds " << s.labels.size(0) << " labels"),
+              "the two files must belong together");
+    int64_t max_label = s.labels.numel() ? s.labels.max().item<int64_t>() : 0;
+    ODY_CHECK(max_label < static_cast<int64_t>(classes->second.size()),
+              ODY_MSG("'" << labels_path << "' holds label " << max_label << ", beyond the "
+                          << classes->second.size() << " classes of " << name),
+              "");
+    splits.push_back(std::move(s));
+  }
+  DatasetIndex idx = write_dataset(out, name, "IDX files in " + src, classes->second, splits);
+  std::printf("wrote %zu shards to %s: %lld train + %lld test images %lldx%lldx%lld, mean %.4f std %.4f\n",
+              idx.shards.size(), out.c_str(), (long long)idx.split_size("train"),
+              (long long)idx.split_size("test"), (long long)idx.height, (long long)idx.width,
+              (long long)idx.channels, idx.mean[0], idx.std[0]);
+  return kExitOk;
+}
+
+int cmd_verify(const std::vector<std::string>& args) {
+  ODY_CHECK(args.size() == 1, "usage: shardify verify DIR", "");
+  auto problems = verify_dataset(args[0]);
+  for (const auto& p : problems) std::fprintf(stderr, "error: %s\n", p.c_str());
+  if (!problems.empty()) return kExitUserError;
+  std::printf("%s: every shard matches index.toml\n", args[0].c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(kHelp, args.empty() ? stderr : stdout);
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  h5::quiet_errors();
+  try {
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (args[0] == "idx") return cmd_idx(rest);
+    if (args[0] == "verify") return cmd_verify(rest);
+    std::fprintf(stderr, "error: unknown command '%s'\n%s", args[0].c_str(), kHelp);
+    return kExitUsage;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return kExitUserError;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "internal error: %s\n", e.what());
+    return kExitInternal;
+  }
+}

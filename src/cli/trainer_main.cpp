@@ -1,0 +1,162 @@
+// trainer: train (the main job), evaluate, list models, inspect checkpoints.
+#include <torch/torch.h>
+
+#include <cstring>
+#include <iostream>
+
+#include "checkpoint/checkpoint.h"
+#include "cli/exit_codes.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "dist/agreement.h"
+#include "dist/communicator.h"
+#include "dist/process_env.h"
+#include "models/registry.h"
+#include "train/trainer.h"
+
+using namespace odyssey;
+
+namespace {
+
+const char* kHelp = R"(trainer: data-parallel image-classifier training (Odyssey)
+
+Usage:
+  trainer CONFIG.toml [section.key=value ...]
+      Train. Run under MPI for data parallelism:  mpirun -np 2 trainer configs/quickstart.toml
+      Overrides take TOML values (train.epochs=3, run.name=exp1, optim.nesterov=false).
+      Writes checkpoints/<run.name>/: config.toml, metrics.jsonl, ckpt-step*.h5, latest.
+      train.resume=auto continues from the newest complete checkpoint of the run.
+  trainer eval CONFIG.toml --checkpoint PATH [section.key=value ...]
+      Evaluate a checkpoint on data.eval_split; prints loss, top-1, top-5, per-class recall.
+  trainer models
+      The model registry: name, parameters at 10 classes, default input size.
+  trainer checkpoint info PATH
+      What a checkpoint holds (step, epoch, model, tensors), every tensor's CRC-32 verified.
+  trainer --config-reference
+      Every config key with its type, default and meaning (Markdown table).
+  trainer --help
+
+Exit codes: 0 success; 1 bad command line; 2 bad config, data or checkpoint (the message names
+the file and key); 3 failure on one rank during training (the job is aborted on all ranks);
+4 unexpected internal error.
+)";
+
+int cmd_models() {
+  std::printf("%-12s %12s %6s  %s\n", "name", "params", "input", "description");
+  for (const auto& e : ModelRegistry::instance().entries()) {
+    auto m = e.create({10, 1, e.default_image_size});
+    std::printf("%-12s %12lld %6lld  %s\n", e.name.c_str(),
+                static_cast<long long>(count_parameters(*m)),
+                static_cast<long long>(e.default_image_size), e.description.c_str());
+  }
+  return kExitOk;
+}
+
+int cmd_checkpoint_info(const std::string& path) {
+  CheckpointData d = read_checkpoint(path);  // verifies every tensor's CRC-32
+  const auto& s = d.trainer;
+  int64_t n = 0;
+  for (const auto& [name, t] : d.model) n += t.numel();
+  std::printf("checkpoint    %s (verified: %zu model + %zu optimizer tensors)\n", path.c_str(),
+              d.model.size(), d.optimizer.size());
+  std::printf("model         %s, %lld values in /model\n", s.model_name.c_str(),
+              static_cast<long long>(n));
+  std::printf("progress      step %lld, epoch %lld, step %lld of the epoch, %lld samples seen\n",
+              (long long)s.step, (long long)s.epoch, (long long)s.step_in_epoch,
+              (long long)s.samples_seen);
+  std::printf("written by    %lld ranks x batch %lld\n", (long long)s.world_size,
+              (long long)s.batch_size);
+  if (s.eval_top1 >= 0) std::printf("last eval     top-1 %.2f%%\n", 100 * s.eval_top1);
+  return kExitOk;
+}
+
+// Splits "CONFIG k=v ... [--checkpoint P]" into its parts.
+void parse_run_args(int argc, char** argv, int first, std::string& config,
+                    std::vector<std::string>& overrides, std::string* checkpoint) {
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (checkpoint && a == "--checkpoint" && i + 1 < argc) {
+      *checkpoint = argv[++i];
+    } else if (a.rfind("--", 0) == 0) {
+      ODY_FAIL("unknown option '" + a + "'", "see trainer --help");
+    } else if (config.empty()) {
+      config = a;
+    } else {
+      overrides.push_back(a);
+    }
+  }
+  ODY_CHECK(!config.empty(), "no config file given", "usage: trainer CONFIG.toml [section.key=value ...]");
+  if (checkpoint) ODY_CHECK(!checkpoint->empty(), "trainer eval needs --checkpoint PATH", "");
+}
+
+int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv& env) {
+  auto control = make_communicator("auto", env.mpi);
+  Config cfg;
+  std::string checkpoint;
+  std::unique_ptr<Communicator> comm;
+  std::unique_ptr<Trainer> trainer;
+  agree(*control, [&] {
+    std::string config_path;
+    std::vector<std::string> overrides;
+    parse_run_args(argc, argv, first, config_path, overrides, eval_only ? &checkpoint : nullptr);
+    if (eval_only) overrides.push_back("train.resume=\"" + checkpoint + "\"");
+    cfg = load_config(config_path, overrides);
+    comm = make_communicator(cfg.dist.backend, env.mpi);
+  });
+  int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
+  log::info("{} ranks ({} per node), {} CPU threads per rank, backend {}", env.size,
+            env.local_size, threads, comm->name());
+  agree(*control, [&] { trainer = std::make_unique<Trainer>(cfg, env, *comm); });
+
+  if (eval_only) {
+    auto c = trainer->evaluate();
+    log::info("{} on {} images of split '{}': loss {:.4f} top-1 {:.2f}% top-5 {:.2f}%", checkpoint,
+              c.count(), cfg.data.eval_split, c.loss(), 100 * c.top1(), 100 * c.top5());
+    return kExitOk;
+  }
+  TrainResult r = trainer->run();
+  log::info("done: {} steps in {:.1f} s; test top-1 accuracy {:.2f}% on {} {} images (top-5 "
+            "{:.2f}%, loss {:.4f}); run folder {}",
+            r.steps, r.seconds, 100 * r.top1, r.eval_samples, cfg.data.eval_split, 100 * r.top5,
+            r.loss, r.run_dir);
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  configure_allocator();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kHelp, args.empty() ? stderr : stdout);
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  if (args[0] == "--config-reference") {
+    std::fputs(config_reference().c_str(), stdout);
+    return kExitOk;
+  }
+  std::unique_ptr<MpiSession> mpi;
+  try {
+    mpi = std::make_unique<MpiSession>(&argc, &argv);
+    log::init(mpi->env().rank, mpi->env().size);
+    h5::quiet_errors();
+    if (args[0] == "models") return cmd_models();
+    if (args[0] == "checkpoint") {
+      ODY_CHECK(args.size() == 3 && args[1] == "info", "usage: trainer checkpoint info PATH", "");
+      return cmd_checkpoint_info(args[2]);
+    }
+    if (args[0] == "eval") return cmd_train(argc, argv, 2, /*eval_only=*/true, mpi->env());
+    return cmd_train(argc, argv, 1, /*eval_only=*/false, mpi->env());
+  } catch (const AgreedFailure&) {
+    return kExitUserError;  // the failing rank printed the message; every rank exits
+  } catch (const Error& e) {
+    log::error("{}", e.what());
+    if (mpi && mpi->env().size > 1) mpi->abort(kExitRuntime);  // ends the other ranks too
+    return kExitUserError;
+  } catch (const std::exception& e) {
+    log::error("internal error: {}", e.what());
+    if (mpi && mpi->env().size > 1) mpi->abort(kExitInternal);
+    return kExitInternal;
+  }
+}

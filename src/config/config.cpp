@@ -1,0 +1,310 @@
+#include "config/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace odyssey {
+
+namespace {
+
+// One config key: where it lives, what it accepts, how to read and print it.
+struct Field {
+  std::string section, key, type, doc;
+  std::function<void(Config&, const toml::node&, const std::string& where)> set;
+  std::function<std::string(const Config&)> get;
+  std::string name() const { return section + "." + key; }
+};
+
+// "file:line" for a value from the file, "command line" for an override.
+std::string where_of(const toml::node& n, const std::string& file) {
+  const auto& src = n.source();
+  if (src.path && !src.path->empty()) return *src.path + ":" + std::to_string(src.begin.line);
+  return file.empty() ? "command line" : "command line override";
+}
+
+std::string quote(const std::string& s) {
+  std::ostringstream os;
+  os << toml::value<std::string>(s);
+  return os.str();
+}
+
+std::string fmt_double(double v) {
+  std::ostringstream os;
+  os << toml::value<double>(v);
+  return os.str();
+}
+
+template <typename Ref>
+Field int_field(std::string s, std::string k, Ref ref, int64_t lo, int64_t hi, std::string doc) {
+  Field f{s, k, "integer", std::move(doc), nullptr, nullptr};
+  std::string name = f.name();
+  f.set = [=](Config& c, const toml::node& n, const std::string& where) {
+    ODY_CHECK(n.is_integer(),
+              ODY_MSG(where << ": key '" << name << "' must be an integer, got " << n.type()),
+              "write it without quotes or a decimal point, e.g. " + name + " = 10");
+    int64_t v = n.value<int64_t>().value();
+    ODY_CHECK(v >= lo && v <= hi,
+              ODY_MSG(where << ": key '" << name << "' = " << v << " is out of range [" << lo
+                            << ", " << hi << "]"),
+              "");
+    ref(c) = v;
+  };
+  f.get = [=](const Config& c) { return std::to_string(ref(const_cast<Config&>(c))); };
+  return f;
+}
+
+template <typename Ref>
+Field float_field(std::string s, std::string k, Ref ref, double lo, double hi, std::string doc) {
+  Field f{s, k, "float", std::move(doc), nullptr, nullptr};
+  std::string name = f.name();
+  f.set = [=](Config& c, const toml::node& n, const std::string& where) {
+    ODY_CHECK(n.is_number(),
+              ODY_MSG(where << ": key '" << name << "' must be a number, got " << n.type()), "");
+    double v = n.value<double>().value();
+    ODY_CHECK(std::isfinite(v) && v >= lo && v <= hi,
+              ODY_MSG(where << ": key '" << name << "' = " << v << " is out of range [" << lo
+                            << ", " << hi << "]"),
+              "");
+    ref(c) = v;
+  };
+  f.get = [=](const Config& c) { return fmt_double(ref(const_cast<Config&>(c))); };
+  return f;
+}
+
+template <typename Ref>
+Field bool_field(std::string s, std::string k, Ref ref, std::string doc) {
+  Field f{s, k, "bool", std::move(doc), nullptr, nullptr};
+  std::string name = f.name();
+  f.set = [=](Config& c, const toml::node& n, const std::string& where) {
+    ODY_CHECK(n.is_boolean(),
+              ODY_MSG(where << ": key '" << name << "' must be true or false, got " << n.type()),
+              "");
+    ref(c) = n.value<bool>().value();
+  };
+  f.get = [=](const Config& c) { return std::string(ref(const_cast<Config&>(c)) ? "true" : "false"); };
+  return f;
+}
+
+// A string; when choices is not empty the value must be one of them.
+template <typename Ref>
+Field string_field(std::string s, std::string k, Ref ref, std::vector<std::string> choices,
+                   std::string doc) {
+  Field f{s, k, "string", std::move(doc), nullptr, nullptr};
+  std::string name = f.name();
+  f.set = [=](Config& c, const toml::node& n, const std::string& where) {
+    ODY_CHECK(n.is_string(),
+              ODY_MSG(where << ": key '" << name << "' must be a string, got " << n.type()),
+              "put the value in double quotes");
+    std::string v = n.value<std::string>().value();
+    if (!choices.empty() && std::find(choices.begin(), choices.end(), v) == choices.end()) {
+      std::string all;
+      for (const auto& ch : choices) all += (all.empty() ? "" : ", ") + quote(ch);
+      ODY_FAIL(ODY_MSG(where << ": key '" << name << "' = " << quote(v) << " is not one of "
+                             << all),
+               "");
+    }
+    ref(c) = v;
+  };
+  f.get = [=](const Config& c) { return quote(ref(const_cast<Config&>(c))); };
+  return f;
+}
+
+#define REF(member) [](Config& c) -> decltype(auto) { return (c.member); }
+constexpr int64_t kMaxI = std::numeric_limits<int64_t>::max();
+
+const std::vector<Field>& schema() {
+  static const std::vector<Field> fields = {
+      string_field("run", "name", REF(run.name), {}, "run folder name under run.out_dir"),
+      string_field("run", "out_dir", REF(run.out_dir), {}, "root folder for run folders"),
+      int_field("run", "seed", REF(run.seed), 0, kMaxI,
+                "seed of model init, data order and augmentation"),
+      string_field("data", "path", REF(data.path), {},
+                   "dataset folder holding index.toml and the shards"),
+      string_field("data", "train_split", REF(data.train_split), {}, "split to train on"),
+      string_field("data", "eval_split", REF(data.eval_split), {}, "split to evaluate on"),
+      int_field("data", "train_limit", REF(data.train_limit), 0, kMaxI,
+                "train on the first N samples only (0 = all)"),
+      int_field("data", "eval_limit", REF(data.eval_limit), 0, kMaxI,
+                "evaluate the first N samples only (0 = all)"),
+      int_field("data", "prefetch", REF(data.prefetch), 1, 1024,
+                "batches the loader thread reads ahead"),
+      string_field("model", "name", REF(model.name), {},
+                   "registry name (see `trainer models`)"),
+      int_field("model", "num_classes", REF(model.num_classes), 0, 1 << 20,
+                "classifier outputs (0 = from the dataset index)"),
+      int_field("train", "epochs", REF(train.epochs), 1, 1000000, "epochs to train"),
+      int_field("train", "batch_size", REF(train.batch_size), 1, 1 << 20,
+                "images per rank per step; global batch = batch_size x ranks"),
+      int_field("train", "max_steps", REF(train.max_steps), 0, kMaxI,
+                "stop after this many steps (0 = run all epochs)"),
+      float_field("train", "label_smoothing", REF(train.label_smoothing), 0.0, 0.99,
+                  "label smoothing of the cross-entropy loss"),
+      int_field("train", "log_every", REF(train.log_every), 1, kMaxI,
+                "steps between progress lines and metrics records"),
+      int_field("train", "eval_every", REF(train.eval_every), 1, kMaxI,
+                "epochs between evaluations (the last epoch always evaluates)"),
+      string_field("train", "resume", REF(train.resume), {},
+                   "\"none\", \"auto\" (newest complete checkpoint of this run) or a path"),
+      int_field("train", "threads", REF(train.threads), 0, 4096,
+                "CPU threads per rank (0 = cores on the node / ranks on the node)"),
+      string_field("optim", "name", REF(optim.name), {"sgd", "adamw"}, "optimizer"),
+      float_field("optim", "lr", REF(optim.lr), 0.0, 1e3,
+                  "peak learning rate; per 256 images when lr_scaling = \"linear\""),
+      string_field("optim", "lr_scaling", REF(optim.lr_scaling), {"linear", "none"},
+                   "\"linear\": lr x global batch / 256; \"none\": lr as given"),
+      float_field("optim", "momentum", REF(optim.momentum), 0.0, 0.999999, "SGD momentum"),
+      bool_field("optim", "nesterov", REF(optim.nesterov), "SGD Nesterov momentum"),
+      float_field("optim", "weight_decay", REF(optim.weight_decay), 0.0, 10.0,
+                  "L2 (sgd) or decoupled (adamw) weight decay"),
+      float_field("optim", "beta1", REF(optim.beta1), 0.0, 0.999999, "AdamW beta1"),
+      float_field("optim", "beta2", REF(optim.beta2), 0.0, 0.999999999, "AdamW beta2"),
+      float_field("optim", "eps", REF(optim.eps), 1e-12, 1.0, "AdamW epsilon"),
+      string_field("schedule", "name", REF(schedule.name), {"cosine", "constant"},
+                   "learning-rate schedule after warmup, by step"),
+      float_field("schedule", "warmup_epochs", REF(schedule.warmup_epochs), 0.0, 1e6,
+                  "linear warmup from 0 over this many epochs"),
+      float_field("schedule", "min_lr_ratio", REF(schedule.min_lr_ratio), 0.0, 1.0,
+                  "cosine floor as a fraction of the peak lr"),
+      bool_field("augment", "hflip", REF(augment.hflip), "random horizontal flip (p = 0.5)"),
+      int_field("augment", "crop_padding", REF(augment.crop_padding), 0, 1024,
+                "random crop after zero padding by N pixels (0 = off)"),
+      string_field("dist", "backend", REF(dist.backend), {"auto", "mpi", "single"},
+                   "gradient all-reduce: auto = MPI when launched with several ranks"),
+      int_field("checkpoint", "every_epochs", REF(checkpoint.every_epochs), 0, kMaxI,
+                "checkpoint every N epochs (0 = only at the end of training)"),
+      int_field("checkpoint", "keep_last", REF(checkpoint.keep_last), 0, kMaxI,
+                "keep the newest N checkpoints (0 = keep all)"),
+  };
+  return fields;
+}
+#undef REF
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string did_you_mean(const std::string& name) {
+  std::string best;
+  size_t best_d = 4;  // suggest only close names
+  for (const auto& f : schema()) {
+    size_t d = edit_distance(name, f.name());
+    if (d < best_d) best_d = d, best = f.name();
+  }
+  return best.empty() ? "see `trainer --config-reference` for every key"
+                      : "did you mean '" + best + "'?";
+}
+
+// Applies one "section.key=value" override to the table. Values parse as TOML; a value that is
+// not valid TOML is taken as a plain string (so run.name=abc works without quotes).
+void apply_override(toml::table& root, const std::string& item) {
+  auto eq = item.find('=');
+  ODY_CHECK(eq != std::string::npos && eq > 0,
+            "command line: override '" + item + "' is not of the form section.key=value",
+            "e.g. train.epochs=3");
+  std::string path = item.substr(0, eq), text = item.substr(eq + 1);
+  auto dot = path.find('.');
+  ODY_CHECK(dot != std::string::npos && dot > 0 && dot + 1 < path.size(),
+            "command line: override key '" + path + "' is not of the form section.key",
+            did_you_mean(path));
+  std::string section = path.substr(0, dot), key = path.substr(dot + 1);
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + text);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", text}};
+  }
+  if (!root.contains(section)) root.insert(section, toml::table{});
+  toml::table* tbl = root[section].as_table();
+  ODY_CHECK(tbl, "command line: '" + section + "' is not a table in the config", "");
+  tbl->insert_or_assign(key, *parsed["v"].node());
+}
+
+Config from_table(const toml::table& root, const std::string& file) {
+  Config cfg;
+  cfg.source = file;
+  for (auto&& [skey, snode] : root) {
+    std::string section(skey.str());
+    const toml::table* tbl = snode.as_table();
+    if (!tbl) {
+      ODY_FAIL(ODY_MSG(where_of(snode, file) << ": '" << section << "' must be a table [" << section
+                                           << "], not a " << snode.type()),
+               did_you_mean(section + "."));
+    }
+    for (auto&& [kkey, vnode] : *tbl) {
+      std::string name = section + "." + std::string(kkey.str());
+      auto it = std::find_if(schema().begin(), schema().end(),
+                             [&](const Field& f) { return f.name() == name; });
+      if (it == schema().end())
+        ODY_FAIL(ODY_MSG(where_of(vnode, file) << ": unknown key '" << name << "'"),
+                 did_you_mean(name));
+      it->set(cfg, vnode, where_of(vnode, file));
+    }
+  }
+  return cfg;
+}
+
+}  // namespace
+
+Config parse_config(const std::string& text, const std::string& source_name,
+                    const std::vector<std::string>& overrides) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    ODY_FAIL(ODY_MSG(source_name << ":" << e.source().begin.line << ":" << e.source().begin.column
+                                 << ": TOML syntax error: " << e.description()),
+             "check the TOML syntax on that line");
+  }
+  // Overrides lose their line numbers, which tells the user they came from the command line.
+  for (const auto& o : overrides) apply_override(root, o);
+  return from_table(root, source_name);
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  ODY_CHECK(in.good(), "cannot read config file '" + path + "'",
+            "check the path; configs/quickstart.toml is an example");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path, overrides);
+}
+
+std::string to_toml(const Config& config) {
+  std::ostringstream os;
+  std::string section;
+  for (const auto& f : schema()) {
+    if (f.section != section) {
+      os << (section.empty() ? "" : "\n") << "[" << f.section << "]\n";
+      section = f.section;
+    }
+    os << f.key << " = " << f.get(config) << "\n";
+  }
+  return os.str();
+}
+
+std::string config_reference() {
+  Config defaults;
+  std::ostringstream os;
+  for (const auto& f : schema())
+    os << "| `" << f.name() << "` | " << f.type << " | `" << f.get(defaults) << "` | " << f.doc
+       << " |\n";
+  return os.str();
+}
+
+}  // namespace odyssey

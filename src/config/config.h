@@ -1,0 +1,101 @@
+// Config: typed structs that mirror the TOML tables, loaded with validation and overrides.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace odyssey {
+
+struct RunConfig {
+  std::string name = "run";          // run folder name under out_dir
+  std::string out_dir = "checkpoints";
+  int64_t seed = 0;                  // model init, data order and augmentation derive from it
+};
+
+struct DataConfig {
+  std::string path = "datasets/fashion-mnist";  // folder with index.toml and shards
+  std::string train_split = "train";
+  std::string eval_split = "test";
+  int64_t train_limit = 0;  // use only the first N training samples (0 = all)
+  int64_t eval_limit = 0;   // evaluate only the first N samples (0 = all)
+  int64_t prefetch = 4;     // batches read ahead by the loader thread
+};
+
+struct ModelConfig {
+  std::string name = "fmnist_cnn";
+  int64_t num_classes = 0;  // 0 = from the dataset index
+};
+
+struct TrainConfig {
+  int64_t epochs = 10;
+  int64_t batch_size = 64;  // per rank; the global batch is batch_size x world size
+  int64_t max_steps = 0;    // stop after this many steps (0 = run all epochs)
+  double label_smoothing = 0.0;
+  int64_t log_every = 100;  // steps between progress lines and metrics records
+  int64_t eval_every = 1;   // epochs between evaluations (the last epoch always evaluates)
+  std::string resume = "none";  // "none", "auto" (newest checkpoint of the run) or a path
+  int64_t threads = 0;      // CPU threads per rank (0 = cores on the node / ranks on the node)
+};
+
+struct OptimConfig {
+  std::string name = "sgd";  // "sgd" or "adamw"
+  double lr = 0.1;           // per 256 images when lr_scaling = "linear"
+  std::string lr_scaling = "linear";  // "linear": lr x global_batch / 256; "none": lr as given
+  double momentum = 0.9;
+  bool nesterov = true;
+  double weight_decay = 5e-4;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+};
+
+struct ScheduleConfig {
+  std::string name = "cosine";  // "cosine" or "constant"
+  double warmup_epochs = 0.0;
+  double min_lr_ratio = 0.0;    // cosine floor as a fraction of the peak lr
+};
+
+struct AugmentConfig {
+  bool hflip = true;         // random horizontal flip with probability 0.5
+  int64_t crop_padding = 0;  // random crop after zero padding by this many pixels (0 = off)
+};
+
+struct DistConfig {
+  std::string backend = "auto";  // "auto", "mpi" or "single"
+};
+
+struct CheckpointConfig {
+  int64_t every_epochs = 1;  // write a checkpoint every N epochs (0 = only at the end)
+  int64_t keep_last = 3;     // keep the newest N checkpoints (0 = keep all)
+};
+
+struct Config {
+  RunConfig run;
+  DataConfig data;
+  ModelConfig model;
+  TrainConfig train;
+  OptimConfig optim;
+  ScheduleConfig schedule;
+  AugmentConfig augment;
+  DistConfig dist;
+  CheckpointConfig checkpoint;
+
+  std::string source;  // the file it came from ("" for defaults)
+};
+
+// Loads path, applies "section.key=value" overrides, validates every key.
+// Throws odyssey::Error naming the file, the key and (where known) the line.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Parses TOML text (used by tests and to read a config stored in a checkpoint).
+Config parse_config(const std::string& text, const std::string& source_name,
+                    const std::vector<std::string>& overrides = {});
+
+// The resolved config as TOML text: every key with its value.
+std::string to_toml(const Config& config);
+
+// The reference of every key: "section.key  type  default  meaning", one per line.
+std::string config_reference();
+
+}  // namespace odyssey

@@ -1,0 +1,34 @@
+// Batched augmentation and normalisation as tensor ops: uint8 NHWC batches in, float NCHW out.
+#pragma once
+
+#include <torch/types.h>
+
+#include <vector>
+
+#include "config/config.h"
+
+namespace odyssey {
+
+struct Normalize {
+  std::vector<double> mean, std;  // per channel, [0, 1] pixel units
+};
+
+// Training transform: random crop (zero padding cfg.crop_padding), random horizontal flip, then
+// normalisation. Deterministic given seed (the trainer derives it from seed, epoch, step, rank).
+torch::Tensor augment_train(const torch::Tensor& images_u8, const AugmentConfig& cfg,
+                            const Normalize& norm, uint64_t seed);
+
+// Evaluation transform: normalisation only.
+torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm);
+
+// uint8 [B,H,W,C] -> float [B,C,H,W] in [0, 1].
+torch::Tensor to_float_nchw(const torch::Tensor& images_u8);
+
+// Random horizontal flip of each image whose flag is set (flags: bool [B]), NCHW.
+torch::Tensor flip_where(const torch::Tensor& images, const torch::Tensor& flags);
+
+// Crops an HxW window from each zero-padded image at per-image offsets (dy, dx in [0, 2*pad]).
+torch::Tensor crop_padded(const torch::Tensor& images, int64_t pad, const torch::Tensor& dy,
+                          const torch::Tensor& dx);
+
+}  // namespace odyssey

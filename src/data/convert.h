@@ -1,0 +1,34 @@
+// Converters into the shard format: a dataset in memory -> shards + index.toml; and verification
+// of a converted folder against its index.
+#pragma once
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "data/dataset_index.h"
+
+namespace odyssey {
+
+struct SplitData {
+  std::string name;       // "train", "test"
+  torch::Tensor images;   // uint8 [N,H,W,C]
+  torch::Tensor labels;   // int64 [N]
+  int64_t shards = 1;
+};
+
+// Writes every split as `shards` files <split>-<i>-of-<n>.h5 into out_dir and the index with
+// per-channel mean/std of the "train" split (or the first split). Returns the index.
+DatasetIndex write_dataset(const std::string& out_dir, const std::string& name,
+                           const std::string& source, const std::vector<std::string>& class_names,
+                           const std::vector<SplitData>& splits);
+
+// CRC-32 of a shard's content: the images' bytes, then the labels' (int64) bytes.
+uint32_t shard_crc32(const torch::Tensor& images, const torch::Tensor& labels);
+
+// Re-reads every shard of dir and checks it against index.toml (count, shape, labels, CRC-32).
+// Returns a list of problems (empty when all is well).
+std::vector<std::string> verify_dataset(const std::string& dir);
+
+}  // namespace odyssey

@@ -1,0 +1,131 @@
+#include "data/dataset_index.h"
+
+#include <toml++/toml.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
+
+namespace odyssey {
+
+std::vector<ShardEntry> DatasetIndex::split(const std::string& name) const {
+  std::vector<ShardEntry> out;
+  for (const auto& s : shards)
+    if (s.split == name) out.push_back(s);
+  return out;
+}
+
+int64_t DatasetIndex::split_size(const std::string& name) const {
+  int64_t n = 0;
+  for (const auto& s : split(name)) n += s.samples;
+  return n;
+}
+
+namespace {
+
+template <typename T>
+T required(const toml::table& t, const std::string& key, const std::string& file) {
+  auto v = t[key].value<T>();
+  ODY_CHECK(v.has_value(), "'" + file + "': missing or mistyped key '" + key + "'",
+            "index.toml is written by `shardify`; convert the dataset again");
+  return *v;
+}
+
+template <typename T>
+std::vector<T> required_list(const toml::table& t, const std::string& key,
+                             const std::string& file) {
+  const toml::array* a = t[key].as_array();
+  ODY_CHECK(a, "'" + file + "': missing or mistyped key '" + key + "' (a list)",
+            "index.toml is written by `shardify`; convert the dataset again");
+  std::vector<T> out;
+  for (auto&& el : *a) {
+    auto v = el.value<T>();
+    ODY_CHECK(v.has_value(), "'" + file + "': key '" + key + "' holds a value of the wrong type",
+              "");
+    out.push_back(*v);
+  }
+  return out;
+}
+
+}  // namespace
+
+DatasetIndex read_index(const std::string& dir) {
+  std::string file = (std::filesystem::path(dir) / kIndexFile).string();
+  ODY_CHECK(std::filesystem::exists(file), "dataset index '" + file + "' does not exist",
+            "is data.path a folder written by `shardify`? (./launch/quickstart makes "
+            "datasets/fashion-mnist)");
+  toml::table t;
+  try {
+    t = toml::parse_file(file);
+  } catch (const toml::parse_error& e) {
+    ODY_FAIL(ODY_MSG(file << ":" << e.source().begin.line << ": " << e.description()), "");
+  }
+  DatasetIndex idx;
+  ODY_CHECK(t["format"].value_or(std::string()) == "odyssey-dataset",
+            "'" + file + "': key 'format' is not \"odyssey-dataset\"", "");
+  idx.name = required<std::string>(t, "name", file);
+  idx.source = t["source"].value_or(std::string());
+  idx.num_classes = required<int64_t>(t, "num_classes", file);
+  idx.class_names = required_list<std::string>(t, "class_names", file);
+  idx.height = required<int64_t>(t, "height", file);
+  idx.width = required<int64_t>(t, "width", file);
+  idx.channels = required<int64_t>(t, "channels", file);
+  idx.mean = required_list<double>(t, "mean", file);
+  idx.std = required_list<double>(t, "std", file);
+  ODY_CHECK(idx.num_classes > 0 && static_cast<int64_t>(idx.class_names.size()) == idx.num_classes,
+            "'" + file + "': class_names must list num_classes names", "");
+  ODY_CHECK(static_cast<int64_t>(idx.mean.size()) == idx.channels &&
+                static_cast<int64_t>(idx.std.size()) == idx.channels,
+            "'" + file + "': mean and std must have one value per channel", "");
+  for (double s : idx.std)
+    ODY_CHECK(s > 0, "'" + file + "': key 'std' holds a value <= 0", "");
+  const toml::array* shards = t["shard"].as_array();
+  ODY_CHECK(shards && !shards->empty(), "'" + file + "': no [[shard]] entries", "");
+  for (auto&& el : *shards) {
+    const toml::table* s = el.as_table();
+    ODY_CHECK(s, "'" + file + "': [[shard]] entries must be tables", "");
+    ShardEntry e;
+    e.split = required<std::string>(*s, "split", file);
+    e.file = required<std::string>(*s, "file", file);
+    e.samples = required<int64_t>(*s, "samples", file);
+    e.crc32 = (*s)["crc32"].value_or(std::string());
+    idx.shards.push_back(e);
+  }
+  return idx;
+}
+
+void write_index(const std::string& dir, const DatasetIndex& idx) {
+  toml::table t;
+  t.insert("format", "odyssey-dataset");
+  t.insert("format_version", 1);
+  t.insert("name", idx.name);
+  t.insert("source", idx.source);
+  t.insert("num_classes", idx.num_classes);
+  toml::array names;
+  for (const auto& n : idx.class_names) names.push_back(n);
+  t.insert("class_names", names);
+  t.insert("height", idx.height);
+  t.insert("width", idx.width);
+  t.insert("channels", idx.channels);
+  toml::array mean, stdv;
+  for (double m : idx.mean) mean.push_back(m);
+  for (double s : idx.std) stdv.push_back(s);
+  t.insert("mean", mean);
+  t.insert("std", stdv);
+  toml::array shards;
+  for (const auto& s : idx.shards)
+    shards.push_back(toml::table{
+        {"split", s.split}, {"file", s.file}, {"samples", s.samples}, {"crc32", s.crc32}});
+  t.insert("shard", shards);
+  std::string path = (std::filesystem::path(dir) / kIndexFile).string();
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << "# Written by shardify: the shards of this dataset and their statistics.\n" << t << "\n";
+    ODY_CHECK(out.good(), "cannot write '" + tmp + "'", "is the folder writable?");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace odyssey

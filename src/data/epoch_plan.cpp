@@ -1,0 +1,63 @@
+#include "data/epoch_plan.h"
+
+#include <numeric>
+
+#include "common/error.h"
+
+namespace odyssey {
+
+namespace {
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+uint64_t mix_seed(std::initializer_list<uint64_t> values) {
+  uint64_t state = 0x6F64797373657921ull;  // "odyssey!"
+  for (uint64_t v : values) {
+    state ^= v;
+    splitmix64(state);
+  }
+  return splitmix64(state);
+}
+
+std::vector<int64_t> EpochPlan::permutation(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  uint64_t state = mix_seed({seed, static_cast<uint64_t>(epoch)});
+  // Fisher-Yates with Lemire's multiply-shift range reduction (bias < n / 2^64, negligible).
+  for (int64_t i = n - 1; i > 0; --i) {
+    uint64_t r = splitmix64(state);
+    int64_t j = static_cast<int64_t>((static_cast<unsigned __int128>(r) * (i + 1)) >> 64);
+    std::swap(order[i], order[j]);
+  }
+  return order;
+}
+
+EpochPlan::EpochPlan(int64_t num_samples, int64_t batch_per_rank, int world_size, int rank,
+                     uint64_t seed, int64_t epoch)
+    : batch_(batch_per_rank), world_(world_size), rank_(rank) {
+  ODY_CHECK(batch_per_rank > 0 && world_size > 0 && rank >= 0 && rank < world_size,
+            "EpochPlan: bad batch, world size or rank", "");
+  steps_ = num_samples / (batch_per_rank * world_size);
+  ODY_CHECK(steps_ > 0,
+            ODY_MSG("the training split has " << num_samples << " samples, fewer than one global "
+                                              << "batch of " << batch_per_rank * world_size),
+            "lower train.batch_size or use fewer ranks");
+  order_ = permutation(num_samples, seed, epoch);
+}
+
+std::vector<int64_t> EpochPlan::batch(int64_t step) const {
+  ODY_CHECK(step >= 0 && step < steps_, ODY_MSG("EpochPlan: step " << step << " out of range"), "");
+  auto first = order_.begin() + step * batch_ * world_ + rank_ * batch_;
+  return std::vector<int64_t>(first, first + batch_);
+}
+
+std::pair<int64_t, int64_t> eval_range(int64_t n, int world, int rank) {
+  return {n * rank / world, n * (rank + 1) / world};
+}
+
+}  // namespace odyssey

@@ -1,0 +1,44 @@
+// EpochPlan: which samples each rank takes at each step of an epoch, as a pure function of
+// (dataset size, seed, epoch, world size, rank, batch size).
+//
+// The epoch's order is one permutation of all samples, seeded by (seed, epoch). Step s covers
+// the global batch order[s*G, (s+1)*G) with G = batch * world; rank r takes the r-th slice of
+// batch samples. So N ranks with batch B see exactly the samples one rank with batch N*B sees,
+// every sample at most once per epoch, and every rank takes the same number of steps. The tail
+// (size mod G samples) is dropped from that epoch; the next epoch's permutation differs, so no
+// sample is dropped systematically.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace odyssey {
+
+class EpochPlan {
+ public:
+  EpochPlan(int64_t num_samples, int64_t batch_per_rank, int world_size, int rank, uint64_t seed,
+            int64_t epoch);
+
+  int64_t steps() const { return steps_; }
+  int64_t global_batch() const { return batch_ * world_; }
+  // This rank's sample indices at step (0 <= step < steps()).
+  std::vector<int64_t> batch(int64_t step) const;
+
+  // The permutation itself; portable (no std:: distributions), the same on every platform.
+  static std::vector<int64_t> permutation(int64_t n, uint64_t seed, int64_t epoch);
+
+ private:
+  std::vector<int64_t> order_;
+  int64_t batch_;
+  int world_, rank_;
+  int64_t steps_;
+};
+
+// Evaluation split: rank r takes the contiguous range [r*n/world, (r+1)*n/world), so every
+// sample is evaluated exactly once across ranks. Returns {begin, end}.
+std::pair<int64_t, int64_t> eval_range(int64_t num_samples, int world_size, int rank);
+
+// A 64-bit mix of several values (splitmix64 chain): seeds for per-step random streams.
+uint64_t mix_seed(std::initializer_list<uint64_t> values);
+
+}  // namespace odyssey

@@ -1,0 +1,102 @@
+#include "data/shard.h"
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "common/hdf5_lock.h"
+
+namespace odyssey {
+
+void write_shard(const std::string& path, const torch::Tensor& images, const torch::Tensor& labels,
+                 const ShardMeta& meta, int64_t chunk_samples) {
+  ODY_CHECK(images.dim() == 4 && images.scalar_type() == torch::kByte,
+            "write_shard: images must be uint8 [N,H,W,C]", "");
+  ODY_CHECK(labels.dim() == 1 && labels.size(0) == images.size(0),
+            "write_shard: labels must be [N] with N = images.size(0)", "");
+  auto img = images.contiguous();
+  auto lab = labels.to(torch::kLong).contiguous();
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  h5::Handle file = h5::create_file(path);
+  std::vector<hsize_t> ishape(img.sizes().begin(), img.sizes().end());
+  h5::write_dataset(file, "images", H5T_NATIVE_UINT8, ishape, img.data_ptr(), path, chunk_samples);
+  h5::write_dataset(file, "labels", H5T_NATIVE_INT64, {static_cast<hsize_t>(lab.size(0))},
+                    lab.data_ptr(), path, chunk_samples);
+  h5::write_attr(file, "format", std::string(kShardFormat));
+  h5::write_attr(file, "format_version", kShardFormatVersion);
+  h5::write_attr(file, "num_classes", meta.num_classes);
+  h5::write_attr(file, "class_names", meta.class_names);
+  h5::write_attr(file, "height", static_cast<int64_t>(img.size(1)));
+  h5::write_attr(file, "width", static_cast<int64_t>(img.size(2)));
+  h5::write_attr(file, "channels", static_cast<int64_t>(img.size(3)));
+  h5::write_attr(file, "split", meta.split);
+  h5::write_attr(file, "source", meta.source);
+  ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + path + "'",
+            "is the disk full?");
+}
+
+ShardReader::ShardReader(const std::string& path) : path_(path) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  file_ = h5::open_file(path, /*writable=*/false);
+  std::string format = h5::read_attr_string(file_, "format", path);
+  ODY_CHECK(format == kShardFormat,
+            "'" + path + "' has format '" + format + "', expected '" + kShardFormat + "'",
+            "write shards with `shardify`");
+  int64_t version = h5::read_attr_int(file_, "format_version", path);
+  ODY_CHECK(version == kShardFormatVersion,
+            ODY_MSG("'" << path << "' has shard format_version " << version
+                        << ", this build reads version " << kShardFormatVersion),
+            "convert the data again with this version's shardify");
+  num_classes_ = h5::read_attr_int(file_, "num_classes", path);
+
+  images_ = h5::open_dataset(file_, "images", path);
+  auto d = h5::dims(images_, "/images of '" + path + "'");
+  ODY_CHECK(d.size() == 4, ODY_MSG("dataset /images in '" << path << "' has " << d.size()
+                                                           << " dimensions, expected 4 [N,H,W,C]"),
+            "");
+  size_ = d[0], h_ = d[1], w_ = d[2], c_ = d[3];
+  {
+    h5::Handle t(H5Dget_type(images_), H5Tclose);
+    ODY_CHECK(H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1,
+              "dataset /images in '" + path + "' is not uint8", "");
+  }
+
+  h5::Handle labels = h5::open_dataset(file_, "labels", path);
+  auto ld = h5::dims(labels, "/labels of '" + path + "'");
+  ODY_CHECK(ld.size() == 1 && static_cast<int64_t>(ld[0]) == size_,
+            ODY_MSG("dataset /labels in '" << path << "' has shape [" << (ld.empty() ? 0 : ld[0])
+                                            << (ld.size() > 1 ? ",..." : "") << "], expected ["
+                                            << size_ << "] to match /images"),
+            "");
+  labels_ = torch::empty({size_}, torch::kLong);
+  ODY_CHECK(H5Dread(labels, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                    labels_.data_ptr()) >= 0,
+            "cannot read dataset /labels in '" + path + "'", "the shard may be truncated");
+  if (size_ > 0) {
+    int64_t lo = labels_.min().item<int64_t>(), hi = labels_.max().item<int64_t>();
+    ODY_CHECK(lo >= 0 && hi < num_classes_,
+              ODY_MSG("dataset /labels in '" << path << "' holds label " << (lo < 0 ? lo : hi)
+                                              << " outside [0, " << num_classes_ << ")"),
+              "the shard's num_classes attribute and its labels disagree");
+  }
+}
+
+void ShardReader::read(int64_t start, int64_t count, uint8_t* out) const {
+  ODY_CHECK(start >= 0 && count >= 0 && start + count <= size_,
+            ODY_MSG("read of samples [" << start << ", " << start + count << ") beyond the "
+                                        << size_ << " samples of '" << path_ << "'"),
+            "");
+  if (count == 0) return;
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  hsize_t offset[4] = {static_cast<hsize_t>(start), 0, 0, 0};
+  hsize_t extent[4] = {static_cast<hsize_t>(count), static_cast<hsize_t>(h_),
+                       static_cast<hsize_t>(w_), static_cast<hsize_t>(c_)};
+  h5::Handle fspace(H5Dget_space(images_), H5Sclose);
+  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, offset, nullptr, extent, nullptr);
+  h5::Handle mspace(H5Screate_simple(4, extent, nullptr), H5Sclose);
+  ODY_CHECK(H5Dread(images_, H5T_NATIVE_UINT8, mspace, fspace, H5P_DEFAULT, out) >= 0,
+            ODY_MSG("cannot read samples [" << start << ", " << start + count
+                                            << ") of dataset /images in '" << path_ << "'"),
+            "the shard is corrupt or truncated; run `shardify verify` on its folder");
+}
+
+}  // namespace odyssey

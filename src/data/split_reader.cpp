@@ -1,0 +1,89 @@
+#include "data/split_reader.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+
+#include "common/error.h"
+
+namespace odyssey {
+
+SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
+                         const std::string& split, int64_t limit) {
+  auto entries = index.split(split);
+  ODY_CHECK(!entries.empty(),
+            "dataset '" + dir + "/index.toml' has no shards for split '" + split + "'",
+            "check data.train_split / data.eval_split against the index");
+  std::vector<torch::Tensor> labels;
+  for (const auto& e : entries) {
+    if (limit > 0 && size_ >= limit) break;
+    std::string path = (std::filesystem::path(dir) / e.file).string();
+    auto reader = std::make_unique<ShardReader>(path);
+    ODY_CHECK(reader->size() == e.samples,
+              ODY_MSG("shard '" << path << "' holds " << reader->size() << " samples in /images, "
+                                << "index.toml says " << e.samples),
+              "the shard or the index was changed after conversion; run shardify again");
+    ODY_CHECK(reader->height() == index.height && reader->width() == index.width &&
+                  reader->channels() == index.channels,
+              ODY_MSG("dataset /images in '" << path << "' has images " << reader->height() << "x"
+                                             << reader->width() << "x" << reader->channels()
+                                             << ", index.toml says " << index.height << "x"
+                                             << index.width << "x" << index.channels),
+              "");
+    ODY_CHECK(reader->num_classes() == index.num_classes,
+              ODY_MSG("shard '" << path << "' has num_classes " << reader->num_classes()
+                                << ", index.toml says " << index.num_classes),
+              "");
+    starts_.push_back(size_);
+    size_ += reader->size();
+    labels.push_back(reader->labels());
+    shards_.push_back(std::move(reader));
+  }
+  h_ = index.height, w_ = index.width, c_ = index.channels;
+  labels_ = torch::cat(labels);
+  if (limit > 0 && size_ > limit) {
+    size_ = limit;
+    labels_ = labels_.narrow(0, 0, limit).contiguous();
+  }
+}
+
+torch::Tensor SplitReader::gather_images(const std::vector<int64_t>& indices) const {
+  const int64_t n = static_cast<int64_t>(indices.size());
+  const int64_t sample_bytes = h_ * w_ * c_;
+  auto out = torch::empty({n, h_, w_, c_}, torch::kByte);
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  // Visit the requested samples in sorted order, read each contiguous run with one call, and
+  // scatter the rows to their batch positions.
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return indices[a] < indices[b]; });
+  std::vector<uint8_t> run_buf;
+  int64_t i = 0;
+  while (i < n) {
+    int64_t first = indices[order[i]];
+    ODY_CHECK(first >= 0 && first < size_, ODY_MSG("sample index " << first << " out of range"), "");
+    size_t s = std::upper_bound(starts_.begin(), starts_.end(), first) - starts_.begin() - 1;
+    int64_t shard_end = starts_[s] + shards_[s]->size();
+    int64_t j = i + 1;
+    while (j < n && indices[order[j]] <= indices[order[j - 1]] + 1 && indices[order[j]] < shard_end) ++j;
+    int64_t last = indices[order[j - 1]];
+    int64_t count = last - first + 1;
+    run_buf.resize(count * sample_bytes);
+    shards_[s]->read(first - starts_[s], count, run_buf.data());
+    for (int64_t k = i; k < j; ++k)
+      std::memcpy(dst + order[k] * sample_bytes, run_buf.data() + (indices[order[k]] - first) * sample_bytes,
+                  sample_bytes);
+    i = j;
+  }
+  return out;
+}
+
+torch::Tensor SplitReader::gather_labels(const std::vector<int64_t>& indices) const {
+  auto idx = torch::from_blob(const_cast<int64_t*>(indices.data()),
+                              {static_cast<int64_t>(indices.size())}, torch::kLong);
+  return labels_.index_select(0, idx);
+}
+
+}  // namespace odyssey

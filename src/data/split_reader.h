@@ -1,0 +1,38 @@
+// SplitReader: one split of a dataset (its shards in index order) as one array of samples,
+// with batched gathers that read contiguous runs per shard, not one call per image.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/dataset_index.h"
+#include "data/shard.h"
+
+namespace odyssey {
+
+class SplitReader {
+ public:
+  // Opens every shard of the split and checks it against the index (sample count, shape,
+  // classes). limit > 0 keeps only the first `limit` samples.
+  SplitReader(const std::string& dir, const DatasetIndex& index, const std::string& split,
+              int64_t limit = 0);
+
+  int64_t size() const { return size_; }
+  int64_t height() const { return h_; }
+  int64_t width() const { return w_; }
+  int64_t channels() const { return c_; }
+  const torch::Tensor& labels() const { return labels_; }  // int64 [size]
+
+  // Images of the given sample indices, in that order: uint8 [B,H,W,C].
+  torch::Tensor gather_images(const std::vector<int64_t>& indices) const;
+  torch::Tensor gather_labels(const std::vector<int64_t>& indices) const;
+
+ private:
+  std::vector<std::unique_ptr<ShardReader>> shards_;
+  std::vector<int64_t> starts_;  // global index of each shard's first sample
+  int64_t size_ = 0, h_ = 0, w_ = 0, c_ = 0;
+  torch::Tensor labels_;
+};
+
+}  // namespace odyssey

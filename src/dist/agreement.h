@@ -1,0 +1,21 @@
+// agree(): runs a setup step on every rank and makes its failure collective. If any rank throws
+// odyssey::Error, the lowest failing rank prints its message and every rank throws
+// AgreedFailure, so all exit with the same code and no rank waits forever in a collective.
+#pragma once
+
+#include <functional>
+#include <stdexcept>
+
+#include "dist/communicator.h"
+
+namespace odyssey {
+
+struct AgreedFailure : std::runtime_error {
+  explicit AgreedFailure(int failing_rank)
+      : std::runtime_error("a rank failed during setup"), rank(failing_rank) {}
+  int rank;
+};
+
+void agree(Communicator& comm, const std::function<void()>& step);
+
+}  // namespace odyssey

@@ -1,0 +1,70 @@
+#include "dist/process_env.h"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <malloc.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <thread>
+
+#include "common/error.h"
+
+namespace odyssey {
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  int provided = 0;
+  // MPI_THREAD_FUNNELED: only the training thread calls MPI; loader threads never do.
+  int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  ODY_CHECK(rc == MPI_SUCCESS, "MPI_Init_thread failed", "is Open MPI installed (openmpi-bin)?");
+  env_.mpi = true;
+  MPI_Comm_rank(MPI_COMM_WORLD, &env_.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &env_.size);
+  // Local rank from the shared-memory split: right under mpirun, srun and any mapping.
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, env_.rank, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &env_.local_rank);
+  MPI_Comm_size(node, &env_.local_size);
+  MPI_Comm_free(&node);
+  char name[MPI_MAX_PROCESSOR_NAME];
+  int len = 0;
+  MPI_Get_processor_name(name, &len);
+  env_.host.assign(name, len);
+}
+
+MpiSession::~MpiSession() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+void MpiSession::abort(int code) const {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  if (env_.size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+void configure_allocator() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);   // the largest value glibc accepts (HEAP_MAX / 2)
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);  // keep freed memory for the next step
+}
+
+int set_cpu_threads(const ProcessEnv& env, int requested) {
+  int threads = requested;
+  if (threads <= 0) {
+    int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::max(1, cores / std::max(1, env.local_size));
+  }
+  at::set_num_threads(threads);
+  // OpenBLAS keeps its own pool; set it when the loaded BLAS is OpenBLAS (looked up at run time
+  // so any libblas.so.3 alternative works).
+  using SetThreads = void (*)(int);
+  if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    fn(threads);
+  return threads;
+}
+
+}  // namespace odyssey

@@ -1,0 +1,44 @@
+// ProcessEnv: who this process is in the job (rank, node, local rank) and its CPU thread budget.
+#pragma once
+
+#include <string>
+
+namespace odyssey {
+
+struct ProcessEnv {
+  int rank = 0;
+  int size = 1;
+  int local_rank = 0;  // rank among the processes on this node
+  int local_size = 1;  // processes on this node
+  std::string host;
+  bool mpi = false;    // launched under MPI with MPI initialised
+};
+
+// Initialises MPI (when the binary was started by mpirun/srun or MPI is otherwise usable) and
+// finalises it on destruction. One per process, in main().
+class MpiSession {
+ public:
+  MpiSession(int* argc, char*** argv);
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+  const ProcessEnv& env() const { return env_; }
+
+  // Ends every rank of the job at once with this exit code (for errors only one rank sees).
+  [[noreturn]] void abort(int code) const;
+
+ private:
+  ProcessEnv env_;
+};
+
+// Keeps tensor-sized allocations in glibc's heap instead of fresh mmap/munmap pages per op.
+// glibc serves blocks above M_MMAP_THRESHOLD (128 KiB until a large block is freed) with mmap,
+// so every activation of a small CNN costs page faults; measured here this made training steps
+// 5-8x slower. Call first thing in main().
+void configure_allocator();
+
+// Threads for torch intra-op, OpenMP and OpenBLAS. requested = 0 means cores on the node divided
+// by ranks on the node (at least 1). Returns the number set.
+int set_cpu_threads(const ProcessEnv& env, int requested);
+
+}  // namespace odyssey

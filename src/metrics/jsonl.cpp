@@ -1,0 +1,80 @@
+#include "metrics/jsonl.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "common/error.h"
+
+namespace odyssey {
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+namespace {
+std::string number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+}  // namespace
+
+void JsonRecord::key(const std::string& k) {
+  if (!body_.empty()) body_ += ",";
+  body_ += "\"" + json_escape(k) + "\":";
+}
+
+JsonRecord& JsonRecord::add(const std::string& k, double v) {
+  key(k);
+  body_ += number(v);
+  return *this;
+}
+
+JsonRecord& JsonRecord::add(const std::string& k, int64_t v) {
+  key(k);
+  body_ += std::to_string(v);
+  return *this;
+}
+
+JsonRecord& JsonRecord::add(const std::string& k, const std::string& v) {
+  key(k);
+  body_ += "\"" + json_escape(v) + "\"";
+  return *this;
+}
+
+JsonRecord& JsonRecord::add(const std::string& k, const std::vector<double>& values) {
+  key(k);
+  body_ += "[";
+  for (size_t i = 0; i < values.size(); ++i) body_ += (i ? "," : "") + number(values[i]);
+  body_ += "]";
+  return *this;
+}
+
+JsonlWriter::JsonlWriter(const std::string& path) : out_(path, std::ios::app) {
+  ODY_CHECK(out_.is_open(), "cannot open '" + path + "' for writing", "is the folder writable?");
+}
+
+void JsonlWriter::write(const JsonRecord& record) {
+  out_ << record.str() << "\n";
+  out_.flush();
+}
+
+}  // namespace odyssey

@@ -1,0 +1,34 @@
+// ConvNet: a Conv-BN-ReLU-MaxPool feature extractor and a linear head (the seed design's
+// classifier shape), plus a tiny BatchNorm-free debug net for exactness tests.
+#pragma once
+
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
+
+#include <vector>
+
+#include "models/classifier.h"
+
+namespace odyssey {
+
+struct ConvNetSpec {
+  std::vector<int64_t> widths;  // one Conv-BN-ReLU-MaxPool stage per entry
+  bool batch_norm = true;
+  bool global_pool = false;     // average-pool before the head (else flatten)
+  double dropout = 0.0;         // before the head
+};
+
+// Parameter names: features.<i>.weight / .bias (conv, BN), classifier.weight / .bias.
+class ConvNet : public Classifier {
+ public:
+  ConvNet(const ConvNetSpec& spec, const ModelOptions& options);
+  torch::Tensor forward(torch::Tensor x) override;
+
+ private:
+  torch::nn::Sequential features_{nullptr};
+  torch::nn::Linear classifier_{nullptr};
+  bool global_pool_;
+  double dropout_;
+};
+
+}  // namespace odyssey

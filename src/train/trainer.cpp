@@ -1,0 +1,302 @@
+#include "train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "data/epoch_plan.h"
+#include "data/loader.h"
+#include "models/registry.h"
+
+namespace odyssey {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string format_duration(double s) {
+  int64_t t = static_cast<int64_t>(s + 0.5);
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(t / 3600), (long long)(t / 60 % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(t / 60), (long long)(t % 60));
+  return buf;
+}
+
+}  // namespace
+
+Trainer::Trainer(Config config, const ProcessEnv& env, Communicator& comm)
+    : cfg_(std::move(config)), env_(env), comm_(comm) {
+  // Data: the index and both splits, checked against each other.
+  DatasetIndex index = read_index(cfg_.data.path);
+  train_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.train_split,
+                                         cfg_.data.train_limit);
+  eval_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.eval_split,
+                                        cfg_.data.eval_limit);
+  norm_ = {index.mean, index.std};
+  class_names_ = index.class_names;
+  num_classes_ = cfg_.model.num_classes > 0 ? cfg_.model.num_classes : index.num_classes;
+  ODY_CHECK(num_classes_ >= index.num_classes,
+            ODY_MSG(cfg_.source << ": model.num_classes = " << num_classes_ << " but dataset '"
+                                << cfg_.data.path << "' has " << index.num_classes << " classes"),
+            "set model.num_classes = 0 to take it from the dataset");
+
+  // Model: the same initial weights on every rank (seeded, then rank 0's broadcast).
+  torch::manual_seed(cfg_.run.seed);
+  model_ = ModelRegistry::instance().create(
+      cfg_.model.name, {num_classes_, index.channels, std::max(index.height, index.width)});
+  broadcast_module(comm_, *model_);
+  for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
+  for (auto& b : model_->named_buffers()) buffers_.emplace_back(b.key(), b.value());
+  optimizer_ = make_optimizer(cfg_.optim, params_);
+  std::vector<torch::Tensor> grads_of;
+  for (auto& [name, p] : params_) grads_of.push_back(p);
+  averager_ = std::make_unique<GradientAverager>(grads_of);
+
+  // Schedule: steps are global optimizer steps; every rank takes the same number.
+  const int64_t global_batch = cfg_.train.batch_size * comm_.size();
+  steps_per_epoch_ = EpochPlan(train_->size(), cfg_.train.batch_size, comm_.size(), comm_.rank(),
+                               cfg_.run.seed, 0).steps();
+  total_steps_ = steps_per_epoch_ * cfg_.train.epochs;
+  if (cfg_.train.max_steps > 0) total_steps_ = std::min(total_steps_, cfg_.train.max_steps);
+  warmup_steps_ = static_cast<int64_t>(std::llround(cfg_.schedule.warmup_epochs * steps_per_epoch_));
+  peak_lr_ = scaled_lr(cfg_.optim, global_batch);
+
+  // Run folder (rank 0 writes; every rank knows its path).
+  run_dir_ = (fs::path(cfg_.run.out_dir) / cfg_.run.name).string();
+  checkpointer_ = std::make_unique<Checkpointer>(run_dir_, cfg_.checkpoint.keep_last);
+  state_.world_size = comm_.size();
+  state_.batch_size = cfg_.train.batch_size;
+  state_.model_name = cfg_.model.name;
+  state_.config_toml = to_toml(cfg_);
+  std::string resume_path;
+  if (comm_.rank() == 0) {
+    std::error_code ec;
+    fs::create_directories(run_dir_, ec);
+    ODY_CHECK(!ec && fs::is_directory(run_dir_),
+              "cannot create run folder '" + run_dir_ + "' (key run.out_dir / run.name)",
+              "is the folder writable?");
+    std::ofstream(fs::path(run_dir_) / "config.toml") << state_.config_toml;
+    metrics_ = JsonlWriter((fs::path(run_dir_) / "metrics.jsonl").string());
+    resume_path = checkpointer_->resolve(cfg_.train.resume).value_or("");
+  }
+  comm_.broadcast(resume_path, 0);
+  if (!resume_path.empty()) resume_from(resume_path);
+
+  log::info("run {}: model {} ({} parameters), {} ranks x batch {} = {}, {} train / {} eval "
+            "samples, {} steps per epoch, peak lr {:.4g}",
+            run_dir_, cfg_.model.name, count_parameters(*model_), comm_.size(),
+            cfg_.train.batch_size, global_batch, train_->size(), eval_->size(), steps_per_epoch_,
+            peak_lr_);
+}
+
+void Trainer::resume_from(const std::string& path) {
+  CheckpointData ckpt = read_checkpoint(path);
+  ODY_CHECK(ckpt.trainer.model_name == cfg_.model.name,
+            "checkpoint '" + path + "' holds model '" + ckpt.trainer.model_name +
+                "', the config asks for '" + cfg_.model.name + "' (key model.name)",
+            "");
+  NamedTensors live = params_;
+  live.insert(live.end(), buffers_.begin(), buffers_.end());
+  load_named(ckpt.model, live, "model", path);
+  load_named(ckpt.optimizer, optimizer_->state(), "optimizer", path);
+  state_.step = ckpt.trainer.step;
+  state_.samples_seen = ckpt.trainer.samples_seen;
+  state_.epoch = ckpt.trainer.epoch;
+  state_.step_in_epoch = ckpt.trainer.step_in_epoch;
+  const int64_t old_global = ckpt.trainer.world_size * ckpt.trainer.batch_size;
+  const int64_t new_global = comm_.size() * cfg_.train.batch_size;
+  if (old_global != new_global) {
+    // Re-plan: the epoch's permutation is the same; skip the samples already consumed, rounded
+    // down to whole new global batches (up to one batch of samples is seen twice).
+    state_.step_in_epoch = state_.step_in_epoch * old_global / new_global;
+    log::warn("global batch changed from {} to {}: resuming epoch {} at step {}", old_global,
+              new_global, state_.epoch, state_.step_in_epoch);
+  }
+  last_top1_ = ckpt.trainer.eval_top1;
+  log::info("resumed from {} at step {} (epoch {}, step {} of the epoch)", path, state_.step,
+            state_.epoch, state_.step_in_epoch);
+}
+
+double Trainer::train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
+                           ClassificationCounts* window) {
+  // Random streams derive from (seed, epoch, step, rank): a resumed run draws the same numbers.
+  const uint64_t base = mix_seed({static_cast<uint64_t>(cfg_.run.seed),
+                                  static_cast<uint64_t>(state_.epoch),
+                                  static_cast<uint64_t>(state_.step_in_epoch),
+                                  static_cast<uint64_t>(comm_.rank())});
+  torch::manual_seed(base ^ 1);
+  auto x = augment_train(images, cfg_.augment, norm_, base);
+  auto logits = model_->forward(x);
+  auto loss = torch::nn::functional::cross_entropy(
+      logits, labels,
+      torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.train.label_smoothing));
+  optimizer_->zero_grad();
+  loss.backward();
+  averager_->average(comm_);  // all ranks: the mean gradient over the global batch
+  optimizer_->step(lr);
+  if (window) window->add(logits.detach(), labels);
+  return loss.item<double>();
+}
+
+TrainResult Trainer::run() {
+  const auto t_start = Clock::now();
+  model_->train();
+  bool stop = cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps;
+  ClassificationCounts window(num_classes_);
+  auto t_window = Clock::now();
+  double wait_window = 0;
+  while (!stop && state_.epoch < cfg_.train.epochs) {
+    EpochPlan plan(train_->size(), cfg_.train.batch_size, comm_.size(), comm_.rank(),
+                   cfg_.run.seed, state_.epoch);
+    Loader loader(
+        *train_, [&plan](int64_t s) { return plan.batch(s); }, state_.step_in_epoch, plan.steps(),
+        cfg_.data.prefetch);
+    double waited = 0;
+    while (auto batch = loader.next()) {
+      const double lr = lr_at(cfg_.schedule, peak_lr_, state_.step, warmup_steps_, total_steps_);
+      train_step(batch->images, batch->labels, lr, &window);
+      state_.step += 1;
+      state_.step_in_epoch = batch->step + 1;
+      state_.samples_seen += plan.global_batch();
+      wait_window += loader.wait_seconds() - waited;
+      waited = loader.wait_seconds();
+      if (state_.step % cfg_.train.log_every == 0) {  // all ranks (one small all-reduce)
+        report_progress(window, seconds_since(t_window), wait_window);
+        window = ClassificationCounts(num_classes_);
+        t_window = Clock::now();
+        wait_window = 0;
+      }
+      if (cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps) {
+        stop = true;
+        break;
+      }
+    }
+    if (state_.step_in_epoch == plan.steps()) {
+      state_.epoch += 1;
+      state_.step_in_epoch = 0;
+    }
+    end_of_epoch(stop || state_.epoch >= cfg_.train.epochs);
+  }
+  TrainResult r;
+  r.top1 = last_eval_.top1();
+  r.top5 = last_eval_.top5();
+  r.loss = last_eval_.loss();
+  r.eval_samples = last_eval_.count();
+  r.steps = state_.step;
+  r.seconds = seconds_since(t_start);
+  r.run_dir = run_dir_;
+  return r;
+}
+
+void Trainer::end_of_epoch(bool last) {
+  // All ranks: one set of BatchNorm statistics, then evaluation over disjoint parts.
+  average_buffers(comm_, *model_);
+  const int64_t epochs_done = state_.epoch;
+  const bool eval_due = last || (state_.step_in_epoch == 0 && epochs_done % cfg_.train.eval_every == 0);
+  if (eval_due) {
+    last_eval_ = evaluate();
+    last_top1_ = last_eval_.top1();
+    report_eval(last_eval_);
+  }
+  const int64_t every = cfg_.checkpoint.every_epochs;
+  const bool ckpt_due = last || (every > 0 && state_.step_in_epoch == 0 && epochs_done % every == 0);
+  if (ckpt_due && comm_.rank() == 0) save_checkpoint();  // rank 0 only
+}
+
+ClassificationCounts Trainer::evaluate() {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  ClassificationCounts counts(num_classes_);
+  auto [begin, end] = eval_range(eval_->size(), comm_.size(), comm_.rank());
+  const int64_t b = std::max<int64_t>(1, cfg_.train.batch_size * 2);
+  const int64_t steps = (end - begin + b - 1) / b;
+  Loader loader(
+      *eval_,
+      [begin = begin, end = end, b](int64_t s) {
+        std::vector<int64_t> idx;
+        for (int64_t i = begin + s * b; i < std::min(end, begin + (s + 1) * b); ++i) idx.push_back(i);
+        return idx;
+      },
+      0, steps, cfg_.data.prefetch);
+  while (auto batch = loader.next())
+    counts.add(model_->forward(prepare_eval(batch->images, norm_)), batch->labels);
+  counts.allreduce(comm_);  // all ranks
+  model_->train();
+  return counts;
+}
+
+void Trainer::report_progress(ClassificationCounts& window, double window_s, double data_wait_s) {
+  window.allreduce(comm_);  // all ranks
+  const double lr = lr_at(cfg_.schedule, peak_lr_, std::max<int64_t>(0, state_.step - 1),
+                          warmup_steps_, total_steps_);
+  const double ips = window.count() / std::max(1e-9, window_s);
+  const double eta = (total_steps_ - state_.step) * cfg_.train.batch_size * comm_.size() / std::max(1e-9, ips);
+  log::info("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s data-wait {:.1f}% eta {}",
+            state_.epoch + 1, cfg_.train.epochs, state_.step, total_steps_, window.loss(),
+            100 * window.top1(), lr, ips, 100 * data_wait_s / std::max(1e-9, window_s),
+            format_duration(eta));
+  if (metrics_.is_open())  // rank 0 only
+    metrics_.write(JsonRecord()
+                       .add("kind", "train")
+                       .add("step", state_.step)
+                       .add("epoch", state_.epoch)
+                       .add("samples_seen", state_.samples_seen)
+                       .add("loss", window.loss())
+                       .add("top1", window.top1())
+                       .add("lr", lr)
+                       .add("images_per_s", ips)
+                       .add("data_wait_s", data_wait_s)
+                       .add("window_s", window_s));
+}
+
+void Trainer::report_eval(const ClassificationCounts& c) {
+  auto recall = c.per_class_recall();
+  size_t worst = std::min_element(recall.begin(), recall.end()) - recall.begin();
+  std::string worst_name = worst < class_names_.size() ? class_names_[worst] : std::to_string(worst);
+  log::info("eval after step {}: {} loss {:.4f} top-1 {:.2f}% top-5 {:.2f}% on {} images; worst "
+            "class {} {:.1f}%",
+            state_.step, cfg_.data.eval_split, c.loss(), 100 * c.top1(), 100 * c.top5(), c.count(),
+            worst_name, 100 * recall[worst]);
+  if (metrics_.is_open())  // rank 0 only
+    metrics_.write(JsonRecord()
+                       .add("kind", "eval")
+                       .add("step", state_.step)
+                       .add("epoch", state_.epoch)
+                       .add("split", cfg_.data.eval_split)
+                       .add("samples", c.count())
+                       .add("loss", c.loss())
+                       .add("top1", c.top1())
+                       .add("top5", c.top5())
+                       .add("worst_class", worst_name)
+                       .add("per_class_recall", recall));
+}
+
+CheckpointData Trainer::snapshot() const {
+  CheckpointData d;
+  d.model = params_;
+  d.model.insert(d.model.end(), buffers_.begin(), buffers_.end());
+  d.optimizer = optimizer_->state();
+  d.trainer = state_;
+  d.trainer.eval_top1 = last_top1_;
+  return d;
+}
+
+void Trainer::save_checkpoint() {
+  auto t0 = Clock::now();
+  std::string path = checkpointer_->save(snapshot());
+  log::info("checkpoint {} written in {:.2f} s", path, seconds_since(t0));
+}
+
+}  // namespace odyssey

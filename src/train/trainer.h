@@ -1,0 +1,76 @@
+// Trainer: the data-parallel training loop. Every rank runs the same story; blocks that only
+// rank 0 performs (writing files) say so.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "checkpoint/checkpointer.h"
+#include "config/config.h"
+#include "data/augment.h"
+#include "data/split_reader.h"
+#include "dist/communicator.h"
+#include "dist/param_sync.h"
+#include "dist/process_env.h"
+#include "metrics/classification.h"
+#include "metrics/jsonl.h"
+#include "models/classifier.h"
+#include "train/optimizer.h"
+
+namespace odyssey {
+
+struct TrainResult {
+  double top1 = 0, top5 = 0, loss = 0;
+  int64_t eval_samples = 0;
+  int64_t steps = 0;
+  double seconds = 0;
+  std::string run_dir;
+};
+
+class Trainer {
+ public:
+  // Everything that can fail because of user input happens here: config checks, dataset, model,
+  // run folder, resume. Every rank constructs its Trainer.
+  Trainer(Config config, const ProcessEnv& env, Communicator& comm);
+
+  // Trains to the end (all epochs or train.max_steps), evaluates, checkpoints.
+  TrainResult run();
+
+  // Evaluates the current model on the eval split (all ranks; counts summed on every rank).
+  ClassificationCounts evaluate();
+
+  Classifier& model() { return *model_; }
+  const TrainerState& state() const { return state_; }
+
+ private:
+  void resume_from(const std::string& path);
+  double train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
+                    ClassificationCounts* window);
+  void end_of_epoch(bool last);
+  void report_progress(ClassificationCounts& window, double window_s, double data_wait_s);
+  void report_eval(const ClassificationCounts& counts);
+  void save_checkpoint();
+  CheckpointData snapshot() const;
+
+  Config cfg_;
+  ProcessEnv env_;
+  Communicator& comm_;
+  std::string run_dir_;
+  std::unique_ptr<SplitReader> train_, eval_;
+  Normalize norm_;
+  std::vector<std::string> class_names_;
+  int64_t num_classes_ = 0;
+  std::shared_ptr<Classifier> model_;
+  NamedTensors params_, buffers_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<GradientAverager> averager_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  JsonlWriter metrics_;  // rank 0 only
+  TrainerState state_;
+  int64_t steps_per_epoch_ = 0, total_steps_ = 0, warmup_steps_ = 0;
+  double peak_lr_ = 0;
+  double last_top1_ = -1;
+  ClassificationCounts last_eval_{1};
+};
+
+}  // namespace odyssey

@@ -1,0 +1,122 @@
+// Config: defaults, overrides, and one clear error for every class of bad input.
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "config/config.h"
+
+using namespace odyssey;
+
+namespace {
+std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  try {
+    parse_config(text, "exp.toml", overrides);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Config, DefaultsAndFileValues) {
+  Config c = parse_config("[train]\nepochs = 3\n[optim]\nlr = 0.5\nname = \"adamw\"\n", "exp.toml");
+  EXPECT_EQ(c.train.epochs, 3);
+  EXPECT_DOUBLE_EQ(c.optim.lr, 0.5);
+  EXPECT_EQ(c.optim.name, "adamw");
+  EXPECT_EQ(c.train.batch_size, Config().train.batch_size);
+}
+
+TEST(Config, IntegerAcceptedWhereFloatExpected) {
+  EXPECT_DOUBLE_EQ(parse_config("[optim]\nlr = 1\n", "x.toml").optim.lr, 1.0);
+}
+
+TEST(Config, OverridesWinOverFile) {
+  Config c = parse_config("[train]\nepochs = 3\n", "exp.toml",
+                          {"train.epochs=7", "run.name=abc", "optim.nesterov=false",
+                           "run.out_dir=\"/tmp/x y\""});
+  EXPECT_EQ(c.train.epochs, 7);
+  EXPECT_EQ(c.run.name, "abc");
+  EXPECT_FALSE(c.optim.nesterov);
+  EXPECT_EQ(c.run.out_dir, "/tmp/x y");
+}
+
+TEST(Config, UnknownKeyNamesLineAndSuggests) {
+  std::string e = error_of("[train]\nepochs = 3\nbatchsize = 4\n");
+  EXPECT_NE(e.find("exp.toml:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown key 'train.batchsize'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'train.batch_size'"), std::string::npos) << e;
+}
+
+TEST(Config, UnknownSection) {
+  std::string e = error_of("[trian]\nepochs = 3\n");
+  EXPECT_NE(e.find("unknown key 'trian.epochs'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'train.epochs'"), std::string::npos) << e;
+}
+
+TEST(Config, WrongTypeNamesKeyAndLine) {
+  std::string e = error_of("[train]\n\nepochs = \"ten\"\n");
+  EXPECT_NE(e.find("exp.toml:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("'train.epochs' must be an integer"), std::string::npos) << e;
+  e = error_of("[optim]\nnesterov = 1\n");
+  EXPECT_NE(e.find("'optim.nesterov' must be true or false"), std::string::npos) << e;
+  e = error_of("[run]\nname = 5\n");
+  EXPECT_NE(e.find("'run.name' must be a string"), std::string::npos) << e;
+}
+
+TEST(Config, OutOfRangeAndBadChoice) {
+  std::string e = error_of("[train]\nbatch_size = 0\n");
+  EXPECT_NE(e.find("'train.batch_size' = 0 is out of range"), std::string::npos) << e;
+  e = error_of("[optim]\nlr = -0.1\n");
+  EXPECT_NE(e.find("'optim.lr' = -0.1 is out of range"), std::string::npos) << e;
+  e = error_of("[optim]\nname = \"adam\"\n");
+  EXPECT_NE(e.find("'optim.name' = \"adam\" is not one of \"sgd\", \"adamw\""), std::string::npos)
+      << e;
+}
+
+TEST(Config, BadOverrideNamesCommandLine) {
+  std::string e = error_of("", {"train.epochs=abc"});
+  EXPECT_NE(e.find("command line"), std::string::npos) << e;
+  EXPECT_NE(e.find("'train.epochs' must be an integer"), std::string::npos) << e;
+  e = error_of("", {"epochs=3"});
+  EXPECT_NE(e.find("not of the form section.key"), std::string::npos) << e;
+  e = error_of("", {"train.epochz=3"});
+  EXPECT_NE(e.find("did you mean 'train.epochs'"), std::string::npos) << e;
+}
+
+TEST(Config, SyntaxErrorNamesLine) {
+  std::string e = error_of("[train]\nepochs = = 3\n");
+  EXPECT_NE(e.find("exp.toml:2"), std::string::npos) << e;
+  EXPECT_NE(e.find("TOML syntax error"), std::string::npos) << e;
+}
+
+TEST(Config, MissingFile) {
+  try {
+    load_config("/nonexistent/x.toml");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'/nonexistent/x.toml'"), std::string::npos);
+  }
+}
+
+TEST(Config, ResolvedTomlRoundTrips) {
+  Config c = parse_config("[optim]\nlr = 0.123456789\n[run]\nname = \"a \\\"q\\\" b\"\n", "x.toml",
+                          {"train.epochs=11", "augment.hflip=false"});
+  std::string text = to_toml(c);
+  Config d = parse_config(text, "resolved.toml");
+  EXPECT_EQ(to_toml(d), text);
+  EXPECT_DOUBLE_EQ(d.optim.lr, 0.123456789);
+  EXPECT_EQ(d.run.name, "a \"q\" b");
+  EXPECT_EQ(d.train.epochs, 11);
+  EXPECT_FALSE(d.augment.hflip);
+}
+
+TEST(Config, ReferenceListsEveryKey) {
+  std::string ref = config_reference();
+  std::string text = to_toml(Config());
+  // Every key of the resolved config appears in the reference.
+  size_t keys = 0;
+  for (size_t pos = 0; (pos = text.find(" = ", pos)) != std::string::npos; ++pos) ++keys;
+  size_t rows = 0;
+  for (size_t pos = 0; (pos = ref.find("| `", pos)) != std::string::npos; ++pos) ++rows;
+  EXPECT_EQ(rows, keys);
+  EXPECT_NE(ref.find("`train.batch_size`"), std::string::npos);
+}
