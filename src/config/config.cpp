@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/text.h"
 
 namespace odyssey {
 
@@ -28,12 +29,6 @@ std::string where_of(const toml::node& n, const std::string& file) {
   const auto& src = n.source();
   if (src.path && !src.path->empty()) return *src.path + ":" + std::to_string(src.begin.line);
   return file.empty() ? "command line" : "command line override";
-}
-
-std::string quote(const std::string& s) {
-  std::ostringstream os;
-  os << toml::value<std::string>(s);
-  return os.str();
 }
 
 std::string fmt_double(double v) {
@@ -106,14 +101,14 @@ Field string_field(std::string s, std::string k, Ref ref, std::vector<std::strin
     std::string v = n.value<std::string>().value();
     if (!choices.empty() && std::find(choices.begin(), choices.end(), v) == choices.end()) {
       std::string all;
-      for (const auto& ch : choices) all += (all.empty() ? "" : ", ") + quote(ch);
-      ODY_FAIL(ODY_MSG(where << ": key '" << name << "' = " << quote(v) << " is not one of "
+      for (const auto& ch : choices) all += (all.empty() ? "" : ", ") + quote_string(ch);
+      ODY_FAIL(ODY_MSG(where << ": key '" << name << "' = " << quote_string(v) << " is not one of "
                              << all),
                "");
     }
     ref(c) = v;
   };
-  f.get = [=](const Config& c) { return quote(ref(const_cast<Config&>(c))); };
+  f.get = [=](const Config& c) { return quote_string(ref(const_cast<Config&>(c))); };
   return f;
 }
 
@@ -144,7 +139,10 @@ const std::vector<Field>& schema() {
       int_field("train", "batch_size", REF(train.batch_size), 1, 1 << 20,
                 "images per rank per step; global batch = batch_size x ranks"),
       int_field("train", "max_steps", REF(train.max_steps), 0, kMaxI,
-                "stop after this many steps (0 = run all epochs)"),
+                "train this many steps in all (0 = all epochs); the LR schedule spans them"),
+      int_field("train", "stop_at_step", REF(train.stop_at_step), 0, kMaxI,
+                "stop with a checkpoint at this step without changing the schedule (0 = off); "
+                "resume continues the same run"),
       float_field("train", "label_smoothing", REF(train.label_smoothing), 0.0, 0.99,
                   "label smoothing of the cross-entropy loss"),
       int_field("train", "log_every", REF(train.log_every), 1, kMaxI,

@@ -30,7 +30,8 @@ struct ModelConfig {
 struct TrainConfig {
   int64_t epochs = 10;
   int64_t batch_size = 64;  // per rank; the global batch is batch_size x world size
-  int64_t max_steps = 0;    // stop after this many steps (0 = run all epochs)
+  int64_t max_steps = 0;    // train this many steps in all (0 = all epochs); sets the schedule
+  int64_t stop_at_step = 0; // stop with a checkpoint at this step, schedule unchanged (0 = off)
   double label_smoothing = 0.0;
   int64_t log_every = 100;  // steps between progress lines and metrics records
   int64_t eval_every = 1;   // epochs between evaluations (the last epoch always evaluates)

@@ -4,29 +4,9 @@
 #include <cstdio>
 
 #include "common/error.h"
+#include "common/text.h"
 
 namespace odyssey {
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 namespace {
 std::string number(double v) {
@@ -39,7 +19,7 @@ std::string number(double v) {
 
 void JsonRecord::key(const std::string& k) {
   if (!body_.empty()) body_ += ",";
-  body_ += "\"" + json_escape(k) + "\":";
+  body_ += quote_string(k) + ":";
 }
 
 JsonRecord& JsonRecord::add(const std::string& k, double v) {
@@ -56,7 +36,7 @@ JsonRecord& JsonRecord::add(const std::string& k, int64_t v) {
 
 JsonRecord& JsonRecord::add(const std::string& k, const std::string& v) {
   key(k);
-  body_ += "\"" + json_escape(v) + "\"";
+  body_ += quote_string(v);
   return *this;
 }
 

@@ -23,8 +23,6 @@ class JsonRecord {
   std::string body_;
 };
 
-std::string json_escape(const std::string& s);
-
 class JsonlWriter {
  public:
   JsonlWriter() = default;

@@ -153,7 +153,11 @@ double Trainer::train_step(const torch::Tensor& images, const torch::Tensor& lab
 TrainResult Trainer::run() {
   const auto t_start = Clock::now();
   model_->train();
-  bool stop = cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps;
+  auto stop_due = [this] {
+    return (cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps) ||
+           (cfg_.train.stop_at_step > 0 && state_.step >= cfg_.train.stop_at_step);
+  };
+  bool stop = stop_due();
   ClassificationCounts window(num_classes_);
   auto t_window = Clock::now();
   double wait_window = 0;
@@ -178,7 +182,7 @@ TrainResult Trainer::run() {
         t_window = Clock::now();
         wait_window = 0;
       }
-      if (cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps) {
+      if (stop_due()) {
         stop = true;
         break;
       }
@@ -188,6 +192,10 @@ TrainResult Trainer::run() {
       state_.step_in_epoch = 0;
     }
     end_of_epoch(stop || state_.epoch >= cfg_.train.epochs);
+  }
+  if (last_eval_.count() == 0) {  // resumed a finished run: evaluate what it holds (all ranks)
+    last_eval_ = evaluate();
+    report_eval(last_eval_);
   }
   TrainResult r;
   r.top1 = last_eval_.top1();

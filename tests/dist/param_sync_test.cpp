@@ -1,0 +1,131 @@
+// Data parallelism is exact: N ranks with batch B compute the gradient, and after 10 SGD-momentum
+// steps the parameters, of one rank with batch N*B (relative error <= 1e-5).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "common/error.h"
+#include "dist/agreement.h"
+#include "dist/communicator.h"
+#include "dist/param_sync.h"
+#include "models/registry.h"
+#include "train/optimizer.h"
+
+using namespace odyssey;
+
+namespace {
+
+std::unique_ptr<Communicator> world() { return make_communicator("mpi", true); }
+
+NamedTensors named_params(torch::nn::Module& m) {
+  NamedTensors out;
+  for (auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+std::vector<torch::Tensor> params(torch::nn::Module& m) { return m.parameters(); }
+
+double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>() / std::max(1e-12, b.abs().max().item<double>());
+}
+
+// The global batch of step s, identical on every rank (fixed seed).
+std::pair<torch::Tensor, torch::Tensor> global_batch(int64_t s, int64_t n) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1000 + s);
+  return {torch::randn({n, 1, 28, 28}, gen), torch::randint(0, 10, {n}, gen, torch::kLong)};
+}
+
+}  // namespace
+
+TEST(ParamSync, AveragedGradientEqualsSingleProcessGradient) {
+  auto comm = world();
+  const int64_t b = 6, n = b * comm->size();
+  torch::manual_seed(comm->rank());  // different init per rank: the broadcast must fix it
+  auto model = ModelRegistry::instance().create("tiny_cnn", {10, 1, 28});
+  broadcast_module(*comm, *model);
+  auto [x, y] = global_batch(0, n);
+
+  // Reference: the whole global batch in this process.
+  torch::nn::functional::cross_entropy(model->forward(x), y).backward();
+  std::vector<torch::Tensor> reference;
+  for (auto& p : model->parameters()) reference.push_back(p.grad().clone());
+
+  // Distributed: this rank's slice, then the average over ranks.
+  for (auto& p : model->parameters()) p.mutable_grad().zero_();
+  auto xs = x.narrow(0, comm->rank() * b, b), ys = y.narrow(0, comm->rank() * b, b);
+  torch::nn::functional::cross_entropy(model->forward(xs), ys).backward();
+  GradientAverager averager(params(*model));
+  averager.average(*comm);
+  auto ps = model->parameters();
+  for (size_t i = 0; i < ps.size(); ++i) EXPECT_LE(rel_err(ps[i].grad(), reference[i]), 1e-5) << i;
+}
+
+TEST(ParamSync, TenSgdStepsOnNRanksEqualOneRankWithNTimesTheBatch) {
+  auto comm = world();
+  const int64_t b = 4, n = b * comm->size();
+  OptimConfig cfg;
+  cfg.lr = 0.05, cfg.momentum = 0.9, cfg.nesterov = false, cfg.weight_decay = 1e-4;
+  torch::manual_seed(7);
+  auto dist_model = ModelRegistry::instance().create("tiny_cnn", {10, 1, 28});
+  torch::manual_seed(7);
+  auto ref_model = ModelRegistry::instance().create("tiny_cnn", {10, 1, 28});
+  auto dist_opt = make_optimizer(cfg, named_params(*dist_model));
+  auto ref_opt = make_optimizer(cfg, named_params(*ref_model));
+  GradientAverager averager(params(*dist_model));
+  for (int64_t s = 0; s < 10; ++s) {
+    auto [x, y] = global_batch(s, n);
+    ref_opt->zero_grad();
+    torch::nn::functional::cross_entropy(ref_model->forward(x), y).backward();
+    ref_opt->step(cfg.lr);
+
+    dist_opt->zero_grad();
+    auto xs = x.narrow(0, comm->rank() * b, b), ys = y.narrow(0, comm->rank() * b, b);
+    torch::nn::functional::cross_entropy(dist_model->forward(xs), ys).backward();
+    averager.average(*comm);
+    dist_opt->step(cfg.lr);
+  }
+  auto a = dist_model->parameters(), r = ref_model->parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_LE(rel_err(a[i], r[i]), 1e-5) << i;
+    EXPECT_FALSE(torch::equal(a[i], torch::zeros_like(a[i])));
+  }
+}
+
+TEST(ParamSync, BuffersAreAveragedAcrossRanks) {
+  auto comm = world();
+  auto model = ModelRegistry::instance().create("fmnist_cnn", {10, 1, 28});
+  for (auto& t : model->buffers())
+    if (t.is_floating_point()) t.fill_(static_cast<float>(comm->rank()));
+  average_buffers(*comm, *model);
+  const float mean = (comm->size() - 1) / 2.0f;
+  for (auto& t : model->buffers())
+    if (t.is_floating_point()) EXPECT_TRUE(torch::allclose(t, torch::full_like(t, mean)));
+}
+
+TEST(Communicator, CollectivesWorkedOutByHand) {
+  auto comm = world();
+  const int n = comm->size();
+  auto t = torch::full({5}, static_cast<double>(comm->rank() + 1), torch::kDouble);
+  comm->allreduce_sum(t);
+  EXPECT_TRUE(torch::equal(t, torch::full({5}, n * (n + 1) / 2.0, torch::kDouble)));
+  EXPECT_EQ(comm->allreduce_min(10 + comm->rank()), 10);
+  std::string s = comm->rank() == 0 ? "from rank zero" : "";
+  comm->broadcast(s, 0);
+  EXPECT_EQ(s, "from rank zero");
+}
+
+TEST(Agreement, AFailureOnOneRankEndsSetupOnEveryRank) {
+  auto comm = world();
+  if (comm->size() < 2) GTEST_SKIP() << "needs 2+ ranks";
+  const int failing = comm->size() - 1;
+  try {
+    agree(*comm, [&] {
+      if (comm->rank() == failing) throw Error("shard x.h5 is broken", "", __FILE__, __LINE__);
+    });
+    FAIL() << "every rank must throw";
+  } catch (const AgreedFailure& f) {
+    EXPECT_EQ(f.rank, failing);
+  }
+  EXPECT_NO_THROW(agree(*comm, [] {}));
+}

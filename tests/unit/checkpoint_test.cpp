@@ -1,0 +1,126 @@
+// Checkpoints: save -> load gives identical tensors; damage is detected; resume finds the newest
+// complete checkpoint and falls back past damaged ones; retention.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "checkpoint/checkpointer.h"
+#include "models/registry.h"
+#include "test_util.h"
+
+using namespace odyssey;
+using odyssey::testing::error_of;
+using odyssey::testing::TempDir;
+
+namespace {
+
+NamedTensors state_of(torch::nn::Module& m) {
+  NamedTensors out;
+  for (auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value());
+  for (auto& b : m.named_buffers()) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+CheckpointData make(int64_t step, torch::nn::Module& m, Optimizer& opt) {
+  CheckpointData d;
+  d.model = state_of(m);
+  d.optimizer = opt.state();
+  d.trainer.step = step;
+  d.trainer.epoch = 2;
+  d.trainer.step_in_epoch = 17;
+  d.trainer.samples_seen = step * 64;
+  d.trainer.world_size = 2;
+  d.trainer.batch_size = 32;
+  d.trainer.model_name = "fmnist_cnn";
+  d.trainer.config_toml = "[run]\nname = \"x\"\n";
+  d.trainer.eval_top1 = 0.5;
+  return d;
+}
+
+}  // namespace
+
+TEST(Checkpoint, SaveLoadGivesIdenticalTensors) {
+  TempDir dir;
+  torch::manual_seed(1);
+  auto model = ModelRegistry::instance().create("fmnist_cnn", {10, 1, 28});
+  NamedTensors params;
+  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+  auto opt = make_optimizer(OptimConfig{}, params);
+  for (auto& [name, t] : opt->state()) t.normal_();  // non-trivial momentum
+  model->forward(torch::randn({4, 1, 28, 28}));      // BatchNorm running stats move
+
+  write_checkpoint(dir / "c.h5", make(123, *model, *opt));
+  CheckpointData back = read_checkpoint(dir / "c.h5");
+  EXPECT_EQ(back.trainer.step, 123);
+  EXPECT_EQ(back.trainer.step_in_epoch, 17);
+  EXPECT_EQ(back.trainer.model_name, "fmnist_cnn");
+  EXPECT_EQ(back.trainer.config_toml, "[run]\nname = \"x\"\n");
+
+  torch::manual_seed(2);
+  auto other = ModelRegistry::instance().create("fmnist_cnn", {10, 1, 28});
+  NamedTensors other_params;
+  for (auto& p : other->named_parameters()) other_params.emplace_back(p.key(), p.value());
+  auto other_opt = make_optimizer(OptimConfig{}, other_params);
+  load_named(back.model, state_of(*other), "model", dir / "c.h5");
+  load_named(back.optimizer, other_opt->state(), "optimizer", dir / "c.h5");
+  auto a = state_of(*model), b = state_of(*other);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  for (size_t i = 0; i < opt->state().size(); ++i)
+    EXPECT_TRUE(torch::equal(opt->state()[i].second, other_opt->state()[i].second));
+  EXPECT_FALSE(std::filesystem::exists(dir / "c.h5.tmp"));
+}
+
+TEST(Checkpoint, WrongModelShapeNamesTheDataset) {
+  TempDir dir;
+  auto model = ModelRegistry::instance().create("fmnist_cnn", {10, 1, 28});
+  NamedTensors params;
+  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+  auto opt = make_optimizer(OptimConfig{}, params);
+  write_checkpoint(dir / "c.h5", make(1, *model, *opt));
+  auto other = ModelRegistry::instance().create("fmnist_cnn", {7, 1, 28});
+  std::string e = error_of([&] { load_named(read_checkpoint(dir / "c.h5").model, state_of(*other), "model", dir / "c.h5"); });
+  EXPECT_NE(e.find("dataset /model/classifier.weight"), std::string::npos) << e;
+  auto tiny = ModelRegistry::instance().create("tiny_cnn", {10, 1, 28});
+  e = error_of([&] { load_named(read_checkpoint(dir / "c.h5").model, state_of(*tiny), "model", dir / "c.h5"); });
+  EXPECT_NE(e.find("/model/"), std::string::npos) << e;
+}
+
+TEST(Checkpointer, LatestRetentionAndFallbackPastDamage) {
+  TempDir dir;
+  auto model = ModelRegistry::instance().create("tiny_cnn", {10, 1, 28});
+  NamedTensors params;
+  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+  auto opt = make_optimizer(OptimConfig{}, params);
+  Checkpointer ck(dir.str(), /*keep_last=*/2);
+  EXPECT_EQ(ck.resolve("auto"), std::nullopt);
+  for (int64_t step : {10, 20, 30}) ck.save(make(step, *model, *opt));
+  std::ifstream latest(dir / "latest");
+  std::string name;
+  latest >> name;
+  EXPECT_EQ(name, "ckpt-step0000000030.h5");
+  EXPECT_FALSE(std::filesystem::exists(dir / "ckpt-step0000000010.h5")) << "keep_last = 2";
+  EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000030.h5");
+
+  // Damage the newest: flip bytes in the middle of the file.
+  {
+    std::fstream f(dir / "ckpt-step0000000030.h5", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(dir / "ckpt-step0000000030.h5") / 2));
+    std::string junk(64, '\x5a');
+    f.write(junk.data(), junk.size());
+  }
+  std::string e = error_of([&] { read_checkpoint(dir / "ckpt-step0000000030.h5"); });
+  EXPECT_NE(e.find("ckpt-step0000000030.h5"), std::string::npos) << e;
+  EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000020.h5");
+
+  // A truncated newest checkpoint is skipped too.
+  std::filesystem::resize_file(dir / "ckpt-step0000000030.h5", 100);
+  EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000020.h5");
+  // Leftover temporary files from a crash are never taken.
+  std::ofstream(dir / "ckpt-step0000000040.h5.tmp") << "partial";
+  EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000020.h5");
+  EXPECT_EQ(ck.resolve("none"), std::nullopt);
+  e = error_of([&] { ck.resolve(dir / "missing.h5"); });
+  EXPECT_NE(e.find("train.resume"), std::string::npos) << e;
+}

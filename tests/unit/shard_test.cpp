@@ -1,0 +1,143 @@
+// Shards and splits: write/read round trips, batched gathers, and errors naming file and dataset.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "common/h5.h"
+#include "data/convert.h"
+#include "data/shard.h"
+#include "data/split_reader.h"
+#include "test_util.h"
+
+using namespace odyssey;
+using odyssey::testing::error_of;
+using odyssey::testing::TempDir;
+
+namespace {
+
+SplitData make_split(const std::string& name, int64_t n, int64_t shards, int64_t seed) {
+  torch::manual_seed(seed);
+  return {name, torch::randint(0, 256, {n, 6, 5, 3}, torch::kByte),
+          torch::randint(0, 4, {n}, torch::kLong), shards};
+}
+
+const std::vector<std::string> kClasses = {"a", "b", "c", "d"};
+
+}  // namespace
+
+TEST(Shard, WriteReadRoundTrip) {
+  TempDir dir;
+  auto s = make_split("train", 37, 1, 1);
+  write_shard(dir / "s.h5", s.images, s.labels, {4, kClasses, "train", "unit test"});
+  ShardReader r(dir / "s.h5");
+  EXPECT_EQ(r.size(), 37);
+  EXPECT_EQ(r.height(), 6);
+  EXPECT_EQ(r.width(), 5);
+  EXPECT_EQ(r.channels(), 3);
+  EXPECT_TRUE(torch::equal(r.labels(), s.labels));
+  auto part = torch::empty({10, 6, 5, 3}, torch::kByte);
+  r.read(20, 10, part.data_ptr<uint8_t>());
+  EXPECT_TRUE(torch::equal(part, s.images.narrow(0, 20, 10)));
+  EXPECT_NE(error_of([&] { r.read(30, 10, part.data_ptr<uint8_t>()); }).find("beyond the 37"),
+            std::string::npos);
+}
+
+TEST(Shard, DatasetSplitGathersAcrossShardsInRequestedOrder) {
+  TempDir dir;
+  auto train = make_split("train", 103, 4, 2);
+  auto test = make_split("test", 11, 1, 3);
+  DatasetIndex idx = write_dataset(dir.str(), "toy", "unit test", kClasses, {train, test});
+  EXPECT_EQ(idx.split_size("train"), 103);
+  EXPECT_EQ(idx.split("train").size(), 4u);
+  // mean/std of the train split, computed independently.
+  auto px = train.images.reshape({-1, 3}).to(torch::kDouble) / 255.0;
+  EXPECT_NEAR(idx.mean[2], px.select(1, 2).mean().item<double>(), 1e-12);
+  EXPECT_NEAR(idx.std[0], px.select(1, 0).std(false).item<double>(), 1e-12);
+
+  DatasetIndex back = read_index(dir.str());
+  EXPECT_EQ(back.class_names, kClasses);
+  SplitReader reader(dir.str(), back, "train");
+  ASSERT_EQ(reader.size(), 103);
+  std::vector<int64_t> indices = {102, 0, 25, 26, 27, 51, 50, 77, 26, 1};
+  auto got = reader.gather_images(indices);
+  auto want = train.images.index_select(0, torch::tensor(indices));
+  EXPECT_TRUE(torch::equal(got, want));
+  EXPECT_TRUE(torch::equal(reader.gather_labels(indices), train.labels.index_select(0, torch::tensor(indices))));
+  EXPECT_TRUE(verify_dataset(dir.str()).empty());
+
+  SplitReader limited(dir.str(), back, "train", 30);
+  EXPECT_EQ(limited.size(), 30);
+  EXPECT_EQ(limited.labels().size(0), 30);
+}
+
+TEST(Shard, MissingFileAndNotAShard) {
+  TempDir dir;
+  std::string e = error_of([&] { ShardReader r(dir / "nope.h5"); });
+  EXPECT_NE(e.find("nope.h5"), std::string::npos) << e;
+  std::ofstream(dir / "text.h5") << "not hdf5";
+  e = error_of([&] { ShardReader r(dir / "text.h5"); });
+  EXPECT_NE(e.find("text.h5"), std::string::npos) << e;
+  // An HDF5 file without the shard attributes.
+  { h5::Handle f = h5::create_file(dir / "plain.h5"); }
+  e = error_of([&] { ShardReader r(dir / "plain.h5"); });
+  EXPECT_NE(e.find("plain.h5' lacks the attribute 'format'"), std::string::npos) << e;
+}
+
+TEST(Shard, LabelBeyondNumClassesNamesDataset) {
+  TempDir dir;
+  auto s = make_split("train", 8, 1, 4);
+  s.labels[3] = 9;
+  write_shard(dir / "bad.h5", s.images, s.labels, {4, kClasses, "train", "unit test"});
+  std::string e = error_of([&] { ShardReader r(dir / "bad.h5"); });
+  EXPECT_NE(e.find("dataset /labels in '" + (dir / "bad.h5") + "' holds label 9"),
+            std::string::npos)
+      << e;
+}
+
+TEST(Shard, TruncatedShardIsAnErrorNamingTheFile) {
+  TempDir dir;
+  auto train = make_split("train", 3000, 1, 5);
+  write_dataset(dir.str(), "toy", "unit test", kClasses, {train});
+  std::string shard = dir / "train-00000-of-00001.h5";
+  auto size = std::filesystem::file_size(shard);
+  std::filesystem::resize_file(shard, size / 2);
+  std::string e = error_of([&] {
+    SplitReader r(dir.str(), read_index(dir.str()), "train");
+    r.gather_images({0, 2999});
+  });
+  EXPECT_NE(e.find(shard), std::string::npos) << e;
+  auto problems = verify_dataset(dir.str());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find(shard), std::string::npos) << problems[0];
+}
+
+TEST(Shard, FlippedByteFailsVerificationAndIndexMismatchIsCaught) {
+  TempDir dir;
+  auto train = make_split("train", 50, 2, 6);
+  write_dataset(dir.str(), "toy", "unit test", kClasses, {train});
+  // Change one image byte through HDF5 (the file stays valid): only the checksum can tell.
+  std::string shard = dir / "train-00001-of-00002.h5";
+  {
+    auto other = make_split("train", 25, 1, 7);
+    write_shard(shard, other.images, train.labels.narrow(0, 25, 25), {4, kClasses, "train", "x"});
+  }
+  auto problems = verify_dataset(dir.str());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("CRC-32"), std::string::npos) << problems[0];
+  // A shard whose sample count differs from the index.
+  auto shorter = make_split("train", 20, 1, 8);
+  write_shard(shard, shorter.images, shorter.labels, {4, kClasses, "train", "x"});
+  std::string e = error_of([&] { SplitReader r(dir.str(), read_index(dir.str()), "train"); });
+  EXPECT_NE(e.find("holds 20 samples in /images, index.toml says 25"), std::string::npos) << e;
+}
+
+TEST(Shard, IndexErrorsNameFileAndKey) {
+  TempDir dir;
+  std::string e = error_of([&] { read_index(dir.str()); });
+  EXPECT_NE(e.find("index.toml' does not exist"), std::string::npos) << e;
+  std::ofstream(dir / "index.toml") << "format = \"odyssey-dataset\"\nname = \"x\"\n";
+  e = error_of([&] { read_index(dir.str()); });
+  EXPECT_NE(e.find("missing or mistyped key 'num_classes'"), std::string::npos) << e;
+}
