@@ -36,6 +36,10 @@ void write_checkpoint(const std::string& path, const CheckpointData& data);
 // CPU tensors; errors name the file and the dataset.
 CheckpointData read_checkpoint(const std::string& path);
 
+// The /model group (or another group) of a weights file (as written by
+// launch/export_torchvision.py) or of a checkpoint; CRC-32 verified where present.
+NamedTensors read_weights(const std::string& path, const std::string& group = "model");
+
 // Copies checkpoint tensors into live ones by name; every live name must be present with the
 // same shape (strict), else the error names the key.
 void load_named(const NamedTensors& from, const NamedTensors& into, const std::string& group,

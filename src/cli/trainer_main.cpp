@@ -11,8 +11,12 @@
 #include "config/config.h"
 #include "dist/agreement.h"
 #include "dist/communicator.h"
+#include "dist/coordinator.h"
 #include "dist/process_env.h"
 #include "models/registry.h"
+#include "models/weights.h"
+
+#include <map>
 #include "train/trainer.h"
 
 using namespace odyssey;
@@ -30,26 +34,87 @@ Usage:
   trainer eval CONFIG.toml --checkpoint PATH [section.key=value ...]
       Evaluate a checkpoint on data.eval_split; prints loss, top-1, top-5, per-class recall.
   trainer models
-      The model registry: name, parameters at 10 classes, default input size.
+      The model registry: name, parameters at 1000 classes and 3 channels, default input size.
+  trainer models NAME [--classes N] [--image-size S] [--in-channels C] [--verify W.h5]
+      The model's state_dict entries (torchvision's names) with shapes, and the totals. With
+      --verify: load W.h5 strictly and compare eval logits on its /check/input with /check/logits
+      (files from launch/export_torchvision.py --check-batch N).
   trainer checkpoint info PATH
       What a checkpoint holds (step, epoch, model, tensors), every tensor's CRC-32 verified.
   trainer --config-reference
       Every config key with its type, default and meaning (Markdown table).
   trainer --help
 
+Signals: SIGTERM, SIGUSR1 or SIGINT to any rank (or SIGUSR1 to mpirun, which forwards it) makes
+every rank stop at the same step; rank 0 writes a checkpoint and all exit with code 75.
+
 Exit codes: 0 success; 1 bad command line; 2 bad config, data or checkpoint (the message names
 the file and key); 3 failure on one rank during training (the job is aborted on all ranks);
-4 unexpected internal error.
+4 unexpected internal error; 75 stopped by a signal after a checkpoint (resume with
+train.resume=auto).
 )";
 
 int cmd_models() {
-  std::printf("%-12s %12s %6s  %s\n", "name", "params", "input", "description");
+  std::printf("%-16s %14s %6s  %s\n", "name", "params@1000", "input", "description");
   for (const auto& e : ModelRegistry::instance().entries()) {
-    auto m = e.create({10, 1, e.default_image_size});
-    std::printf("%-12s %12lld %6lld  %s\n", e.name.c_str(),
+    auto m = e.create({1000, 3, e.default_image_size});
+    std::printf("%-16s %14lld %6lld  %s\n", e.name.c_str(),
                 static_cast<long long>(count_parameters(*m)),
                 static_cast<long long>(e.default_image_size), e.description.c_str());
   }
+  return kExitOk;
+}
+
+// Loads W.h5 strictly and compares the model's eval-mode logits on /check/input with
+// /check/logits (written by launch/export_torchvision.py --check-batch N from torchvision).
+int verify_weights(Classifier& model, const std::string& path) {
+  load_weights(model, read_weights(path), /*reset_head=*/false, path);
+  std::map<std::string, torch::Tensor> check;
+  for (auto& [k, v] : read_weights(path, "check")) check[k] = v;
+  ODY_CHECK(check.count("input") && check.count("logits"), "'" + path + "' lacks /check/input or /check/logits",
+            "export with --check-batch N");
+  torch::NoGradGuard no_grad;
+  model.eval();
+  auto logits = model.forward(check["input"]);
+  auto& want = check["logits"];
+  ODY_CHECK(logits.sizes() == want.sizes(), "logits shape differs from /check/logits", "");
+  const double err = (logits - want).abs().max().item<double>();
+  const double scale = want.abs().max().item<double>();
+  std::printf("max |logit diff| %.3g, max |logit| %.3g, ratio %.3g (bound 1e-4): %s\n", err, scale,
+              err / scale, err <= 1e-4 * scale ? "equal" : "DIFFERENT");
+  return err <= 1e-4 * scale ? kExitOk : kExitUserError;
+}
+
+// trainer models NAME [--classes N] [--image-size S] [--in-channels C] [--verify W.h5]: the
+// state_dict entries (parameters, then buffers) with their shapes, as torchvision names them.
+int cmd_model_state(const std::vector<std::string>& args) {
+  const auto& entry = ModelRegistry::instance().find(args[0]);
+  ModelOptions o{1000, 3, entry.default_image_size};
+  std::string verify;
+  for (size_t i = 1; i + 1 < args.size(); i += 2) {
+    if (args[i] == "--verify") {
+      verify = args[i + 1];
+      continue;
+    }
+    int64_t v = std::stoll(args[i + 1]);
+    if (args[i] == "--classes") o.num_classes = v;
+    else if (args[i] == "--image-size") o.image_size = v;
+    else if (args[i] == "--in-channels") o.in_channels = v;
+    else ODY_FAIL("unknown option '" + args[i] + "'", "see trainer --help");
+  }
+  auto m = entry.create(o);
+  if (!verify.empty()) return verify_weights(*m, verify);
+  int64_t params = 0, entries = 0;
+  auto print = [&](const std::string& key, const torch::Tensor& t) {
+    std::string shape;
+    for (auto d : t.sizes()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+    std::printf("%s [%s]\n", key.c_str(), shape.c_str());
+    ++entries;
+  };
+  for (auto& p : m->named_parameters()) print(p.key(), p.value()), params += p.value().numel();
+  for (auto& b : m->named_buffers()) print(b.key(), b.value());
+  std::printf("total %lld parameters, %lld state_dict entries\n", static_cast<long long>(params),
+              static_cast<long long>(entries));
   return kExitOk;
 }
 
@@ -115,7 +180,10 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
               c.count(), cfg.data.eval_split, c.loss(), 100 * c.top1(), 100 * c.top5());
     return kExitOk;
   }
+  install_stop_signal_handlers();
   TrainResult r = trainer->run();
+  if (r.preempted) return kExitPreempted;
+  if (r.stopped_nonfinite) return kExitRuntime;
   log::info("done: {} steps in {:.1f} s; test top-1 accuracy {:.2f}% on {} {} images (top-5 "
             "{:.2f}%, loss {:.4f}); run folder {}",
             r.steps, r.seconds, 100 * r.top1, r.eval_samples, cfg.data.eval_split, 100 * r.top5,
@@ -141,7 +209,8 @@ int main(int argc, char** argv) {
     mpi = std::make_unique<MpiSession>(&argc, &argv);
     log::init(mpi->env().rank, mpi->env().size);
     h5::quiet_errors();
-    if (args[0] == "models") return cmd_models();
+    if (args[0] == "models")
+      return args.size() > 1 ? cmd_model_state({args.begin() + 1, args.end()}) : cmd_models();
     if (args[0] == "checkpoint") {
       ODY_CHECK(args.size() == 3 && args[1] == "info", "usage: trainer checkpoint info PATH", "");
       return cmd_checkpoint_info(args[2]);

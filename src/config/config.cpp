@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -31,10 +33,16 @@ std::string where_of(const toml::node& n, const std::string& file) {
   return file.empty() ? "command line" : "command line override";
 }
 
+// Shortest text that reads back as the same double, always with a '.' or exponent (a TOML float).
 std::string fmt_double(double v) {
-  std::ostringstream os;
-  os << toml::value<double>(v);
-  return os.str();
+  char buf[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  std::string s = buf;
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
 }
 
 template <typename Ref>
@@ -135,6 +143,12 @@ const std::vector<Field>& schema() {
                    "registry name (see `trainer models`)"),
       int_field("model", "num_classes", REF(model.num_classes), 0, 1 << 20,
                 "classifier outputs (0 = from the dataset index)"),
+      string_field("model", "init_from", REF(model.init_from), {},
+                   "HDF5 weights (/model/<key>, e.g. from launch/export_torchvision.py) or a "
+                   "checkpoint to start from, loaded strictly (\"\" = random init)"),
+      bool_field("model", "reset_head", REF(model.reset_head),
+                 "with init_from: keep the freshly initialised classifier head (transfer to "
+                 "another num_classes)"),
       int_field("train", "epochs", REF(train.epochs), 1, 1000000, "epochs to train"),
       int_field("train", "batch_size", REF(train.batch_size), 1, 1 << 20,
                 "images per rank per step; global batch = batch_size x ranks"),
@@ -153,6 +167,9 @@ const std::vector<Field>& schema() {
                    "\"none\", \"auto\" (newest complete checkpoint of this run) or a path"),
       int_field("train", "threads", REF(train.threads), 0, 4096,
                 "CPU threads per rank (0 = cores on the node / ranks on the node)"),
+      string_field("train", "on_nonfinite", REF(train.on_nonfinite), {"skip", "stop"},
+                   "a NaN or infinite loss on any rank: \"skip\" the update on every rank, or "
+                   "\"stop\" with a checkpoint of the last good state"),
       string_field("optim", "name", REF(optim.name), {"sgd", "adamw"}, "optimizer"),
       float_field("optim", "lr", REF(optim.lr), 0.0, 1e3,
                   "peak learning rate; per 256 images when lr_scaling = \"linear\""),
@@ -221,11 +238,19 @@ void apply_override(toml::table& root, const std::string& item) {
             "command line: override key '" + path + "' is not of the form section.key",
             did_you_mean(path));
   std::string section = path.substr(0, dot), key = path.substr(dot + 1);
+  // A string key takes the text as it is (run.name=nan, run.name=2024) unless it is quoted.
+  auto field = std::find_if(schema().begin(), schema().end(),
+                            [&](const Field& f) { return f.name() == path; });
+  const bool quoted_text = !text.empty() && (text.front() == '"' || text.front() == '\'');
   toml::table parsed;
-  try {
-    parsed = toml::parse("v = " + text);
-  } catch (const toml::parse_error&) {
+  if (field != schema().end() && field->type == "string" && !quoted_text) {
     parsed = toml::table{{"v", text}};
+  } else {
+    try {
+      parsed = toml::parse("v = " + text);
+    } catch (const toml::parse_error&) {
+      parsed = toml::table{{"v", text}};
+    }
   }
   if (!root.contains(section)) root.insert(section, toml::table{});
   toml::table* tbl = root[section].as_table();

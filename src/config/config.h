@@ -25,6 +25,8 @@ struct DataConfig {
 struct ModelConfig {
   std::string name = "fmnist_cnn";
   int64_t num_classes = 0;  // 0 = from the dataset index
+  std::string init_from;    // weights file (/model/<key>) or checkpoint to start from ("" = none)
+  bool reset_head = false;  // with init_from: keep the new classifier head (other num_classes)
 };
 
 struct TrainConfig {
@@ -37,6 +39,7 @@ struct TrainConfig {
   int64_t eval_every = 1;   // epochs between evaluations (the last epoch always evaluates)
   std::string resume = "none";  // "none", "auto" (newest checkpoint of the run) or a path
   int64_t threads = 0;      // CPU threads per rank (0 = cores on the node / ranks on the node)
+  std::string on_nonfinite = "skip";  // a NaN/inf loss on any rank: "skip" the step or "stop"
 };
 
 struct OptimConfig {

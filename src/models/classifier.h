@@ -3,6 +3,8 @@
 
 #include <torch/nn/module.h>
 
+#include <string>
+
 namespace odyssey {
 
 struct ModelOptions {
@@ -15,6 +17,8 @@ class Classifier : public torch::nn::Module {
  public:
   // x: float [B, C, H, W] -> logits [B, num_classes].
   virtual torch::Tensor forward(torch::Tensor x) = 0;
+  // Prefix of the classifier head's state_dict keys (replaced by model.reset_head).
+  virtual std::string head_prefix() const { return "classifier."; }
 };
 
 }  // namespace odyssey

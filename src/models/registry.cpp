@@ -5,8 +5,14 @@
 namespace odyssey {
 
 void register_convnets(ModelRegistry& r);
+void register_efficientnets(ModelRegistry& r);
+void register_vits(ModelRegistry& r);
 
-ModelRegistry::ModelRegistry() { register_convnets(*this); }
+ModelRegistry::ModelRegistry() {
+  register_convnets(*this);
+  register_efficientnets(*this);
+  register_vits(*this);
+}
 
 ModelRegistry& ModelRegistry::instance() {
   static ModelRegistry registry;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +13,7 @@
 #include "data/epoch_plan.h"
 #include "data/loader.h"
 #include "models/registry.h"
+#include "models/weights.h"
 
 namespace odyssey {
 
@@ -56,6 +58,12 @@ Trainer::Trainer(Config config, const ProcessEnv& env, Communicator& comm)
   torch::manual_seed(cfg_.run.seed);
   model_ = ModelRegistry::instance().create(
       cfg_.model.name, {num_classes_, index.channels, std::max(index.height, index.width)});
+  if (!cfg_.model.init_from.empty()) {
+    load_weights(*model_, read_weights(cfg_.model.init_from), cfg_.model.reset_head,
+                 cfg_.model.init_from);
+    log::info("initialised from {}{}", cfg_.model.init_from,
+              cfg_.model.reset_head ? " (classifier head kept fresh)" : "");
+  }
   broadcast_module(comm_, *model_);
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
   for (auto& b : model_->named_buffers()) buffers_.emplace_back(b.key(), b.value());
@@ -63,6 +71,7 @@ Trainer::Trainer(Config config, const ProcessEnv& env, Communicator& comm)
   std::vector<torch::Tensor> grads_of;
   for (auto& [name, p] : params_) grads_of.push_back(p);
   averager_ = std::make_unique<GradientAverager>(grads_of);
+  coordinator_ = std::make_unique<Coordinator>(comm_);
 
   // Schedule: steps are global optimizer steps; every rank takes the same number.
   const int64_t global_batch = cfg_.train.batch_size * comm_.size();
@@ -129,8 +138,8 @@ void Trainer::resume_from(const std::string& path) {
             state_.epoch, state_.step_in_epoch);
 }
 
-double Trainer::train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
-                           ClassificationCounts* window) {
+ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tensor& labels,
+                                 double lr, ClassificationCounts* window) {
   // Random streams derive from (seed, epoch, step, rank): a resumed run draws the same numbers.
   const uint64_t base = mix_seed({static_cast<uint64_t>(cfg_.run.seed),
                                   static_cast<uint64_t>(state_.epoch),
@@ -144,10 +153,19 @@ double Trainer::train_step(const torch::Tensor& images, const torch::Tensor& lab
       torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.train.label_smoothing));
   optimizer_->zero_grad();
   loss.backward();
+  // All ranks: one tiny all-reduce decides together on stop requests and non-finite losses.
+  ControlFlags flags = coordinator_->agree({stop_signal(), !std::isfinite(loss.item<double>())});
+  if (flags.non_finite) {
+    ++skipped_steps_;
+    log::info("warning: non-finite loss at step {} (rank 0's loss {}): update skipped on every rank",
+              state_.step + 1, loss.item<double>());
+    optimizer_->zero_grad();
+    return flags;
+  }
   averager_->average(comm_);  // all ranks: the mean gradient over the global batch
   optimizer_->step(lr);
   if (window) window->add(logits.detach(), labels);
-  return loss.item<double>();
+  return flags;
 }
 
 TrainResult Trainer::run() {
@@ -157,7 +175,8 @@ TrainResult Trainer::run() {
     return (cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps) ||
            (cfg_.train.stop_at_step > 0 && state_.step >= cfg_.train.stop_at_step);
   };
-  bool stop = stop_due();
+  bool stop = stop_due(), preempted = false, nonfinite_stop = false;
+  int stop_signal_seen = 0;
   ClassificationCounts window(num_classes_);
   auto t_window = Clock::now();
   double wait_window = 0;
@@ -170,10 +189,17 @@ TrainResult Trainer::run() {
     double waited = 0;
     while (auto batch = loader.next()) {
       const double lr = lr_at(cfg_.schedule, peak_lr_, state_.step, warmup_steps_, total_steps_);
-      train_step(batch->images, batch->labels, lr, &window);
+      ControlFlags flags = train_step(batch->images, batch->labels, lr, &window);
       state_.step += 1;
       state_.step_in_epoch = batch->step + 1;
       state_.samples_seen += plan.global_batch();
+      if (flags.stop() || (flags.non_finite && cfg_.train.on_nonfinite == "stop")) {
+        preempted = flags.stop();
+        nonfinite_stop = !flags.stop();
+        stop_signal_seen = flags.signal;
+        stop = true;
+        break;
+      }
       wait_window += loader.wait_seconds() - waited;
       waited = loader.wait_seconds();
       if (state_.step % cfg_.train.log_every == 0) {  // all ranks (one small all-reduce)
@@ -191,9 +217,25 @@ TrainResult Trainer::run() {
       state_.epoch += 1;
       state_.step_in_epoch = 0;
     }
+    if (preempted || nonfinite_stop) break;
     end_of_epoch(stop || state_.epoch >= cfg_.train.epochs);
   }
-  if (last_eval_.count() == 0) {  // resumed a finished run: evaluate what it holds (all ranks)
+  if (preempted || nonfinite_stop) {
+    // All ranks agreed to stop at this step: save it (rank 0) and leave without evaluating.
+    average_buffers(comm_, *model_);
+    if (comm_.rank() == 0) save_checkpoint();
+    if (preempted)
+      log::info("stopped by signal {} ({}) at step {}; resume with train.resume=auto",
+                stop_signal_seen, strsignal(stop_signal_seen), state_.step);
+    else
+      log::info("stopped: non-finite loss at step {} (train.on_nonfinite = \"stop\"); the last "
+                "good state is saved. Lower optim.lr or add warmup, then resume with "
+                "train.resume=auto", state_.step);
+    // Every rank leaves only after the checkpoint is complete: mpirun ends the job as soon as
+    // one rank exits with a non-zero code.
+    comm_.barrier();
+  }
+  if (!preempted && !nonfinite_stop && last_eval_.count() == 0) {  // resumed a finished run: evaluate what it holds (all ranks)
     last_eval_ = evaluate();
     report_eval(last_eval_);
   }
@@ -205,6 +247,9 @@ TrainResult Trainer::run() {
   r.steps = state_.step;
   r.seconds = seconds_since(t_start);
   r.run_dir = run_dir_;
+  r.preempted = preempted;
+  r.stopped_nonfinite = nonfinite_stop;
+  r.skipped_steps = skipped_steps_;
   return r;
 }
 

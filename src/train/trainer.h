@@ -10,6 +10,7 @@
 #include "data/augment.h"
 #include "data/split_reader.h"
 #include "dist/communicator.h"
+#include "dist/coordinator.h"
 #include "dist/param_sync.h"
 #include "dist/process_env.h"
 #include "metrics/classification.h"
@@ -24,6 +25,9 @@ struct TrainResult {
   int64_t eval_samples = 0;
   int64_t steps = 0;
   double seconds = 0;
+  bool preempted = false;   // stopped by a signal; a checkpoint of the stop step was written
+  bool stopped_nonfinite = false;  // train.on_nonfinite = "stop" fired; last good state saved
+  int64_t skipped_steps = 0;  // updates skipped for a non-finite loss
   std::string run_dir;
 };
 
@@ -44,8 +48,10 @@ class Trainer {
 
  private:
   void resume_from(const std::string& path);
-  double train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
-                    ClassificationCounts* window);
+  // One step on every rank; returns the flags all ranks agreed on at this step. The update is
+  // skipped on every rank when any rank's loss is not finite.
+  ControlFlags train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
+                          ClassificationCounts* window);
   void end_of_epoch(bool last);
   void report_progress(ClassificationCounts& window, double window_s, double data_wait_s);
   void report_eval(const ClassificationCounts& counts);
@@ -64,6 +70,8 @@ class Trainer {
   NamedTensors params_, buffers_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<GradientAverager> averager_;
+  std::unique_ptr<Coordinator> coordinator_;
+  int64_t skipped_steps_ = 0;
   std::unique_ptr<Checkpointer> checkpointer_;
   JsonlWriter metrics_;  // rank 0 only
   TrainerState state_;

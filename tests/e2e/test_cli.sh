@@ -6,8 +6,9 @@ for cmd in "trainer CONFIG.toml" "trainer eval" "trainer models" "trainer checkp
   expect_in "$WORK/help.txt" "$cmd"
 done
 "$TRAINER" models > "$WORK/models.txt"
+"$TRAINER" models fmnist_cnn --classes 10 --in-channels 1 --image-size 28 >> "$WORK/models.txt"
 expect_in "$WORK/models.txt" "fmnist_cnn"
-expect_in "$WORK/models.txt" "104426"
+expect_in "$WORK/models.txt" "total 104426 parameters"
 rc=0; "$TRAINER" > /dev/null 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "no arguments: exit $rc, expected 1"
 small_run 2 cli data.train_limit=1280 data.eval_limit=1000 train.epochs=1 > "$WORK/train.txt" 2>&1 || { cat "$WORK/train.txt"; fail "train"; }

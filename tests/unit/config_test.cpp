@@ -34,11 +34,14 @@ TEST(Config, IntegerAcceptedWhereFloatExpected) {
 TEST(Config, OverridesWinOverFile) {
   Config c = parse_config("[train]\nepochs = 3\n", "exp.toml",
                           {"train.epochs=7", "run.name=abc", "optim.nesterov=false",
-                           "run.out_dir=\"/tmp/x y\""});
+                           "run.out_dir=\"/tmp/x y\"", "data.train_split=nan",
+                           "data.eval_split=2024"});
   EXPECT_EQ(c.train.epochs, 7);
   EXPECT_EQ(c.run.name, "abc");
   EXPECT_FALSE(c.optim.nesterov);
   EXPECT_EQ(c.run.out_dir, "/tmp/x y");
+  EXPECT_EQ(c.data.train_split, "nan");  // string keys take the text, not TOML's nan
+  EXPECT_EQ(c.data.eval_split, "2024");
 }
 
 TEST(Config, UnknownKeyNamesLineAndSuggests) {

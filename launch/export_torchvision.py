@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Export a torchvision classification model's state_dict to Odyssey's weights format:
+an HDF5 file with one dataset per state_dict key under /model (float32; int64 for
+num_batches_tracked), loadable with `model.init_from = "W.h5"`.
+
+Runs with Debian's python3-torch, python3-torchvision and python3-h5py.
+
+  launch/export_torchvision.py efficientnet_b0 w.h5 --weights DEFAULT   # pretrained (downloads)
+  launch/export_torchvision.py vit_b_16 w.h5 --state-dict vit_b_16.pth  # a local .pth
+  launch/export_torchvision.py vit_b_16 w.h5 --check-batch 2            # random init + a check
+
+MODEL is any torchvision.models builder name, or one of Odyssey's extra sizes: vit_ti16, vit_s16
+(DeiT dimensions), vit_ti4 (patch 4, depth 6), efficientnet_s (half width/depth, stem stride 1).
+--check-batch N also stores a random input /check/input [N,C,S,S] and torchvision's eval-mode
+logits /check/logits, so `trainer models NAME --verify w.h5` can compare logits.
+"""
+import argparse
+import sys
+
+import h5py
+import numpy as np
+import torch
+import torchvision.models as tvm
+from torchvision.models.vision_transformer import VisionTransformer
+
+
+def build(name, num_classes, image_size, weights):
+    vit = lambda p, l, h, d, m: VisionTransformer(image_size or 224 if p != 4 else image_size or 28,
+                                                   p, l, h, d, m, num_classes=num_classes)
+    extra = {
+        "vit_ti16": lambda: vit(16, 12, 3, 192, 768),
+        "vit_s16": lambda: vit(16, 12, 6, 384, 1536),
+        "vit_ti4": lambda: vit(4, 6, 3, 192, 768),
+    }
+    if name in extra:
+        return extra[name]()
+    if name == "efficientnet_s":
+        from torchvision.models.efficientnet import _efficientnet_conf, EfficientNet
+        setting, last = _efficientnet_conf("efficientnet_b0", width_mult=0.5, depth_mult=0.5)
+        m = EfficientNet(setting, 0.1, stochastic_depth_prob=0.1, num_classes=num_classes, last_channel=last)
+        m.features[0][0].stride = (1, 1)
+        return m
+    kwargs = {"weights": weights} if weights else {"num_classes": num_classes}
+    if image_size and name.startswith("vit_"):
+        kwargs["image_size"] = image_size
+    return getattr(tvm, name)(**kwargs)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("out")
+    ap.add_argument("--weights", help="torchvision weights enum name, e.g. DEFAULT (needs internet)")
+    ap.add_argument("--state-dict", help="a local .pth state_dict to load into the model first")
+    ap.add_argument("--num-classes", type=int, default=1000)
+    ap.add_argument("--image-size", type=int, default=0, help="ViT image size (default 224; 28 for vit_ti4)")
+    ap.add_argument("--check-batch", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    model = build(a.model, a.num_classes, a.image_size, a.weights)
+    if a.state_dict:
+        model.load_state_dict(torch.load(a.state_dict, map_location="cpu"), strict=True)
+    model.eval()
+    with h5py.File(a.out, "w") as f:
+        g = f.create_group("model")
+        for key, t in model.state_dict().items():
+            arr = t.detach().cpu().numpy()
+            g[key] = arr.astype(np.int64 if arr.dtype.kind in "iu" else np.float32)
+        if a.check_batch:
+            conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+            size = a.image_size or getattr(model, "image_size", 0) or 224
+            x = torch.randn(a.check_batch, conv.in_channels, size, size)
+            with torch.no_grad():
+                logits = model(x)
+            f["check/input"] = x.numpy()
+            f["check/logits"] = logits.numpy()
+        f.attrs["source"] = f"torchvision {a.model}" + (f" weights={a.weights}" if a.weights else "")
+    print(f"wrote {len(model.state_dict())} tensors of {a.model} to {a.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

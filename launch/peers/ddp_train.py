@@ -1,0 +1,59 @@
+"""PyTorch DDP peer for launch/bench-peer: the same model, data, batch, optimizer and threads as an
+Odyssey run, launched under the same mpirun (gloo backend). Prints one JSON line on rank 0."""
+import argparse, glob, json, os, time
+
+import h5py
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def fmnist_cnn(widths=(32, 64, 128), classes=10):
+    layers, c = [], 1
+    for w in widths:
+        layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+        c = w
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 9, classes))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    rank = int(os.environ["OMPI_COMM_WORLD_RANK"]); world = int(os.environ["OMPI_COMM_WORLD_SIZE"])
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1"); os.environ.setdefault("MASTER_PORT", "29533")
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    shards = sorted(glob.glob(os.path.join(a.data, "train-*.h5")))
+    images = np.concatenate([h5py.File(s)["images"][()] for s in shards])
+    labels = np.concatenate([h5py.File(s)["labels"][()] for s in shards])
+    x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255).sub_(0.2860).div_(0.3530).contiguous()
+    y_all = torch.from_numpy(labels)
+    model = nn.parallel.DistributedDataParallel(fmnist_cnn())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    g = torch.Generator().manual_seed(1)
+    perm = torch.randperm(len(x_all), generator=g)
+    gb = a.batch * world
+    for step in range(a.warmup + a.steps):
+        if step == a.warmup:
+            dist.barrier(); t0 = time.time()
+        base = (step * gb) % (len(x_all) - gb)
+        idx = perm[base + rank * a.batch: base + (rank + 1) * a.batch]
+        x, y = x_all[idx], y_all[idx]
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(); loss.backward(); opt.step()
+    dist.barrier()
+    dt = time.time() - t0
+    if rank == 0:
+        print(json.dumps({"images_per_s": a.steps * gb / dt, "loss": loss.item()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

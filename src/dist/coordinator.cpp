@@ -1,0 +1,50 @@
+#include "dist/coordinator.h"
+
+#include <torch/torch.h>
+
+#include <csignal>
+#include <cstdlib>
+
+namespace odyssey {
+
+namespace {
+constexpr int kStopSignals[] = {SIGTERM, SIGUSR1, SIGINT};
+}
+
+ControlFlags Coordinator::agree(const ControlFlags& local) {
+  if (comm_.size() == 1) return local;
+  // One count per stop signal, then the non-finite count: one all-reduce of 4 integers.
+  auto t = torch::zeros({4}, torch::kLong);
+  auto a = t.accessor<int64_t, 1>();
+  for (int i = 0; i < 3; ++i) a[i] = local.signal == kStopSignals[i];
+  a[3] = local.non_finite;
+  comm_.allreduce_sum(t);
+  ControlFlags agreed;
+  for (int i = 0; i < 3 && !agreed.signal; ++i)
+    if (a[i] > 0) agreed.signal = kStopSignals[i];
+  agreed.non_finite = a[3] > 0;
+  return agreed;
+}
+
+namespace {
+std::atomic<int> g_signal{0};
+
+extern "C" void on_stop_signal(int sig) {
+  if (sig == SIGINT && g_signal.load() == SIGINT) std::_Exit(130);  // second Ctrl-C: now
+  g_signal.store(sig);
+}
+}  // namespace
+
+void install_stop_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int sig : {SIGTERM, SIGUSR1, SIGINT}) sigaction(sig, &sa, nullptr);
+}
+
+bool stop_requested() { return g_signal.load() != 0; }
+int stop_signal() { return g_signal.load(); }
+void clear_stop_request() { g_signal.store(0); }
+
+}  // namespace odyssey

@@ -1,0 +1,16 @@
+// Stack: an nn::Sequential with a concrete forward(Tensor), so Sequentials can nest (torchvision
+// nests them, and its state_dict keys such as features.1.0.block.0.0.weight follow the nesting).
+#pragma once
+
+#include <torch/nn/modules/container/sequential.h>
+
+namespace odyssey {
+
+class StackImpl : public torch::nn::SequentialImpl {
+ public:
+  using SequentialImpl::SequentialImpl;
+  torch::Tensor forward(torch::Tensor x) { return SequentialImpl::forward(x); }
+};
+TORCH_MODULE(Stack);
+
+}  // namespace odyssey

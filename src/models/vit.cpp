@@ -1,0 +1,168 @@
+#include "models/vit.h"
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <cmath>
+
+#include "common/error.h"
+#include "models/registry.h"
+
+namespace odyssey {
+
+namespace nn = torch::nn;
+
+namespace {
+
+// torchvision's nn.MultiheadAttention parameters: in_proj_weight [3D, D] (q, k, v stacked),
+// in_proj_bias, out_proj.
+struct SelfAttentionImpl : nn::Module {
+  SelfAttentionImpl(int64_t dim, int64_t heads) : heads(heads) {
+    in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * dim, dim}));
+    in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * dim}));
+    out_proj = register_module("out_proj", nn::Linear(dim, dim));
+    nn::init::xavier_uniform_(in_proj_weight);
+    torch::NoGradGuard g;
+    out_proj->bias.zero_();
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const int64_t b = x.size(0), t = x.size(1), d = x.size(2), hd = d / heads;
+    auto qkv = torch::linear(x, in_proj_weight, in_proj_bias).view({b, t, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+    auto q = qkv[0], k = qkv[1], v = qkv[2];  // [B, H, T, hd]
+#if TORCH_VERSION_MAJOR >= 2
+    auto o = at::scaled_dot_product_attention(q, k, v);
+#else
+    auto attn = torch::matmul(q, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(static_cast<double>(hd)));
+    auto o = torch::matmul(attn.softmax(-1), v);
+#endif
+    return out_proj->forward(o.transpose(1, 2).reshape({b, t, d}));
+  }
+  int64_t heads;
+  torch::Tensor in_proj_weight, in_proj_bias;
+  nn::Linear out_proj{nullptr};
+};
+TORCH_MODULE(SelfAttention);
+
+nn::LayerNorm layer_norm(int64_t d) { return nn::LayerNorm(nn::LayerNormOptions({d}).eps(1e-6)); }
+
+// Pre-LN block: x += attn(ln_1(x)); x += mlp(ln_2(x)); mlp = Linear(.0), GELU(.1), Dropout(.2),
+// Linear(.3), Dropout(.4) as torchvision's MLPBlock.
+struct EncoderBlockImpl : nn::Module {
+  EncoderBlockImpl(int64_t d, int64_t heads, int64_t mlp_dim, double dropout, double drop_path)
+      : drop_path(drop_path), dropout(dropout) {
+    ln_1 = register_module("ln_1", layer_norm(d));
+    self_attention = register_module("self_attention", SelfAttention(d, heads));
+    ln_2 = register_module("ln_2", layer_norm(d));
+    mlp = register_module("mlp", nn::Sequential(nn::Linear(d, mlp_dim), nn::GELU(), nn::Dropout(dropout),
+                                                nn::Linear(mlp_dim, d), nn::Dropout(dropout)));
+    torch::NoGradGuard g;
+    for (int i : {0, 3}) {
+      auto* lin = mlp[i]->as<nn::Linear>();
+      nn::init::xavier_uniform_(lin->weight);
+      lin->bias.normal_(0, 1e-6);
+    }
+  }
+  torch::Tensor branch(torch::Tensor y) {
+    if (!is_training() || drop_path <= 0) return y;
+    const double survival = 1.0 - drop_path;
+    auto noise = torch::empty({y.size(0), 1, 1}, y.options()).bernoulli_(survival);
+    return y * noise.div_(survival);
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    auto a = torch::dropout(self_attention->forward(ln_1->forward(x)), dropout, is_training());
+    x = x + branch(a);
+    return x + branch(mlp->forward(ln_2->forward(x)));
+  }
+  double drop_path, dropout;
+  nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
+  SelfAttention self_attention{nullptr};
+  nn::Sequential mlp{nullptr};
+};
+TORCH_MODULE(EncoderBlock);
+
+// encoder.pos_embedding, encoder.layers.encoder_layer_<i>, encoder.ln.
+struct EncoderImpl : nn::Module {
+  EncoderImpl(const VitSpec& s, int64_t seq_len) : dropout(s.dropout) {
+    pos_embedding = register_parameter("pos_embedding", torch::empty({1, seq_len, s.hidden}).normal_(0, 0.02));
+    layers = register_module("layers", std::make_shared<nn::Module>());
+    for (int64_t i = 0; i < s.depth; ++i) {
+      const double dp = s.depth > 1 ? s.stochastic_depth * i / (s.depth - 1) : s.stochastic_depth;
+      blocks.push_back(layers->register_module("encoder_layer_" + std::to_string(i),
+                                               EncoderBlock(s.hidden, s.heads, s.mlp, s.dropout, dp)));
+    }
+    ln = register_module("ln", layer_norm(s.hidden));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::dropout(x + pos_embedding, dropout, is_training());
+    for (auto& b : blocks) x = b->forward(x);
+    return ln->forward(x);
+  }
+  double dropout;
+  torch::Tensor pos_embedding;
+  std::shared_ptr<nn::Module> layers;
+  std::vector<EncoderBlock> blocks;
+  nn::LayerNorm ln{nullptr};
+};
+TORCH_MODULE(Encoder);
+
+}  // namespace
+
+VisionTransformer::VisionTransformer(const VitSpec& spec, const ModelOptions& o) : spec_(spec) {
+  ODY_CHECK(o.image_size % spec.patch == 0,
+            ODY_MSG("image size " << o.image_size << " is not a multiple of the ViT patch size "
+                                  << spec.patch),
+            "pick a model whose patch divides the image size");
+  const int64_t side = o.image_size / spec.patch;
+  conv_proj_ = register_module(
+      "conv_proj", nn::Conv2d(nn::Conv2dOptions(o.in_channels, spec.hidden, spec.patch).stride(spec.patch)));
+  class_token_ = register_parameter("class_token", torch::zeros({1, 1, spec.hidden}));
+  auto encoder = Encoder(spec, side * side + 1);
+  encoder_ = register_module("encoder", encoder.ptr());
+  heads_ = register_module("heads", nn::Sequential());
+  heads_->push_back("head", nn::Linear(spec.hidden, o.num_classes));
+  torch::NoGradGuard g;
+  const double fan_in = static_cast<double>(o.in_channels * spec.patch * spec.patch);
+  // torchvision: trunc_normal_(std = sqrt(1 / fan_in), a = -2, b = 2). LibTorch 1.13 has no
+  // trunc_normal_; at these small std the bounds (+-2, absolute) are beyond 50 sigma.
+  conv_proj_->weight.normal_(0.0, std::sqrt(1.0 / fan_in)).clamp_(-2.0, 2.0);
+  conv_proj_->bias.zero_();
+  auto* head = heads_[0]->as<nn::Linear>();
+  head->weight.zero_();
+  head->bias.zero_();
+}
+
+torch::Tensor VisionTransformer::features(torch::Tensor x) {
+  const int64_t b = x.size(0);
+  x = conv_proj_->forward(x).flatten(2).transpose(1, 2);  // [B, tokens, D]
+  x = torch::cat({class_token_.expand({b, -1, -1}), x}, 1);
+  x = std::static_pointer_cast<EncoderImpl>(encoder_)->forward(x);
+  return x.select(1, 0);
+}
+
+torch::Tensor VisionTransformer::forward(torch::Tensor x) { return heads_->forward(features(x)); }
+
+void register_vits(ModelRegistry& r) {
+  struct Variant {
+    const char* name;
+    const char* doc;
+    int64_t resolution;
+    VitSpec spec;
+  };
+  const Variant variants[] = {
+      {"vit_ti16", "ViT-Ti/16 (DeiT-Ti dims, torchvision layout)", 224, {16, 192, 12, 3, 768}},
+      {"vit_s16", "ViT-S/16 (DeiT-S dims, torchvision layout)", 224, {16, 384, 12, 6, 1536}},
+      {"vit_b16", "ViT-B/16 (torchvision vit_b_16)", 224, {16, 768, 12, 12, 3072}},
+      {"vit_b32", "ViT-B/32 (torchvision vit_b_32)", 224, {32, 768, 12, 12, 3072}},
+      {"vit_l16", "ViT-L/16 (torchvision vit_l_16)", 224, {16, 1024, 24, 16, 4096}},
+      {"vit_l32", "ViT-L/32 (torchvision vit_l_32)", 224, {32, 1024, 24, 16, 4096}},
+      {"vit_h14", "ViT-H/14 (torchvision vit_h_14)", 224, {14, 1280, 32, 16, 5120}},
+      {"vit_ti4", "ViT-Ti with patch 4, depth 6, for 28-64 px", 28, {4, 192, 6, 3, 768}},
+  };
+  for (const auto& v : variants) {
+    VitSpec spec = v.spec;
+    r.add({v.name, v.doc, v.resolution,
+           [spec](const ModelOptions& o) { return std::make_shared<VisionTransformer>(spec, o); }});
+  }
+}
+
+}  // namespace odyssey

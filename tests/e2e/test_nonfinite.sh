@@ -1,0 +1,20 @@
+# A diverging run (lr 1000 per 256 images): with train.on_nonfinite = "stop" every rank stops at the first
+# non-finite loss with exit code 3 and a checkpoint of the last good (finite) state; with "skip"
+# the run completes and reports the skipped updates.
+source "$(dirname "$0")/common.sh"
+common=(model.name=tiny_cnn data.train_limit=1280 data.eval_limit=500 train.batch_size=32 train.epochs=1 optim.lr=1000
+        train.log_every=5)
+rc=0; small_run 2 nan "${common[@]}" train.on_nonfinite=stop > "$WORK/stop.txt" 2>&1 || rc=$?
+[ $rc -eq 3 ] || { cat "$WORK/stop.txt"; fail "exit $rc, expected 3"; }
+expect_in "$WORK/stop.txt" "non-finite loss at step"
+/usr/bin/python3 - "$WORK/nan" <<'PY'
+import sys, h5py, numpy as np
+run = sys.argv[1]
+f = h5py.File(run + "/" + open(run + "/latest").read().strip(), "r")
+for k in f["model"]:
+    assert np.isfinite(f["model"][k][()]).all(), k
+print("last good state at step", f["trainer"].attrs["step"], "is finite")
+PY
+small_run 2 skip "${common[@]}" train.on_nonfinite=skip > "$WORK/skip.txt" 2>&1 || { cat "$WORK/skip.txt"; fail "skip mode"; }
+expect_in "$WORK/skip.txt" "update skipped on every rank"
+expect_in "$WORK/skip.txt" "done: 20 steps"
