@@ -139,6 +139,9 @@ const std::vector<Field>& schema() {
                 "evaluate the first N samples only (0 = all)"),
       int_field("data", "prefetch", REF(data.prefetch), 1, 1024,
                 "batches the loader thread reads ahead"),
+      int_field("data", "cache_mb", REF(data.cache_mb), 0, int64_t{1} << 30,
+                "MiB per rank: a split at most this size is read into memory once, larger "
+                "splits stream from the shards (0 = always stream)"),
       string_field("model", "name", REF(model.name), {},
                    "registry name (see `trainer models`)"),
       int_field("model", "num_classes", REF(model.num_classes), 0, 1 << 20,

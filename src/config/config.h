@@ -20,6 +20,7 @@ struct DataConfig {
   int64_t train_limit = 0;  // use only the first N training samples (0 = all)
   int64_t eval_limit = 0;   // evaluate only the first N samples (0 = all)
   int64_t prefetch = 4;     // batches read ahead by the loader thread
+  int64_t cache_mb = 1024;  // hold a split in memory when it is at most this size (0 = stream)
 };
 
 struct ModelConfig {

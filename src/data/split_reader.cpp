@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 
@@ -11,7 +12,7 @@
 namespace odyssey {
 
 SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
-                         const std::string& split, int64_t limit) {
+                         const std::string& split, int64_t limit, int64_t cache_bytes) {
   auto entries = index.split(split);
   ODY_CHECK(!entries.empty(),
             "dataset '" + dir + "/index.toml' has no shards for split '" + split + "'",
@@ -47,12 +48,26 @@ SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
     size_ = limit;
     labels_ = labels_.narrow(0, 0, limit).contiguous();
   }
+  if (size_ * h_ * w_ * c_ <= cache_bytes) {
+    cache_ = torch::empty({size_, h_, w_, c_}, torch::kByte);
+    for (size_t s = 0; s < shards_.size(); ++s) {
+      const int64_t n = std::min(shards_[s]->size(), size_ - starts_[s]);
+      shards_[s]->read(0, n, cache_[starts_[s]].data_ptr<uint8_t>());
+    }
+  }
 }
 
 torch::Tensor SplitReader::gather_images(const std::vector<int64_t>& indices) const {
   const int64_t n = static_cast<int64_t>(indices.size());
   const int64_t sample_bytes = h_ * w_ * c_;
   auto out = torch::empty({n, h_, w_, c_}, torch::kByte);
+  if (cached()) {
+    for (int64_t i = 0; i < n; ++i) {
+      ODY_CHECK(indices[i] >= 0 && indices[i] < size_, ODY_MSG("sample index " << indices[i] << " out of range"), "");
+      std::memcpy(out[i].data_ptr(), cache_[indices[i]].data_ptr(), sample_bytes);
+    }
+    return out;
+  }
   uint8_t* dst = out.data_ptr<uint8_t>();
   // Visit the requested samples in sorted order, read each contiguous run with one call, and
   // scatter the rows to their batch positions.

@@ -14,9 +14,11 @@ namespace odyssey {
 class SplitReader {
  public:
   // Opens every shard of the split and checks it against the index (sample count, shape,
-  // classes). limit > 0 keeps only the first `limit` samples.
+  // classes). limit > 0 keeps only the first `limit` samples. A split of at most cache_bytes is
+  // read into memory once (one HDF5 read per shard); larger splits stream from the shards.
   SplitReader(const std::string& dir, const DatasetIndex& index, const std::string& split,
-              int64_t limit = 0);
+              int64_t limit = 0, int64_t cache_bytes = 0);
+  bool cached() const { return cache_.defined(); }
 
   int64_t size() const { return size_; }
   int64_t height() const { return h_; }
@@ -33,6 +35,7 @@ class SplitReader {
   std::vector<int64_t> starts_;  // global index of each shard's first sample
   int64_t size_ = 0, h_ = 0, w_ = 0, c_ = 0;
   torch::Tensor labels_;
+  torch::Tensor cache_;  // uint8 [size, H, W, C] when the split is held in memory
 };
 
 }  // namespace odyssey

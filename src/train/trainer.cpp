@@ -42,10 +42,13 @@ Trainer::Trainer(Config config, const ProcessEnv& env, Communicator& comm)
     : cfg_(std::move(config)), env_(env), comm_(comm) {
   // Data: the index and both splits, checked against each other.
   DatasetIndex index = read_index(cfg_.data.path);
+  const int64_t cache_bytes = cfg_.data.cache_mb << 20;
   train_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.train_split,
-                                         cfg_.data.train_limit);
+                                         cfg_.data.train_limit, cache_bytes);
+  const int64_t train_bytes = train_->size() * train_->height() * train_->width() * train_->channels();
   eval_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.eval_split,
-                                        cfg_.data.eval_limit);
+                                        cfg_.data.eval_limit,
+                                        cache_bytes - (train_->cached() ? train_bytes : 0));
   norm_ = {index.mean, index.std};
   class_names_ = index.class_names;
   num_classes_ = cfg_.model.num_classes > 0 ? cfg_.model.num_classes : index.num_classes;
@@ -170,72 +173,11 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
 
 TrainResult Trainer::run() {
   const auto t_start = Clock::now();
-  model_->train();
-  auto stop_due = [this] {
-    return (cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps) ||
-           (cfg_.train.stop_at_step > 0 && state_.step >= cfg_.train.stop_at_step);
-  };
-  bool stop = stop_due(), preempted = false, nonfinite_stop = false;
-  int stop_signal_seen = 0;
-  ClassificationCounts window(num_classes_);
-  auto t_window = Clock::now();
-  double wait_window = 0;
-  while (!stop && state_.epoch < cfg_.train.epochs) {
-    EpochPlan plan(train_->size(), cfg_.train.batch_size, comm_.size(), comm_.rank(),
-                   cfg_.run.seed, state_.epoch);
-    Loader loader(
-        *train_, [&plan](int64_t s) { return plan.batch(s); }, state_.step_in_epoch, plan.steps(),
-        cfg_.data.prefetch);
-    double waited = 0;
-    while (auto batch = loader.next()) {
-      const double lr = lr_at(cfg_.schedule, peak_lr_, state_.step, warmup_steps_, total_steps_);
-      ControlFlags flags = train_step(batch->images, batch->labels, lr, &window);
-      state_.step += 1;
-      state_.step_in_epoch = batch->step + 1;
-      state_.samples_seen += plan.global_batch();
-      if (flags.stop() || (flags.non_finite && cfg_.train.on_nonfinite == "stop")) {
-        preempted = flags.stop();
-        nonfinite_stop = !flags.stop();
-        stop_signal_seen = flags.signal;
-        stop = true;
-        break;
-      }
-      wait_window += loader.wait_seconds() - waited;
-      waited = loader.wait_seconds();
-      if (state_.step % cfg_.train.log_every == 0) {  // all ranks (one small all-reduce)
-        report_progress(window, seconds_since(t_window), wait_window);
-        window = ClassificationCounts(num_classes_);
-        t_window = Clock::now();
-        wait_window = 0;
-      }
-      if (stop_due()) {
-        stop = true;
-        break;
-      }
-    }
-    if (state_.step_in_epoch == plan.steps()) {
-      state_.epoch += 1;
-      state_.step_in_epoch = 0;
-    }
-    if (preempted || nonfinite_stop) break;
-    end_of_epoch(stop || state_.epoch >= cfg_.train.epochs);
-  }
-  if (preempted || nonfinite_stop) {
-    // All ranks agreed to stop at this step: save it (rank 0) and leave without evaluating.
-    average_buffers(comm_, *model_);
-    if (comm_.rank() == 0) save_checkpoint();
-    if (preempted)
-      log::info("stopped by signal {} ({}) at step {}; resume with train.resume=auto",
-                stop_signal_seen, strsignal(stop_signal_seen), state_.step);
-    else
-      log::info("stopped: non-finite loss at step {} (train.on_nonfinite = \"stop\"); the last "
-                "good state is saved. Lower optim.lr or add warmup, then resume with "
-                "train.resume=auto", state_.step);
-    // Every rank leaves only after the checkpoint is complete: mpirun ends the job as soon as
-    // one rank exits with a non-zero code.
-    comm_.barrier();
-  }
-  if (!preempted && !nonfinite_stop && last_eval_.count() == 0) {  // resumed a finished run: evaluate what it holds (all ranks)
+  ControlFlags halt;                        // all ranks hold the same flags
+  const StopReason why = train_loop(halt);  // all ranks
+  if (why == StopReason::kSignal || why == StopReason::kNonFinite) {
+    save_stop_checkpoint(why, halt.signal);  // rank 0 writes; every rank waits for it
+  } else if (last_eval_.count() == 0) {      // resumed a finished run: evaluate what it holds
     last_eval_ = evaluate();
     report_eval(last_eval_);
   }
@@ -247,10 +189,78 @@ TrainResult Trainer::run() {
   r.steps = state_.step;
   r.seconds = seconds_since(t_start);
   r.run_dir = run_dir_;
-  r.preempted = preempted;
-  r.stopped_nonfinite = nonfinite_stop;
+  r.preempted = why == StopReason::kSignal;
+  r.stopped_nonfinite = why == StopReason::kNonFinite;
   r.skipped_steps = skipped_steps_;
   return r;
+}
+
+Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
+  model_->train();
+  auto step_limit = [this] {
+    return (cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps) ||
+           (cfg_.train.stop_at_step > 0 && state_.step >= cfg_.train.stop_at_step);
+  };
+  ClassificationCounts window(num_classes_);
+  auto t_window = Clock::now();
+  double wait_window = 0;
+  while (state_.epoch < cfg_.train.epochs) {
+    if (step_limit()) return StopReason::kStepLimit;
+    EpochPlan plan(train_->size(), cfg_.train.batch_size, comm_.size(), comm_.rank(),
+                   cfg_.run.seed, state_.epoch);
+    if (state_.step_in_epoch >= plan.steps()) {  // re-planned resume past this epoch's end
+      state_.epoch += 1;
+      state_.step_in_epoch = 0;
+      continue;
+    }
+    Loader loader(
+        *train_, [&plan](int64_t s) { return plan.batch(s); }, state_.step_in_epoch, plan.steps(),
+        cfg_.data.prefetch);
+    double waited = 0;
+    bool limit = false;
+    while (auto batch = loader.next()) {
+      const double lr = lr_at(cfg_.schedule, peak_lr_, state_.step, warmup_steps_, total_steps_);
+      halt = train_step(batch->images, batch->labels, lr, &window);  // all ranks
+      state_.step += 1;
+      state_.samples_seen += plan.global_batch();
+      // The data cursor: the next step of this epoch, or step 0 of the next.
+      state_.step_in_epoch = batch->step + 1;
+      if (state_.step_in_epoch == plan.steps()) {
+        state_.epoch += 1;
+        state_.step_in_epoch = 0;
+      }
+      if (halt.stop()) return StopReason::kSignal;
+      if (halt.non_finite && cfg_.train.on_nonfinite == "stop") return StopReason::kNonFinite;
+      wait_window += loader.wait_seconds() - waited;
+      waited = loader.wait_seconds();
+      if (state_.step % cfg_.train.log_every == 0) {  // all ranks (one small all-reduce)
+        report_progress(window, seconds_since(t_window), wait_window);
+        window = ClassificationCounts(num_classes_);
+        t_window = Clock::now();
+        wait_window = 0;
+      }
+      if ((limit = step_limit())) break;
+    }
+    end_of_epoch(limit || state_.epoch >= cfg_.train.epochs);  // all ranks; rank 0 writes
+    if (limit) return StopReason::kStepLimit;
+  }
+  return StopReason::kDone;
+}
+
+void Trainer::save_stop_checkpoint(StopReason why, int signal) {
+  // All ranks agreed to stop at this step: save it and leave without evaluating.
+  average_buffers(comm_, *model_);
+  if (comm_.rank() == 0) save_checkpoint();
+  if (why == StopReason::kSignal)
+    log::info("stopped by signal {} ({}) at step {}; resume with train.resume=auto", signal,
+              strsignal(signal), state_.step);
+  else
+    log::info("stopped: non-finite loss at step {} (train.on_nonfinite = \"stop\"); the last "
+              "good state is saved. Lower optim.lr or add warmup, then resume with "
+              "train.resume=auto", state_.step);
+  // Every rank leaves only after the checkpoint is complete: mpirun ends the job as soon as one
+  // rank exits with a non-zero code.
+  comm_.barrier();
 }
 
 void Trainer::end_of_epoch(bool last) {

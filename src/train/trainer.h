@@ -47,7 +47,12 @@ class Trainer {
   const TrainerState& state() const { return state_; }
 
  private:
+  enum class StopReason { kDone, kStepLimit, kSignal, kNonFinite };
+
   void resume_from(const std::string& path);
+  // The epochs and steps; returns why it ended, with the flags of the last step in halt.
+  StopReason train_loop(ControlFlags& halt);
+  void save_stop_checkpoint(StopReason why, int signal);
   // One step on every rank; returns the flags all ranks agreed on at this step. The update is
   // skipped on every rank when any rank's loss is not finite.
   ControlFlags train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,

@@ -24,3 +24,10 @@ a.visititems(same)
 assert n == 8, n  # tiny_cnn: 4 model tensors + 4 momentum buffers
 print(n, "tensors bitwise equal")
 PY
+
+# Another world size: 2 ranks x 16 stop at step 40 of a 50-step epoch (1,280 samples consumed);
+# one rank x 16 re-plans the same epoch from sample 1,280 = its step 80, and finishes the run.
+small_run 2 regrid "${common[@]}" train.stop_at_step=40 > "$WORK/r1.txt" 2>&1 || { cat "$WORK/r1.txt"; fail "regrid first part"; }
+small_run 1 regrid "${common[@]}" train.resume=auto > "$WORK/r2.txt" 2>&1 || { cat "$WORK/r2.txt"; fail "regrid resume"; }
+expect_in "$WORK/r2.txt" "global batch changed from 32 to 16: resuming epoch 0 at step 80"
+expect_in "$WORK/r2.txt" "test top-1 accuracy"

@@ -66,6 +66,15 @@ TEST(Shard, DatasetSplitGathersAcrossShardsInRequestedOrder) {
   EXPECT_TRUE(torch::equal(got, want));
   EXPECT_TRUE(torch::equal(reader.gather_labels(indices), train.labels.index_select(0, torch::tensor(indices))));
   EXPECT_TRUE(verify_dataset(dir.str()).empty());
+  EXPECT_FALSE(reader.cached());
+
+  // Held in memory: the same samples, from one read per shard.
+  SplitReader cached(dir.str(), back, "train", 0, /*cache_bytes=*/103 * 6 * 5 * 3);
+  EXPECT_TRUE(cached.cached());
+  EXPECT_TRUE(torch::equal(cached.gather_images(indices), want));
+  SplitReader cached_limited(dir.str(), back, "train", 40, 1 << 20);
+  EXPECT_TRUE(torch::equal(cached_limited.gather_images({39, 0, 26}),
+                           train.images.index_select(0, torch::tensor({39, 0, 26}))));
 
   SplitReader limited(dir.str(), back, "train", 30);
   EXPECT_EQ(limited.size(), 30);
