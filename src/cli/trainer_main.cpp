@@ -6,6 +6,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "cli/exit_codes.h"
+#include "cli/predict_command.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "config/config.h"
@@ -33,6 +34,11 @@ Usage:
       train.resume=auto continues from the newest complete checkpoint of the run.
   trainer eval CONFIG.toml --checkpoint PATH [section.key=value ...]
       Evaluate a checkpoint on data.eval_split; prints loss, top-1, top-5, per-class recall.
+  trainer predict --checkpoint W.h5 --data DIR_OR_SHARD --out P.h5 [--model NAME] [--split S]
+                  [--batch N]
+      Logits of every image of a dataset split (default test) or of one shard: /logits float32
+      [N, classes] and /labels int64 [N] in P.h5. The model name comes from the checkpoint
+      (--model for a weights file); mean/std from the dataset's index.toml.
   trainer models
       The model registry: name, parameters at 1000 classes and 3 channels, default input size.
   trainer models NAME [--classes N] [--image-size S] [--in-channels C] [--verify W.h5]
@@ -215,6 +221,7 @@ int main(int argc, char** argv) {
       ODY_CHECK(args.size() == 3 && args[1] == "info", "usage: trainer checkpoint info PATH", "");
       return cmd_checkpoint_info(args[2]);
     }
+    if (args[0] == "predict") return predict_command({args.begin() + 1, args.end()});
     if (args[0] == "eval") return cmd_train(argc, argv, 2, /*eval_only=*/true, mpi->env());
     return cmd_train(argc, argv, 1, /*eval_only=*/false, mpi->env());
   } catch (const AgreedFailure&) {

@@ -11,6 +11,9 @@ cd "$SOURCE_DIR"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# compare A.h5 B.h5 [options]: tensors of two checkpoints, read with h5py (compare_checkpoints.py).
+compare() { /usr/bin/python3 "$SOURCE_DIR/tests/e2e/compare_checkpoints.py" "$@"; }
+
 # expect_in FILE TEXT: the file contains TEXT.
 expect_in() { grep -qF -- "$2" "$1" || { echo "--- $1:"; cat "$1"; fail "expected '$2' in $1"; }; }
 

@@ -27,3 +27,23 @@ cp "$ckpt" "$WORK/bad.h5"; truncate -s 5000 "$WORK/bad.h5"
 rc=0; "$TRAINER" checkpoint info "$WORK/bad.h5" > "$WORK/bad.txt" 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "damaged checkpoint: exit $rc"
 expect_in "$WORK/bad.txt" "$WORK/bad.h5"
+
+# predict: logits for the test split and for one shard; their argmax reproduces the evaluation.
+"$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" --out "$WORK/pred.h5" > "$WORK/pred.txt" 2>&1 || { cat "$WORK/pred.txt"; fail "predict"; }
+"$TRAINER" predict --checkpoint "$ckpt" --data "$DATA/test-00000-of-00001.h5" --out "$WORK/pred1.h5" > /dev/null
+/usr/bin/python3 - "$WORK" "$WORK/eval.txt" "$DATA" <<'PY'
+import sys, re, h5py, numpy as np
+work, eval_log, data = sys.argv[1:4]
+p = h5py.File(work + "/pred.h5", "r")
+logits, labels = p["logits"][()], p["labels"][()]
+assert logits.shape == (10000, 10) and logits.dtype == np.float32, logits.shape
+truth = h5py.File(data + "/test-00000-of-00001.h5", "r")["labels"][()]
+assert (labels == truth).all()
+top1 = re.search(r"top-1 ([0-9.]+)%", open(eval_log).read()).group(1)
+mine = 100 * (logits[:1000].argmax(1) == labels[:1000]).mean()
+assert f"{mine:.2f}" == top1, (mine, top1)
+assert np.array_equal(h5py.File(work + "/pred1.h5", "r")["logits"][()], logits)
+print("predict reproduces eval top-1", top1)
+PY
+rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" > /dev/null 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "predict without --out: exit $rc"

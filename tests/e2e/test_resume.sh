@@ -9,21 +9,8 @@ expect_in "$WORK/a.txt" "ckpt-step0000000033.h5"
 small_run 2 split "${common[@]}" train.resume=auto > "$WORK/b.txt" 2>&1 || { cat "$WORK/b.txt"; fail "resume"; }
 expect_in "$WORK/b.txt" "resumed from"
 expect_in "$WORK/b.txt" "at step 33 (epoch 0, step 33 of the epoch)"
-/usr/bin/python3 - "$WORK" <<'PY'
-import sys, h5py, numpy as np
-work = sys.argv[1]
-a = h5py.File(f"{work}/whole/ckpt-step0000000100.h5", "r")
-b = h5py.File(f"{work}/split/ckpt-step0000000100.h5", "r")
-n = 0
-def same(name, obj):
-    global n
-    if isinstance(obj, h5py.Dataset):
-        assert np.array_equal(obj[()], b[name][()]), name
-        n += 1
-a.visititems(same)
-assert n == 8, n  # tiny_cnn: 4 model tensors + 4 momentum buffers
-print(n, "tensors bitwise equal")
-PY
+# tiny_cnn: 4 model tensors + 4 momentum buffers, all bitwise equal.
+compare "$WORK/whole/ckpt-step0000000100.h5" "$WORK/split/ckpt-step0000000100.h5" --min 8
 
 # Another world size: 2 ranks x 16 stop at step 40 of a 50-step epoch (1,280 samples consumed);
 # one rank x 16 re-plans the same epoch from sample 1,280 = its step 80, and finishes the run.

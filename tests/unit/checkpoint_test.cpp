@@ -15,6 +15,18 @@ using odyssey::testing::TempDir;
 
 namespace {
 
+// A registry model with its optimizer (state allocated up front).
+struct Trained {
+  Trained(const std::string& name, int64_t classes) {
+    model = ModelRegistry::instance().create(name, {classes, 1, 28});
+    NamedTensors params;
+    for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+    opt = make_optimizer(OptimConfig{}, params);
+  }
+  std::shared_ptr<Classifier> model;
+  std::unique_ptr<Optimizer> opt;
+};
+
 NamedTensors state_of(torch::nn::Module& m) {
   NamedTensors out;
   for (auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value());
@@ -43,10 +55,9 @@ CheckpointData make(int64_t step, torch::nn::Module& m, Optimizer& opt) {
 TEST(Checkpoint, SaveLoadGivesIdenticalTensors) {
   TempDir dir;
   torch::manual_seed(1);
-  auto model = ModelRegistry::instance().create("fmnist_cnn", {10, 1, 28});
-  NamedTensors params;
-  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
-  auto opt = make_optimizer(OptimConfig{}, params);
+  Trained a_run("fmnist_cnn", 10);
+  auto& model = a_run.model;
+  auto& opt = a_run.opt;
   for (auto& [name, t] : opt->state()) t.normal_();  // non-trivial momentum
   model->forward(torch::randn({4, 1, 28, 28}));      // BatchNorm running stats move
 
@@ -58,10 +69,9 @@ TEST(Checkpoint, SaveLoadGivesIdenticalTensors) {
   EXPECT_EQ(back.trainer.config_toml, "[run]\nname = \"x\"\n");
 
   torch::manual_seed(2);
-  auto other = ModelRegistry::instance().create("fmnist_cnn", {10, 1, 28});
-  NamedTensors other_params;
-  for (auto& p : other->named_parameters()) other_params.emplace_back(p.key(), p.value());
-  auto other_opt = make_optimizer(OptimConfig{}, other_params);
+  Trained b_run("fmnist_cnn", 10);
+  auto& other = b_run.model;
+  auto& other_opt = b_run.opt;
   load_named(back.model, state_of(*other), "model", dir / "c.h5");
   load_named(back.optimizer, other_opt->state(), "optimizer", dir / "c.h5");
   auto a = state_of(*model), b = state_of(*other);
@@ -74,11 +84,8 @@ TEST(Checkpoint, SaveLoadGivesIdenticalTensors) {
 
 TEST(Checkpoint, WrongModelShapeNamesTheDataset) {
   TempDir dir;
-  auto model = ModelRegistry::instance().create("fmnist_cnn", {10, 1, 28});
-  NamedTensors params;
-  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
-  auto opt = make_optimizer(OptimConfig{}, params);
-  write_checkpoint(dir / "c.h5", make(1, *model, *opt));
+  Trained run("fmnist_cnn", 10);
+  write_checkpoint(dir / "c.h5", make(1, *run.model, *run.opt));
   auto other = ModelRegistry::instance().create("fmnist_cnn", {7, 1, 28});
   std::string e = error_of([&] { load_named(read_checkpoint(dir / "c.h5").model, state_of(*other), "model", dir / "c.h5"); });
   EXPECT_NE(e.find("dataset /model/classifier.weight"), std::string::npos) << e;
@@ -89,13 +96,10 @@ TEST(Checkpoint, WrongModelShapeNamesTheDataset) {
 
 TEST(Checkpointer, LatestRetentionAndFallbackPastDamage) {
   TempDir dir;
-  auto model = ModelRegistry::instance().create("tiny_cnn", {10, 1, 28});
-  NamedTensors params;
-  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
-  auto opt = make_optimizer(OptimConfig{}, params);
+  Trained run("tiny_cnn", 10);
   Checkpointer ck(dir.str(), /*keep_last=*/2);
   EXPECT_EQ(ck.resolve("auto"), std::nullopt);
-  for (int64_t step : {10, 20, 30}) ck.save(make(step, *model, *opt));
+  for (int64_t step : {10, 20, 30}) ck.save(make(step, *run.model, *run.opt));
   std::ifstream latest(dir / "latest");
   std::string name;
   latest >> name;
