@@ -54,7 +54,12 @@ std::string Checkpointer::save(const CheckpointData& data) {
 }
 
 std::optional<std::string> Checkpointer::resolve(const std::string& resume) const {
-  if (resume == "none") return std::nullopt;
+  if (resume == "none") {
+    ODY_CHECK(list_checkpoints(run_dir_).empty(),
+              "run folder '" + run_dir_ + "' already holds checkpoints and train.resume = \"none\"",
+              "continue that run with train.resume=auto, pick another run.name, or remove the folder");
+    return std::nullopt;
+  }
   if (resume != "auto") {
     ODY_CHECK(fs::exists(resume), "train.resume: checkpoint '" + resume + "' does not exist",
               "use \"auto\" for the newest checkpoint of this run, or \"none\"");

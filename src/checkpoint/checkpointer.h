@@ -17,7 +17,8 @@ class Checkpointer {
   // the oldest beyond keep_last. Returns the path.
   std::string save(const CheckpointData& data);
 
-  // The checkpoint to resume from for train.resume: "none" -> nullopt; "auto" -> the newest
+  // The checkpoint to resume from for train.resume: "none" -> nullopt, but an error when the
+  // folder already holds checkpoints (a later "auto" would mix two runs); "auto" -> the newest
   // checkpoint of this run that reads and verifies (falling back, logged, past damaged ones), or
   // nullopt when there is none; anything else is a path that must exist.
   std::optional<std::string> resolve(const std::string& resume) const;

@@ -171,14 +171,15 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
     std::string config_path;
     std::vector<std::string> overrides;
     parse_run_args(argc, argv, first, config_path, overrides, eval_only ? &checkpoint : nullptr);
-    if (eval_only) overrides.push_back("train.resume=\"" + checkpoint + "\"");
+    if (eval_only) overrides.push_back("train.resume=" + checkpoint);
     cfg = load_config(config_path, overrides);
     comm = make_communicator(cfg.dist.backend, env.mpi);
   });
   int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
   log::info("{} ranks ({} per node), {} CPU threads per rank, backend {}", env.size,
             env.local_size, threads, comm->name());
-  agree(*control, [&] { trainer = std::make_unique<Trainer>(cfg, env, *comm); });
+  agree(*control, [&] { trainer = std::make_unique<Trainer>(cfg, *comm); });
+  agree(*control, [&] { trainer->start(); });
 
   if (eval_only) {
     auto c = trainer->evaluate();
@@ -190,6 +191,8 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   TrainResult r = trainer->run();
   if (r.preempted) return kExitPreempted;
   if (r.stopped_nonfinite) return kExitRuntime;
+  if (r.skipped_steps > 0)
+    log::info("{} of {} updates were skipped for a non-finite loss", r.skipped_steps, r.steps);
   log::info("done: {} steps in {:.1f} s; test top-1 accuracy {:.2f}% on {} {} images (top-5 "
             "{:.2f}%, loss {:.4f}); run folder {}",
             r.steps, r.seconds, 100 * r.top1, r.eval_samples, cfg.data.eval_split, 100 * r.top5,

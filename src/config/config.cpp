@@ -21,6 +21,7 @@ namespace {
 // One config key: where it lives, what it accepts, how to read and print it.
 struct Field {
   std::string section, key, type, doc;
+  std::vector<std::string> choices;  // allowed values of a string key (empty = any)
   std::function<void(Config&, const toml::node&, const std::string& where)> set;
   std::function<std::string(const Config&)> get;
   std::string name() const { return section + "." + key; }
@@ -47,7 +48,7 @@ std::string fmt_double(double v) {
 
 template <typename Ref>
 Field int_field(std::string s, std::string k, Ref ref, int64_t lo, int64_t hi, std::string doc) {
-  Field f{s, k, "integer", std::move(doc), nullptr, nullptr};
+  Field f{s, k, "integer", std::move(doc), {}, nullptr, nullptr};
   std::string name = f.name();
   f.set = [=](Config& c, const toml::node& n, const std::string& where) {
     ODY_CHECK(n.is_integer(),
@@ -66,7 +67,7 @@ Field int_field(std::string s, std::string k, Ref ref, int64_t lo, int64_t hi, s
 
 template <typename Ref>
 Field float_field(std::string s, std::string k, Ref ref, double lo, double hi, std::string doc) {
-  Field f{s, k, "float", std::move(doc), nullptr, nullptr};
+  Field f{s, k, "float", std::move(doc), {}, nullptr, nullptr};
   std::string name = f.name();
   f.set = [=](Config& c, const toml::node& n, const std::string& where) {
     ODY_CHECK(n.is_number(),
@@ -84,7 +85,7 @@ Field float_field(std::string s, std::string k, Ref ref, double lo, double hi, s
 
 template <typename Ref>
 Field bool_field(std::string s, std::string k, Ref ref, std::string doc) {
-  Field f{s, k, "bool", std::move(doc), nullptr, nullptr};
+  Field f{s, k, "bool", std::move(doc), {}, nullptr, nullptr};
   std::string name = f.name();
   f.set = [=](Config& c, const toml::node& n, const std::string& where) {
     ODY_CHECK(n.is_boolean(),
@@ -100,7 +101,7 @@ Field bool_field(std::string s, std::string k, Ref ref, std::string doc) {
 template <typename Ref>
 Field string_field(std::string s, std::string k, Ref ref, std::vector<std::string> choices,
                    std::string doc) {
-  Field f{s, k, "string", std::move(doc), nullptr, nullptr};
+  Field f{s, k, "string", std::move(doc), choices, nullptr, nullptr};
   std::string name = f.name();
   f.set = [=](Config& c, const toml::node& n, const std::string& where) {
     ODY_CHECK(n.is_string(),
@@ -167,7 +168,9 @@ const std::vector<Field>& schema() {
       int_field("train", "eval_every", REF(train.eval_every), 1, kMaxI,
                 "epochs between evaluations (the last epoch always evaluates)"),
       string_field("train", "resume", REF(train.resume), {},
-                   "\"none\", \"auto\" (newest complete checkpoint of this run) or a path"),
+                   "\"auto\": continue from the newest complete checkpoint of this run folder, if "
+                   "any; \"none\": start fresh (refused when the folder holds checkpoints); or a "
+                   "checkpoint path"),
       int_field("train", "threads", REF(train.threads), 0, 4096,
                 "CPU threads per rank (0 = cores on the node / ranks on the node)"),
       string_field("train", "on_nonfinite", REF(train.on_nonfinite), {"skip", "stop"},
@@ -327,9 +330,12 @@ std::string to_toml(const Config& config) {
 std::string config_reference() {
   Config defaults;
   std::ostringstream os;
-  for (const auto& f : schema())
+  for (const auto& f : schema()) {
+    std::string choices;
+    for (const auto& c : f.choices) choices += (choices.empty() ? " (one of " : ", ") + quote_string(c);
     os << "| `" << f.name() << "` | " << f.type << " | `" << f.get(defaults) << "` | " << f.doc
-       << " |\n";
+       << (choices.empty() ? "" : choices + ")") << " |\n";
+  }
   return os.str();
 }
 

@@ -38,7 +38,7 @@ struct TrainConfig {
   double label_smoothing = 0.0;
   int64_t log_every = 100;  // steps between progress lines and metrics records
   int64_t eval_every = 1;   // epochs between evaluations (the last epoch always evaluates)
-  std::string resume = "none";  // "none", "auto" (newest checkpoint of the run) or a path
+  std::string resume = "auto";  // "auto" (newest checkpoint of the run, if any), "none" or a path
   int64_t threads = 0;      // CPU threads per rank (0 = cores on the node / ranks on the node)
   std::string on_nonfinite = "skip";  // a NaN/inf loss on any rank: "skip" the step or "stop"
 };

@@ -1,6 +1,7 @@
 // agree(): runs a setup step on every rank and makes its failure collective. If any rank throws
 // odyssey::Error, the lowest failing rank prints its message and every rank throws
 // AgreedFailure, so all exit with the same code and no rank waits forever in a collective.
+// The step must not call a collective after anything that can fail on some ranks only.
 #pragma once
 
 #include <functional>

@@ -38,8 +38,7 @@ std::string format_duration(double s) {
 
 }  // namespace
 
-Trainer::Trainer(Config config, const ProcessEnv& env, Communicator& comm)
-    : cfg_(std::move(config)), env_(env), comm_(comm) {
+Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), comm_(comm) {
   // Data: the index and both splits, checked against each other.
   DatasetIndex index = read_index(cfg_.data.path);
   const int64_t cache_bytes = cfg_.data.cache_mb << 20;
@@ -67,13 +66,10 @@ Trainer::Trainer(Config config, const ProcessEnv& env, Communicator& comm)
     log::info("initialised from {}{}", cfg_.model.init_from,
               cfg_.model.reset_head ? " (classifier head kept fresh)" : "");
   }
-  broadcast_module(comm_, *model_);
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
   for (auto& b : model_->named_buffers()) buffers_.emplace_back(b.key(), b.value());
   optimizer_ = make_optimizer(cfg_.optim, params_);
-  std::vector<torch::Tensor> grads_of;
-  for (auto& [name, p] : params_) grads_of.push_back(p);
-  averager_ = std::make_unique<GradientAverager>(grads_of);
+  averager_ = std::make_unique<GradientAverager>(model_->parameters());
   coordinator_ = std::make_unique<Coordinator>(comm_);
 
   // Schedule: steps are global optimizer steps; every rank takes the same number.
@@ -92,8 +88,8 @@ Trainer::Trainer(Config config, const ProcessEnv& env, Communicator& comm)
   state_.batch_size = cfg_.train.batch_size;
   state_.model_name = cfg_.model.name;
   state_.config_toml = to_toml(cfg_);
-  std::string resume_path;
-  if (comm_.rank() == 0) {
+  if (comm_.rank() == 0) {  // rank 0 only: find the checkpoint to resume, then open the run folder
+    resume_path_ = checkpointer_->resolve(cfg_.train.resume).value_or("");
     std::error_code ec;
     fs::create_directories(run_dir_, ec);
     ODY_CHECK(!ec && fs::is_directory(run_dir_),
@@ -101,11 +97,16 @@ Trainer::Trainer(Config config, const ProcessEnv& env, Communicator& comm)
               "is the folder writable?");
     std::ofstream(fs::path(run_dir_) / "config.toml") << state_.config_toml;
     metrics_ = JsonlWriter((fs::path(run_dir_) / "metrics.jsonl").string());
-    resume_path = checkpointer_->resolve(cfg_.train.resume).value_or("");
   }
-  comm_.broadcast(resume_path, 0);
-  if (!resume_path.empty()) resume_from(resume_path);
+}
 
+void Trainer::start() {
+  // All ranks: collectives first, so that a rank failing in the local part below cannot leave
+  // the others waiting in one.
+  broadcast_module(comm_, *model_);
+  comm_.broadcast(resume_path_, 0);
+  if (!resume_path_.empty()) resume_from(resume_path_);
+  const int64_t global_batch = cfg_.train.batch_size * comm_.size();
   log::info("run {}: model {} ({} parameters), {} ranks x batch {} = {}, {} train / {} eval "
             "samples, {} steps per epoch, peak lr {:.4g}",
             run_dir_, cfg_.model.name, count_parameters(*model_), comm_.size(),

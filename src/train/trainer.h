@@ -12,7 +12,6 @@
 #include "dist/communicator.h"
 #include "dist/coordinator.h"
 #include "dist/param_sync.h"
-#include "dist/process_env.h"
 #include "metrics/classification.h"
 #include "metrics/jsonl.h"
 #include "models/classifier.h"
@@ -33,18 +32,18 @@ struct TrainResult {
 
 class Trainer {
  public:
-  // Everything that can fail because of user input happens here: config checks, dataset, model,
-  // run folder, resume. Every rank constructs its Trainer.
-  Trainer(Config config, const ProcessEnv& env, Communicator& comm);
+  // Everything that can fail because of user input happens in these two, each run on every rank
+  // inside agree(): the constructor does local work only (dataset, model, weights, run folder and
+  // the resume choice on rank 0); start() runs the collectives (initial broadcast, the resume
+  // path), then loads the checkpoint to resume from.
+  Trainer(Config config, Communicator& comm);
+  void start();
 
   // Trains to the end (all epochs or train.max_steps), evaluates, checkpoints.
   TrainResult run();
 
   // Evaluates the current model on the eval split (all ranks; counts summed on every rank).
   ClassificationCounts evaluate();
-
-  Classifier& model() { return *model_; }
-  const TrainerState& state() const { return state_; }
 
  private:
   enum class StopReason { kDone, kStepLimit, kSignal, kNonFinite };
@@ -64,9 +63,9 @@ class Trainer {
   CheckpointData snapshot() const;
 
   Config cfg_;
-  ProcessEnv env_;
   Communicator& comm_;
   std::string run_dir_;
+  std::string resume_path_;  // chosen by rank 0, broadcast in start()
   std::unique_ptr<SplitReader> train_, eval_;
   Normalize norm_;
   std::vector<std::string> class_names_;

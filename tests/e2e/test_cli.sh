@@ -13,6 +13,14 @@ rc=0; "$TRAINER" > /dev/null 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "no arguments: exit $rc, expected 1"
 small_run 2 cli data.train_limit=1280 data.eval_limit=1000 train.epochs=1 > "$WORK/train.txt" 2>&1 || { cat "$WORK/train.txt"; fail "train"; }
 ckpt="$WORK/cli/$(cat "$WORK/cli/latest")"
+# Running the same run again resumes the finished run (train.resume = "auto" by default) and
+# reports its accuracy; "none" on a folder with checkpoints is refused.
+small_run 2 cli data.train_limit=1280 data.eval_limit=1000 train.epochs=1 > "$WORK/again.txt" 2>&1 || { cat "$WORK/again.txt"; fail "rerun"; }
+expect_in "$WORK/again.txt" "resumed from $ckpt at step 10"
+expect_in "$WORK/again.txt" "$(grep -o 'test top-1 accuracy [0-9.]*%' "$WORK/train.txt")"
+rc=0; small_run 2 cli data.train_limit=1280 train.resume=none > "$WORK/none.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/none.txt"; fail "resume=none on a used folder: exit $rc"; }
+expect_in "$WORK/none.txt" "run folder '$WORK/cli' already holds checkpoints"
 "$TRAINER" checkpoint info "$ckpt" > "$WORK/info.txt"
 cat "$WORK/info.txt"
 expect_in "$WORK/info.txt" "verified"

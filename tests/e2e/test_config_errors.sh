@@ -23,3 +23,5 @@ check "cannot read config file 'nope.toml'" nope.toml
 check "dataset index '/nonexistent/index.toml' does not exist" configs/quickstart.toml data.path=/nonexistent
 check "unknown model 'resnet9000' (key model.name)" configs/quickstart.toml data.path="$DATA" model.name=resnet9000
 check "no shards for split 'validation'" configs/quickstart.toml data.path="$DATA" data.eval_split=validation
+# Failures that only rank 0 sees (it alone writes the run folder) end every rank too.
+check "cannot create run folder '/proc/odyssey/x'" configs/quickstart.toml data.path="$DATA" run.out_dir=/proc/odyssey run.name=x

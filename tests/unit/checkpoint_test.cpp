@@ -124,7 +124,9 @@ TEST(Checkpointer, LatestRetentionAndFallbackPastDamage) {
   // Leftover temporary files from a crash are never taken.
   std::ofstream(dir / "ckpt-step0000000040.h5.tmp") << "partial";
   EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000020.h5");
-  EXPECT_EQ(ck.resolve("none"), std::nullopt);
+  e = error_of([&] { ck.resolve("none"); });
+  EXPECT_NE(e.find("already holds checkpoints"), std::string::npos) << e;
+  EXPECT_EQ(Checkpointer(dir / "fresh", 2).resolve("none"), std::nullopt);
   e = error_of([&] { ck.resolve(dir / "missing.h5"); });
   EXPECT_NE(e.find("train.resume"), std::string::npos) << e;
 }
