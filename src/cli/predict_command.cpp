@@ -45,15 +45,21 @@ PredictArgs parse(const std::vector<std::string>& args) {
   return a;
 }
 
-// The model name: --model, else the checkpoint's /trainer model_name.
-std::string model_name(const PredictArgs& a) {
-  if (!a.model.empty()) return a.model;
-  try {
-    return read_checkpoint(a.checkpoint).trainer.model_name;
-  } catch (const Error&) {
-    ODY_FAIL("'" + a.checkpoint + "' is a weights file without a model name",
-             "pass --model NAME (see trainer models)");
+// The weights and the model name, reading the file once: a checkpoint names its model; a
+// weights file needs --model.
+std::pair<NamedTensors, std::string> load_model_file(const PredictArgs& a) {
+  bool is_checkpoint = false;
+  {
+    std::lock_guard<std::mutex> lock(hdf5_mutex());
+    is_checkpoint = h5::exists(h5::open_file(a.checkpoint, /*writable=*/false), "trainer");
   }
+  if (is_checkpoint) {
+    CheckpointData ckpt = read_checkpoint(a.checkpoint);
+    return {std::move(ckpt.model), a.model.empty() ? ckpt.trainer.model_name : a.model};
+  }
+  ODY_CHECK(!a.model.empty(), "'" + a.checkpoint + "' is a weights file without a model name",
+            "pass --model NAME (see trainer models)");
+  return {read_weights(a.checkpoint), a.model};
 }
 
 }  // namespace
@@ -74,8 +80,7 @@ int predict_command(const std::vector<std::string>& raw) {
   const std::string split = single_shard ? index.shards[0].split : a.split;
   SplitReader reader(dir.empty() ? "." : dir, index, split, 0, int64_t{1} << 30);
 
-  NamedTensors weights = read_weights(a.checkpoint);
-  const std::string name = model_name(a);
+  auto [weights, name] = load_model_file(a);
   const auto& entry = ModelRegistry::instance().find(name);
   auto probe = entry.create({1, index.channels, std::max(index.height, index.width)});
   int64_t classes = 0;
