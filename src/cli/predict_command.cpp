@@ -10,6 +10,7 @@
 #include "common/h5.h"
 #include "common/hdf5_lock.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "data/augment.h"
 #include "data/split_reader.h"
 #include "models/registry.h"
@@ -37,7 +38,7 @@ PredictArgs parse(const std::vector<std::string>& args) {
     else if (k == "--out") a.out = v;
     else if (k == "--model") a.model = v;
     else if (k == "--split") a.split = v;
-    else if (k == "--batch") a.batch = std::max<int64_t>(1, std::stoll(v));
+    else if (k == "--batch") a.batch = positive_int_option(k, v);
     else ODY_FAIL("unknown option '" + k + "' for trainer predict", "see trainer --help");
   }
   ODY_CHECK(!a.checkpoint.empty() && !a.data.empty() && !a.out.empty(),

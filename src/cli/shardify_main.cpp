@@ -9,6 +9,7 @@
 #include "cli/exit_codes.h"
 #include "common/error.h"
 #include "common/h5.h"
+#include "common/text.h"
 #include "data/convert.h"
 #include "data/idx.h"
 
@@ -44,16 +45,6 @@ std::string idx_file(const std::string& src, const std::string& stem) {
                                                                   : plain.string() + ".gz";
 }
 
-int64_t to_int(const std::string& flag, const std::string& v) {
-  try {
-    size_t used = 0;
-    int64_t n = std::stoll(v, &used);
-    if (used == v.size() && n > 0) return n;
-  } catch (...) {
-  }
-  ODY_FAIL("option " + flag + " needs a positive integer, got '" + v + "'", "");
-}
-
 int cmd_idx(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   std::string name = "fashion-mnist";
@@ -62,8 +53,8 @@ int cmd_idx(const std::vector<std::string>& args) {
     const std::string& a = args[i];
     bool has_value = i + 1 < args.size();
     if (a == "--name" && has_value) name = args[++i];
-    else if (a == "--train-shards" && has_value) train_shards = to_int(a, args[++i]);
-    else if (a == "--test-shards" && has_value) test_shards = to_int(a, args[++i]);
+    else if (a == "--train-shards" && has_value) train_shards = positive_int_option(a, args[++i]);
+    else if (a == "--test-shards" && has_value) test_shards = positive_int_option(a, args[++i]);
     else if (a.rfind("--", 0) == 0) ODY_FAIL("unknown or incomplete option '" + a + "'", "see shardify --help");
     else pos.push_back(a);
   }

@@ -9,6 +9,7 @@
 #include "cli/predict_command.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "config/config.h"
 #include "dist/agreement.h"
 #include "dist/communicator.h"
@@ -102,7 +103,7 @@ int cmd_model_state(const std::vector<std::string>& args) {
       verify = args[i + 1];
       continue;
     }
-    int64_t v = std::stoll(args[i + 1]);
+    int64_t v = positive_int_option(args[i], args[i + 1]);
     if (args[i] == "--classes") o.num_classes = v;
     else if (args[i] == "--image-size") o.image_size = v;
     else if (args[i] == "--in-channels") o.in_channels = v;

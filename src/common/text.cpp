@@ -1,8 +1,21 @@
 #include "common/text.h"
 
 #include <cstdio>
+#include <stdexcept>
+
+#include "common/error.h"
 
 namespace odyssey {
+
+int64_t positive_int_option(const std::string& option, const std::string& value) {
+  try {
+    size_t used = 0;
+    int64_t n = std::stoll(value, &used);
+    if (used == value.size() && n > 0) return n;
+  } catch (const std::exception&) {
+  }
+  ODY_FAIL("option " + option + " needs a positive integer, got '" + value + "'", "");
+}
 
 std::string escape_quoted(const std::string& s) {
   std::string out;

@@ -1,12 +1,17 @@
 // Text helpers: escaping for double-quoted strings (valid in both JSON and TOML).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace odyssey {
 
 // Escapes backslash, double quote and control characters; the result goes between double quotes.
 std::string escape_quoted(const std::string& s);
+
+// The value of a command-line option as a positive integer; throws odyssey::Error naming the
+// option otherwise.
+int64_t positive_int_option(const std::string& option, const std::string& value);
 
 // "text" with escapes.
 inline std::string quote_string(const std::string& s) { return "\"" + escape_quoted(s) + "\""; }

@@ -43,8 +43,6 @@ void install_stop_signal_handlers() {
   for (int sig : {SIGTERM, SIGUSR1, SIGINT}) sigaction(sig, &sa, nullptr);
 }
 
-bool stop_requested() { return g_signal.load() != 0; }
 int stop_signal() { return g_signal.load(); }
-void clear_stop_request() { g_signal.store(0); }
 
 }  // namespace odyssey

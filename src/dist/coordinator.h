@@ -29,8 +29,6 @@ class Coordinator {
 // Signal handling for preemption: SIGTERM, SIGUSR1 and SIGINT set a flag the trainer reads once
 // per step (the handler does nothing else). A second SIGINT ends the process at once.
 void install_stop_signal_handlers();
-bool stop_requested();
 int stop_signal();  // the signal received, 0 if none
-void clear_stop_request();  // tests
 
 }  // namespace odyssey

@@ -158,11 +158,12 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   optimizer_->zero_grad();
   loss.backward();
   // All ranks: one tiny all-reduce decides together on stop requests and non-finite losses.
-  ControlFlags flags = coordinator_->agree({stop_signal(), !std::isfinite(loss.item<double>())});
+  const double loss_value = loss.item<double>();
+  ControlFlags flags = coordinator_->agree({stop_signal(), !std::isfinite(loss_value)});
   if (flags.non_finite) {
     ++skipped_steps_;
     log::info("warning: non-finite loss at step {} (rank 0's loss {}): update skipped on every rank",
-              state_.step + 1, loss.item<double>());
+              state_.step + 1, loss_value);
     optimizer_->zero_grad();
     return flags;
   }
@@ -210,8 +211,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     EpochPlan plan(train_->size(), cfg_.train.batch_size, comm_.size(), comm_.rank(),
                    cfg_.run.seed, state_.epoch);
     if (state_.step_in_epoch >= plan.steps()) {  // re-planned resume past this epoch's end
-      state_.epoch += 1;
-      state_.step_in_epoch = 0;
+      next_epoch();
       continue;
     }
     Loader loader(
@@ -226,10 +226,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
       state_.samples_seen += plan.global_batch();
       // The data cursor: the next step of this epoch, or step 0 of the next.
       state_.step_in_epoch = batch->step + 1;
-      if (state_.step_in_epoch == plan.steps()) {
-        state_.epoch += 1;
-        state_.step_in_epoch = 0;
-      }
+      if (state_.step_in_epoch == plan.steps()) next_epoch();
       if (halt.stop()) return StopReason::kSignal;
       if (halt.non_finite && cfg_.train.on_nonfinite == "stop") return StopReason::kNonFinite;
       wait_window += loader.wait_seconds() - waited;
@@ -246,6 +243,11 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     if (limit) return StopReason::kStepLimit;
   }
   return StopReason::kDone;
+}
+
+void Trainer::next_epoch() {
+  state_.epoch += 1;
+  state_.step_in_epoch = 0;
 }
 
 void Trainer::save_stop_checkpoint(StopReason why, int signal) {

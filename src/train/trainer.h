@@ -52,6 +52,7 @@ class Trainer {
   // The epochs and steps; returns why it ended, with the flags of the last step in halt.
   StopReason train_loop(ControlFlags& halt);
   void save_stop_checkpoint(StopReason why, int signal);
+  void next_epoch();  // moves the data cursor to step 0 of the next epoch
   // One step on every rank; returns the flags all ranks agreed on at this step. The update is
   // skipped on every rank when any rank's loss is not finite.
   ControlFlags train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
