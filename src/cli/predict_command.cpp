@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "checkpoint/checkpoint.h"
-#include "cli/exit_codes.h"
+#include "common/exit_codes.h"
 #include "common/error.h"
 #include "common/h5.h"
 #include "common/hdf5_lock.h"

@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "cli/exit_codes.h"
+#include "common/exit_codes.h"
 #include "common/error.h"
 #include "common/h5.h"
 #include "common/text.h"

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "checkpoint/checkpoint.h"
-#include "cli/exit_codes.h"
+#include "common/exit_codes.h"
 #include "cli/predict_command.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -163,24 +163,28 @@ void parse_run_args(int argc, char** argv, int first, std::string& config,
 }
 
 int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv& env) {
-  auto control = make_communicator("auto", env.mpi);
+  // One communicator for setup agreement and training: one ordered stream of collectives.
+  std::unique_ptr<Communicator> comm = make_communicator("auto", env.mpi);
   Config cfg;
   std::string checkpoint;
-  std::unique_ptr<Communicator> comm;
   std::unique_ptr<Trainer> trainer;
-  agree(*control, [&] {
+  agree(*comm, [&] {
     std::string config_path;
     std::vector<std::string> overrides;
     parse_run_args(argc, argv, first, config_path, overrides, eval_only ? &checkpoint : nullptr);
     if (eval_only) overrides.push_back("train.resume=" + checkpoint);
     cfg = load_config(config_path, overrides);
-    comm = make_communicator(cfg.dist.backend, env.mpi);
+    ODY_CHECK(cfg.dist.backend != "single" || env.size == 1,
+              ODY_MSG(cfg.source << ": dist.backend = \"single\" but the job has " << env.size
+                                 << " ranks"),
+              "use dist.backend = \"auto\" or \"mpi\" under mpirun");
   });
+  comm->set_timeout(cfg.dist.first_timeout_s);
   int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
   log::info("{} ranks ({} per node), {} CPU threads per rank, backend {}", env.size,
             env.local_size, threads, comm->name());
-  agree(*control, [&] { trainer = std::make_unique<Trainer>(cfg, *comm); });
-  agree(*control, [&] { trainer->start(); });
+  agree(*comm, [&] { trainer = std::make_unique<Trainer>(cfg, *comm); });
+  agree(*comm, [&] { trainer->start(); });
 
   if (eval_only) {
     auto c = trainer->evaluate();

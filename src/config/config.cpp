@@ -176,6 +176,10 @@ const std::vector<Field>& schema() {
       string_field("train", "on_nonfinite", REF(train.on_nonfinite), {"skip", "stop"},
                    "a NaN or infinite loss on any rank: \"skip\" the update on every rank, or "
                    "\"stop\" with a checkpoint of the last good state"),
+      int_field("train", "accum_steps", REF(train.accum_steps), 1, 1 << 20,
+                "gradient accumulation: each step runs batch_size / accum_steps images at a "
+                "time and all-reduces once (must divide batch_size; BatchNorm sees the "
+                "micro-batches)"),
       string_field("optim", "name", REF(optim.name), {"sgd", "adamw"}, "optimizer"),
       float_field("optim", "lr", REF(optim.lr), 0.0, 1e3,
                   "peak learning rate; per 256 images when lr_scaling = \"linear\""),
@@ -199,6 +203,20 @@ const std::vector<Field>& schema() {
                 "random crop after zero padding by N pixels (0 = off)"),
       string_field("dist", "backend", REF(dist.backend), {"auto", "mpi", "single"},
                    "gradient all-reduce: auto = MPI when launched with several ranks"),
+      float_field("dist", "bucket_mb", REF(dist.bucket_mb), 0.001, 4096.0,
+                  "gradient bucket size in MB; each bucket is all-reduced as soon as backward "
+                  "has produced all its gradients"),
+      float_field("dist", "first_bucket_mb", REF(dist.first_bucket_mb), 0.001, 4096.0,
+                  "size of the first bucket (the last layers), so communication starts early"),
+      string_field("dist", "compress", REF(dist.compress), {"none", "bf16", "fp16"},
+                   "gradient wire format: 16-bit halves the bytes sent (gradients are divided "
+                   "by the world size first, summed in float32, rounded at each step)"),
+      float_field("dist", "timeout_s", REF(dist.timeout_s), 1.0, 1e6,
+                  "watchdog: a collective that has not completed in this time ends the job on "
+                  "every rank, naming the ranks that did not arrive"),
+      float_field("dist", "first_timeout_s", REF(dist.first_timeout_s), 1.0, 1e6,
+                  "the watchdog's limit until the first training step completed (setup, data "
+                  "loading, warm-up)"),
       int_field("checkpoint", "every_epochs", REF(checkpoint.every_epochs), 0, kMaxI,
                 "checkpoint every N epochs (0 = only at the end of training)"),
       int_field("checkpoint", "keep_last", REF(checkpoint.keep_last), 0, kMaxI,
@@ -285,6 +303,10 @@ Config from_table(const toml::table& root, const std::string& file) {
       it->set(cfg, vnode, where_of(vnode, file));
     }
   }
+  ODY_CHECK(cfg.train.batch_size % cfg.train.accum_steps == 0,
+            ODY_MSG(file << ": train.accum_steps = " << cfg.train.accum_steps
+                         << " does not divide train.batch_size = " << cfg.train.batch_size),
+            "micro-batches must be equal: choose a divisor of the batch size");
   return cfg;
 }
 

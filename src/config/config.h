@@ -41,6 +41,7 @@ struct TrainConfig {
   std::string resume = "auto";  // "auto" (newest checkpoint of the run, if any), "none" or a path
   int64_t threads = 0;      // CPU threads per rank (0 = cores on the node / ranks on the node)
   std::string on_nonfinite = "skip";  // a NaN/inf loss on any rank: "skip" the step or "stop"
+  int64_t accum_steps = 1;  // micro-batches per step (gradient accumulation); divides batch_size
 };
 
 struct OptimConfig {
@@ -67,7 +68,12 @@ struct AugmentConfig {
 };
 
 struct DistConfig {
-  std::string backend = "auto";  // "auto", "mpi" or "single"
+  std::string backend = "auto";   // "auto", "mpi" or "single"
+  double bucket_mb = 4;           // gradient all-reduce bucket size (after the first bucket)
+  double first_bucket_mb = 1;     // the first bucket: the last layers' gradients, sent early
+  std::string compress = "none";  // wire format of gradients: "none", "bf16" or "fp16"
+  double timeout_s = 300;         // a collective slower than this ends the job, naming the rank
+  double first_timeout_s = 900;   // the same until the first step completed (setup, warm-up)
 };
 
 struct CheckpointConfig {

@@ -16,9 +16,13 @@ namespace odyssey {
 
 MpiSession::MpiSession(int* argc, char*** argv) {
   int provided = 0;
-  // MPI_THREAD_FUNNELED: only the training thread calls MPI; loader threads never do.
-  int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  // The communicator's thread issues the collectives while the main thread may still call
+  // MPI_Abort or set up another communicator: ask for full thread support (Open MPI has it).
+  int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
   ODY_CHECK(rc == MPI_SUCCESS, "MPI_Init_thread failed", "is Open MPI installed (openmpi-bin)?");
+  ODY_CHECK(provided >= MPI_THREAD_SERIALIZED,
+            "this MPI library offers no thread support (MPI_THREAD_SERIALIZED or better)",
+            "use Debian's Open MPI (openmpi-bin, libopenmpi-dev)");
   env_.mpi = true;
   MPI_Comm_rank(MPI_COMM_WORLD, &env_.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &env_.size);

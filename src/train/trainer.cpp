@@ -69,7 +69,11 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
   for (auto& b : model_->named_buffers()) buffers_.emplace_back(b.key(), b.value());
   optimizer_ = make_optimizer(cfg_.optim, params_);
-  averager_ = std::make_unique<GradientAverager>(model_->parameters());
+  ReducerOptions reducer;
+  reducer.bucket_bytes = static_cast<int64_t>(cfg_.dist.bucket_mb * (1 << 20));
+  reducer.first_bucket_bytes = static_cast<int64_t>(cfg_.dist.first_bucket_mb * (1 << 20));
+  reducer.compress = cfg_.dist.compress;
+  reducer_ = std::make_unique<GradientReducer>(model_->parameters(), comm_, reducer);
   coordinator_ = std::make_unique<Coordinator>(comm_);
 
   // Schedule: steps are global optimizer steps; every rank takes the same number.
@@ -151,25 +155,42 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
                                   static_cast<uint64_t>(comm_.rank())});
   torch::manual_seed(base ^ 1);
   auto x = augment_train(images, cfg_.augment, norm_, base);
-  auto logits = model_->forward(x);
-  auto loss = torch::nn::functional::cross_entropy(
-      logits, labels,
-      torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.train.label_smoothing));
-  optimizer_->zero_grad();
-  loss.backward();
-  // All ranks: one tiny all-reduce decides together on stop requests and non-finite losses.
-  const double loss_value = loss.item<double>();
-  ControlFlags flags = coordinator_->agree({stop_signal(), !std::isfinite(loss_value)});
+  // Gradient accumulation: micro-batches accumulate locally; the last backward all-reduces, its
+  // buckets launched while backward still runs.
+  const int64_t micro = cfg_.train.accum_steps;
+  const auto xs = x.chunk(micro), ys = labels.chunk(micro);
+  std::vector<torch::Tensor> logits(micro);
+  double loss_value = 0;
+  bool finite = true;
+  reducer_->zero_grad();
+  for (int64_t i = 0; i < micro; ++i) {
+    logits[i] = model_->forward(xs[i]);
+    auto loss = torch::nn::functional::cross_entropy(
+        logits[i], ys[i],
+        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.train.label_smoothing));
+    const double v = loss.item<double>();
+    finite = finite && std::isfinite(v);
+    loss_value += v / micro;
+    reducer_->prepare(/*sync=*/i == micro - 1);
+    (micro > 1 ? loss / static_cast<double>(micro) : loss).backward();
+  }
+  // All ranks: the mean gradient over the global batch, then one tiny all-reduce decides
+  // together on stop requests and non-finite losses.
+  reducer_->finish();
+  const auto t_agree = Clock::now();
+  ControlFlags flags = coordinator_->agree({stop_signal(), !finite});
+  comm_wait_s_ += reducer_->last_stats().exposed_s + seconds_since(t_agree);
+  comm_busy_s_ += reducer_->last_stats().comm_s;
   if (flags.non_finite) {
     ++skipped_steps_;
     log::info("warning: non-finite loss at step {} (rank 0's loss {}): update skipped on every rank",
               state_.step + 1, loss_value);
-    optimizer_->zero_grad();
+    reducer_->zero_grad();
     return flags;
   }
-  averager_->average(comm_);  // all ranks: the mean gradient over the global batch
   optimizer_->step(lr);
-  if (window) window->add(logits.detach(), labels);
+  if (window)
+    for (int64_t i = 0; i < micro; ++i) window->add(logits[i].detach(), ys[i]);
   return flags;
 }
 
@@ -222,6 +243,10 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     while (auto batch = loader.next()) {
       const double lr = lr_at(cfg_.schedule, peak_lr_, state_.step, warmup_steps_, total_steps_);
       halt = train_step(batch->images, batch->labels, lr, &window);  // all ranks
+      if (!first_step_done_) {  // setup and warm-up are over: the watchdog's normal limit
+        comm_.set_timeout(cfg_.dist.timeout_s);
+        first_step_done_ = true;
+      }
       state_.step += 1;
       state_.samples_seen += plan.global_batch();
       // The data cursor: the next step of this epoch, or step 0 of the next.
@@ -309,10 +334,11 @@ void Trainer::report_progress(ClassificationCounts& window, double window_s, dou
                           warmup_steps_, total_steps_);
   const double ips = window.count() / std::max(1e-9, window_s);
   const double eta = (total_steps_ - state_.step) * cfg_.train.batch_size * comm_.size() / std::max(1e-9, ips);
-  log::info("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s data-wait {:.1f}% eta {}",
+  log::info("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s data-wait {:.1f}% "
+            "comm-wait {:.1f}% eta {}",
             state_.epoch + 1, cfg_.train.epochs, state_.step, total_steps_, window.loss(),
             100 * window.top1(), lr, ips, 100 * data_wait_s / std::max(1e-9, window_s),
-            format_duration(eta));
+            100 * comm_wait_s_ / std::max(1e-9, window_s), format_duration(eta));
   if (metrics_.is_open())  // rank 0 only
     metrics_.write(JsonRecord()
                        .add("kind", "train")
@@ -324,7 +350,11 @@ void Trainer::report_progress(ClassificationCounts& window, double window_s, dou
                        .add("lr", lr)
                        .add("images_per_s", ips)
                        .add("data_wait_s", data_wait_s)
+                       .add("comm_wait_s", comm_wait_s_)
+                       .add("comm_busy_s", comm_busy_s_)
+                       .add("compute_s", std::max(0.0, window_s - data_wait_s - comm_wait_s_))
                        .add("window_s", window_s));
+  comm_wait_s_ = comm_busy_s_ = 0;
 }
 
 void Trainer::report_eval(const ClassificationCounts& c) {

@@ -11,6 +11,7 @@
 #include "data/split_reader.h"
 #include "dist/communicator.h"
 #include "dist/coordinator.h"
+#include "dist/gradient_reducer.h"
 #include "dist/param_sync.h"
 #include "metrics/classification.h"
 #include "metrics/jsonl.h"
@@ -74,9 +75,13 @@ class Trainer {
   std::shared_ptr<Classifier> model_;
   NamedTensors params_, buffers_;
   std::unique_ptr<Optimizer> optimizer_;
-  std::unique_ptr<GradientAverager> averager_;
+  std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<Coordinator> coordinator_;
   int64_t skipped_steps_ = 0;
+  bool first_step_done_ = false;
+  // Communication time over the current logging window: what the training thread waited for
+  // collectives (exposed) and how long they ran (busy).
+  double comm_wait_s_ = 0, comm_busy_s_ = 0;
   std::unique_ptr<Checkpointer> checkpointer_;
   JsonlWriter metrics_;  // rank 0 only
   TrainerState state_;

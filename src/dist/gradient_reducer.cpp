@@ -1,0 +1,157 @@
+#include "dist/gradient_reducer.h"
+
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
+#include <chrono>
+
+#include "common/error.h"
+
+namespace odyssey {
+
+namespace {
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+GradientReducer::GradientReducer(std::vector<torch::Tensor> params, Communicator& comm,
+                                 ReducerOptions options)
+    : params_(std::move(params)), comm_(comm), options_(std::move(options)) {
+  ODY_CHECK(options_.compress == "none" || options_.compress == "bf16" ||
+                options_.compress == "fp16",
+            "dist.compress = \"" + options_.compress + "\" is not one of none, bf16, fp16", "");
+  torch::NoGradGuard no_grad;
+  // Buckets in reverse parameter order: the first fills to first_bucket_bytes, the rest to
+  // bucket_bytes. A parameter larger than a bucket gets a bucket of its own.
+  bucket_of_.assign(params_.size(), 0);
+  std::vector<std::vector<size_t>> groups(1);
+  int64_t filled = 0;
+  for (size_t k = params_.size(); k-- > 0;) {
+    const auto& p = params_[k];
+    ODY_CHECK(p.scalar_type() == torch::kFloat && p.is_contiguous(),
+              "the gradient reducer needs contiguous float32 parameters", "");
+    const int64_t limit = groups.size() == 1 ? options_.first_bucket_bytes : options_.bucket_bytes;
+    if (!groups.back().empty() && filled + p.nbytes() > static_cast<size_t>(limit)) {
+      groups.emplace_back();
+      filled = 0;
+    }
+    groups.back().push_back(k);
+    filled += p.nbytes();
+  }
+  for (auto& g : groups) {
+    if (g.empty()) continue;
+    Bucket b;
+    b.params = g;
+    int64_t n = 0;
+    for (size_t k : g) n += params_[k].numel();
+    b.flat = torch::zeros({n}, params_[g[0]].options().requires_grad(false));
+    int64_t off = 0;
+    for (size_t k : g) {
+      auto& p = params_[k];
+      auto view = b.flat.narrow(0, off, p.numel()).view(p.sizes());
+      if (p.grad().defined()) view.copy_(p.grad());
+      p.mutable_grad() = view;  // backward accumulates in place into the bucket
+      bucket_of_[k] = buckets_.size();
+      off += p.numel();
+    }
+    buckets_.push_back(std::move(b));
+  }
+  if (comm_.size() == 1) return;  // one rank: nothing to send, no hooks needed
+  for (size_t k = 0; k < params_.size(); ++k) {
+    auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
+    ODY_CHECK(acc, "the gradient reducer needs leaf parameters that require grad", "");
+    hook_keys_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+        [this, k](const torch::autograd::variable_list& outputs,
+                  const torch::autograd::variable_list&) {
+          mark_ready(k);
+          return outputs;
+        })));
+    accumulators_.push_back(std::move(acc));
+  }
+}
+
+GradientReducer::~GradientReducer() {
+  for (size_t i = 0; i < accumulators_.size(); ++i) accumulators_[i]->del_post_hook(hook_keys_[i]);
+  // A bucket still in flight (backward threw mid-step) must finish before its buffer goes.
+  for (auto& b : buckets_) {
+    try {
+      if (b.work) b.work->wait();
+    } catch (const std::exception&) {
+    }
+  }
+}
+
+std::vector<std::vector<size_t>> GradientReducer::layout() const {
+  std::vector<std::vector<size_t>> out;
+  for (const auto& b : buckets_) out.push_back(b.params);
+  return out;
+}
+
+void GradientReducer::prepare(bool sync) {
+  sync_ = sync && comm_.size() > 1;
+  next_launch_ = 0;
+  for (auto& b : buckets_) {
+    b.pending = static_cast<int64_t>(b.params.size());
+    b.launched = false;
+    b.work.reset();
+  }
+  stats_ = {};
+}
+
+void GradientReducer::mark_ready(size_t param) {
+  if (!sync_) return;
+  auto& b = buckets_[bucket_of_[param]];
+  if (--b.pending == 0) launch_ready();
+}
+
+void GradientReducer::launch_ready() {
+  while (next_launch_ < buckets_.size() && buckets_[next_launch_].pending <= 0)
+    launch(buckets_[next_launch_++]);
+}
+
+void GradientReducer::launch(Bucket& b) {
+  torch::NoGradGuard no_grad;
+  b.launched = true;
+  if (options_.compress == "none") {
+    b.work = comm_.allreduce_sum_async(b.flat);
+    stats_.bytes += b.flat.nbytes();
+    return;
+  }
+  // Divide before narrowing so that sums of many ranks stay in fp16's range.
+  const auto type = options_.compress == "bf16" ? torch::kBFloat16 : torch::kHalf;
+  b.wire = b.flat.div(comm_.size()).to(type);
+  b.work = comm_.allreduce_sum_async(b.wire);
+  stats_.bytes += b.wire.nbytes();
+}
+
+void GradientReducer::finish() {
+  if (!sync_) return;
+  torch::NoGradGuard no_grad;
+  // Buckets whose parameters got no gradient this step (unused in the graph) go now, in order.
+  for (auto& b : buckets_) b.pending = 0;
+  launch_ready();
+  // Wait in launch order and average each bucket while the later ones are still on the wire.
+  const auto t0 = std::chrono::steady_clock::now();
+  double averaging_s = 0;
+  for (auto& b : buckets_) {
+    b.work->wait();
+    const auto t1 = std::chrono::steady_clock::now();
+    if (b.wire.defined())
+      b.flat.copy_(b.wire);  // divided by the world size before sending
+    else
+      b.flat.div_(comm_.size());
+    averaging_s += seconds_since(t1);
+    stats_.comm_s += b.work->seconds();
+    b.work.reset();
+  }
+  stats_.exposed_s = seconds_since(t0) - averaging_s;
+  sync_ = false;
+}
+
+void GradientReducer::zero_grad() {
+  torch::NoGradGuard no_grad;
+  for (auto& b : buckets_) b.flat.zero_();
+}
+
+}  // namespace odyssey

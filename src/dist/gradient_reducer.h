@@ -1,0 +1,85 @@
+// GradientReducer: averages gradients across ranks in fixed-order buckets, each all-reduced as
+// soon as all of its gradients exist during backward, so communication overlaps the rest of the
+// backward pass (what PyTorch DDP's reducer does).
+//
+// Buckets hold parameters in reverse registration order (the order backward produces their
+// gradients): a small first bucket so communication starts early, then buckets of bucket_bytes.
+// Each parameter's .grad is a view into its bucket's flat buffer, so backward accumulates straight
+// into the buffer that is sent: no copy in, no copy out. A hook on each parameter's gradient
+// accumulator marks it ready; a bucket is launched when all its parameters are ready and every
+// earlier bucket was launched, so every rank issues the same collectives in the same order.
+// Parameters that received no gradient are launched (as zeros) by finish().
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dist/communicator.h"
+
+namespace odyssey {
+
+struct ReducerOptions {
+  int64_t bucket_bytes = 4 << 20;        // size of every bucket after the first
+  int64_t first_bucket_bytes = 1 << 20;  // the first bucket (the last layers' gradients)
+  std::string compress = "none";         // "none", "bf16" or "fp16": the wire format
+};
+
+// Per-step timings for the metrics: comm_s is the collectives' own run time, exposed_s what the
+// training thread waited for them after backward; hidden = 1 - exposed / comm.
+struct ReducerStats {
+  double comm_s = 0;
+  double exposed_s = 0;
+  int64_t bytes = 0;  // on the wire, per rank, per step
+};
+
+class GradientReducer {
+ public:
+  // params: float32 leaf tensors, the same list in the same order on every rank.
+  GradientReducer(std::vector<torch::Tensor> params, Communicator& comm, ReducerOptions options);
+  ~GradientReducer();
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+
+  // Before each backward: sync = false on the non-final micro-steps of gradient accumulation
+  // (gradients accumulate locally; nothing is sent).
+  void prepare(bool sync);
+  // After backward: launches what is left, waits for every bucket and leaves the mean gradient
+  // over ranks in each parameter's .grad.
+  void finish();
+  // Zeroes every gradient (the bucket buffers) in place.
+  void zero_grad();
+
+  const ReducerStats& last_stats() const { return stats_; }
+  size_t bucket_count() const { return buckets_.size(); }
+  // Parameter indices per bucket, in launch order (for tests and logs).
+  std::vector<std::vector<size_t>> layout() const;
+
+ private:
+  struct Bucket {
+    std::vector<size_t> params;
+    torch::Tensor flat;  // float32; the parameters' .grad are views into it
+    torch::Tensor wire;  // 16-bit copy when compressing
+    int64_t pending = 0;
+    bool launched = false;
+    WorkHandle work;
+  };
+  void mark_ready(size_t param);
+  void launch_ready();
+  void launch(Bucket& b);
+
+  std::vector<torch::Tensor> params_;
+  Communicator& comm_;
+  ReducerOptions options_;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> bucket_of_;  // parameter index -> bucket index
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::vector<uintptr_t> hook_keys_;
+  size_t next_launch_ = 0;
+  bool sync_ = false;
+  ReducerStats stats_;
+};
+
+}  // namespace odyssey
