@@ -122,13 +122,14 @@ class MpiCommunicator final : public Communicator {
   std::string name() const override { return "mpi"; }
   void set_timeout(double seconds) override { watchdog_->set_timeout(seconds); }
 
-  WorkHandle allreduce_sum_async(const torch::Tensor& t) override {
+  WorkHandle allreduce_sum_async(const torch::Tensor& t, std::function<void()> then) override {
     check_tensor(t);
     auto [type, op] = mpi_sum(t, ops_);
-    return submit("allreduce", t.nbytes(), [this, t, type = type, op = op] {
+    return submit("allreduce", t.nbytes(), [this, t, type = type, op = op, then = std::move(then)] {
       check_mpi(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), type, op,
                               comm_),
                 "MPI_Allreduce");
+      if (then) then();
     });
   }
   WorkHandle broadcast_async(const torch::Tensor& t, int root) override {
@@ -227,7 +228,10 @@ class SingleProcessCommunicator final : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   std::string name() const override { return "single"; }
-  WorkHandle allreduce_sum_async(const torch::Tensor&) override { return completed(); }
+  WorkHandle allreduce_sum_async(const torch::Tensor&, std::function<void()> then) override {
+    if (then) then();
+    return completed();
+  }
   WorkHandle broadcast_async(const torch::Tensor&, int) override { return completed(); }
   void broadcast(std::string&, int) override {}
   int64_t allreduce_min(int64_t value) override { return value; }

@@ -9,6 +9,7 @@
 #include <torch/types.h>
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,8 +51,10 @@ class Communicator {
 
   // In-place sum over ranks of a contiguous CPU tensor (float32, float64, int64, bfloat16 or
   // float16; 16-bit floats are summed in float32 and rounded once per reduction step). The
-  // tensor must stay alive and untouched until the Work completes.
-  virtual WorkHandle allreduce_sum_async(const torch::Tensor& tensor) = 0;
+  // tensor must stay alive and untouched until the Work completes. `then`, when given, runs on
+  // the communication thread right after the sum (e.g. averaging), before the Work completes.
+  virtual WorkHandle allreduce_sum_async(const torch::Tensor& tensor,
+                                         std::function<void()> then = {}) = 0;
   // In-place broadcast of a contiguous CPU tensor from root.
   virtual WorkHandle broadcast_async(const torch::Tensor& tensor, int root) = 0;
   virtual void broadcast(std::string& text, int root) = 0;

@@ -9,6 +9,9 @@
 // accumulator marks it ready; a bucket is launched when all its parameters are ready and every
 // earlier bucket was launched, so every rank issues the same collectives in the same order.
 // Parameters that received no gradient are launched (as zeros) by finish().
+//
+// Averaging costs no pass over the gradients: the caller multiplies its loss by loss_scale()
+// (1 / world size) before backward, so the sum over ranks is the mean.
 #pragma once
 
 #include <torch/torch.h>
@@ -46,9 +49,10 @@ class GradientReducer {
   // Before each backward: sync = false on the non-final micro-steps of gradient accumulation
   // (gradients accumulate locally; nothing is sent).
   void prepare(bool sync);
-  // After backward: launches what is left, waits for every bucket and leaves the mean gradient
-  // over ranks in each parameter's .grad.
+  // After backward: launches what is left, waits for every bucket and leaves the sum over ranks
+  // (the mean, with the loss scaled by loss_scale()) in each parameter's .grad.
   void finish();
+  double loss_scale() const { return 1.0 / comm_.size(); }
   // Zeroes every gradient (the bucket buffers) in place.
   void zero_grad();
 

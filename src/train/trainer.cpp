@@ -172,7 +172,8 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
     finite = finite && std::isfinite(v);
     loss_value += v / micro;
     reducer_->prepare(/*sync=*/i == micro - 1);
-    (micro > 1 ? loss / static_cast<double>(micro) : loss).backward();
+    // Scaled so that the sum over ranks and micro-batches is the mean gradient.
+    (loss * (reducer_->loss_scale() / micro)).backward();
   }
   // All ranks: the mean gradient over the global batch, then one tiny all-reduce decides
   // together on stop requests and non-finite losses.

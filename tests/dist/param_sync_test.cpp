@@ -58,9 +58,9 @@ TEST(ParamSync, AveragedGradientEqualsSingleProcessGradient) {
   // Distributed: this rank's slice, then the average over ranks.
   for (auto& p : model->parameters()) p.mutable_grad().zero_();
   auto xs = x.narrow(0, comm->rank() * b, b), ys = y.narrow(0, comm->rank() * b, b);
-  torch::nn::functional::cross_entropy(model->forward(xs), ys).backward();
   GradientReducer reducer(params(*model), *comm, {});
   reducer.prepare(true);
+  (torch::nn::functional::cross_entropy(model->forward(xs), ys) * reducer.loss_scale()).backward();
   reducer.finish();
   auto ps = model->parameters();
   for (size_t i = 0; i < ps.size(); ++i) EXPECT_LE(rel_err(ps[i].grad(), reference[i]), 1e-5) << i;
@@ -92,7 +92,8 @@ double ten_steps_max_rel_error(Communicator& comm, const ReducerOptions& options
     auto xm = xs.chunk(micro), ym = ys.chunk(micro);
     for (int64_t i = 0; i < micro; ++i) {
       reducer.prepare(i == micro - 1);
-      (torch::nn::functional::cross_entropy(dist_model->forward(xm[i]), ym[i]) / micro).backward();
+      auto loss = torch::nn::functional::cross_entropy(dist_model->forward(xm[i]), ym[i]);
+      (loss * (reducer.loss_scale() / micro)).backward();
     }
     reducer.finish();
     dist_opt->step(cfg.lr);

@@ -1,4 +1,5 @@
 # N ranks with batch B end with the same parameters as one rank with batch N*B: 12 SGD-momentum
+# (2, 3 and 4 ranks; the last with small gradient buckets and gradient accumulation)
 # steps on real Fashion-MNIST (BatchNorm-free tiny_cnn, no augmentation), compared tensor by
 # tensor from the checkpoints (relative error <= 1e-5).
 source "$(dirname "$0")/common.sh"
@@ -7,6 +8,10 @@ common=(model.name=tiny_cnn augment.hflip=false data.train_limit=2400 data.eval_
 small_run 1 one train.batch_size=24 "${common[@]}" > "$WORK/one.txt" 2>&1 || { cat "$WORK/one.txt"; fail "1 rank"; }
 small_run 2 two train.batch_size=12 "${common[@]}" > "$WORK/two.txt" 2>&1 || { cat "$WORK/two.txt"; fail "2 ranks"; }
 small_run 3 three train.batch_size=8 "${common[@]}" > "$WORK/three.txt" 2>&1 || { cat "$WORK/three.txt"; fail "3 ranks"; }
-for other in two three; do
+# Four ranks with small buckets (many all-reduces overlapping backward) and two micro-batches
+# of 3 per step (gradient accumulation) are still the same computation.
+small_run 4 four train.batch_size=6 train.accum_steps=2 dist.bucket_mb=0.01 dist.first_bucket_mb=0.002 \
+  "${common[@]}" > "$WORK/four.txt" 2>&1 || { cat "$WORK/four.txt"; fail "4 ranks"; }
+for other in two three four; do
   compare "$WORK/$other/ckpt-step0000000012.h5" "$WORK/one/ckpt-step0000000012.h5" --group model --rel 1e-5 --min 4
 done
