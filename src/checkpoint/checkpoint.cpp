@@ -114,7 +114,7 @@ NamedTensors read_group(hid_t file, const std::string& group, const std::string&
 
 void write_checkpoint(const std::string& path, const CheckpointData& data) {
   const std::string tmp = path + ".tmp";
-  {
+  try {
     std::lock_guard<std::mutex> lock(hdf5_mutex());
     h5::Handle file = h5::create_file(tmp);
     write_group(file, "model", data.model, tmp);
@@ -123,6 +123,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     const auto& s = data.trainer;
     h5::write_attr(tr, "format", std::string("odyssey-checkpoint"));
     h5::write_attr(tr, "format_version", kCheckpointFormatVersion);
+    h5::write_attr(tr, "code_version", std::string(ODYSSEY_VERSION));
     h5::write_attr(tr, "step", s.step);
     h5::write_attr(tr, "epoch", s.epoch);
     h5::write_attr(tr, "step_in_epoch", s.step_in_epoch);
@@ -134,13 +135,51 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     h5::write_attr(tr, "eval_top1", s.eval_top1);
     ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + tmp + "'",
               "is the disk full?");
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);  // never leave half a checkpoint behind
+    throw;
   }
-  fsync_path(tmp, false);
+  try {
+    fsync_path(tmp, false);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    ODY_FAIL("cannot rename '" + tmp + "' to '" + path + "': " + ec.message(), "");
+  }
+  fsync_path(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string(),
+             true);
+}
+
+void write_weights(const std::string& path, const NamedTensors& model,
+                   const std::string& model_name) {
+  const std::string tmp = path + ".tmp";
+  try {
+    {
+      std::lock_guard<std::mutex> lock(hdf5_mutex());
+      h5::Handle file = h5::create_file(tmp);
+      write_group(file, "model", model, tmp);
+      h5::write_attr(file, "model_name", model_name);
+      h5::write_attr(file, "code_version", std::string(ODYSSEY_VERSION));
+      ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + tmp + "'",
+                "is the disk full?");
+    }
+    fsync_path(tmp, false);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
   std::error_code ec;
   fs::rename(tmp, path, ec);
   ODY_CHECK(!ec, "cannot rename '" + tmp + "' to '" + path + "': " + ec.message(), "");
-  fsync_path(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string(),
-             true);
 }
 
 CheckpointData read_checkpoint(const std::string& path) {
@@ -165,6 +204,7 @@ CheckpointData read_checkpoint(const std::string& path) {
   s.model_name = h5::read_attr_string(tr, "model_name", path);
   s.config_toml = h5::read_attr_string(tr, "config", path);
   s.eval_top1 = h5::read_attr_double(tr, "eval_top1", path);
+  if (h5::has_attr(tr, "code_version")) s.code_version = h5::read_attr_string(tr, "code_version", path);
   data.model = read_group(file, "model", path);
   data.optimizer = read_group(file, "optimizer", path);
   return data;

@@ -21,6 +21,7 @@ struct TrainerState {
   std::string model_name;
   std::string config_toml;    // the resolved config of the run
   double eval_top1 = -1;      // last evaluation, -1 when none yet
+  std::string code_version;   // the build that wrote it (git describe), read back for info
 };
 
 struct CheckpointData {
@@ -31,6 +32,11 @@ struct CheckpointData {
 
 // Writes path atomically: path.tmp, fsync, rename to path, fsync of the folder.
 void write_checkpoint(const std::string& path, const CheckpointData& data);
+
+// Writes a weights file (/model only, with CRC-32s and the model name), atomically like a
+// checkpoint: what model.init_from and trainer predict read.
+void write_weights(const std::string& path, const NamedTensors& model,
+                   const std::string& model_name);
 
 // Reads and verifies (format, version, checksums). Model and optimizer tensors come back as new
 // CPU tensors; errors name the file and the dataset.

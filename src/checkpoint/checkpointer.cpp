@@ -27,10 +27,25 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
   return out;
 }
 
+// The step in a ckpt-step<N>.h5 name.
+int64_t step_of(const std::string& path) {
+  std::string name = fs::path(path).stem().string();  // ckpt-step0000000120
+  return std::stoll(name.substr(9));
+}
+
 }  // namespace
 
-Checkpointer::Checkpointer(std::string run_dir, int64_t keep_last)
-    : run_dir_(std::move(run_dir)), keep_last_(keep_last) {}
+Checkpointer::Checkpointer(std::string run_dir, int64_t keep_last, int64_t keep_every)
+    : run_dir_(std::move(run_dir)), keep_last_(keep_last), keep_every_(keep_every) {}
+
+int Checkpointer::remove_stale_temporaries() const {
+  int n = 0;
+  std::error_code ec;
+  if (!fs::is_directory(run_dir_, ec)) return 0;
+  for (const auto& e : fs::directory_iterator(run_dir_, ec))
+    if (e.path().extension() == ".tmp" && fs::remove(e.path(), ec)) ++n;
+  return n;
+}
 
 std::string Checkpointer::save(const CheckpointData& data) {
   char name[64];
@@ -40,15 +55,25 @@ std::string Checkpointer::save(const CheckpointData& data) {
   write_checkpoint(path, data);
   // `latest` names the newest complete checkpoint; replaced atomically.
   std::string latest = (fs::path(run_dir_) / "latest").string();
+  std::error_code ec;
   {
     std::ofstream out(latest + ".tmp");
     out << name << "\n";
-    ODY_CHECK(out.good(), "cannot write '" + latest + ".tmp'", "is the disk full?");
+    out.flush();
+    if (!out.good()) {
+      fs::remove(latest + ".tmp", ec);
+      ODY_FAIL("cannot write '" + latest + ".tmp' (checkpoint " + path + " is complete)",
+               "is the disk full or the folder read-only?");
+    }
   }
-  fs::rename(latest + ".tmp", latest);
+  fs::rename(latest + ".tmp", latest, ec);
+  ODY_CHECK(!ec, "cannot replace '" + latest + "': " + ec.message(), "");
   if (keep_last_ > 0) {
     auto all = list_checkpoints(run_dir_);
-    for (size_t i = static_cast<size_t>(keep_last_); i < all.size(); ++i) fs::remove(all[i]);
+    for (size_t i = static_cast<size_t>(keep_last_); i < all.size(); ++i) {
+      if (keep_every_ > 0 && step_of(all[i]) % keep_every_ == 0) continue;
+      fs::remove(all[i], ec);
+    }
   }
   return path;
 }

@@ -11,10 +11,14 @@ namespace odyssey {
 
 class Checkpointer {
  public:
-  Checkpointer(std::string run_dir, int64_t keep_last);
+  // keep_last: the newest N checkpoints stay (0 = all); keep_every: checkpoints whose step is a
+  // multiple of N stay as well (0 = none).
+  Checkpointer(std::string run_dir, int64_t keep_last, int64_t keep_every = 0);
 
   // Writes ckpt-step<step>.h5 complete or not at all, then points `latest` at it, then deletes
-  // the oldest beyond keep_last. Returns the path.
+  // the oldest beyond keep_last (except keep_every's). Returns the path. On failure (disk full,
+  // folder not writable) throws with nothing half-written left behind; earlier checkpoints and
+  // `latest` are untouched.
   std::string save(const CheckpointData& data);
 
   // The checkpoint to resume from for train.resume: "none" -> nullopt, but an error when the
@@ -23,9 +27,12 @@ class Checkpointer {
   // nullopt when there is none; anything else is a path that must exist.
   std::optional<std::string> resolve(const std::string& resume) const;
 
+  // Removes *.tmp files left by a write that was killed; returns how many.
+  int remove_stale_temporaries() const;
+
  private:
   std::string run_dir_;
-  int64_t keep_last_;
+  int64_t keep_last_, keep_every_;
 };
 
 }  // namespace odyssey

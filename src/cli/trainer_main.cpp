@@ -48,6 +48,9 @@ Usage:
       (files from launch/export_torchvision.py --check-batch N).
   trainer checkpoint info PATH
       What a checkpoint holds (step, epoch, model, tensors), every tensor's CRC-32 verified.
+  trainer checkpoint export PATH --out W.h5
+      The model of a verified checkpoint as a weights file (/model only) for model.init_from
+      or trainer predict.
   trainer --config-reference
       Every config key with its type, default and meaning (Markdown table).
   trainer --help
@@ -56,7 +59,9 @@ Signals: SIGTERM, SIGUSR1 or SIGINT to any rank (or SIGUSR1 to mpirun, which for
 every rank stop at the same step; rank 0 writes a checkpoint and all exit with code 75.
 
 Exit codes: 0 success; 1 bad command line; 2 bad config, data or checkpoint (the message names
-the file and key); 3 failure on one rank during training (the job is aborted on all ranks);
+the file and key); 3 failure during training: on one rank (the job is aborted on all ranks), a
+collective that timed out (the watchdog names the missing ranks), or a checkpoint that could not
+be written;
 4 unexpected internal error; 75 stopped by a signal after a checkpoint (resume with
 train.resume=auto).
 )";
@@ -140,6 +145,29 @@ int cmd_checkpoint_info(const std::string& path) {
   std::printf("written by    %lld ranks x batch %lld\n", (long long)s.world_size,
               (long long)s.batch_size);
   if (s.eval_top1 >= 0) std::printf("last eval     top-1 %.2f%%\n", 100 * s.eval_top1);
+  if (!s.code_version.empty()) std::printf("code version  %s\n", s.code_version.c_str());
+  return kExitOk;
+}
+
+// trainer checkpoint export PATH --out W.h5: the model of a verified checkpoint as a weights file.
+int cmd_checkpoint_export(const std::vector<std::string>& args) {
+  std::string in, out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--out" && i + 1 < args.size())
+      out = args[++i];
+    else if (args[i].rfind("--", 0) == 0)
+      ODY_FAIL("unknown option '" + args[i] + "'", "usage: trainer checkpoint export PATH --out W.h5");
+    else if (in.empty())
+      in = args[i];
+    else
+      ODY_FAIL("unexpected argument '" + args[i] + "'", "usage: trainer checkpoint export PATH --out W.h5");
+  }
+  ODY_CHECK(!in.empty() && !out.empty(), "trainer checkpoint export needs PATH and --out W.h5", "");
+  CheckpointData d = read_checkpoint(in);  // verified
+  write_weights(out, d.model, d.trainer.model_name);
+  std::printf("wrote %s: %zu tensors of %s (step %lld); use it with model.init_from or trainer "
+              "predict --checkpoint\n", out.c_str(), d.model.size(), d.trainer.model_name.c_str(),
+              (long long)d.trainer.step);
   return kExitOk;
 }
 
@@ -194,6 +222,15 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   }
   install_stop_signal_handlers();
   TrainResult r = trainer->run();
+  if (r.checkpoint_failed) {
+    log::info("stopped at step {}: a checkpoint could not be written ({}). The newest complete "
+              "checkpoint is {}; free space or fix the folder, then resume with "
+              "train.resume=auto", r.steps, r.checkpoint_error,
+              r.last_checkpoint.empty() ? "from before this start" : r.last_checkpoint);
+    return kExitRuntime;
+  }
+  if (!r.checkpoint_error.empty())
+    log::info("warning: some checkpoints could not be written (last error: {})", r.checkpoint_error);
   if (r.preempted) return kExitPreempted;
   if (r.stopped_nonfinite) return kExitRuntime;
   if (r.skipped_steps > 0)
@@ -226,7 +263,10 @@ int main(int argc, char** argv) {
     if (args[0] == "models")
       return args.size() > 1 ? cmd_model_state({args.begin() + 1, args.end()}) : cmd_models();
     if (args[0] == "checkpoint") {
-      ODY_CHECK(args.size() == 3 && args[1] == "info", "usage: trainer checkpoint info PATH", "");
+      if (args.size() >= 2 && args[1] == "export")
+        return cmd_checkpoint_export({args.begin() + 2, args.end()});
+      ODY_CHECK(args.size() == 3 && args[1] == "info",
+                "usage: trainer checkpoint info PATH | trainer checkpoint export PATH --out W.h5", "");
       return cmd_checkpoint_info(args[2]);
     }
     if (args[0] == "predict") return predict_command({args.begin() + 1, args.end()});

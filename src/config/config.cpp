@@ -219,8 +219,23 @@ const std::vector<Field>& schema() {
                   "loading, warm-up)"),
       int_field("checkpoint", "every_epochs", REF(checkpoint.every_epochs), 0, kMaxI,
                 "checkpoint every N epochs (0 = only at the end of training)"),
+      int_field("checkpoint", "every_steps", REF(checkpoint.every_steps), 0, kMaxI,
+                "also checkpoint every N steps, mid-epoch included (0 = off)"),
+      float_field("checkpoint", "every_minutes", REF(checkpoint.every_minutes), 0.0, 1e9,
+                  "also checkpoint when this many minutes passed since the last checkpoint "
+                  "(rank 0's clock, agreed by all ranks at one step; 0 = off)"),
       int_field("checkpoint", "keep_last", REF(checkpoint.keep_last), 0, kMaxI,
                 "keep the newest N checkpoints (0 = keep all)"),
+      int_field("checkpoint", "keep_every", REF(checkpoint.keep_every), 0, kMaxI,
+                "also keep, beyond keep_last, every checkpoint whose step is a multiple of N "
+                "(0 = none)"),
+      bool_field("checkpoint", "async", REF(checkpoint.async),
+                 "write checkpoints in a background thread: training pauses only to copy the "
+                 "state to memory (one extra copy of model and optimizer state on rank 0)"),
+      string_field("checkpoint", "on_error", REF(checkpoint.on_error), {"stop", "continue"},
+                   "a checkpoint that cannot be written (disk full, folder not writable): "
+                   "\"stop\" training on every rank (exit 3) or \"continue\" and try again at "
+                   "the next one; the previous checkpoint stays intact either way"),
   };
   return fields;
 }

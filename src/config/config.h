@@ -77,8 +77,13 @@ struct DistConfig {
 };
 
 struct CheckpointConfig {
-  int64_t every_epochs = 1;  // write a checkpoint every N epochs (0 = only at the end)
-  int64_t keep_last = 3;     // keep the newest N checkpoints (0 = keep all)
+  int64_t every_epochs = 1;    // write a checkpoint every N epochs (0 = only at the end)
+  int64_t every_steps = 0;     // and every N steps (0 = off)
+  double every_minutes = 0;    // and when this many minutes passed since the last one (0 = off)
+  int64_t keep_last = 3;       // keep the newest N checkpoints (0 = keep all)
+  int64_t keep_every = 0;      // also keep those whose step is a multiple of N (0 = none)
+  bool async = true;           // write in a background thread (training only copies the state)
+  std::string on_error = "stop";  // a failed write: "stop" training (exit 3) or "continue"
 };
 
 struct Config {

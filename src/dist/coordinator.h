@@ -1,5 +1,6 @@
 // Coordinator: the per-step control plane. Once per step every rank contributes its local
-// requests (a stop signal arrived, the loss is not finite) to one tiny all-reduce, so all ranks
+// requests (a stop signal arrived, the loss is not finite, checkpoint now, a checkpoint write
+// failed) to one tiny all-reduce, so all ranks
 // take the same decision at the same step.
 #pragma once
 
@@ -13,6 +14,8 @@ namespace odyssey {
 struct ControlFlags {
   int signal = 0;           // a stop signal some rank received (SIGTERM, SIGUSR1, SIGINT), or 0
   bool non_finite = false;  // some rank saw a NaN or infinite loss this step
+  bool checkpoint_now = false;     // checkpoint after this step (rank 0's checkpoint timer)
+  bool checkpoint_failed = false;  // rank 0's checkpoint writer reported a failed write
   bool stop() const { return signal != 0; }
 };
 

@@ -18,7 +18,6 @@
 namespace odyssey {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -87,7 +86,8 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
 
   // Run folder (rank 0 writes; every rank knows its path).
   run_dir_ = (fs::path(cfg_.run.out_dir) / cfg_.run.name).string();
-  checkpointer_ = std::make_unique<Checkpointer>(run_dir_, cfg_.checkpoint.keep_last);
+  checkpointer_ = std::make_unique<Checkpointer>(run_dir_, cfg_.checkpoint.keep_last,
+                                                 cfg_.checkpoint.keep_every);
   state_.world_size = comm_.size();
   state_.batch_size = cfg_.train.batch_size;
   state_.model_name = cfg_.model.name;
@@ -100,6 +100,9 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
               "cannot create run folder '" + run_dir_ + "' (key run.out_dir / run.name)",
               "is the folder writable?");
     std::ofstream(fs::path(run_dir_) / "config.toml") << state_.config_toml;
+    if (int n = checkpointer_->remove_stale_temporaries())
+      log::info("removed {} unfinished checkpoint file(s) of an interrupted write", n);
+    writer_ = std::make_unique<AsyncCheckpointWriter>(*checkpointer_, cfg_.checkpoint.async);
     metrics_ = JsonlWriter((fs::path(run_dir_) / "metrics.jsonl").string());
   }
 }
@@ -179,7 +182,15 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   // together on stop requests and non-finite losses.
   reducer_->finish();
   const auto t_agree = Clock::now();
-  ControlFlags flags = coordinator_->agree({stop_signal(), !finite});
+  ControlFlags local;
+  local.signal = stop_signal();
+  local.non_finite = !finite;
+  if (comm_.rank() == 0) {  // rank 0's requests: the checkpoint timer, a failed write
+    local.checkpoint_now = cfg_.checkpoint.every_minutes > 0 &&
+                           seconds_since(last_saved_time_) >= 60 * cfg_.checkpoint.every_minutes;
+    local.checkpoint_failed = take_checkpoint_error();
+  }
+  ControlFlags flags = coordinator_->agree(local);
   comm_wait_s_ += reducer_->last_stats().exposed_s + seconds_since(t_agree);
   comm_busy_s_ += reducer_->last_stats().comm_s;
   if (flags.non_finite) {
@@ -201,10 +212,12 @@ TrainResult Trainer::run() {
   const StopReason why = train_loop(halt);  // all ranks
   if (why == StopReason::kSignal || why == StopReason::kNonFinite) {
     save_stop_checkpoint(why, halt.signal);  // rank 0 writes; every rank waits for it
-  } else if (last_eval_.count() == 0) {      // resumed a finished run: evaluate what it holds
-    last_eval_ = evaluate();
+  } else if (why != StopReason::kCheckpointFailed && last_eval_.count() == 0) {
+    last_eval_ = evaluate();  // resumed a finished run: evaluate what it holds
     report_eval(last_eval_);
   }
+  // All ranks: the last checkpoint is complete, or known to have failed, before anyone leaves.
+  const bool last_write_failed = checkpoint_writes_failed();
   TrainResult r;
   r.top1 = last_eval_.top1();
   r.top5 = last_eval_.top5();
@@ -216,6 +229,9 @@ TrainResult Trainer::run() {
   r.preempted = why == StopReason::kSignal;
   r.stopped_nonfinite = why == StopReason::kNonFinite;
   r.skipped_steps = skipped_steps_;
+  r.checkpoint_error = checkpoint_error_;
+  r.checkpoint_failed = last_write_failed || why == StopReason::kCheckpointFailed;
+  if (writer_) r.last_checkpoint = writer_->last_path();
   return r;
 }
 
@@ -255,6 +271,12 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
       if (state_.step_in_epoch == plan.steps()) next_epoch();
       if (halt.stop()) return StopReason::kSignal;
       if (halt.non_finite && cfg_.train.on_nonfinite == "stop") return StopReason::kNonFinite;
+      if (halt.checkpoint_failed) {
+        if (cfg_.checkpoint.on_error == "stop") return StopReason::kCheckpointFailed;
+        log::info("continuing after a failed checkpoint (checkpoint.on_error = \"continue\")");
+      }
+      const int64_t every = cfg_.checkpoint.every_steps;
+      if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) checkpoint();  // all ranks
       wait_window += loader.wait_seconds() - waited;
       waited = loader.wait_seconds();
       if (state_.step % cfg_.train.log_every == 0) {  // all ranks (one small all-reduce)
@@ -277,9 +299,11 @@ void Trainer::next_epoch() {
 }
 
 void Trainer::save_stop_checkpoint(StopReason why, int signal) {
-  // All ranks agreed to stop at this step: save it and leave without evaluating.
-  average_buffers(comm_, *model_);
-  if (comm_.rank() == 0) save_checkpoint();
+  // All ranks agreed to stop at this step: save it and leave without evaluating. The others wait
+  // for rank 0's write in the barrier below, so the watchdog allows it the longer limit.
+  comm_.set_timeout(cfg_.dist.first_timeout_s);
+  if (last_saved_step_ != state_.step) checkpoint();
+  if (writer_) writer_->wait();
   if (why == StopReason::kSignal)
     log::info("stopped by signal {} ({}) at step {}; resume with train.resume=auto", signal,
               strsignal(signal), state_.step);
@@ -290,6 +314,32 @@ void Trainer::save_stop_checkpoint(StopReason why, int signal) {
   // Every rank leaves only after the checkpoint is complete: mpirun ends the job as soon as one
   // rank exits with a non-zero code.
   comm_.barrier();
+}
+
+void Trainer::checkpoint(bool buffers_averaged) {
+  if (!buffers_averaged) average_buffers(comm_, *model_);  // all ranks: one set of statistics
+  last_saved_step_ = state_.step;
+  last_saved_time_ = Clock::now();
+  if (comm_.rank() != 0) return;
+  const double blocked = writer_->submit(snapshot());  // rank 0 only
+  if (cfg_.checkpoint.async)
+    log::info("checkpoint of step {} copied for the writer in {:.3f} s", state_.step, blocked);
+}
+
+bool Trainer::take_checkpoint_error() {
+  if (!writer_) return false;
+  auto e = writer_->take_error();
+  if (e) checkpoint_error_ = *e;
+  return e.has_value();
+}
+
+bool Trainer::checkpoint_writes_failed() {
+  if (writer_) writer_->wait();
+  ControlFlags local;
+  local.checkpoint_failed = comm_.rank() == 0 && take_checkpoint_error();
+  const bool failed = coordinator_->agree(local).checkpoint_failed;
+  if (failed && comm_.rank() != 0) checkpoint_error_ = "see rank 0's output";
+  return failed;
 }
 
 void Trainer::end_of_epoch(bool last) {
@@ -304,7 +354,7 @@ void Trainer::end_of_epoch(bool last) {
   }
   const int64_t every = cfg_.checkpoint.every_epochs;
   const bool ckpt_due = last || (every > 0 && state_.step_in_epoch == 0 && epochs_done % every == 0);
-  if (ckpt_due && comm_.rank() == 0) save_checkpoint();  // rank 0 only
+  if (ckpt_due && last_saved_step_ != state_.step) checkpoint(/*buffers_averaged=*/true);
 }
 
 ClassificationCounts Trainer::evaluate() {
@@ -388,12 +438,6 @@ CheckpointData Trainer::snapshot() const {
   d.trainer = state_;
   d.trainer.eval_top1 = last_top1_;
   return d;
-}
-
-void Trainer::save_checkpoint() {
-  auto t0 = Clock::now();
-  std::string path = checkpointer_->save(snapshot());
-  log::info("checkpoint {} written in {:.2f} s", path, seconds_since(t0));
 }
 
 }  // namespace odyssey

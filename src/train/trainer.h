@@ -2,9 +2,11 @@
 // rank 0 performs (writing files) say so.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
+#include "checkpoint/async_writer.h"
 #include "checkpoint/checkpointer.h"
 #include "config/config.h"
 #include "data/augment.h"
@@ -20,6 +22,8 @@
 
 namespace odyssey {
 
+using Clock = std::chrono::steady_clock;
+
 struct TrainResult {
   double top1 = 0, top5 = 0, loss = 0;
   int64_t eval_samples = 0;
@@ -28,6 +32,10 @@ struct TrainResult {
   bool preempted = false;   // stopped by a signal; a checkpoint of the stop step was written
   bool stopped_nonfinite = false;  // train.on_nonfinite = "stop" fired; last good state saved
   int64_t skipped_steps = 0;  // updates skipped for a non-finite loss
+  bool checkpoint_failed = false;  // stopped by a failed write, or the last write failed
+  std::string checkpoint_error;  // the last failed write's error (rank 0's message), or ""
+  std::string last_checkpoint;   // the newest complete checkpoint (rank 0), or ""
+
   std::string run_dir;
 };
 
@@ -47,7 +55,7 @@ class Trainer {
   ClassificationCounts evaluate();
 
  private:
-  enum class StopReason { kDone, kStepLimit, kSignal, kNonFinite };
+  enum class StopReason { kDone, kStepLimit, kSignal, kNonFinite, kCheckpointFailed };
 
   void resume_from(const std::string& path);
   // The epochs and steps; returns why it ended, with the flags of the last step in halt.
@@ -61,7 +69,12 @@ class Trainer {
   void end_of_epoch(bool last);
   void report_progress(ClassificationCounts& window, double window_s, double data_wait_s);
   void report_eval(const ClassificationCounts& counts);
-  void save_checkpoint();
+  // All ranks: BatchNorm statistics averaged, then rank 0 hands the state to the writer.
+  void checkpoint(bool buffers_averaged = false);
+  // All ranks: waits for rank 0's writes; true when one failed since the last look (agreed).
+  bool checkpoint_writes_failed();
+  // Rank 0: the writer's error since the last look, noted for the result.
+  bool take_checkpoint_error();
   CheckpointData snapshot() const;
 
   Config cfg_;
@@ -83,6 +96,10 @@ class Trainer {
   // collectives (exposed) and how long they ran (busy).
   double comm_wait_s_ = 0, comm_busy_s_ = 0;
   std::unique_ptr<Checkpointer> checkpointer_;
+  std::unique_ptr<AsyncCheckpointWriter> writer_;  // rank 0 only
+  int64_t last_saved_step_ = -1;
+  Clock::time_point last_saved_time_ = Clock::now();
+  std::string checkpoint_error_;
   JsonlWriter metrics_;  // rank 0 only
   TrainerState state_;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0, warmup_steps_ = 0;

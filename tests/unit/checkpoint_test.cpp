@@ -4,7 +4,9 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <map>
 
+#include "checkpoint/async_writer.h"
 #include "checkpoint/checkpointer.h"
 #include "models/registry.h"
 #include "test_util.h"
@@ -129,4 +131,53 @@ TEST(Checkpointer, LatestRetentionAndFallbackPastDamage) {
   EXPECT_EQ(Checkpointer(dir / "fresh", 2).resolve("none"), std::nullopt);
   e = error_of([&] { ck.resolve(dir / "missing.h5"); });
   EXPECT_NE(e.find("train.resume"), std::string::npos) << e;
+}
+
+TEST(Checkpointer, KeepEveryKeepsMultiplesBeyondKeepLast) {
+  TempDir dir;
+  Trained run("tiny_cnn", 10);
+  Checkpointer ck(dir.str(), /*keep_last=*/1, /*keep_every=*/20);
+  for (int64_t step : {10, 20, 30, 40, 50}) ck.save(make(step, *run.model, *run.opt));
+  std::ofstream(dir / "ckpt-step0000000060.h5.tmp") << "partial";
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir.str()))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"ckpt-step0000000020.h5", "ckpt-step0000000040.h5",
+                                             "ckpt-step0000000050.h5", "ckpt-step0000000060.h5.tmp",
+                                             "latest"}));
+  EXPECT_EQ(ck.remove_stale_temporaries(), 1);
+  EXPECT_FALSE(std::filesystem::exists(dir / "ckpt-step0000000060.h5.tmp"));
+}
+
+TEST(AsyncCheckpointWriter, WritesACopyTakenAtSubmitAndReportsFailuresWithoutThrowing) {
+  TempDir dir;
+  Trained run("tiny_cnn", 10);
+  Checkpointer ck(dir.str(), 0);
+  {
+    AsyncCheckpointWriter writer(ck, /*async=*/true);
+    auto data = make(10, *run.model, *run.opt);
+    auto expected = deep_copy(data);
+    writer.submit(data);
+    // Training goes on and changes the live tensors: the checkpoint holds the submitted state.
+    torch::NoGradGuard no_grad;
+    for (auto& [name, t] : data.model) t.add_(1.0);
+    writer.wait();
+    EXPECT_EQ(writer.last_path(), dir / "ckpt-step0000000010.h5");
+    EXPECT_FALSE(writer.take_error());
+    auto back = read_checkpoint(writer.last_path());
+    ASSERT_EQ(back.model.size(), expected.model.size());
+    std::map<std::string, torch::Tensor> want(expected.model.begin(), expected.model.end());
+    for (const auto& [name, t] : back.model) EXPECT_TRUE(torch::equal(t, want.at(name))) << name;
+  }
+  // A folder that does not exist: the error is kept for the trainer, nothing is left behind.
+  Checkpointer broken(dir / "missing/deeper", 0);
+  AsyncCheckpointWriter writer(broken, /*async=*/true);
+  writer.submit(make(20, *run.model, *run.opt));
+  writer.wait();
+  auto e = writer.take_error();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_NE(e->find("ckpt-step0000000020.h5"), std::string::npos) << *e;
+  EXPECT_FALSE(writer.take_error()) << "an error is reported once";
+  EXPECT_EQ(writer.last_path(), "");
 }

@@ -1,0 +1,86 @@
+# kill -9 of one rank at random moments, over several trials: each time the whole job ends within
+# a bounded time, the run folder holds only checkpoints that verify, and the next start resumes.
+# After the trials the run finishes with the same parameters as an uninterrupted run (bitwise;
+# BatchNorm running statistics, averaged at each checkpoint, to 1e-5). Checkpoints are written
+# every 10 steps in the background. Also: the checkpoint layout read with h5py, and
+# `trainer checkpoint export` giving a weights file whose predictions equal the checkpoint's.
+source "$(dirname "$0")/common.sh"
+common=(data.train_limit=6400 data.eval_limit=500 train.batch_size=32 train.epochs=2
+        train.log_every=5 checkpoint.every_steps=10 checkpoint.keep_last=2)
+small_run 2 whole "${common[@]}" > "$WORK/whole.txt" 2>&1 || { cat "$WORK/whole.txt"; fail "whole"; }
+
+verify_folder() {  # every complete checkpoint in the folder verifies
+  local n=0
+  for f in "$WORK"/crash/ckpt-step*.h5; do
+    [ -e "$f" ] || continue
+    "$TRAINER" checkpoint info "$f" > /dev/null || fail "damaged checkpoint $f after a kill -9"
+    n=$((n + 1))
+  done
+  echo "  $n checkpoints verify; $(ls "$WORK"/crash/*.tmp 2> /dev/null | wc -l) unfinished .tmp"
+}
+
+RANDOM=7  # reproducible trial timings
+for trial in 1 2 3; do
+  log="$WORK/trial$trial.txt"
+  small_run 2 crash "${common[@]}" > "$log" 2>&1 &
+  sub=$!
+  t=0
+  until [ "$(count_in "$log" 'step ')" -ge 1 ]; do
+    sleep 0.1; t=$((t + 1)); [ $t -lt 900 ] || { cat "$log"; fail "no progress"; }
+    kill -0 $sub 2> /dev/null || break
+  done
+  kill -0 $sub 2> /dev/null || { cat "$log"; fail "trial $trial: the run ended before the kill"; }
+  sleep "0.$((RANDOM % 10))"
+  mpirun_pid=$(pgrep -P "$sub" | head -1)
+  victim_rank=$((RANDOM % 2))
+  victim=""
+  for p in $(pgrep -P "$mpirun_pid" -x trainer); do
+    tr '\0' '\n' < /proc/$p/environ | grep -qx "OMPI_COMM_WORLD_RANK=$victim_rank" && victim=$p
+  done
+  [ -n "$victim" ] || { cat "$log"; fail "rank $victim_rank not found"; }
+  kill -9 "$victim"
+  killed=$(date +%s.%N)
+  rc=0; wait "$sub" || rc=$?
+  took=$(python3 -c "print(f'{$(date +%s.%N) - $killed:.1f}')")
+  echo "trial $trial: kill -9 of rank $victim_rank at $(grep -ao 'step [0-9]*/' "$log" | tail -1); job over after $took s (exit $rc)"
+  [ $rc -ne 0 ] || fail "trial $trial: exit 0 after a kill -9"
+  python3 -c "import sys; sys.exit(0 if $took <= 15 else 1)" || { cat "$log"; fail "the job took $took s to end"; }
+  ! pgrep -f "run.name=crash " > /dev/null || fail "processes left behind"
+  verify_folder
+done
+small_run 2 crash "${common[@]}" > "$WORK/final.txt" 2>&1 || { cat "$WORK/final.txt"; fail "final resume"; }
+expect_in "$WORK/final.txt" "resumed from"
+[ -z "$(ls "$WORK"/crash/*.tmp 2> /dev/null)" ] || fail "unfinished .tmp files left after a clean run"
+compare "$WORK/whole/ckpt-step0000000200.h5" "$WORK/crash/ckpt-step0000000200.h5" \
+  --loose running_ --loose-rel 1e-5 --min 20
+
+# The layout, read with h5py (an independent reader).
+/usr/bin/python3 - "$WORK/crash/ckpt-step0000000200.h5" <<'PY'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+t = f["trainer"].attrs
+assert t["format"] in (b"odyssey-checkpoint", "odyssey-checkpoint"), t["format"]
+for key in ["format_version", "code_version", "step", "epoch", "step_in_epoch", "samples_seen",
+            "world_size", "batch_size", "model_name", "config", "eval_top1"]:
+    assert key in t, key
+assert int(t["step"]) == 200 and int(t["world_size"]) == 2 and int(t["batch_size"]) == 32
+assert "features.0.weight" in f["model"] or any(k.endswith(".weight") for k in f["model"])
+for name, ds in f["model"].items():
+    assert ds.dtype.kind == "f" or name.endswith("num_batches_tracked"), name
+    assert "crc32" in ds.attrs, name
+for param, group in f["optimizer"].items():
+    assert "momentum_buffer" in group, param
+print("h5py layout ok:", len(f["model"]), "model tensors,", len(f["optimizer"]), "optimizer groups")
+PY
+
+# Export the model as a weights file; predictions from it equal the checkpoint's.
+"$TRAINER" checkpoint export "$WORK/crash/ckpt-step0000000200.h5" --out "$WORK/w.h5" > "$WORK/export.txt"
+expect_in "$WORK/export.txt" "wrote $WORK/w.h5"
+/usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert set(f.keys())=={'model'}, list(f.keys())" "$WORK/w.h5"
+"$TRAINER" predict --checkpoint "$WORK/crash/ckpt-step0000000200.h5" --data "$DATA" --out "$WORK/p1.h5" > /dev/null
+"$TRAINER" predict --checkpoint "$WORK/w.h5" --model fmnist_cnn --data "$DATA" --out "$WORK/p2.h5" > /dev/null
+/usr/bin/python3 -c "
+import h5py, numpy, sys
+a, b = h5py.File(sys.argv[1])['logits'][:], h5py.File(sys.argv[2])['logits'][:]
+assert a.shape == b.shape and numpy.array_equal(a, b), 'logits differ'
+print('exported weights predict identically on', a.shape[0], 'images')" "$WORK/p1.h5" "$WORK/p2.h5"
