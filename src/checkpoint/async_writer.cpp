@@ -32,6 +32,24 @@ CheckpointData deep_copy(const CheckpointData& data) {
   return copy;
 }
 
+bool copy_into(const CheckpointData& data, CheckpointData& into) {
+  auto same = [](const NamedTensors& a, const NamedTensors& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].first != b[i].first || !a[i].second.sizes().equals(b[i].second.sizes()) ||
+          a[i].second.scalar_type() != b[i].second.scalar_type())
+        return false;
+    return true;
+  };
+  if (!same(data.model, into.model) || !same(data.optimizer, into.optimizer)) return false;
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < data.model.size(); ++i) into.model[i].second.copy_(data.model[i].second);
+  for (size_t i = 0; i < data.optimizer.size(); ++i)
+    into.optimizer[i].second.copy_(data.optimizer[i].second);
+  into.trainer = data.trainer;
+  return true;
+}
+
 AsyncCheckpointWriter::AsyncCheckpointWriter(Checkpointer& checkpointer, bool async)
     : checkpointer_(checkpointer), async_(async) {
   if (async_) thread_ = std::thread([this] { run(); });
@@ -54,7 +72,13 @@ double AsyncCheckpointWriter::submit(const CheckpointData& data) {
     return seconds_since(t0);
   }
   wait();  // at most one checkpoint in flight: bounded memory
-  CheckpointData copy = deep_copy(data);
+  std::optional<CheckpointData> copy;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    copy = std::move(spare_);
+    spare_.reset();
+  }
+  if (!copy || !copy_into(data, *copy)) copy = deep_copy(data);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     pending_ = std::move(copy);
@@ -96,16 +120,17 @@ void AsyncCheckpointWriter::run() {
       data = std::move(*pending_);
       pending_.reset();
     }
-    write(std::move(data));
+    write(data);
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      spare_ = std::move(data);
       busy_ = false;
     }
     cv_.notify_all();
   }
 }
 
-void AsyncCheckpointWriter::write(CheckpointData data) {
+void AsyncCheckpointWriter::write(const CheckpointData& data) {
   const auto t0 = Clock::now();
   try {
     std::string path = checkpointer_.save(data);

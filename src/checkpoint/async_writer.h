@@ -1,8 +1,8 @@
 // AsyncCheckpointWriter: checkpoints written by a background thread so that training goes on.
 //
-// The training thread only copies the state to host memory (clones of the model, buffers and
-// optimizer state: the extra memory is one copy of that state, on rank 0, while a write is in
-// flight); a writer thread writes the copy through the Checkpointer (complete or absent). A new
+// The training thread only copies the state to host memory (the extra memory is one copy of
+// model, buffers and optimizer state, on rank 0, kept and reused from one checkpoint to the
+// next so the copy touches no fresh pages); a writer thread writes the copy through the Checkpointer (complete or absent). A new
 // checkpoint first waits for the previous write. Write errors (disk full, folder not writable)
 // never throw into training: they are kept for take_error(), which the trainer polls once per
 // step and turns into an agreed decision (checkpoint.on_error). With async = false, submit()
@@ -39,13 +39,14 @@ class AsyncCheckpointWriter {
 
  private:
   void run();
-  void write(CheckpointData data);
+  void write(const CheckpointData& data);
 
   Checkpointer& checkpointer_;
   const bool async_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::optional<CheckpointData> pending_;
+  std::optional<CheckpointData> spare_;  // the last copy, reused (no fresh pages per checkpoint)
   bool busy_ = false, stop_ = false;
   std::optional<std::string> error_;
   std::string last_path_;
@@ -55,5 +56,7 @@ class AsyncCheckpointWriter {
 
 // A copy of the checkpoint's tensors, detached from the live ones.
 CheckpointData deep_copy(const CheckpointData& data);
+// Copies data's tensors into `into` when both hold the same names and shapes; false otherwise.
+bool copy_into(const CheckpointData& data, CheckpointData& into);
 
 }  // namespace odyssey

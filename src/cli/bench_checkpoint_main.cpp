@@ -1,0 +1,126 @@
+// bench_checkpoint: how long training is blocked by a checkpoint, beside a synchronous write of the
+// same state and beside the disk's raw write bandwidth for the same bytes.
+//
+//   build/bench_checkpoint [--dir DIR] [--models efficientnet_b0,vit_s16,vit_b16] [--repeat 3]
+//
+// The state is the model (1000 classes, 3 channels) plus SGD momentum, as the trainer saves it.
+// Raw: write() of the same number of bytes in 8 MiB blocks, then fsync (what the disk gives).
+// Sync: write_checkpoint (HDF5, CRC-32 per tensor, temp file, fsync, rename, folder fsync).
+// Async: what AsyncCheckpointWriter::submit() blocks the training thread (a copy into the
+// writer's buffers, allocated by the first checkpoint and reused, shown apart); the write itself
+// then runs in the background. Best of --repeat runs each. Prints Markdown.
+#include <fcntl.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "checkpoint/async_writer.h"
+#include "checkpoint/checkpoint.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "dist/process_env.h"
+#include "models/registry.h"
+#include "train/optimizer.h"
+
+using namespace odyssey;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double raw_write(const std::string& path, int64_t bytes) {
+  std::vector<char> block(8 << 20, 'x');
+  const auto t0 = Clock::now();
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ODY_CHECK(fd >= 0, "cannot create " + path, "");
+  for (int64_t left = bytes; left > 0;) {
+    const ssize_t n = ::write(fd, block.data(), std::min<int64_t>(left, block.size()));
+    ODY_CHECK(n > 0, "cannot write " + path, "is the disk full?");
+    left -= n;
+  }
+  ::fsync(fd);
+  ::close(fd);
+  const double s = since(t0);
+  fs::remove(path);
+  return s;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string x; std::getline(in, x, ',');) out.push_back(x);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  configure_allocator();
+  log::init(0, 1);
+  std::string dir = "checkpoints/bench-checkpoint";
+  std::vector<std::string> models = {"efficientnet_b0", "vit_s16", "vit_b16"};
+  int repeat = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--dir") dir = argv[i + 1];
+    else if (a == "--models") models = split(argv[i + 1]);
+    else if (a == "--repeat") repeat = std::atoi(argv[i + 1]);
+  }
+  log::out().set_level(spdlog::level::warn);  // no per-checkpoint lines
+  fs::create_directories(dir);
+  std::printf("checkpoint of model + SGD momentum, folder %s, best of %d\n\n", dir.c_str(), repeat);
+  std::printf("| model | MB | disk raw write+fsync s (GB/s) | sync checkpoint s (GB/s) | sync / raw | "
+              "async: training blocked s | blocked / sync |\n|---|---|---|---|---|---|---|\n");
+  for (const auto& name : models) {
+    torch::manual_seed(0);
+    auto model = ModelRegistry::instance().create(name, {1000, 3, 224});
+    NamedTensors params;
+    for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+    OptimConfig oc;
+    auto opt = make_optimizer(oc, params);
+    for (auto& [n, t] : opt->state()) t.normal_();
+    CheckpointData d;
+    d.model = params;
+    for (auto& b : model->named_buffers()) d.model.emplace_back(b.key(), b.value());
+    d.optimizer = opt->state();
+    d.trainer.model_name = name;
+    int64_t bytes = 0;
+    for (auto& [n, t] : d.model) bytes += t.nbytes();
+    for (auto& [n, t] : d.optimizer) bytes += t.nbytes();
+
+    double raw = 1e30, sync = 1e30, blocked = 1e30, first_blocked = 0;
+    Checkpointer ck(dir, 1);
+    AsyncCheckpointWriter writer(ck, /*async=*/true);  // as in training: one writer, reused
+    for (int r = 0; r < repeat + 1; ++r) {
+      if (r > 0) {
+        raw = std::min(raw, raw_write((fs::path(dir) / "raw.bin").string(), bytes));
+        const std::string path = (fs::path(dir) / "sync.h5").string();
+        auto t0 = Clock::now();
+        write_checkpoint(path, d);
+        sync = std::min(sync, since(t0));
+        fs::remove(path);
+      }
+      d.trainer.step = r;
+      const double b = writer.submit(d);
+      if (r == 0) first_blocked = b;  // the first checkpoint allocates the copy
+      else blocked = std::min(blocked, b);
+      writer.wait();
+      ODY_CHECK(!writer.take_error(), "the background write failed", "");
+    }
+    const double mb = bytes / 1e6;
+    std::printf("| %s | %.0f | %.2f (%.2f) | %.2f (%.2f) | %.2fx | %.3f (first: %.3f) | %.3fx |\n",
+                name.c_str(), mb, raw, mb / 1e3 / raw, sync, mb / 1e3 / sync, sync / raw, blocked,
+                first_blocked, blocked / sync);
+    std::fflush(stdout);
+  }
+  fs::remove_all(dir);
+  return 0;
+}
