@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "dist/nccl_communicator.h"
 #include "dist/watchdog.h"
 
 namespace odyssey {
@@ -240,6 +241,10 @@ class SingleProcessCommunicator final : public Communicator {
 
 }  // namespace
 
+std::unique_ptr<Communicator> make_mpi_communicator(const CommOptions& options) {
+  return std::make_unique<MpiCommunicator>(options);
+}
+
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool mpi_initialised,
                                                 const CommOptions& options) {
   int size = 1;
@@ -249,6 +254,15 @@ std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool
               ODY_MSG("dist.backend = \"single\" but the job has " << size << " ranks"),
               "use dist.backend = \"auto\" or \"mpi\" under mpirun");
     return std::make_unique<SingleProcessCommunicator>();
+  }
+  if (backend == "nccl") {
+    ODY_CHECK(mpi_initialised, "dist.backend = \"nccl\" needs MPI (it carries the NCCL id)", "");
+    MPI_Comm node;
+    int local_rank = 0;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &local_rank);
+    MPI_Comm_free(&node);
+    return make_nccl_communicator(options, local_rank);
   }
   if (backend == "mpi" || (backend == "auto" && size > 1)) {
     ODY_CHECK(mpi_initialised, "dist.backend = \"mpi\" but MPI is not initialised", "");

@@ -68,7 +68,8 @@ class Communicator {
   void broadcast(torch::Tensor& tensor, int root) { broadcast_async(tensor, root)->wait(); }
 };
 
-// backend: "auto" (MPI when the job has several ranks, else single), "mpi", "single".
+// backend: "auto" (MPI when the job has several ranks, else single), "mpi", "single", "nccl"
+// (CUDA tensors over NCCL, host ones over MPI; see nccl_communicator.h).
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, bool mpi_initialised,
                                                 const CommOptions& options = {});
 
