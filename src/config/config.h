@@ -65,6 +65,21 @@ struct ScheduleConfig {
 struct AugmentConfig {
   bool hflip = true;         // random horizontal flip with probability 0.5
   int64_t crop_padding = 0;  // random crop after zero padding by this many pixels (0 = off)
+  // One warp per image (crop, rotation, translation, shear, perspective composed):
+  double rrc_scale_min = 0;  // random-resized-crop area in [min, 1], ratio 3/4..4/3 (0 = off)
+  double rotate_deg = 0;     // rotation uniform in [-d, d] degrees
+  double translate = 0;      // translation up to this fraction of the size, per axis
+  double shear_deg = 0;      // shear uniform in [-d, d] degrees, per axis
+  double perspective = 0;    // corners moved up to this fraction of the half-size (0 = off)
+  // Colour (factors uniform in [1 - x, 1 + x]; hue shift in [-x, x] of a turn):
+  double brightness = 0, contrast = 0, saturation = 0, hue = 0;
+  double grayscale_p = 0;    // probability of turning an image grey
+  double erasing_p = 0;      // random erasing: probability per image (area 2-33 %)
+  // Label-mixing, per batch: lambda ~ Beta(alpha, alpha); both on: one of them at random.
+  double mixup_alpha = 0, cutmix_alpha = 0;
+  double mix_p = 1.0;        // probability that a batch is mixed at all
+  bool warps() const { return rrc_scale_min > 0 || rotate_deg > 0 || translate > 0 || shear_deg > 0 || perspective > 0; }
+  bool mixes() const { return mixup_alpha > 0 || cutmix_alpha > 0; }
 };
 
 struct DistConfig {

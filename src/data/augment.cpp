@@ -3,6 +3,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include "data/augment_ops.h"
+
 namespace odyssey {
 
 torch::Tensor to_float_nchw(const torch::Tensor& images_u8) {
@@ -35,9 +37,10 @@ torch::Tensor crop_padded(const torch::Tensor& images, int64_t pad, const torch:
   return out;
 }
 
-torch::Tensor augment_train(const torch::Tensor& images_u8, const AugmentConfig& cfg,
-                            const Normalize& norm, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Tensor& labels,
+                                int64_t classes, const AugmentConfig& cfg, const Normalize& norm,
+                                uint64_t seed) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   auto x = to_float_nchw(images_u8);
   const int64_t b = x.size(0);
   if (cfg.crop_padding > 0) {
@@ -45,8 +48,27 @@ torch::Tensor augment_train(const torch::Tensor& images_u8, const AugmentConfig&
     auto dx = torch::randint(0, 2 * cfg.crop_padding + 1, {b}, gen, torch::kLong);
     x = crop_padded(x, cfg.crop_padding, dy, dx);
   }
+  if (cfg.warps()) x = warp(x, random_warps(b, x.size(2), x.size(3), cfg, gen));
   if (cfg.hflip) x = flip_where(x, torch::rand({b}, gen) < 0.5);
-  return normalize(std::move(x), norm);
+  if (cfg.brightness > 0 || cfg.contrast > 0 || cfg.saturation > 0 || cfg.hue > 0 ||
+      cfg.grayscale_p > 0)
+    x = colour_jitter(x, cfg, gen);
+  x = normalize(std::move(x), norm);
+  if (cfg.erasing_p > 0) x = random_erasing(x, cfg.erasing_p, gen);
+  TrainInputs out;
+  if (cfg.mixes() && labels.defined()) {
+    Mixed m = mix_batch(x, labels, classes, cfg, gen);
+    out.images = m.images;
+    out.targets = m.targets;
+  } else {
+    out.images = x;
+  }
+  return out;
+}
+
+torch::Tensor augment_train(const torch::Tensor& images_u8, const AugmentConfig& cfg,
+                            const Normalize& norm, uint64_t seed) {
+  return augment_train_batch(images_u8, torch::Tensor(), 0, cfg, norm, seed).images;
 }
 
 torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm) {

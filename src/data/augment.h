@@ -13,8 +13,19 @@ struct Normalize {
   std::vector<double> mean, std;  // per channel, [0, 1] pixel units
 };
 
-// Training transform: random crop (zero padding cfg.crop_padding), random horizontal flip, then
-// normalisation. Deterministic given seed (the trainer derives it from seed, epoch, step, rank).
+// Training transform, batched, deterministic given seed (the trainer derives it from seed, epoch,
+// step, rank): random crop after zero padding, one warp per image (random-resized-crop,
+// rotation, translation, shear, perspective), horizontal flip, colour jitter and grayscale,
+// normalisation, random erasing, then mixup/cutmix. Each stage draws only when enabled, so a
+// config without it gets the same numbers as before it existed.
+struct TrainInputs {
+  torch::Tensor images;   // float [B,C,H,W], normalised
+  torch::Tensor targets;  // float [B, classes] mixed labels, or undefined when no mixing ran
+};
+TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Tensor& labels,
+                                int64_t classes, const AugmentConfig& cfg, const Normalize& norm,
+                                uint64_t seed);
+// The images alone (no label mixing).
 torch::Tensor augment_train(const torch::Tensor& images_u8, const AugmentConfig& cfg,
                             const Normalize& norm, uint64_t seed);
 

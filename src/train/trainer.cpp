@@ -35,6 +35,13 @@ std::string format_duration(double s) {
   return buf;
 }
 
+// Cross-entropy against mixed (soft) targets, with label smoothing applied to them.
+torch::Tensor soft_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets,
+                                 double smoothing) {
+  auto t = smoothing > 0 ? targets * (1 - smoothing) + smoothing / targets.size(1) : targets;
+  return -(t * torch::log_softmax(logits, 1)).sum(1).mean();
+}
+
 }  // namespace
 
 Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), comm_(comm) {
@@ -157,20 +164,24 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
                                   static_cast<uint64_t>(state_.step_in_epoch),
                                   static_cast<uint64_t>(comm_.rank())});
   torch::manual_seed(base ^ 1);
-  auto x = augment_train(images, cfg_.augment, norm_, base);
+  const TrainInputs in =
+      augment_train_batch(images, labels, num_classes_, cfg_.augment, norm_, base);
   // Gradient accumulation: micro-batches accumulate locally; the last backward all-reduces, its
   // buckets launched while backward still runs.
   const int64_t micro = cfg_.train.accum_steps;
-  const auto xs = x.chunk(micro), ys = labels.chunk(micro);
+  const auto xs = in.images.chunk(micro), ys = labels.chunk(micro);
+  const auto ts = in.targets.defined() ? in.targets.chunk(micro) : std::vector<torch::Tensor>{};
   std::vector<torch::Tensor> logits(micro);
   double loss_value = 0;
   bool finite = true;
   reducer_->zero_grad();
   for (int64_t i = 0; i < micro; ++i) {
     logits[i] = model_->forward(xs[i]);
-    auto loss = torch::nn::functional::cross_entropy(
-        logits[i], ys[i],
-        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg_.train.label_smoothing));
+    auto loss = ts.empty() ? torch::nn::functional::cross_entropy(
+                                 logits[i], ys[i],
+                                 torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
+                                     cfg_.train.label_smoothing))
+                           : soft_cross_entropy(logits[i], ts[i], cfg_.train.label_smoothing);
     const double v = loss.item<double>();
     finite = finite && std::isfinite(v);
     loss_value += v / micro;

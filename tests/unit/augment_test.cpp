@@ -46,3 +46,134 @@ TEST(Augment, DeterministicFromSeedAndNormalised) {
   off.hflip = false;
   EXPECT_TRUE(torch::allclose(augment_train(img, off, norm, 1), e));
 }
+
+// ---- The warp, colour, erasing and mixing stages (data/augment_ops.h) ----
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "data/augment_ops.h"
+
+namespace {
+torch::Tensor one_matrix(std::initializer_list<double> v) {
+  return torch::tensor(std::vector<double>(v), torch::kDouble).view({1, 3, 3});
+}
+at::Generator gen_of(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+}  // namespace
+
+TEST(AugmentOps, IdentityWarpReturnsTheImageAndQuarterTurnIsRot90) {
+  auto x = torch::rand({1, 3, 6, 6});
+  EXPECT_TRUE(torch::allclose(warp(x, one_matrix({1, 0, 0, 0, 1, 0, 0, 0, 1})), x, 1e-5, 1e-6));
+  // Output (u, v) samples source (-v, u): out[i][j] = x[j][W-1-i], which is rot90 (k = 1).
+  auto r = warp(x, one_matrix({0, -1, 0, 1, 0, 0, 0, 0, 1}));
+  EXPECT_TRUE(torch::allclose(r, torch::rot90(x, 1, {2, 3}), 1e-5, 1e-6));
+  // x -> -x is the horizontal flip; a shift by one pixel moves columns and brings in zeros.
+  EXPECT_TRUE(torch::allclose(warp(x, one_matrix({-1, 0, 0, 0, 1, 0, 0, 0, 1})), x.flip({3}), 1e-5, 1e-6));
+  auto s = warp(x, one_matrix({1, 0, 1, 0, 1, 0, 0, 0, 1}));
+  EXPECT_TRUE(torch::allclose(s.narrow(3, 0, 5), x.narrow(3, 1, 5), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(s.narrow(3, 5, 1), torch::zeros({1, 3, 6, 1}), 1e-5, 1e-6));
+}
+
+TEST(AugmentOps, RandomWarpsStayInTheirRanges) {
+  AugmentConfig off;
+  auto g = gen_of(3);
+  EXPECT_TRUE(torch::equal(random_warps(4, 8, 8, off, g), torch::eye(3, torch::kDouble).repeat({4, 1, 1})));
+  AugmentConfig rot;
+  rot.rotate_deg = 30;
+  auto m = random_warps(256, 8, 8, rot, g);
+  auto angle = torch::atan2(m.select(1, 1).select(1, 0), m.select(1, 0).select(1, 0)) * (180 / M_PI);
+  EXPECT_LE(angle.abs().max().item<double>(), 30.0 + 1e-9);
+  EXPECT_GT(angle.abs().max().item<double>(), 25.0);  // the range is used
+  AugmentConfig crop;
+  crop.rrc_scale_min = 0.25;
+  auto c = random_warps(256, 8, 8, crop, g);
+  auto area = c.select(1, 0).select(1, 0) * c.select(1, 1).select(1, 1);
+  EXPECT_GE(area.min().item<double>(), 0.25 * 3 / 4 - 1e-9);  // ratio clamping may shrink one side
+  EXPECT_LE(area.max().item<double>(), 1.0 + 1e-9);
+  AugmentConfig persp;
+  persp.perspective = 0.3;
+  auto p = random_warps(16, 8, 8, persp, g);
+  // The homography maps each output corner inside 30 % of the half-size of where it was.
+  auto corner = torch::tensor({4.0, 4.0, 1.0}, torch::kDouble);
+  auto moved = torch::matmul(p, corner);
+  auto mx = moved.select(1, 0) / moved.select(1, 2), my = moved.select(1, 1) / moved.select(1, 2);
+  EXPECT_LE((mx - 4).abs().max().item<double>(), 0.3 * 4 + 1e-9);
+  EXPECT_LE((my - 4).abs().max().item<double>(), 0.3 * 4 + 1e-9);
+}
+
+TEST(AugmentOps, ColourJitterNeutralAndGrayscaleKeepsLuminance) {
+  auto x = torch::rand({8, 3, 5, 5});
+  AugmentConfig grey;
+  grey.grayscale_p = 1.0;
+  auto g = gen_of(1);
+  auto y = colour_jitter(x, grey, g);
+  EXPECT_TRUE(torch::allclose(y.select(1, 0), y.select(1, 2)));
+  EXPECT_TRUE(torch::allclose(luminance(y), luminance(x), 1e-5, 1e-6));
+  // A zero hue rotation, saturation and contrast factor of one leave the image.
+  AugmentConfig tiny;
+  tiny.hue = 1e-12;
+  tiny.saturation = 1e-12;
+  EXPECT_TRUE(torch::allclose(colour_jitter(x, tiny, g), x, 1e-4, 1e-5));
+  AugmentConfig bright;
+  bright.brightness = 0.5;
+  auto z = colour_jitter(x, bright, g);
+  auto ratio = z.sum({1, 2, 3}) / x.sum({1, 2, 3});
+  EXPECT_GE(ratio.min().item<float>(), 0.5f - 1e-4f);
+  EXPECT_LE(z.max().item<float>(), 1.0f);
+}
+
+TEST(AugmentOps, ErasingZeroesOneRectangleOfBoundedArea) {
+  auto x = torch::ones({32, 1, 20, 20});
+  auto g = gen_of(5);
+  auto y = random_erasing(x, 1.0, g);
+  auto zeros = (y == 0).sum({1, 2, 3}).to(torch::kDouble) / 400.0;
+  EXPECT_GT(zeros.min().item<double>(), 0.0);
+  EXPECT_LE(zeros.max().item<double>(), 0.40);  // 33 % area, rounded to whole pixels
+  EXPECT_TRUE(torch::equal(random_erasing(x, 0.0, g), x));
+}
+
+TEST(AugmentOps, MixupAndCutmixMixLabelsLikeImages) {
+  auto x = torch::rand({6, 1, 10, 10});
+  auto labels = torch::tensor({0, 1, 2, 3, 4, 5}, torch::kLong);
+  AugmentConfig mixup;
+  mixup.mixup_alpha = 0.4;
+  auto g = gen_of(11);
+  Mixed m = mix_batch(x, labels, 8, mixup, g);
+  EXPECT_FALSE(m.cutmix);
+  EXPECT_TRUE(torch::allclose(m.images, x * m.lambda + x.flip(0) * (1 - m.lambda)));
+  EXPECT_TRUE(torch::allclose(m.targets.sum(1), torch::ones({6})));
+  EXPECT_NEAR(m.targets[0][0].item<float>(), m.lambda, 1e-6);
+  EXPECT_NEAR(m.targets[0][5].item<float>(), 1 - m.lambda, 1e-6);
+  AugmentConfig cutmix;
+  cutmix.cutmix_alpha = 1.0;
+  Mixed c = mix_batch(x, labels, 8, cutmix, g);
+  EXPECT_TRUE(c.cutmix);
+  // The label weight is the share of pixels still from the original image.
+  auto kept = (c.images == x).to(torch::kDouble).mean({1, 2, 3});
+  EXPECT_NEAR(kept[0].item<double>(), c.lambda, 1e-9);
+  EXPECT_NEAR(c.targets[0][0].item<float>(), c.lambda, 1e-6);
+  // Off: one-hot targets, images untouched.
+  AugmentConfig none;
+  Mixed n = mix_batch(x, labels, 8, none, g);
+  EXPECT_TRUE(torch::equal(n.images, x));
+  EXPECT_TRUE(torch::equal(n.targets, torch::one_hot(labels, 8).to(torch::kFloat)));
+}
+
+TEST(AugmentOps, FullPipelineIsDeterministicFromTheSeed) {
+  torch::manual_seed(0);
+  auto img = torch::randint(0, 256, {8, 12, 12, 3}, torch::kByte);
+  auto labels = torch::randint(0, 10, {8}, torch::kLong);
+  AugmentConfig all;
+  all.rrc_scale_min = 0.3, all.rotate_deg = 15, all.translate = 0.1, all.shear_deg = 5;
+  all.perspective = 0.2, all.brightness = 0.4, all.contrast = 0.4, all.saturation = 0.4;
+  all.hue = 0.1, all.grayscale_p = 0.2, all.erasing_p = 0.25, all.mixup_alpha = 0.8;
+  all.cutmix_alpha = 1.0;
+  Normalize norm{{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}};
+  auto a = augment_train_batch(img, labels, 10, all, norm, 42);
+  auto b = augment_train_batch(img, labels, 10, all, norm, 42);
+  auto c = augment_train_batch(img, labels, 10, all, norm, 43);
+  EXPECT_TRUE(torch::equal(a.images, b.images));
+  EXPECT_TRUE(torch::equal(a.targets, b.targets));
+  EXPECT_FALSE(torch::equal(a.images, c.images));
+  EXPECT_EQ(a.images.sizes(), (std::vector<int64_t>{8, 3, 12, 12}));
+  EXPECT_TRUE(torch::isfinite(a.images).all().item<bool>());
+}

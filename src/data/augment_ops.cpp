@@ -1,0 +1,199 @@
+#include "data/augment_ops.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace odyssey {
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// Uniform draws in [lo, hi), one per image, as float64.
+torch::Tensor uniform(int64_t n, double lo, double hi, at::Generator& gen) {
+  return torch::rand({n}, gen, torch::kDouble) * (hi - lo) + lo;
+}
+
+torch::Tensor eye3(int64_t n) { return torch::eye(3, torch::kDouble).repeat({n, 1, 1}); }
+
+// The homography taking the four corners c to c + d (DLT with h33 = 1), batched: [B,3,3].
+torch::Tensor homography(const torch::Tensor& corners, const torch::Tensor& moved) {
+  const int64_t b = corners.size(0);
+  auto a = torch::zeros({b, 8, 8}, torch::kDouble);
+  auto rhs = torch::zeros({b, 8}, torch::kDouble);
+  for (int k = 0; k < 4; ++k) {
+    auto x = corners.select(1, k).select(1, 0), y = corners.select(1, k).select(1, 1);
+    auto u = moved.select(1, k).select(1, 0), v = moved.select(1, k).select(1, 1);
+    auto r0 = a.select(1, 2 * k), r1 = a.select(1, 2 * k + 1);
+    r0.select(1, 0).copy_(x), r0.select(1, 1).copy_(y), r0.select(1, 2).fill_(1);
+    r0.select(1, 6).copy_(-x * u), r0.select(1, 7).copy_(-y * u);
+    r1.select(1, 3).copy_(x), r1.select(1, 4).copy_(y), r1.select(1, 5).fill_(1);
+    r1.select(1, 6).copy_(-x * v), r1.select(1, 7).copy_(-y * v);
+    rhs.select(1, 2 * k).copy_(u), rhs.select(1, 2 * k + 1).copy_(v);
+  }
+  auto h = torch::linalg::solve(a, rhs.unsqueeze(2), /*left=*/true).squeeze(2);
+  return torch::cat({h, torch::ones({b, 1}, torch::kDouble)}, 1).view({b, 3, 3});
+}
+
+}  // namespace
+
+torch::Tensor random_warps(int64_t b, int64_t height, int64_t width, const AugmentConfig& cfg,
+                           at::Generator& gen) {
+  const double hw = width / 2.0, hh = height / 2.0;
+  auto m = eye3(b);
+  // Output -> perspective -> affine -> crop window: source = C * A * P * output.
+  if (cfg.perspective > 0) {
+    auto corners = torch::tensor({-hw, -hh, hw, -hh, hw, hh, -hw, hh}, torch::kDouble)
+                       .view({1, 4, 2}).repeat({b, 1, 1});
+    auto scale = torch::tensor({hw, hh}, torch::kDouble).view({1, 1, 2});
+    auto moved = corners + (torch::rand({b, 4, 2}, gen, torch::kDouble) * 2 - 1) * cfg.perspective * scale;
+    m = homography(corners, moved);
+  }
+  if (cfg.rotate_deg > 0 || cfg.shear_deg > 0 || cfg.translate > 0) {
+    auto theta = uniform(b, -cfg.rotate_deg, cfg.rotate_deg, gen) * (kPi / 180);
+    auto shx = torch::tan(uniform(b, -cfg.shear_deg, cfg.shear_deg, gen) * (kPi / 180));
+    auto shy = torch::tan(uniform(b, -cfg.shear_deg, cfg.shear_deg, gen) * (kPi / 180));
+    auto tx = uniform(b, -cfg.translate, cfg.translate, gen) * width;
+    auto ty = uniform(b, -cfg.translate, cfg.translate, gen) * height;
+    auto c = torch::cos(theta), s = torch::sin(theta);
+    auto rot = eye3(b), shear = eye3(b), shift = eye3(b);
+    rot.select(1, 0).select(1, 0).copy_(c), rot.select(1, 0).select(1, 1).copy_(-s);
+    rot.select(1, 1).select(1, 0).copy_(s), rot.select(1, 1).select(1, 1).copy_(c);
+    shear.select(1, 0).select(1, 1).copy_(shx), shear.select(1, 1).select(1, 0).copy_(shy);
+    shift.select(1, 0).select(1, 2).copy_(tx), shift.select(1, 1).select(1, 2).copy_(ty);
+    m = torch::bmm(torch::bmm(shift, torch::bmm(rot, shear)), m);
+  }
+  if (cfg.rrc_scale_min > 0) {
+    auto area = uniform(b, cfg.rrc_scale_min, 1.0, gen);
+    auto ratio = torch::exp(uniform(b, std::log(3.0 / 4), std::log(4.0 / 3), gen));
+    auto wf = torch::sqrt(area * ratio).clamp_max(1.0), hf = torch::sqrt(area / ratio).clamp_max(1.0);
+    auto cx = (torch::rand({b}, gen, torch::kDouble) * 2 - 1) * (1 - wf) * hw;
+    auto cy = (torch::rand({b}, gen, torch::kDouble) * 2 - 1) * (1 - hf) * hh;
+    auto crop = eye3(b);
+    crop.select(1, 0).select(1, 0).copy_(wf), crop.select(1, 1).select(1, 1).copy_(hf);
+    crop.select(1, 0).select(1, 2).copy_(cx), crop.select(1, 1).select(1, 2).copy_(cy);
+    m = torch::bmm(crop, m);
+  }
+  return m;
+}
+
+torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices) {
+  const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
+  // Pixel centres of the output, in pixels from the image centre, homogeneous: [H*W, 3].
+  auto ys = torch::arange(h, torch::kDouble) + 0.5 - h / 2.0;
+  auto xs = torch::arange(w, torch::kDouble) + 0.5 - w / 2.0;
+  auto grid = torch::meshgrid({ys, xs}, "ij");
+  auto pts = torch::stack({grid[1].reshape(-1), grid[0].reshape(-1), torch::ones({h * w}, torch::kDouble)}, 1);
+  auto src = torch::matmul(matrices, pts.t());  // [B, 3, H*W]
+  auto sx = src.select(1, 0) / src.select(1, 2) / (w / 2.0);
+  auto sy = src.select(1, 1) / src.select(1, 2) / (h / 2.0);
+  auto g = torch::stack({sx, sy}, 2).view({b, h, w, 2}).to(images.scalar_type());
+  namespace F = torch::nn::functional;
+  return F::grid_sample(images, g,
+                        F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
+}
+
+torch::Tensor luminance(const torch::Tensor& rgb) {
+  auto w = torch::tensor({0.299, 0.587, 0.114}, rgb.options()).view({1, 3, 1, 1});
+  return (rgb * w).sum(1, /*keepdim=*/true);
+}
+
+torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cfg,
+                            at::Generator& gen) {
+  const int64_t b = images.size(0);
+  const bool rgb = images.size(1) == 3;
+  auto per_image = [&](double x) {
+    return uniform(b, 1 - x, 1 + x, gen).to(images.scalar_type()).view({b, 1, 1, 1});
+  };
+  auto x = images;
+  if (cfg.brightness > 0) x = x * per_image(cfg.brightness);
+  if (cfg.contrast > 0) {
+    auto mean = (rgb ? luminance(x) : x).mean({1, 2, 3}, /*keepdim=*/true);
+    x = (x - mean) * per_image(cfg.contrast) + mean;
+  }
+  if (rgb && cfg.saturation > 0) {
+    auto g = luminance(x);
+    x = g + (x - g) * per_image(cfg.saturation);
+  }
+  if (rgb && cfg.hue > 0) {
+    // Rotate the chroma plane of YIQ by the hue angle.
+    auto to_yiq = torch::tensor({0.299, 0.587, 0.114, 0.596, -0.274, -0.322, 0.211, -0.523, 0.312},
+                                torch::kDouble).view({3, 3});
+    auto from_yiq = torch::linalg::inv(to_yiq);
+    auto angle = uniform(b, -cfg.hue, cfg.hue, gen) * (2 * kPi);
+    auto rot = eye3(b);
+    rot.select(1, 1).select(1, 1).copy_(torch::cos(angle)), rot.select(1, 1).select(1, 2).copy_(-torch::sin(angle));
+    rot.select(1, 2).select(1, 1).copy_(torch::sin(angle)), rot.select(1, 2).select(1, 2).copy_(torch::cos(angle));
+    auto m = torch::matmul(torch::matmul(from_yiq, rot), to_yiq).to(x.scalar_type());  // [B,3,3]
+    x = torch::einsum("bij,bjhw->bihw", {m, x});
+  }
+  if (rgb && cfg.grayscale_p > 0) {
+    auto flags = (torch::rand({b}, gen) < cfg.grayscale_p).view({b, 1, 1, 1});
+    x = torch::where(flags, luminance(x).expand_as(x), x);
+  }
+  return x.clamp(0.0, 1.0);
+}
+
+torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generator& gen) {
+  const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
+  auto out = images.clone();
+  auto draw = torch::rand({b, 10, 4}, gen, torch::kDouble);  // fixed draws: deterministic count
+  auto apply = torch::rand({b}, gen, torch::kDouble);
+  auto d = draw.accessor<double, 3>();
+  auto a = apply.accessor<double, 1>();
+  for (int64_t i = 0; i < b; ++i) {
+    if (a[i] >= p) continue;
+    for (int t = 0; t < 10; ++t) {  // up to ten tries for a rectangle that fits
+      const double area = (0.02 + d[i][t][0] * (0.33 - 0.02)) * h * w;
+      const double ratio = std::exp(std::log(0.3) + d[i][t][1] * (std::log(3.3) - std::log(0.3)));
+      const int64_t eh = std::lround(std::sqrt(area * ratio)), ew = std::lround(std::sqrt(area / ratio));
+      if (eh < 1 || ew < 1 || eh >= h || ew >= w) continue;
+      const int64_t y0 = static_cast<int64_t>(d[i][t][2] * (h - eh + 1));
+      const int64_t x0 = static_cast<int64_t>(d[i][t][3] * (w - ew + 1));
+      out[i].narrow(1, y0, eh).narrow(2, x0, ew).zero_();
+      break;
+    }
+  }
+  return out;
+}
+
+Mixed mix_batch(const torch::Tensor& images, const torch::Tensor& labels, int64_t classes,
+                const AugmentConfig& cfg, at::Generator& gen) {
+  Mixed m;
+  auto onehot = torch::one_hot(labels, classes).to(images.scalar_type());
+  auto draws = torch::rand({4}, gen, torch::kDouble);
+  auto r = draws.accessor<double, 1>();
+  const bool mix = cfg.mixes() && r[0] < cfg.mix_p;
+  if (!mix) {
+    m.images = images;
+    m.targets = onehot;
+    return m;
+  }
+  m.cutmix = cfg.cutmix_alpha > 0 && (cfg.mixup_alpha <= 0 || r[1] < 0.5);
+  const double alpha = m.cutmix ? cfg.cutmix_alpha : cfg.mixup_alpha;
+  auto g = at::_standard_gamma(torch::full({2}, alpha, torch::kDouble), gen);
+  const double lam = g[0].item<double>() / (g[0].item<double>() + g[1].item<double>());
+  auto other = images.flip(0);
+  if (!m.cutmix) {
+    m.images = images * lam + other * (1 - lam);
+    m.lambda = lam;
+  } else {
+    const int64_t h = images.size(2), w = images.size(3);
+    const double cut = std::sqrt(1 - lam);
+    const int64_t ch = std::lround(h * cut), cw = std::lround(w * cut);
+    const int64_t cy = static_cast<int64_t>(r[2] * h), cx = static_cast<int64_t>(r[3] * w);
+    const int64_t y0 = std::clamp<int64_t>(cy - ch / 2, 0, h), y1 = std::clamp<int64_t>(cy + ch / 2, 0, h);
+    const int64_t x0 = std::clamp<int64_t>(cx - cw / 2, 0, w), x1 = std::clamp<int64_t>(cx + cw / 2, 0, w);
+    m.images = images.clone();
+    if (y1 > y0 && x1 > x0)
+      m.images.narrow(2, y0, y1 - y0).narrow(3, x0, x1 - x0)
+          .copy_(other.narrow(2, y0, y1 - y0).narrow(3, x0, x1 - x0));
+    m.lambda = 1.0 - static_cast<double>((y1 - y0) * (x1 - x0)) / (h * w);
+  }
+  m.targets = onehot * m.lambda + onehot.flip(0) * (1 - m.lambda);
+  return m;
+}
+
+}  // namespace odyssey
