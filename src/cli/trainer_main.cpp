@@ -6,6 +6,8 @@
 
 #include "checkpoint/checkpoint.h"
 #include "common/exit_codes.h"
+#include <mpi.h>
+
 #include "cli/predict_command.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -207,6 +209,8 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
                                  << " ranks"),
               "use dist.backend = \"auto\" or \"mpi\" under mpirun");
   });
+  if (cfg.dist.backend == "mpi" && comm->name() != "mpi")  // one rank, MPI asked for explicitly
+    comm = make_communicator("mpi", env.mpi);
   comm->set_timeout(cfg.dist.first_timeout_s);
   int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
   log::info("{} ranks ({} per node), {} CPU threads per rank, backend {}", env.size,
@@ -221,7 +225,23 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
     return kExitOk;
   }
   install_stop_signal_handlers();
-  TrainResult r = trainer->run();
+  TrainResult r;
+  try {
+    r = trainer->run();
+  } catch (const Error& e) {
+    // A failure on this rank mid-training: report it and end every rank now, before the trainer
+    // and the communicator unwind (their threads may be inside a collective the others never
+    // join).
+    log::error("{}", e.what());
+    log::err().flush();
+    if (env.size > 1) MPI_Abort(MPI_COMM_WORLD, kExitRuntime);
+    return kExitRuntime;
+  }
+  if (r.checkpoint_failed && r.preempted && !r.last_checkpoint.empty()) {
+    log::info("the stop checkpoint could not be written ({}); a requeue resumes from {}",
+              r.checkpoint_error, r.last_checkpoint);
+    return kExitPreempted;
+  }
   if (r.checkpoint_failed) {
     log::info("stopped at step {}: a checkpoint could not be written ({}). The newest complete "
               "checkpoint is {}; free space or fix the folder, then resume with "

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/exit_codes.h"
 #include "dist/nccl_communicator.h"
 #include "dist/watchdog.h"
 
@@ -107,9 +108,11 @@ class MpiCommunicator final : public Communicator {
     // blocked in a collective the other ranks never join: then leave it (and what it uses) to
     // the process's end, so the caller can go on to MPI_Abort instead of hanging here.
     if (!cv_.wait_for(lock, std::chrono::seconds(2), [this] { return exited_; })) {
-      thread_.detach();
-      watchdog_.release();
-      return;
+      // Unwinding while this rank's collective waits for ranks that will never join it: end
+      // the job rather than free what the communication thread still uses.
+      std::fputs("[odyssey] the communication thread is stuck in a collective; aborting the job\n",
+                 stderr);
+      MPI_Abort(MPI_COMM_WORLD, kExitRuntime);
     }
     lock.unlock();
     thread_.join();

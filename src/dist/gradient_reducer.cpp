@@ -122,13 +122,17 @@ void GradientReducer::launch(Bucket& b) {
   // stay in fp16's range. The copy back runs on the communication thread.
   const auto type = options_.compress == "bf16" ? torch::kBFloat16 : torch::kHalf;
   b.wire = b.flat.to(type);
-  b.work = comm_.allreduce_sum_async(b.wire, [flat = b.flat, wire = b.wire] { flat.copy_(wire); });
+  b.work = comm_.allreduce_sum_async(b.wire, [flat = b.flat, wire = b.wire, bad = wire_non_finite_] {
+    flat.copy_(wire);
+    if (!torch::isfinite(flat).all().item<bool>()) bad->store(true);  // fp16 overflow
+  });
   stats_.bytes += b.wire.nbytes();
 }
 
 void GradientReducer::finish() {
   if (!sync_) return;
   torch::NoGradGuard no_grad;
+  stats_.launched_in_backward = next_launch_;
   // Buckets whose parameters got no gradient this step (unused in the graph) go now, in order.
   for (auto& b : buckets_) b.pending = 0;
   launch_ready();
@@ -139,6 +143,7 @@ void GradientReducer::finish() {
     b.work.reset();
   }
   stats_.exposed_s = seconds_since(t0);
+  stats_.non_finite = wire_non_finite_->exchange(false);
   sync_ = false;
 }
 

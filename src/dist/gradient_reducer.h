@@ -16,7 +16,9 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,8 @@ struct ReducerStats {
   double comm_s = 0;
   double exposed_s = 0;
   int64_t bytes = 0;  // on the wire, per rank, per step
+  size_t launched_in_backward = 0;  // buckets sent by the hooks, before finish()
+  bool non_finite = false;  // a 16-bit sum overflowed (or a gradient was NaN/inf): skip the step
 };
 
 class GradientReducer {
@@ -84,6 +88,7 @@ class GradientReducer {
   size_t next_launch_ = 0;
   bool sync_ = false;
   ReducerStats stats_;
+  std::shared_ptr<std::atomic<bool>> wire_non_finite_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace odyssey

@@ -20,8 +20,9 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   // MPI_Abort or set up another communicator: ask for full thread support (Open MPI has it).
   int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
   ODY_CHECK(rc == MPI_SUCCESS, "MPI_Init_thread failed", "is Open MPI installed (openmpi-bin)?");
-  ODY_CHECK(provided >= MPI_THREAD_SERIALIZED,
-            "this MPI library offers no thread support (MPI_THREAD_SERIALIZED or better)",
+  ODY_CHECK(provided >= MPI_THREAD_MULTIPLE,
+            "this MPI library does not offer MPI_THREAD_MULTIPLE (the communication thread and "
+            "the main thread both call MPI)",
             "use Debian's Open MPI (openmpi-bin, libopenmpi-dev)");
   env_.mpi = true;
   MPI_Comm_rank(MPI_COMM_WORLD, &env_.rank);

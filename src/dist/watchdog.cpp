@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <random>
 #include <sstream>
 
 #include "common/error.h"
@@ -40,6 +41,8 @@ constexpr size_t kLaggardLimit = 32;
 struct Beat {
   uint32_t magic;
   int32_t rank;
+  uint32_t job;  // rank 0's random job id: a beat of another job on the same port is ignored
+  uint32_t pad;
   int64_t entered, done;
 };
 
@@ -52,12 +55,12 @@ struct WirePeer {
 struct SummaryHeader {
   uint32_t magic;
   int32_t size, count;
-  int32_t pad;
+  uint32_t job;
   int64_t max_entered, more;
 };
 
-std::vector<char> encode(const HeartbeatSummary& s) {
-  SummaryHeader h{kSummaryMagic, s.size, static_cast<int32_t>(s.laggards.size()), 0,
+std::vector<char> encode(const HeartbeatSummary& s, uint32_t job) {
+  SummaryHeader h{kSummaryMagic, s.size, static_cast<int32_t>(s.laggards.size()), job,
                   s.max_entered, s.more};
   std::vector<char> out(sizeof h + s.laggards.size() * sizeof(WirePeer));
   std::memcpy(out.data(), &h, sizeof h);
@@ -69,11 +72,11 @@ std::vector<char> encode(const HeartbeatSummary& s) {
   return out;
 }
 
-bool decode(const char* data, size_t n, HeartbeatSummary& s) {
+bool decode(const char* data, size_t n, uint32_t job, HeartbeatSummary& s) {
   SummaryHeader h;
   if (n < sizeof h) return false;
   std::memcpy(&h, data, sizeof h);
-  if (h.magic != kSummaryMagic || h.count < 0 || n != sizeof h + h.count * sizeof(WirePeer))
+  if (h.magic != kSummaryMagic || h.job != job || h.count < 0 || n != sizeof h + h.count * sizeof(WirePeer))
     return false;
   s.size = h.size;
   s.max_entered = h.max_entered;
@@ -197,6 +200,7 @@ struct Watchdog::Impl {
   int rank = 0, size = 1;
   std::vector<std::string> hosts;
   int sock = -1;
+  uint32_t job = 0;
   std::vector<sockaddr_in> coordinator;  // rank 0's heartbeat addresses (ranks > 0)
   // The current collective, written by the communication thread.
   std::atomic<int64_t> entered{0}, done{0};
@@ -237,12 +241,17 @@ Watchdog::Watchdog(MPI_Comm comm, double timeout_s) : impl_(std::make_unique<Imp
     sockaddr_in self{};
     socklen_t n = sizeof self;
     getsockname(m.sock, reinterpret_cast<sockaddr*>(&self), &n);
-    where = std::to_string(ntohs(self.sin_port)) + ";" + join(local_addresses(), ',');
+    where = std::to_string(ntohs(self.sin_port)) + ";" + join(local_addresses(), ',') + ";" +
+            std::to_string(std::random_device{}());
   }
   int64_t n = static_cast<int64_t>(where.size());
   MPI_Bcast(&n, 1, MPI_INT64_T, 0, comm);
   where.resize(n);
   MPI_Bcast(where.data(), static_cast<int>(n), MPI_CHAR, 0, comm);
+  if (!where.empty()) {
+    auto parts = split(where, ';');
+    if (parts.size() > 2) m.job = static_cast<uint32_t>(std::stoul(parts[2]));
+  }
   if (m.rank != 0 && !where.empty()) {
     auto parts = split(where, ';');
     const int port = std::stoi(parts.at(0));
@@ -287,7 +296,7 @@ void Watchdog::loop() {
   while (!stop_.load()) {
     const double now = now_s();
     if (m.rank != 0 && now >= next_beat && m.sock >= 0) {
-      Beat b{kBeatMagic, m.rank, m.entered.load(), m.done.load()};
+      Beat b{kBeatMagic, m.rank, m.job, 0, m.entered.load(), m.done.load()};
       for (const auto& a : m.coordinator)
         sendto(m.sock, &b, sizeof b, 0, reinterpret_cast<const sockaddr*>(&a), sizeof a);
       next_beat = now + kBeatInterval;
@@ -312,13 +321,13 @@ void Watchdog::loop() {
           Beat b;
           if (static_cast<size_t>(got) != sizeof b) continue;
           std::memcpy(&b, buf.data(), sizeof b);
-          if (b.magic != kBeatMagic || b.rank <= 0 || b.rank >= m.size) continue;
+          if (b.magic != kBeatMagic || b.job != m.job || b.rank <= 0 || b.rank >= m.size) continue;
           m.table[b.rank].entered = b.entered;
           m.table[b.rank].done = b.done;
           m.heard[b.rank] = now_s();
-          auto reply = encode(m.summary);
+          auto reply = encode(m.summary, m.job);
           sendto(m.sock, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
-        } else if (decode(buf.data(), static_cast<size_t>(got), m.summary)) {
+        } else if (decode(buf.data(), static_cast<size_t>(got), m.job, m.summary)) {
           m.summary_time = now_s();
         }
         flen = sizeof from;
@@ -348,6 +357,7 @@ void Watchdog::check_stall(double now, double summary_age) {
   for (int r = 0; r < m.rank && reporter; ++r)
     reporter = std::any_of(missing.begin(), missing.end(), [r](const PeerState& p) { return p.rank == r; });
   if (summary_age > kDeadAfter) reporter = true;  // cut off from rank 0: say what we know
+  if (m.summary.more > 0) reporter = true;  // too many missing to tell who is lowest: all say it
   if (reporter) {
     log::error("{}", describe_stall(stall, missing, m.hosts, summary_age, kDeadAfter));
   } else if (m.reported_at < 0) {

@@ -195,7 +195,7 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   const auto t_agree = Clock::now();
   ControlFlags local;
   local.signal = stop_signal();
-  local.non_finite = !finite;
+  local.non_finite = !finite || reducer_->last_stats().non_finite;
   if (comm_.rank() == 0) {  // rank 0's requests: the checkpoint timer, a failed write
     local.checkpoint_now = cfg_.checkpoint.every_minutes > 0 &&
                            seconds_since(last_saved_time_) >= 60 * cfg_.checkpoint.every_minutes;
@@ -271,9 +271,9 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     while (auto batch = loader.next()) {
       const double lr = lr_at(cfg_.schedule, peak_lr_, state_.step, warmup_steps_, total_steps_);
       halt = train_step(batch->images, batch->labels, lr, &window);  // all ranks
-      if (!first_step_done_) {  // setup and warm-up are over: the watchdog's normal limit
+      if (timeout_relaxed_) {  // setup, warm-up or a checkpoint hand-over is over
         comm_.set_timeout(cfg_.dist.timeout_s);
-        first_step_done_ = true;
+        timeout_relaxed_ = false;
       }
       state_.step += 1;
       state_.samples_seen += plan.global_batch();
@@ -329,6 +329,10 @@ void Trainer::save_stop_checkpoint(StopReason why, int signal) {
 
 void Trainer::checkpoint(bool buffers_averaged) {
   if (!buffers_averaged) average_buffers(comm_, *model_);  // all ranks: one set of statistics
+  // Rank 0 may now wait for its previous write (or write synchronously) while the others go on
+  // to the next step's collectives: they allow it the longer limit until that step is done.
+  comm_.set_timeout(cfg_.dist.first_timeout_s);
+  timeout_relaxed_ = true;
   last_saved_step_ = state_.step;
   last_saved_time_ = Clock::now();
   if (comm_.rank() != 0) return;
@@ -345,6 +349,7 @@ bool Trainer::take_checkpoint_error() {
 }
 
 bool Trainer::checkpoint_writes_failed() {
+  comm_.set_timeout(cfg_.dist.first_timeout_s);  // the others wait while rank 0 finishes writing
   if (writer_) writer_->wait();
   ControlFlags local;
   local.checkpoint_failed = comm_.rank() == 0 && take_checkpoint_error();
