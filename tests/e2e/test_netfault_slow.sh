@@ -4,7 +4,7 @@
 # training thread waited for collectives (comm_wait_s / window_s in metrics.jsonl) grows.
 source "$(dirname "$0")/common.sh"
 source "$SOURCE_DIR/cluster/netns/e2e.sh"
-netns_or_skip
+netns_or_skip tbf
 t_all=$(now)
 cluster_up 2
 args=(data.train_limit=12000 data.eval_limit=100 train.batch_size=32 train.max_steps=24 train.log_every=6)
