@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include "common/error.h"
@@ -112,11 +113,43 @@ NamedTensors read_group(hid_t file, const std::string& group, const std::string&
 
 }  // namespace
 
-void write_checkpoint(const std::string& path, const CheckpointData& data) {
+namespace {
+
+// Writes an HDF5 file complete or not at all: `fill` writes into path.tmp (under the HDF5 lock),
+// then flush, fsync, rename to path and fsync of the folder; on any failure the .tmp is removed
+// and nothing at path changes.
+void write_atomically(const std::string& path,
+                      const std::function<void(hid_t file, const std::string& tmp)>& fill) {
   const std::string tmp = path + ".tmp";
   try {
-    std::lock_guard<std::mutex> lock(hdf5_mutex());
-    h5::Handle file = h5::create_file(tmp);
+    {
+      std::lock_guard<std::mutex> lock(hdf5_mutex());
+      h5::Handle file = h5::create_file(tmp);
+      fill(file, tmp);
+      ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + tmp + "'",
+                "is the disk full?");
+    }
+    fsync_path(tmp, false);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);  // never leave half a file behind
+    throw;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    ODY_FAIL("cannot rename '" + tmp + "' to '" + path + "': " + ec.message(), "");
+  }
+  fsync_path(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string(),
+             true);
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const CheckpointData& data) {
+  write_atomically(path, [&](hid_t file, const std::string& tmp) {
     write_group(file, "model", data.model, tmp);
     write_group(file, "optimizer", data.optimizer, tmp);
     h5::Handle tr = h5::create_group(file, "trainer", tmp);
@@ -133,53 +166,16 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     h5::write_attr(tr, "model_name", s.model_name);
     h5::write_attr(tr, "config", s.config_toml);
     h5::write_attr(tr, "eval_top1", s.eval_top1);
-    ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + tmp + "'",
-              "is the disk full?");
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);  // never leave half a checkpoint behind
-    throw;
-  }
-  try {
-    fsync_path(tmp, false);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    ODY_FAIL("cannot rename '" + tmp + "' to '" + path + "': " + ec.message(), "");
-  }
-  fsync_path(fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string(),
-             true);
+  });
 }
 
 void write_weights(const std::string& path, const NamedTensors& model,
                    const std::string& model_name) {
-  const std::string tmp = path + ".tmp";
-  try {
-    {
-      std::lock_guard<std::mutex> lock(hdf5_mutex());
-      h5::Handle file = h5::create_file(tmp);
-      write_group(file, "model", model, tmp);
-      h5::write_attr(file, "model_name", model_name);
-      h5::write_attr(file, "code_version", std::string(ODYSSEY_VERSION));
-      ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + tmp + "'",
-                "is the disk full?");
-    }
-    fsync_path(tmp, false);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  ODY_CHECK(!ec, "cannot rename '" + tmp + "' to '" + path + "': " + ec.message(), "");
+  write_atomically(path, [&](hid_t file, const std::string& tmp) {
+    write_group(file, "model", model, tmp);
+    h5::write_attr(file, "model_name", model_name);
+    h5::write_attr(file, "code_version", std::string(ODYSSEY_VERSION));
+  });
 }
 
 CheckpointData read_checkpoint(const std::string& path) {

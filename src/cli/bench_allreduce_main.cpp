@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
 #include "dist/process_env.h"
@@ -44,12 +45,6 @@ double best_time(int repeat, F&& fn) {
   return best;
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string x; std::getline(in, x, ',');) out.push_back(x);
-  return out;
-}
 
 }  // namespace
 
@@ -62,7 +57,7 @@ int main(int argc, char** argv) {
   double bucket_mb = 4, first_mb = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--models") models = split(argv[i + 1]);
+    if (a == "--models") models = split(argv[i + 1], ',');
     else if (a == "--repeat") repeat = std::atoi(argv[i + 1]);
     else if (a == "--bucket-mb") bucket_mb = std::atof(argv[i + 1]);
     else if (a == "--first-bucket-mb") first_mb = std::atof(argv[i + 1]);

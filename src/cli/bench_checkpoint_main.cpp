@@ -22,6 +22,7 @@
 #include "checkpoint/checkpoint.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "dist/process_env.h"
 #include "models/registry.h"
 #include "train/optimizer.h"
@@ -53,12 +54,6 @@ double raw_write(const std::string& path, int64_t bytes) {
   return s;
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string x; std::getline(in, x, ',');) out.push_back(x);
-  return out;
-}
 
 }  // namespace
 
@@ -71,7 +66,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--dir") dir = argv[i + 1];
-    else if (a == "--models") models = split(argv[i + 1]);
+    else if (a == "--models") models = split(argv[i + 1], ',');
     else if (a == "--repeat") repeat = std::atoi(argv[i + 1]);
   }
   log::out().set_level(spdlog::level::warn);  // no per-checkpoint lines

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace odyssey {
 
@@ -15,5 +16,9 @@ int64_t positive_int_option(const std::string& option, const std::string& value)
 
 // "text" with escapes.
 inline std::string quote_string(const std::string& s) { return "\"" + escape_quoted(s) + "\""; }
+
+// The non-empty items of text between separators ("a,,b" -> {"a", "b"}), and the reverse.
+std::vector<std::string> split(const std::string& text, char sep);
+std::string join(const std::vector<std::string>& items, char sep);
 
 }  // namespace odyssey

@@ -18,6 +18,7 @@
 #include "common/error.h"
 #include "common/exit_codes.h"
 #include "common/log.h"
+#include "common/text.h"
 
 namespace odyssey {
 
@@ -103,20 +104,6 @@ std::vector<std::string> local_addresses() {
   }
   freeifaddrs(list);
   out.insert(out.end(), loop.begin(), loop.end());
-  return out;
-}
-
-std::string join(const std::vector<std::string>& v, char sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? std::string(1, sep) : "") + v[i];
-  return s;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, sep);)
-    if (!item.empty()) out.push_back(item);
   return out;
 }
 
