@@ -28,6 +28,7 @@ CheckpointData deep_copy(const CheckpointData& data) {
   CheckpointData copy;
   copy.model = clone_all(data.model);
   copy.optimizer = clone_all(data.optimizer);
+  copy.ema = clone_all(data.ema);
   copy.trainer = data.trainer;
   return copy;
 }
@@ -41,11 +42,14 @@ bool copy_into(const CheckpointData& data, CheckpointData& into) {
         return false;
     return true;
   };
-  if (!same(data.model, into.model) || !same(data.optimizer, into.optimizer)) return false;
+  if (!same(data.model, into.model) || !same(data.optimizer, into.optimizer) ||
+      !same(data.ema, into.ema))
+    return false;
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < data.model.size(); ++i) into.model[i].second.copy_(data.model[i].second);
   for (size_t i = 0; i < data.optimizer.size(); ++i)
     into.optimizer[i].second.copy_(data.optimizer[i].second);
+  for (size_t i = 0; i < data.ema.size(); ++i) into.ema[i].second.copy_(data.ema[i].second);
   into.trainer = data.trainer;
   return true;
 }

@@ -152,6 +152,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
   write_atomically(path, [&](hid_t file, const std::string& tmp) {
     write_group(file, "model", data.model, tmp);
     write_group(file, "optimizer", data.optimizer, tmp);
+    if (!data.ema.empty()) write_group(file, "ema", data.ema, tmp);
     h5::Handle tr = h5::create_group(file, "trainer", tmp);
     const auto& s = data.trainer;
     h5::write_attr(tr, "format", std::string("odyssey-checkpoint"));
@@ -175,6 +176,15 @@ void write_weights(const std::string& path, const NamedTensors& model,
     write_group(file, "model", model, tmp);
     h5::write_attr(file, "model_name", model_name);
     h5::write_attr(file, "code_version", std::string(ODYSSEY_VERSION));
+  });
+}
+
+void write_tensor_file(const std::string& path, const std::string& group,
+                       const NamedTensors& tensors,
+                       const std::function<void(hid_t file, const std::string& tmp)>& attrs) {
+  write_atomically(path, [&](hid_t file, const std::string& tmp) {
+    write_group(file, group, tensors, tmp);
+    if (attrs) attrs(file, tmp);
   });
 }
 
@@ -203,6 +213,7 @@ CheckpointData read_checkpoint(const std::string& path) {
   if (h5::has_attr(tr, "code_version")) s.code_version = h5::read_attr_string(tr, "code_version", path);
   data.model = read_group(file, "model", path);
   data.optimizer = read_group(file, "optimizer", path);
+  if (h5::exists(file, "ema")) data.ema = read_group(file, "ema", path);
   return data;
 }
 

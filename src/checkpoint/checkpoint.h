@@ -1,8 +1,12 @@
-// Checkpoint files (HDF5): /model/<state_dict key>, /optimizer/<param>/<slot>, /trainer
+// Checkpoint files (HDF5): /model/<state_dict key>, /optimizer/<param>/<slot>, /ema/<param>
+// (when EMA is on), /trainer
 // attributes. Written complete or not at all; every tensor carries a CRC-32 checked on load.
 #pragma once
 
+#include <hdf5.h>
+
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "train/optimizer.h"
@@ -26,7 +30,8 @@ struct TrainerState {
 
 struct CheckpointData {
   NamedTensors model;      // state_dict order: parameters then buffers
-  NamedTensors optimizer;
+  NamedTensors optimizer;  // optimizer slots, then the fp16 loss scaler's "amp/..." when used
+  NamedTensors ema;        // EMA of the parameters (train.ema_decay > 0), else empty: no /ema
   TrainerState trainer;
 };
 
@@ -37,6 +42,13 @@ void write_checkpoint(const std::string& path, const CheckpointData& data);
 // checkpoint: what model.init_from and trainer predict read.
 void write_weights(const std::string& path, const NamedTensors& model,
                    const std::string& model_name);
+
+// Any named tensors as one group (with CRC-32s), written atomically like a checkpoint; attrs,
+// when given, adds attributes to the file (eval-latest.h5). Read back with read_weights(path,
+// group).
+void write_tensor_file(const std::string& path, const std::string& group,
+                       const NamedTensors& tensors,
+                       const std::function<void(hid_t file, const std::string& tmp)>& attrs = {});
 
 // Reads and verifies (format, version, checksums). Model and optimizer tensors come back as new
 // CPU tensors; errors name the file and the dataset.

@@ -17,6 +17,7 @@
 #include "dist/communicator.h"
 #include "dist/coordinator.h"
 #include "dist/process_env.h"
+#include "metrics/report.h"
 #include "models/registry.h"
 #include "models/weights.h"
 
@@ -50,9 +51,13 @@ Usage:
       (files from launch/export_torchvision.py --check-batch N).
   trainer checkpoint info PATH
       What a checkpoint holds (step, epoch, model, tensors), every tensor's CRC-32 verified.
-  trainer checkpoint export PATH --out W.h5
+  trainer checkpoint export PATH --out W.h5 [--no-ema]
       The model of a verified checkpoint as a weights file (/model only) for model.init_from
-      or trainer predict.
+      or trainer predict; its EMA weights when it holds them (train.ema_decay), unless --no-ema.
+  trainer report RUN_DIR
+      Writes RUN_DIR/report.html (curves, PR curves, calibration, confusion matrix, per-class
+      table, step-time split) from its metrics.csv and eval-latest.h5. Training writes it at
+      the end (metrics.report).
   trainer --config-reference
       Every config key with its type, default and meaning (Markdown table).
   trainer --help
@@ -137,8 +142,8 @@ int cmd_checkpoint_info(const std::string& path) {
   const auto& s = d.trainer;
   int64_t n = 0;
   for (const auto& [name, t] : d.model) n += t.numel();
-  std::printf("checkpoint    %s (verified: %zu model + %zu optimizer tensors)\n", path.c_str(),
-              d.model.size(), d.optimizer.size());
+  std::printf("checkpoint    %s (verified: %zu model + %zu optimizer + %zu EMA tensors)\n",
+              path.c_str(), d.model.size(), d.optimizer.size(), d.ema.size());
   std::printf("model         %s, %lld values in /model\n", s.model_name.c_str(),
               static_cast<long long>(n));
   std::printf("progress      step %lld, epoch %lld, step %lld of the epoch, %lld samples seen\n",
@@ -154,9 +159,12 @@ int cmd_checkpoint_info(const std::string& path) {
 // trainer checkpoint export PATH --out W.h5: the model of a verified checkpoint as a weights file.
 int cmd_checkpoint_export(const std::vector<std::string>& args) {
   std::string in, out;
+  bool use_ema = true;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--out" && i + 1 < args.size())
       out = args[++i];
+    else if (args[i] == "--no-ema")
+      use_ema = false;
     else if (args[i].rfind("--", 0) == 0)
       ODY_FAIL("unknown option '" + args[i] + "'", "usage: trainer checkpoint export PATH --out W.h5");
     else if (in.empty())
@@ -166,10 +174,16 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
   }
   ODY_CHECK(!in.empty() && !out.empty(), "trainer checkpoint export needs PATH and --out W.h5", "");
   CheckpointData d = read_checkpoint(in);  // verified
+  const bool ema = use_ema && !d.ema.empty();
+  if (ema) {  // the averaged parameters replace the live ones; buffers stay
+    std::map<std::string, torch::Tensor> avg(d.ema.begin(), d.ema.end());
+    for (auto& [name, t] : d.model)
+      if (avg.count(name)) t = avg[name];
+  }
   write_weights(out, d.model, d.trainer.model_name);
-  std::printf("wrote %s: %zu tensors of %s (step %lld); use it with model.init_from or trainer "
+  std::printf("wrote %s: %zu tensors of %s (step %lld%s); use it with model.init_from or trainer "
               "predict --checkpoint\n", out.c_str(), d.model.size(), d.trainer.model_name.c_str(),
-              (long long)d.trainer.step);
+              (long long)d.trainer.step, ema ? ", EMA weights" : "");
   return kExitOk;
 }
 
@@ -220,8 +234,21 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
 
   if (eval_only) {
     auto c = trainer->evaluate();
-    log::info("{} on {} images of split '{}': loss {:.4f} top-1 {:.2f}% top-5 {:.2f}%", checkpoint,
-              c.count(), cfg.data.eval_split, c.loss(), 100 * c.top1(), 100 * c.top5());
+    log::info("{} on {} images of split '{}': loss {:.4f} top-1 {:.2f}% top-5 {:.2f}% mAP {:.4f} "
+              "mIoU {:.4f} macro-F1 {:.4f} ECE {:.4f}",
+              checkpoint, c.count(), cfg.data.eval_split, c.loss(), 100 * c.top1(), 100 * c.top5(),
+              c.mean_ap(), c.mean_iou(), c.macro_f1(), c.ece());
+    const auto& names = trainer->class_names();
+    auto p = c.per_class_precision(), rc = c.per_class_recall(), f1 = c.per_class_f1(),
+         ap = c.per_class_ap(), iou = c.per_class_iou();
+    auto support = c.support();
+    const int64_t worst = worst_class(c).first;
+    log::info("{:<20} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7}", "class", "support", "precision",
+              "recall", "F1", "AP", "IoU");
+    for (int64_t k = 0; k < c.num_classes(); ++k)
+      log::info("{:<20} {:>7} {:>9.4f} {:>7.4f} {:>7.4f} {:>7.4f} {:>7.4f}{}",
+                k < static_cast<int64_t>(names.size()) ? names[k] : std::to_string(k), support[k],
+                p[k], rc[k], f1[k], ap[k], iou[k], k == worst ? "  <- worst" : "");
     return kExitOk;
   }
   install_stop_signal_handlers();
@@ -290,6 +317,11 @@ int main(int argc, char** argv) {
       return cmd_checkpoint_info(args[2]);
     }
     if (args[0] == "predict") return predict_command({args.begin() + 1, args.end()});
+    if (args[0] == "report") {
+      ODY_CHECK(args.size() == 2, "usage: trainer report RUN_DIR", "");
+      std::printf("%s\n", write_report(args[1]).c_str());
+      return kExitOk;
+    }
     if (args[0] == "eval") return cmd_train(argc, argv, 2, /*eval_only=*/true, mpi->env());
     return cmd_train(argc, argv, 1, /*eval_only=*/false, mpi->env());
   } catch (const AgreedFailure&) {

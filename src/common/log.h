@@ -14,6 +14,12 @@ int rank();
 spdlog::logger& out();  // stdout
 spdlog::logger& err();  // stderr
 
+bool stdout_is_terminal();
+// Rank 0: (re)draws one status line at the bottom of a terminal (e.g. a progress bar); log lines
+// from any thread print above it. clear_status() removes it.
+void status(const std::string& line);
+void clear_status();
+
 // Progress and results: printed by rank 0 only.
 template <typename... Args>
 void info(spdlog::format_string_t<Args...> fmt, Args&&... args) {

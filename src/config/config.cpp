@@ -121,6 +121,34 @@ Field string_field(std::string s, std::string k, Ref ref, std::vector<std::strin
   return f;
 }
 
+// An array of strings, e.g. model.freeze = ["features.0.*", "features.1.*"].
+template <typename Ref>
+Field string_list_field(std::string s, std::string k, Ref ref, std::string doc) {
+  Field f{s, k, "string array", std::move(doc), {}, nullptr, nullptr};
+  std::string name = f.name();
+  f.set = [=](Config& c, const toml::node& n, const std::string& where) {
+    const toml::array* arr = n.as_array();
+    ODY_CHECK(arr, ODY_MSG(where << ": key '" << name << "' must be an array of strings, got "
+                                 << n.type()),
+              "e.g. " + name + " = [\"features.0.*\"]");
+    std::vector<std::string> v;
+    for (const auto& item : *arr) {
+      ODY_CHECK(item.is_string(), ODY_MSG(where << ": key '" << name
+                                                << "' must hold strings only, got " << item.type()),
+                "put each pattern in double quotes");
+      v.push_back(item.value<std::string>().value());
+    }
+    ref(c) = v;
+  };
+  f.get = [=](const Config& c) {
+    std::string out = "[";
+    for (const auto& v : ref(const_cast<Config&>(c)))
+      out += (out.size() > 1 ? ", " : "") + quote_string(v);
+    return out + "]";
+  };
+  return f;
+}
+
 #define REF(member) [](Config& c) -> decltype(auto) { return (c.member); }
 constexpr int64_t kMaxI = std::numeric_limits<int64_t>::max();
 
@@ -153,6 +181,10 @@ const std::vector<Field>& schema() {
       bool_field("model", "reset_head", REF(model.reset_head),
                  "with init_from: keep the freshly initialised classifier head (transfer to "
                  "another num_classes)"),
+      string_list_field("model", "freeze", REF(model.freeze),
+                        "parameter name patterns (* any text, ? one character; torchvision's "
+                        "names, see `trainer models NAME`) kept fixed: no gradient, not in the "
+                        "optimizer, not all-reduced; each pattern must match a parameter"),
       int_field("train", "epochs", REF(train.epochs), 1, 1000000, "epochs to train"),
       int_field("train", "batch_size", REF(train.batch_size), 1, 1 << 20,
                 "images per rank per step; global batch = batch_size x ranks"),
@@ -180,24 +212,61 @@ const std::vector<Field>& schema() {
                 "gradient accumulation: each step runs batch_size / accum_steps images at a "
                 "time and all-reduces once (must divide batch_size; BatchNorm sees the "
                 "micro-batches)"),
-      string_field("optim", "name", REF(optim.name), {"sgd", "adamw"}, "optimizer"),
+      string_field("train", "precision", REF(train.precision), {"fp32", "bf16", "fp16"},
+                   "forward/backward precision: \"bf16\" autocasts matrix products and "
+                   "convolutions to bfloat16 (CPU and CUDA), \"fp16\" to float16 with dynamic "
+                   "loss scaling (CUDA only); weights, optimizer and all-reduce stay float32"),
+      float_field("train", "ema_decay", REF(train.ema_decay), 0.0, 0.999999999,
+                  "exponential moving average of the weights, updated after every step and "
+                  "used for evaluation and export (0 = off; typical 0.9999)"),
+      bool_field("train", "ema_warmup", REF(train.ema_warmup),
+                 "EMA decay min(ema_decay, (1 + t) / (10 + t)) at step t, as TensorFlow's "
+                 "ExponentialMovingAverage(num_updates), so short runs average recent weights"),
+      string_field("optim", "name", REF(optim.name), {"sgd", "adamw", "rmsprop", "lamb", "lars"},
+                   "optimizer: SGD (momentum, Nesterov; L2 decay), AdamW (decoupled decay), "
+                   "RMSprop in TensorFlow's form (EfficientNet), LAMB, LARS"),
       float_field("optim", "lr", REF(optim.lr), 0.0, 1e3,
                   "peak learning rate; per 256 images when lr_scaling = \"linear\""),
       string_field("optim", "lr_scaling", REF(optim.lr_scaling), {"linear", "none"},
                    "\"linear\": lr x global batch / 256; \"none\": lr as given"),
-      float_field("optim", "momentum", REF(optim.momentum), 0.0, 0.999999, "SGD momentum"),
-      bool_field("optim", "nesterov", REF(optim.nesterov), "SGD Nesterov momentum"),
+      float_field("optim", "momentum", REF(optim.momentum), 0.0, 0.999999,
+                  "momentum of SGD, RMSprop and LARS"),
+      bool_field("optim", "nesterov", REF(optim.nesterov), "Nesterov momentum (SGD, LARS)"),
       float_field("optim", "weight_decay", REF(optim.weight_decay), 0.0, 10.0,
-                  "L2 (sgd) or decoupled (adamw) weight decay"),
-      float_field("optim", "beta1", REF(optim.beta1), 0.0, 0.999999, "AdamW beta1"),
-      float_field("optim", "beta2", REF(optim.beta2), 0.0, 0.999999999, "AdamW beta2"),
-      float_field("optim", "eps", REF(optim.eps), 1e-12, 1.0, "AdamW epsilon"),
-      string_field("schedule", "name", REF(schedule.name), {"cosine", "constant"},
-                   "learning-rate schedule after warmup, by step"),
+                  "L2 (sgd, rmsprop, lars) or decoupled (adamw, lamb) weight decay"),
+      float_field("optim", "beta1", REF(optim.beta1), 0.0, 0.999999, "AdamW/LAMB beta1"),
+      float_field("optim", "beta2", REF(optim.beta2), 0.0, 0.999999999, "AdamW/LAMB beta2"),
+      float_field("optim", "eps", REF(optim.eps), 1e-12, 1.0,
+                  "AdamW/LAMB epsilon; RMSprop's is added inside the square root (TF: 1e-3)"),
+      float_field("optim", "rho", REF(optim.rho), 0.0, 0.999999,
+                  "RMSprop decay of the mean square gradient"),
+      float_field("optim", "trust_coef", REF(optim.trust_coef), 1e-9, 1.0,
+                  "LARS trust coefficient: per-tensor lr x eta |w| / (|g| + wd |w|)"),
+      bool_field("optim", "decay_bias_and_norm", REF(optim.decay_bias_and_norm),
+                 "also apply weight decay (and LAMB/LARS trust ratios) to biases, normalisation "
+                 "parameters and ViT's class token and position embeddings"),
+      float_field("optim", "layer_decay", REF(optim.layer_decay), 0.01, 1.0,
+                  "layer-wise LR decay: block i of L gets lr x layer_decay^(L - i), the head lr, "
+                  "the stem/embeddings the least (ViT blocks; EfficientNet stages and other "
+                  "features.<i> entries; 1 = off)"),
+      float_field("optim", "clip_grad_norm", REF(optim.clip_grad_norm), 0.0, 1e9,
+                  "clip the global L2 norm of the averaged gradients to this value (0 = off)"),
+      string_field("schedule", "name", REF(schedule.name),
+                   {"cosine", "step", "exponential", "constant"},
+                   "learning-rate schedule after warmup, evaluated every step: cosine to the "
+                   "floor at the last step; step = x decay_rate every decay_epochs (staircase, "
+                   "EfficientNet's 0.97 every 2.4 epochs); exponential = the same without "
+                   "stairs; constant"),
       float_field("schedule", "warmup_epochs", REF(schedule.warmup_epochs), 0.0, 1e6,
-                  "linear warmup from 0 over this many epochs"),
+                  "linear warmup over this many epochs (fractions allowed)"),
+      float_field("schedule", "warmup_start", REF(schedule.warmup_start), 0.0, 1.0,
+                  "warmup starts at this fraction of the peak lr"),
       float_field("schedule", "min_lr_ratio", REF(schedule.min_lr_ratio), 0.0, 1.0,
-                  "cosine floor as a fraction of the peak lr"),
+                  "floor of every schedule as a fraction of the peak lr"),
+      float_field("schedule", "decay_epochs", REF(schedule.decay_epochs), 1e-6, 1e6,
+                  "step/exponential: epochs per factor of decay_rate (counted from step 0)"),
+      float_field("schedule", "decay_rate", REF(schedule.decay_rate), 0.0, 1.0,
+                  "step/exponential: the factor applied every decay_epochs"),
       bool_field("augment", "hflip", REF(augment.hflip), "random horizontal flip (p = 0.5)"),
       int_field("augment", "crop_padding", REF(augment.crop_padding), 0, 1024,
                 "random crop after zero padding by N pixels (0 = off)"),
@@ -269,6 +338,18 @@ const std::vector<Field>& schema() {
                    "a checkpoint that cannot be written (disk full, folder not writable): "
                    "\"stop\" training on every rank (exit 3) or \"continue\" and try again at "
                    "the next one; the previous checkpoint stays intact either way"),
+      float_field("metrics", "peak_tflops", REF(metrics.peak_tflops), 0.0, 1e6,
+                  "the hardware's peak TFLOP/s per rank, for model FLOPs utilisation (MFU) in "
+                  "the metrics (0 = MFU not reported)"),
+      string_field("metrics", "progress", REF(metrics.progress), {"auto", "bar", "lines"},
+                   "rank 0's progress: \"bar\" redraws one line (epoch, step, img/s, loss, "
+                   "ETA) besides the periodic lines; \"auto\" does so for a process started by "
+                   "hand on a terminal, not under mpirun/srun (their ranks write to a "
+                   "pseudo-terminal even into a SLURM log); \"lines\": a line every "
+                   "train.log_every steps only"),
+      bool_field("metrics", "report", REF(metrics.report),
+                 "write report.html (curves, PR curves, confusion matrix, per-class table) into "
+                 "the run folder at the end of training"),
   };
   return fields;
 }

@@ -28,6 +28,7 @@ struct ModelConfig {
   int64_t num_classes = 0;  // 0 = from the dataset index
   std::string init_from;    // weights file (/model/<key>) or checkpoint to start from ("" = none)
   bool reset_head = false;  // with init_from: keep the new classifier head (other num_classes)
+  std::vector<std::string> freeze;  // parameter name patterns (* and ?) kept fixed
 };
 
 struct TrainConfig {
@@ -42,10 +43,13 @@ struct TrainConfig {
   int64_t threads = 0;      // CPU threads per rank (0 = cores on the node / ranks on the node)
   std::string on_nonfinite = "skip";  // a NaN/inf loss on any rank: "skip" the step or "stop"
   int64_t accum_steps = 1;  // micro-batches per step (gradient accumulation); divides batch_size
+  std::string precision = "fp32";  // "fp32", "bf16" (autocast) or "fp16" (autocast + loss scaling)
+  double ema_decay = 0.0;   // EMA of the weights, used for evaluation (0 = off)
+  bool ema_warmup = true;   // decay min(ema_decay, (1 + t) / (10 + t)) at step t
 };
 
 struct OptimConfig {
-  std::string name = "sgd";  // "sgd" or "adamw"
+  std::string name = "sgd";  // "sgd", "adamw", "rmsprop" (TF form), "lamb" or "lars"
   double lr = 0.1;           // per 256 images when lr_scaling = "linear"
   std::string lr_scaling = "linear";  // "linear": lr x global_batch / 256; "none": lr as given
   double momentum = 0.9;
@@ -53,13 +57,27 @@ struct OptimConfig {
   double weight_decay = 5e-4;
   double beta1 = 0.9;
   double beta2 = 0.999;
-  double eps = 1e-8;
+  double eps = 1e-8;         // AdamW/LAMB epsilon; RMSprop's (inside the square root)
+  double rho = 0.9;          // RMSprop decay of the mean square
+  double trust_coef = 0.001; // LARS trust coefficient (eta)
+  bool decay_bias_and_norm = false;  // also decay biases, norm parameters, class/pos tokens
+  double layer_decay = 1.0;  // layer-wise LR decay (ViT, EfficientNet); 1 = off
+  double clip_grad_norm = 0; // clip the global gradient norm to this (0 = off)
 };
 
 struct ScheduleConfig {
-  std::string name = "cosine";  // "cosine" or "constant"
+  std::string name = "cosine";  // "cosine", "step", "exponential" or "constant"
   double warmup_epochs = 0.0;
-  double min_lr_ratio = 0.0;    // cosine floor as a fraction of the peak lr
+  double warmup_start = 0.0;    // warmup starts at this fraction of the peak lr
+  double min_lr_ratio = 0.0;    // floor as a fraction of the peak lr
+  double decay_epochs = 1.0;    // step/exponential: period of one decay_rate factor
+  double decay_rate = 0.1;      // step/exponential: factor per decay_epochs
+};
+
+struct MetricsConfig {
+  double peak_tflops = 0;            // per rank, for MFU (0 = MFU not reported)
+  std::string progress = "auto";     // "auto" (bar on a terminal), "bar" or "lines"
+  bool report = true;                // write report.html at the end of training
 };
 
 struct AugmentConfig {
@@ -111,6 +129,7 @@ struct Config {
   AugmentConfig augment;
   DistConfig dist;
   CheckpointConfig checkpoint;
+  MetricsConfig metrics;
 
   std::string source;  // the file it came from ("" for defaults)
 };

@@ -2,27 +2,86 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace odyssey {
 
-ClassificationCounts::ClassificationCounts(int64_t k)
-    : k_(k), sums_(torch::zeros({3}, torch::kDouble)), confusion_(torch::zeros({k, k}, torch::kLong)) {}
+namespace {
 
-void ClassificationCounts::add(const torch::Tensor& logits, const torch::Tensor& labels) {
+constexpr int64_t kCalibrationBins = 15;
+
+// Enough resolution for exact-looking AP with few classes, bounded memory with many.
+int64_t bins_for(int64_t k) { return std::clamp<int64_t>(100000 / std::max<int64_t>(1, k), 100, 1000); }
+
+std::vector<double> to_vector(const torch::Tensor& t) {
+  auto c = t.to(torch::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+double safe_div(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+}  // namespace
+
+ClassificationCounts::ClassificationCounts(int64_t k, bool detailed)
+    : k_(k), sums_(torch::zeros({3}, torch::kDouble)), confusion_(torch::zeros({k, k}, torch::kLong)) {
+  if (detailed) {
+    bins_ = bins_for(k);
+    hist_ = torch::zeros({k, 2, bins_}, torch::kLong);
+    calib_ = torch::zeros({3, kCalibrationBins}, torch::kDouble);
+  }
+}
+
+ClassificationCounts ClassificationCounts::from_tensors(const torch::Tensor& sums,
+                                                        const torch::Tensor& confusion,
+                                                        const torch::Tensor& hist,
+                                                        const torch::Tensor& calib) {
+  ClassificationCounts c(confusion.size(0), hist.defined() && hist.numel() > 0);
+  c.sums_.copy_(sums);
+  c.confusion_.copy_(confusion);
+  if (c.detailed()) {
+    c.bins_ = hist.size(2);
+    c.hist_ = hist.to(torch::kLong).clone();
+    c.calib_ = calib.to(torch::kDouble).clone();
+  }
+  return c;
+}
+
+void ClassificationCounts::add(const torch::Tensor& logits_in, const torch::Tensor& labels) {
   torch::NoGradGuard no_grad;
+  const auto logits = logits_in.to(torch::kFloat);
   auto loss = torch::nn::functional::cross_entropy(
       logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
   auto pred = logits.argmax(1);
-  auto top5 = std::get<1>(logits.topk(std::min<int64_t>(5, k_), 1));
-  auto hit5 = top5.eq(labels.unsqueeze(1)).any(1).sum();
+  auto topk = std::get<1>(logits.topk(std::min<int64_t>(5, k_), 1));
+  auto hitk = topk.eq(labels.unsqueeze(1)).any(1).sum();
   sums_[0] += loss.to(torch::kDouble);
   sums_[1] += pred.eq(labels).sum().to(torch::kDouble);
-  sums_[2] += hit5.to(torch::kDouble);
+  sums_[2] += hitk.to(torch::kDouble);
   confusion_.view({-1}).index_add_(0, labels * k_ + pred, torch::ones_like(labels));
+  if (!detailed()) return;
+  const int64_t n = logits.size(0);
+  auto probs = torch::softmax(logits.to(torch::kDouble), 1);  // [B, K]
+  auto bin = (probs * bins_).floor().to(torch::kLong).clamp_(0, bins_ - 1);
+  auto positive = torch::zeros({n, k_}, torch::kLong);
+  positive.scatter_(1, labels.unsqueeze(1), 1);
+  auto cls = torch::arange(k_, torch::kLong).unsqueeze(0).expand({n, k_});
+  auto index = (cls * 2 + positive) * bins_ + bin;
+  hist_.view({-1}).index_add_(0, index.reshape({-1}), torch::ones({n * k_}, torch::kLong));
+  auto conf = std::get<0>(probs.max(1));
+  auto cb = (conf * kCalibrationBins).floor().to(torch::kLong).clamp_(0, kCalibrationBins - 1);
+  calib_[0].index_add_(0, cb, torch::ones({n}, torch::kDouble));
+  calib_[1].index_add_(0, cb, conf);
+  calib_[2].index_add_(0, cb, pred.eq(labels).to(torch::kDouble));
 }
 
 void ClassificationCounts::allreduce(Communicator& comm) {
   comm.allreduce_sum(sums_);
   comm.allreduce_sum(confusion_);
+  if (detailed()) {
+    comm.allreduce_sum(hist_);
+    comm.allreduce_sum(calib_);
+  }
 }
 
 int64_t ClassificationCounts::count() const { return confusion_.sum().item<int64_t>(); }
@@ -32,10 +91,121 @@ double ClassificationCounts::top1() const { return sums_[1].item<double>() / std
 double ClassificationCounts::top5() const { return sums_[2].item<double>() / std::max<int64_t>(1, count()); }
 
 std::vector<double> ClassificationCounts::per_class_recall() const {
-  auto diag = confusion_.diag().to(torch::kDouble);
-  auto total = confusion_.sum(1).to(torch::kDouble).clamp_min(1);
-  auto r = (diag / total).contiguous();
-  return std::vector<double>(r.data_ptr<double>(), r.data_ptr<double>() + k_);
+  auto tp = to_vector(confusion_.diag()), rows = to_vector(confusion_.sum(1));
+  for (int64_t k = 0; k < k_; ++k) tp[k] = safe_div(tp[k], rows[k]);
+  return tp;
+}
+
+std::vector<double> ClassificationCounts::per_class_precision() const {
+  auto tp = to_vector(confusion_.diag()), cols = to_vector(confusion_.sum(0));
+  for (int64_t k = 0; k < k_; ++k) tp[k] = safe_div(tp[k], cols[k]);
+  return tp;
+}
+
+std::vector<double> ClassificationCounts::per_class_f1() const {
+  auto p = per_class_precision(), r = per_class_recall();
+  std::vector<double> f(k_);
+  for (int64_t k = 0; k < k_; ++k) f[k] = safe_div(2 * p[k] * r[k], p[k] + r[k]);
+  return f;
+}
+
+std::vector<double> ClassificationCounts::per_class_iou() const {
+  auto tp = to_vector(confusion_.diag()), rows = to_vector(confusion_.sum(1)),
+       cols = to_vector(confusion_.sum(0));
+  for (int64_t k = 0; k < k_; ++k) tp[k] = safe_div(tp[k], rows[k] + cols[k] - tp[k]);
+  return tp;
+}
+
+std::vector<int64_t> ClassificationCounts::support() const {
+  auto rows = confusion_.sum(1).contiguous();
+  return std::vector<int64_t>(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + k_);
+}
+
+double ClassificationCounts::macro_f1() const {
+  auto f = per_class_f1();
+  auto s = support();
+  double sum = 0;
+  int64_t n = 0;
+  for (int64_t k = 0; k < k_; ++k)
+    if (s[k] > 0) sum += f[k], ++n;
+  return safe_div(sum, n);
+}
+
+double ClassificationCounts::mean_iou() const {
+  auto iou = per_class_iou();
+  auto rows = to_vector(confusion_.sum(1)), cols = to_vector(confusion_.sum(0));
+  double sum = 0;
+  int64_t n = 0;
+  for (int64_t k = 0; k < k_; ++k)
+    if (rows[k] + cols[k] > 0) sum += iou[k], ++n;
+  return safe_div(sum, n);
+}
+
+std::vector<PrPoint> ClassificationCounts::pr_curve(int64_t k) const {
+  std::vector<PrPoint> out;
+  if (!detailed()) return out;
+  auto h = hist_[k].contiguous();
+  const int64_t* neg = h.data_ptr<int64_t>();
+  const int64_t* pos = neg + bins_;
+  double positives = 0;
+  for (int64_t b = 0; b < bins_; ++b) positives += pos[b];
+  if (positives == 0) return out;
+  double tp = 0, fp = 0;
+  for (int64_t b = bins_ - 1; b >= 0; --b) {
+    if (pos[b] == 0 && neg[b] == 0) continue;
+    tp += pos[b];
+    fp += neg[b];
+    out.push_back({tp / positives, tp / (tp + fp)});
+  }
+  return out;
+}
+
+double ClassificationCounts::average_precision(int64_t k) const {
+  double ap = 0, prev_recall = 0;
+  for (const auto& p : pr_curve(k)) {
+    ap += (p.recall - prev_recall) * p.precision;
+    prev_recall = p.recall;
+  }
+  return ap;
+}
+
+std::vector<double> ClassificationCounts::per_class_ap() const {
+  std::vector<double> ap(k_);
+  for (int64_t k = 0; k < k_; ++k) ap[k] = average_precision(k);
+  return ap;
+}
+
+double ClassificationCounts::mean_ap() const {
+  auto ap = per_class_ap();
+  auto s = support();
+  double sum = 0;
+  int64_t n = 0;
+  for (int64_t k = 0; k < k_; ++k)
+    if (s[k] > 0) sum += ap[k], ++n;
+  return safe_div(sum, n);
+}
+
+double ClassificationCounts::ece() const {
+  if (!detailed()) return 0;
+  auto c = calib_.contiguous();
+  const double* n = c.data_ptr<double>();
+  const double* conf = n + kCalibrationBins;
+  const double* hits = conf + kCalibrationBins;
+  double total = 0, err = 0;
+  for (int64_t b = 0; b < kCalibrationBins; ++b) total += n[b];
+  for (int64_t b = 0; b < kCalibrationBins; ++b)
+    if (n[b] > 0) err += n[b] / total * std::abs(hits[b] / n[b] - conf[b] / n[b]);
+  return err;
+}
+
+std::pair<int64_t, double> worst_class(const ClassificationCounts& c) {
+  auto recall = c.per_class_recall();
+  auto s = c.support();
+  int64_t worst = -1;
+  for (int64_t k = 0; k < c.num_classes(); ++k)
+    if (s[k] > 0 && (worst < 0 || recall[k] < recall[worst])) worst = k;
+  if (worst < 0) return {0, 0.0};
+  return {worst, recall[worst]};
 }
 
 }  // namespace odyssey

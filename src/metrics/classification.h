@@ -1,5 +1,7 @@
-// ClassificationCounts: reducible evaluation counts (loss sum, top-1/top-5 hits, confusion
-// matrix), summed over ranks with one all-reduce and turned into metrics.
+// ClassificationCounts: reducible evaluation counts, summed over ranks with all-reduces (never
+// logits gathered on one rank), and every metric derived from them: loss, top-1/top-5,
+// confusion matrix, per-class precision/recall/F1/IoU, PR curves and average precision (from
+// per-class score histograms), macro mAP, mean IoU, expected calibration error.
 #pragma once
 
 #include <torch/types.h>
@@ -10,26 +12,66 @@
 
 namespace odyssey {
 
+struct PrPoint {
+  double recall, precision;
+};
+
 class ClassificationCounts {
  public:
-  explicit ClassificationCounts(int64_t num_classes);
+  // detailed: also keep score histograms and calibration bins (evaluation); without it only the
+  // loss, top-k and the confusion matrix (cheap enough for every training step).
+  explicit ClassificationCounts(int64_t num_classes, bool detailed = false);
 
   // logits [B, K], labels int64 [B].
   void add(const torch::Tensor& logits, const torch::Tensor& labels);
   // Sums the counts of all ranks (every rank gets the totals).
   void allreduce(Communicator& comm);
 
+  int64_t num_classes() const { return k_; }
+  bool detailed() const { return hist_.defined(); }
   int64_t count() const;
   double loss() const;  // mean cross-entropy
   double top1() const;
-  double top5() const;
-  std::vector<double> per_class_recall() const;  // accuracy within each true class
-  torch::Tensor confusion() const { return confusion_; }  // [true, predicted]
+  double top5() const;  // top-min(5, K)
+  torch::Tensor confusion() const { return confusion_; }  // int64 [true, predicted]
+
+  // Per class k (0 where undefined, e.g. no sample of the class):
+  std::vector<double> per_class_recall() const;     // TP / (TP + FN)
+  std::vector<double> per_class_precision() const;  // TP / (TP + FP)
+  std::vector<double> per_class_f1() const;
+  std::vector<double> per_class_iou() const;        // TP / (TP + FP + FN)
+  std::vector<int64_t> support() const;             // samples per true class
+  double macro_f1() const;
+  double mean_iou() const;  // over classes present in labels or predictions
+
+  // Detailed only. One-vs-rest on the softmax score of class k, thresholds at the histogram's
+  // bin edges (scores in one bin count as tied, as sklearn treats equal scores).
+  int64_t score_bins() const { return bins_; }
+  std::vector<PrPoint> pr_curve(int64_t k) const;  // by decreasing threshold
+  double average_precision(int64_t k) const;        // sum (R_i - R_{i-1}) P_i, as sklearn
+  std::vector<double> per_class_ap() const;
+  double mean_ap() const;  // macro mean over classes with at least one sample
+  // Expected calibration error over 15 equal-width confidence bins of the top-1 softmax score.
+  double ece() const;
+  // Per calibration bin: samples, mean confidence, accuracy (reliability diagram).
+  torch::Tensor calibration() const { return calib_; }  // double [3, 15]: count, conf sum, hits
+  torch::Tensor score_histogram() const { return hist_; }  // int64 [K, 2 (neg, pos), bins]
+
+  // Rebuilds counts from saved tensors (eval-latest.h5; the report reads them back).
+  static ClassificationCounts from_tensors(const torch::Tensor& sums, const torch::Tensor& confusion,
+                                           const torch::Tensor& hist, const torch::Tensor& calib);
+  torch::Tensor sums() const { return sums_; }
 
  private:
   int64_t k_;
-  torch::Tensor sums_;       // double [3]: loss sum, top-1 hits, top-5 hits
+  int64_t bins_ = 0;
+  torch::Tensor sums_;       // double [3]: loss sum, top-1 hits, top-k hits
   torch::Tensor confusion_;  // int64 [K, K]
+  torch::Tensor hist_;       // int64 [K, 2, bins] (detailed)
+  torch::Tensor calib_;      // double [3, 15] (detailed)
 };
+
+// The class with the lowest recall (the worst class is always reported): index and recall.
+std::pair<int64_t, double> worst_class(const ClassificationCounts& c);
 
 }  // namespace odyssey

@@ -3,39 +3,74 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <regex>
+
+#include "common/error.h"
 
 namespace odyssey {
 
-void Optimizer::zero_grad() {
-  for (auto& [name, p] : params_)
-    if (p.grad().defined()) p.mutable_grad().zero_();
-}
-
-torch::Tensor& Optimizer::add_state(const std::string& param, const std::string& slot,
-                                    const torch::Tensor& like) {
-  state_.emplace_back(param + "/" + slot, torch::zeros_like(like));
-  return state_.back().second;
-}
-
 namespace {
 
-bool decays(const torch::Tensor& p) { return p.dim() >= 2; }
+bool is_embedding_token(const std::string& name) {
+  return name.find("class_token") != std::string::npos ||
+         name.find("pos_embedding") != std::string::npos;
+}
+
+// Layer ids for layer-wise LR decay: 0 = stem/embeddings, 1..depth-1 = blocks, depth = head.
+// Returns false when the model's names are not ones we know how to layer.
+bool layer_ids(const NamedTensors& params, std::vector<int64_t>& ids, int64_t& depth) {
+  static const std::regex vit_block(R"(^encoder\.layers\.encoder_layer_(\d+)\.)");
+  static const std::regex stage(R"(^features\.(\d+)\.)");
+  bool vit = false, effnet = false;
+  int64_t max_block = -1;
+  std::vector<int64_t> raw(params.size(), -1);  // block index, or -1 stem / -2 head
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& name = params[i].first;
+    std::smatch m;
+    if (std::regex_search(name, m, vit_block)) {
+      vit = true;
+      raw[i] = std::stoll(m[1]);
+    } else if (std::regex_search(name, m, stage)) {
+      effnet = true;
+      raw[i] = std::stoll(m[1]);
+    } else if (name.rfind("conv_proj.", 0) == 0 || is_embedding_token(name)) {
+      vit = true;
+      raw[i] = -1;
+    } else if (name.rfind("heads.", 0) == 0 || name.rfind("encoder.ln.", 0) == 0 ||
+               name.rfind("classifier.", 0) == 0) {
+      raw[i] = -2;
+    } else {
+      return false;
+    }
+    max_block = std::max(max_block, raw[i]);
+  }
+  if (vit == effnet) return false;
+  // ViT: embeddings 0, block b -> b + 1, head depth. EfficientNet: stage s -> s (stage 0 is the
+  // stem), head depth.
+  depth = vit ? max_block + 2 : max_block + 1;
+  ids.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i)
+    ids[i] = raw[i] == -2 ? depth : raw[i] == -1 ? 0 : (vit ? raw[i] + 1 : raw[i]);
+  return true;
+}
 
 // PyTorch's SGD: g += wd*p; buf = momentum*buf + g; g = nesterov ? g + momentum*buf : buf.
 class Sgd final : public Optimizer {
  public:
-  Sgd(const OptimConfig& cfg, NamedTensors params) : Optimizer(std::move(params)), cfg_(cfg) {
+  Sgd(const OptimConfig& cfg, NamedTensors params, std::vector<ParamSettings> settings)
+      : Optimizer(std::move(params), std::move(settings)), cfg_(cfg) {
     state_.reserve(params_.size());
     if (cfg_.momentum > 0)
       for (auto& [name, p] : params_) add_state(name, "momentum_buffer", p);
   }
-  void step(double lr) override {
+  void step(double base_lr) override {
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < params_.size(); ++i) {
       auto& p = params_[i].second;
       if (!p.grad().defined()) continue;
+      const double lr = base_lr * settings_[i].lr_scale;
       auto g = p.grad();
-      if (cfg_.weight_decay > 0 && decays(p)) g = g.add(p, cfg_.weight_decay);
+      if (cfg_.weight_decay > 0 && settings_[i].decay) g = g.add(p, cfg_.weight_decay);
       if (cfg_.momentum > 0) {
         auto& buf = state_[i].second;
         buf.mul_(cfg_.momentum).add_(g);
@@ -52,27 +87,27 @@ class Sgd final : public Optimizer {
 // AdamW (Loshchilov & Hutter): decoupled weight decay, bias-corrected moments.
 class AdamW final : public Optimizer {
  public:
-  AdamW(const OptimConfig& cfg, NamedTensors params) : Optimizer(std::move(params)), cfg_(cfg) {
+  AdamW(const OptimConfig& cfg, NamedTensors params, std::vector<ParamSettings> settings)
+      : Optimizer(std::move(params), std::move(settings)), cfg_(cfg) {
     state_.reserve(2 * params_.size() + 1);
     for (auto& [name, p] : params_) {
       add_state(name, "exp_avg", p);
       add_state(name, "exp_avg_sq", p);
     }
-    state_.emplace_back("step", torch::zeros({1}, torch::kDouble));
+    add_count();
   }
-  void step(double lr) override {
+  void step(double base_lr) override {
     torch::NoGradGuard no_grad;
-    auto& count = state_.back().second;
-    count.add_(1);
-    const double t = count.item<double>();
+    const double t = next_count();
     const double bc1 = 1 - std::pow(cfg_.beta1, t), bc2 = 1 - std::pow(cfg_.beta2, t);
     for (size_t i = 0; i < params_.size(); ++i) {
       auto& p = params_[i].second;
       if (!p.grad().defined()) continue;
+      const double lr = base_lr * settings_[i].lr_scale;
       auto& m = state_[2 * i].second;
       auto& v = state_[2 * i + 1].second;
       const auto& g = p.grad();
-      if (cfg_.weight_decay > 0 && decays(p)) p.mul_(1 - lr * cfg_.weight_decay);
+      if (cfg_.weight_decay > 0 && settings_[i].decay) p.mul_(1 - lr * cfg_.weight_decay);
       m.mul_(cfg_.beta1).add_(g, 1 - cfg_.beta1);
       v.mul_(cfg_.beta2).addcmul_(g, g, 1 - cfg_.beta2);
       auto denom = v.sqrt().div_(std::sqrt(bc2)).add_(cfg_.eps);
@@ -84,11 +119,197 @@ class AdamW final : public Optimizer {
   OptimConfig cfg_;
 };
 
+// RMSprop in TensorFlow's form, as EfficientNet was trained (timm's RMSpropTF): the mean square
+// starts at 1, epsilon inside the square root, the learning rate inside the momentum buffer,
+// L2 weight decay added to the gradient.
+class RmspropTf final : public Optimizer {
+ public:
+  RmspropTf(const OptimConfig& cfg, NamedTensors params, std::vector<ParamSettings> settings)
+      : Optimizer(std::move(params), std::move(settings)), cfg_(cfg) {
+    state_.reserve(2 * params_.size());
+    for (auto& [name, p] : params_) add_state(name, "square_avg", p, 1.0);
+    if (cfg_.momentum > 0)
+      for (auto& [name, p] : params_) add_state(name, "momentum_buffer", p);
+  }
+  void step(double base_lr) override {
+    torch::NoGradGuard no_grad;
+    const size_t n = params_.size();
+    for (size_t i = 0; i < n; ++i) {
+      auto& p = params_[i].second;
+      if (!p.grad().defined()) continue;
+      const double lr = base_lr * settings_[i].lr_scale;
+      auto g = p.grad();
+      if (cfg_.weight_decay > 0 && settings_[i].decay) g = g.add(p, cfg_.weight_decay);
+      auto& sq = state_[i].second;
+      sq.mul_(cfg_.rho).addcmul_(g, g, 1 - cfg_.rho);
+      auto avg = sq.add(cfg_.eps).sqrt_();
+      if (cfg_.momentum > 0) {
+        auto& buf = state_[n + i].second;
+        buf.mul_(cfg_.momentum).addcdiv_(g, avg, lr);
+        p.sub_(buf);
+      } else {
+        p.addcdiv_(g, avg, -lr);
+      }
+    }
+  }
+
+ private:
+  OptimConfig cfg_;
+};
+
+// LAMB (You et al. 2019): the Adam direction plus decoupled decay, scaled per tensor by the
+// trust ratio |w| / |update| for the tensors that decay (biases and norms take plain Adam steps).
+class Lamb final : public Optimizer {
+ public:
+  Lamb(const OptimConfig& cfg, NamedTensors params, std::vector<ParamSettings> settings)
+      : Optimizer(std::move(params), std::move(settings)), cfg_(cfg) {
+    state_.reserve(2 * params_.size() + 1);
+    for (auto& [name, p] : params_) {
+      add_state(name, "exp_avg", p);
+      add_state(name, "exp_avg_sq", p);
+    }
+    add_count();
+  }
+  void step(double base_lr) override {
+    torch::NoGradGuard no_grad;
+    const double t = next_count();
+    const double bc1 = 1 - std::pow(cfg_.beta1, t), bc2 = 1 - std::pow(cfg_.beta2, t);
+    for (size_t i = 0; i < params_.size(); ++i) {
+      auto& p = params_[i].second;
+      if (!p.grad().defined()) continue;
+      const double lr = base_lr * settings_[i].lr_scale;
+      auto& m = state_[2 * i].second;
+      auto& v = state_[2 * i + 1].second;
+      const auto& g = p.grad();
+      m.mul_(cfg_.beta1).add_(g, 1 - cfg_.beta1);
+      v.mul_(cfg_.beta2).addcmul_(g, g, 1 - cfg_.beta2);
+      auto update = (m / bc1).div_(v.div(bc2).sqrt_().add_(cfg_.eps));
+      double trust = 1.0;
+      if (settings_[i].decay) {
+        if (cfg_.weight_decay > 0) update.add_(p, cfg_.weight_decay);
+        const double w = p.norm().item<double>(), u = update.norm().item<double>();
+        if (w > 0 && u > 0) trust = w / u;
+      }
+      p.add_(update, -lr * trust);
+    }
+  }
+
+ private:
+  OptimConfig cfg_;
+};
+
+// LARS (You et al. 2017, as in timm): for decaying tensors g = trust x (g + wd x p) with
+// trust = eta |w| / (|g| + wd |w|), then SGD momentum (optionally Nesterov).
+class Lars final : public Optimizer {
+ public:
+  Lars(const OptimConfig& cfg, NamedTensors params, std::vector<ParamSettings> settings)
+      : Optimizer(std::move(params), std::move(settings)), cfg_(cfg) {
+    state_.reserve(params_.size());
+    if (cfg_.momentum > 0)
+      for (auto& [name, p] : params_) add_state(name, "momentum_buffer", p);
+  }
+  void step(double base_lr) override {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      auto& p = params_[i].second;
+      if (!p.grad().defined()) continue;
+      const double lr = base_lr * settings_[i].lr_scale;
+      auto g = p.grad();
+      if (settings_[i].decay) {
+        const double w = p.norm().item<double>(), gn = g.norm().item<double>();
+        double trust = 1.0;
+        if (w > 0 && gn > 0) trust = cfg_.trust_coef * w / (gn + cfg_.weight_decay * w + 1e-12);
+        g = g.add(p, cfg_.weight_decay).mul_(trust);
+      }
+      if (cfg_.momentum > 0) {
+        auto& buf = state_[i].second;
+        buf.mul_(cfg_.momentum).add_(g);
+        g = cfg_.nesterov ? g.add(buf, cfg_.momentum) : buf;
+      }
+      p.add_(g, -lr);
+    }
+  }
+
+ private:
+  OptimConfig cfg_;
+};
+
 }  // namespace
 
+std::vector<ParamSettings> param_settings(const OptimConfig& cfg, const NamedTensors& params) {
+  std::vector<ParamSettings> out(params.size());
+  for (size_t i = 0; i < params.size(); ++i)
+    out[i].decay = cfg.decay_bias_and_norm ||
+                   (params[i].second.dim() >= 2 && !is_embedding_token(params[i].first));
+  if (cfg.layer_decay < 1.0) {
+    std::vector<int64_t> ids;
+    int64_t depth = 0;
+    ODY_CHECK(layer_ids(params, ids, depth),
+              ODY_MSG("optim.layer_decay = " << cfg.layer_decay
+                                             << " needs a ViT or EfficientNet model (parameter "
+                                                "names encoder.layers.* or features.*)"),
+              "set optim.layer_decay = 1.0 for this model");
+    for (size_t i = 0; i < params.size(); ++i)
+      out[i].lr_scale = std::pow(cfg.layer_decay, static_cast<double>(depth - ids[i]));
+  }
+  return out;
+}
+
+Optimizer::Optimizer(NamedTensors params, std::vector<ParamSettings> settings)
+    : params_(std::move(params)), settings_(std::move(settings)) {
+  ODY_CHECK(settings_.size() == params_.size(), "optimizer: one setting per parameter expected",
+            "");
+}
+
+void Optimizer::zero_grad() {
+  for (auto& [name, p] : params_)
+    if (p.grad().defined()) p.mutable_grad().zero_();
+}
+
+torch::Tensor& Optimizer::add_state(const std::string& param, const std::string& slot,
+                                    const torch::Tensor& like, double fill) {
+  state_.emplace_back(param + "/" + slot, torch::full_like(like, fill));
+  return state_.back().second;
+}
+
+void Optimizer::add_count() {
+  count_ = torch::zeros({1}, torch::kDouble);
+  state_.emplace_back("step", count_);
+}
+
+double Optimizer::next_count() {
+  count_.add_(1);
+  return count_.item<double>();
+}
+
 std::unique_ptr<Optimizer> make_optimizer(const OptimConfig& cfg, NamedTensors params) {
-  if (cfg.name == "adamw") return std::make_unique<AdamW>(cfg, std::move(params));
-  return std::make_unique<Sgd>(cfg, std::move(params));
+  auto settings = param_settings(cfg, params);
+  std::unique_ptr<Optimizer> opt;
+  if (cfg.name == "adamw") opt = std::make_unique<AdamW>(cfg, std::move(params), std::move(settings));
+  else if (cfg.name == "rmsprop") opt = std::make_unique<RmspropTf>(cfg, std::move(params), std::move(settings));
+  else if (cfg.name == "lamb") opt = std::make_unique<Lamb>(cfg, std::move(params), std::move(settings));
+  else if (cfg.name == "lars") opt = std::make_unique<Lars>(cfg, std::move(params), std::move(settings));
+  else opt = std::make_unique<Sgd>(cfg, std::move(params), std::move(settings));
+  return opt;
+}
+
+double grad_norm(const NamedTensors& params) {
+  torch::NoGradGuard no_grad;
+  double sq = 0;
+  for (const auto& [name, p] : params)
+    if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
+  return std::sqrt(sq);
+}
+
+double clip_grad_norm(const NamedTensors& params, double max_norm) {
+  const double norm = grad_norm(params);
+  if (std::isfinite(norm) && norm > max_norm) {
+    torch::NoGradGuard no_grad;
+    const double scale = max_norm / (norm + 1e-6);
+    for (const auto& [name, p] : params)
+      if (p.grad().defined()) p.grad().mul_(scale);
+  }
+  return norm;
 }
 
 double scaled_lr(const OptimConfig& cfg, int64_t global_batch) {
@@ -96,12 +317,20 @@ double scaled_lr(const OptimConfig& cfg, int64_t global_batch) {
 }
 
 double lr_at(const ScheduleConfig& cfg, double peak, int64_t step, int64_t warmup_steps,
-             int64_t total_steps) {
-  if (step < warmup_steps) return peak * static_cast<double>(step + 1) / warmup_steps;
+             int64_t total_steps, int64_t steps_per_epoch) {
+  if (step < warmup_steps) {
+    const double from = cfg.warmup_start * peak;
+    return from + (peak - from) * static_cast<double>(step + 1) / warmup_steps;
+  }
+  const double floor = cfg.min_lr_ratio * peak;
+  const double epochs = static_cast<double>(step) / std::max<int64_t>(1, steps_per_epoch);
   if (cfg.name == "constant") return peak;
+  if (cfg.name == "step")
+    return std::max(floor, peak * std::pow(cfg.decay_rate, std::floor(epochs / cfg.decay_epochs)));
+  if (cfg.name == "exponential")
+    return std::max(floor, peak * std::pow(cfg.decay_rate, epochs / cfg.decay_epochs));
   const double span = std::max<int64_t>(1, total_steps - warmup_steps);
   const double progress = std::min(1.0, (step - warmup_steps) / span);
-  const double floor = cfg.min_lr_ratio * peak;
   return floor + (peak - floor) * 0.5 * (1 + std::cos(M_PI * progress));
 }
 

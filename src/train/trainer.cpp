@@ -4,16 +4,22 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+
+#include <sys/resource.h>
 
 #include "common/error.h"
 #include "common/log.h"
 #include "data/epoch_plan.h"
 #include "data/loader.h"
+#include "metrics/eval_file.h"
+#include "metrics/report.h"
 #include "models/registry.h"
 #include "models/weights.h"
+#include "train/freeze.h"
 
 namespace odyssey {
 
@@ -33,6 +39,22 @@ std::string format_duration(double s) {
   else
     std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(t / 60), (long long)(t % 60));
   return buf;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;  // Linux: KiB
+}
+
+// The columns of metrics.csv (train and eval records share them; empty where not applicable).
+const std::vector<std::string>& csv_columns() {
+  static const std::vector<std::string> c = {
+      "kind", "step", "epoch", "samples_seen", "loss", "top1", "top5", "lr", "images_per_s",
+      "data_wait_s", "forward_s", "backward_s", "comm_wait_s", "comm_busy_s", "optimizer_s",
+      "window_s", "grad_norm", "peak_rss_mb", "macro_f1", "map", "miou", "ece", "worst_class",
+      "worst_recall", "ema"};
+  return c;
 }
 
 // Cross-entropy against mixed (soft) targets, with label smoothing applied to them.
@@ -74,12 +96,22 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
   }
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
   for (auto& b : model_->named_buffers()) buffers_.emplace_back(b.key(), b.value());
-  optimizer_ = make_optimizer(cfg_.optim, params_);
+  trainable_ = freeze_parameters(params_, cfg_.model.freeze, cfg_.source);
+  if (trainable_.size() < params_.size())
+    log::info("model.freeze: {} of {} parameter tensors frozen", params_.size() - trainable_.size(),
+              params_.size());
+  optimizer_ = make_optimizer(cfg_.optim, trainable_);
+  check_precision(cfg_.train.precision, device_);
+  if (cfg_.train.precision == "fp16") scaler_ = std::make_unique<LossScaler>();
+  if (cfg_.train.ema_decay > 0)
+    ema_ = std::make_unique<Ema>(params_, cfg_.train.ema_decay, cfg_.train.ema_warmup);
   ReducerOptions reducer;
   reducer.bucket_bytes = static_cast<int64_t>(cfg_.dist.bucket_mb * (1 << 20));
   reducer.first_bucket_bytes = static_cast<int64_t>(cfg_.dist.first_bucket_mb * (1 << 20));
   reducer.compress = cfg_.dist.compress;
-  reducer_ = std::make_unique<GradientReducer>(model_->parameters(), comm_, reducer);
+  std::vector<torch::Tensor> reduced;
+  for (auto& [name, p] : trainable_) reduced.push_back(p);
+  reducer_ = std::make_unique<GradientReducer>(reduced, comm_, reducer);
   coordinator_ = std::make_unique<Coordinator>(comm_);
 
   // Schedule: steps are global optimizer steps; every rank takes the same number.
@@ -111,6 +143,14 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
       log::info("removed {} unfinished checkpoint file(s) of an interrupted write", n);
     writer_ = std::make_unique<AsyncCheckpointWriter>(*checkpointer_, cfg_.checkpoint.async);
     metrics_ = JsonlWriter((fs::path(run_dir_) / "metrics.jsonl").string());
+    csv_ = CsvWriter((fs::path(run_dir_) / "metrics.csv").string(), csv_columns());
+    // "auto": a bar only for a process started from a terminal by hand. Under mpirun every
+    // rank's stdout is a pseudo-terminal whatever mpirun's own output is (a SLURM log included),
+    // so launched ranks print lines unless metrics.progress = "bar".
+    const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") ||
+                          std::getenv("SLURM_JOB_ID");
+    progress_bar_ = cfg_.metrics.progress == "bar" ||
+                    (cfg_.metrics.progress == "auto" && !launched && log::stdout_is_terminal());
   }
 }
 
@@ -118,6 +158,7 @@ void Trainer::start() {
   // All ranks: collectives first, so that a rank failing in the local part below cannot leave
   // the others waiting in one.
   broadcast_module(comm_, *model_);
+  if (ema_) ema_->reset();  // the average starts at rank 0's weights
   comm_.broadcast(resume_path_, 0);
   if (!resume_path_.empty()) resume_from(resume_path_);
   const int64_t global_batch = cfg_.train.batch_size * comm_.size();
@@ -137,7 +178,13 @@ void Trainer::resume_from(const std::string& path) {
   NamedTensors live = params_;
   live.insert(live.end(), buffers_.begin(), buffers_.end());
   load_named(ckpt.model, live, "model", path);
-  load_named(ckpt.optimizer, optimizer_->state(), "optimizer", path);
+  NamedTensors opt_state = optimizer_->state();
+  if (scaler_) opt_state.insert(opt_state.end(), scaler_->state().begin(), scaler_->state().end());
+  load_named(ckpt.optimizer, opt_state, "optimizer", path);
+  if (ema_ && !ckpt.ema.empty())
+    load_named(ckpt.ema, ema_->state(), "ema", path);
+  else if (ema_)
+    log::info("{} holds no EMA weights (train.ema_decay was off): the average starts now", path);
   state_.step = ckpt.trainer.step;
   state_.samples_seen = ckpt.trainer.samples_seen;
   state_.epoch = ckpt.trainer.epoch;
@@ -175,8 +222,14 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   double loss_value = 0;
   bool finite = true;
   reducer_->zero_grad();
+  const double amp_scale = scaler_ ? scaler_->scale() : 1.0;
   for (int64_t i = 0; i < micro; ++i) {
-    logits[i] = model_->forward(xs[i]);
+    const auto t_forward = Clock::now();
+    {
+      AutocastScope autocast(cfg_.train.precision, device_);
+      logits[i] = model_->forward(xs[i]);
+    }
+    logits[i] = logits[i].to(torch::kFloat);  // the loss in float32 whatever the precision
     auto loss = ts.empty() ? torch::nn::functional::cross_entropy(
                                  logits[i], ys[i],
                                  torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
@@ -185,9 +238,13 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
     const double v = loss.item<double>();
     finite = finite && std::isfinite(v);
     loss_value += v / micro;
+    const auto t_backward = Clock::now();
+    forward_s_ += std::chrono::duration<double>(t_backward - t_forward).count();
     reducer_->prepare(/*sync=*/i == micro - 1);
-    // Scaled so that the sum over ranks and micro-batches is the mean gradient.
-    (loss * (reducer_->loss_scale() / micro)).backward();
+    // Scaled so that the sum over ranks and micro-batches is the mean gradient (times the fp16
+    // loss scale, divided out again before the update).
+    (loss * (amp_scale * reducer_->loss_scale() / micro)).backward();
+    backward_s_ += seconds_since(t_backward);
   }
   // All ranks: the mean gradient over the global batch, then one tiny all-reduce decides
   // together on stop requests and non-finite losses.
@@ -211,7 +268,19 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
     reducer_->zero_grad();
     return flags;
   }
+  const auto t_update = Clock::now();
+  // Every rank holds the same averaged gradients, so the checks below decide alike everywhere.
+  if (scaler_ && !scaler_->unscale_and_check(trainable_)) {
+    log::info("fp16 gradient overflow at step {}: update skipped, loss scale now {}",
+              state_.step + 1, scaler_->scale());
+    reducer_->zero_grad();
+    return flags;
+  }
+  if (cfg_.optim.clip_grad_norm > 0) grad_norm_ = clip_grad_norm(trainable_, cfg_.optim.clip_grad_norm);
   optimizer_->step(lr);
+  if (ema_) ema_->update(state_.step + 1);
+  optimizer_s_ += seconds_since(t_update);
+  last_loss_ = loss_value;
   if (window)
     for (int64_t i = 0; i < micro; ++i) window->add(logits[i].detach(), ys[i]);
   return flags;
@@ -219,6 +288,7 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
 
 TrainResult Trainer::run() {
   const auto t_start = Clock::now();
+  train_start_ = t_start;
   ControlFlags halt;                        // all ranks hold the same flags
   const StopReason why = train_loop(halt);  // all ranks
   if (why == StopReason::kSignal || why == StopReason::kNonFinite) {
@@ -243,11 +313,21 @@ TrainResult Trainer::run() {
   r.checkpoint_error = checkpoint_error_;
   r.checkpoint_failed = last_write_failed || why == StopReason::kCheckpointFailed;
   if (writer_) r.last_checkpoint = writer_->last_path();
+  if (comm_.rank() == 0) {
+    log::clear_status();
+    if (cfg_.metrics.report) {  // rank 0 only
+      try {
+        log::info("report: {}", write_report(run_dir_));
+      } catch (const Error& e) {
+        log::warn("could not write the report: {}", e.what());
+      }
+    }
+  }
   return r;
 }
 
 Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
-  model_->train();
+  set_train_mode(*model_);
   auto step_limit = [this] {
     return (cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps) ||
            (cfg_.train.stop_at_step > 0 && state_.step >= cfg_.train.stop_at_step);
@@ -269,7 +349,8 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     double waited = 0;
     bool limit = false;
     while (auto batch = loader.next()) {
-      const double lr = lr_at(cfg_.schedule, peak_lr_, state_.step, warmup_steps_, total_steps_);
+      const double lr = lr_at(cfg_.schedule, peak_lr_, state_.step, warmup_steps_, total_steps_,
+                              steps_per_epoch_);
       halt = train_step(batch->images, batch->labels, lr, &window);  // all ranks
       if (timeout_relaxed_) {  // setup, warm-up or a checkpoint hand-over is over
         comm_.set_timeout(cfg_.dist.timeout_s);
@@ -290,6 +371,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
       if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) checkpoint();  // all ranks
       wait_window += loader.wait_seconds() - waited;
       waited = loader.wait_seconds();
+      if (progress_bar_) draw_progress_bar(last_loss_, window.count() / std::max(1e-9, seconds_since(t_window)));
       if (state_.step % cfg_.train.log_every == 0) {  // all ranks (one small all-reduce)
         report_progress(window, seconds_since(t_window), wait_window);
         window = ClassificationCounts(num_classes_);
@@ -376,7 +458,8 @@ void Trainer::end_of_epoch(bool last) {
 ClassificationCounts Trainer::evaluate() {
   torch::NoGradGuard no_grad;
   model_->eval();
-  ClassificationCounts counts(num_classes_);
+  if (ema_) ema_->swap();  // evaluate the averaged weights (same on every rank)
+  ClassificationCounts counts(num_classes_, /*detailed=*/true);
   auto [begin, end] = eval_range(eval_->size(), comm_.size(), comm_.rank());
   const int64_t b = std::max<int64_t>(1, cfg_.train.batch_size * 2);
   const int64_t steps = (end - begin + b - 1) / b;
@@ -388,17 +471,20 @@ ClassificationCounts Trainer::evaluate() {
         return idx;
       },
       0, steps, cfg_.data.prefetch);
-  while (auto batch = loader.next())
+  while (auto batch = loader.next()) {
+    AutocastScope autocast(cfg_.train.precision, device_);
     counts.add(model_->forward(prepare_eval(batch->images, norm_)), batch->labels);
+  }
+  if (ema_) ema_->swap();
   counts.allreduce(comm_);  // all ranks
-  model_->train();
+  set_train_mode(*model_);
   return counts;
 }
 
 void Trainer::report_progress(ClassificationCounts& window, double window_s, double data_wait_s) {
   window.allreduce(comm_);  // all ranks
   const double lr = lr_at(cfg_.schedule, peak_lr_, std::max<int64_t>(0, state_.step - 1),
-                          warmup_steps_, total_steps_);
+                          warmup_steps_, total_steps_, steps_per_epoch_);
   const double ips = window.count() / std::max(1e-9, window_s);
   const double eta = (total_steps_ - state_.step) * cfg_.train.batch_size * comm_.size() / std::max(1e-9, ips);
   log::info("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s data-wait {:.1f}% "
@@ -406,44 +492,115 @@ void Trainer::report_progress(ClassificationCounts& window, double window_s, dou
             state_.epoch + 1, cfg_.train.epochs, state_.step, total_steps_, window.loss(),
             100 * window.top1(), lr, ips, 100 * data_wait_s / std::max(1e-9, window_s),
             100 * comm_wait_s_ / std::max(1e-9, window_s), format_duration(eta));
-  if (metrics_.is_open())  // rank 0 only
-    metrics_.write(JsonRecord()
-                       .add("kind", "train")
-                       .add("step", state_.step)
-                       .add("epoch", state_.epoch)
-                       .add("samples_seen", state_.samples_seen)
-                       .add("loss", window.loss())
-                       .add("top1", window.top1())
-                       .add("lr", lr)
-                       .add("images_per_s", ips)
-                       .add("data_wait_s", data_wait_s)
-                       .add("comm_wait_s", comm_wait_s_)
-                       .add("comm_busy_s", comm_busy_s_)
-                       .add("compute_s", std::max(0.0, window_s - data_wait_s - comm_wait_s_))
-                       .add("window_s", window_s));
-  comm_wait_s_ = comm_busy_s_ = 0;
+  if (metrics_.is_open()) {  // rank 0 only
+    JsonRecord r;
+    r.add("kind", "train")
+        .add("step", state_.step)
+        .add("epoch", state_.epoch)
+        .add("samples_seen", state_.samples_seen)
+        .add("loss", window.loss())
+        .add("top1", window.top1())
+        .add("lr", lr)
+        .add("images_per_s", ips)
+        .add("data_wait_s", data_wait_s)
+        .add("forward_s", forward_s_)
+        .add("backward_s", backward_s_)
+        .add("comm_wait_s", comm_wait_s_)
+        .add("comm_busy_s", comm_busy_s_)
+        .add("optimizer_s", optimizer_s_)
+        .add("compute_s", std::max(0.0, window_s - data_wait_s - comm_wait_s_))
+        .add("window_s", window_s)
+        .add("peak_rss_mb", peak_rss_mb());
+    if (cfg_.optim.clip_grad_norm > 0) r.add("grad_norm", grad_norm_);
+    metrics_.write(r);
+    std::map<std::string, std::string> row = {
+        {"kind", "train"},
+        {"step", std::to_string(state_.step)},
+        {"epoch", std::to_string(state_.epoch)},
+        {"samples_seen", std::to_string(state_.samples_seen)},
+        {"loss", csv_number(window.loss())},
+        {"top1", csv_number(window.top1())},
+        {"lr", csv_number(lr)},
+        {"images_per_s", csv_number(ips)},
+        {"data_wait_s", csv_number(data_wait_s)},
+        {"forward_s", csv_number(forward_s_)},
+        {"backward_s", csv_number(backward_s_)},
+        {"comm_wait_s", csv_number(comm_wait_s_)},
+        {"comm_busy_s", csv_number(comm_busy_s_)},
+        {"optimizer_s", csv_number(optimizer_s_)},
+        {"window_s", csv_number(window_s)},
+        {"peak_rss_mb", csv_number(peak_rss_mb())}};
+    if (cfg_.optim.clip_grad_norm > 0) row["grad_norm"] = csv_number(grad_norm_);
+    csv_.write(row);
+  }
+  comm_wait_s_ = comm_busy_s_ = forward_s_ = backward_s_ = optimizer_s_ = 0;
+}
+
+void Trainer::draw_progress_bar(double loss, double images_per_s) {
+  if (std::chrono::duration<double>(Clock::now() - bar_drawn_).count() < 0.25 &&
+      state_.step < total_steps_)
+    return;
+  bar_drawn_ = Clock::now();
+  constexpr int kWidth = 24;
+  const double done = static_cast<double>(state_.step) / std::max<int64_t>(1, total_steps_);
+  const int filled = static_cast<int>(done * kWidth);
+  std::string bar(filled, '#');
+  bar.resize(kWidth, '.');
+  const double eta = (total_steps_ - state_.step) * cfg_.train.batch_size * comm_.size() /
+                     std::max(1e-9, images_per_s);
+  log::status(fmt::format("epoch {}/{} [{}] step {}/{} {:.0f} img/s loss {:.4f} eta {}",
+                          std::min(state_.epoch + 1, cfg_.train.epochs), cfg_.train.epochs, bar,
+                          state_.step, total_steps_, images_per_s, loss, format_duration(eta)));
 }
 
 void Trainer::report_eval(const ClassificationCounts& c) {
-  auto recall = c.per_class_recall();
-  size_t worst = std::min_element(recall.begin(), recall.end()) - recall.begin();
-  std::string worst_name = worst < class_names_.size() ? class_names_[worst] : std::to_string(worst);
-  log::info("eval after step {}: {} loss {:.4f} top-1 {:.2f}% top-5 {:.2f}% on {} images; worst "
-            "class {} {:.1f}%",
-            state_.step, cfg_.data.eval_split, c.loss(), 100 * c.top1(), 100 * c.top5(), c.count(),
-            worst_name, 100 * recall[worst]);
-  if (metrics_.is_open())  // rank 0 only
-    metrics_.write(JsonRecord()
-                       .add("kind", "eval")
-                       .add("step", state_.step)
-                       .add("epoch", state_.epoch)
-                       .add("split", cfg_.data.eval_split)
-                       .add("samples", c.count())
-                       .add("loss", c.loss())
-                       .add("top1", c.top1())
-                       .add("top5", c.top5())
-                       .add("worst_class", worst_name)
-                       .add("per_class_recall", recall));
+  auto [worst, worst_recall] = worst_class(c);
+  std::string worst_name =
+      worst < static_cast<int64_t>(class_names_.size()) ? class_names_[worst] : std::to_string(worst);
+  log::info("eval after step {}{}: {} loss {:.4f} top-1 {:.2f}% top-5 {:.2f}% mAP {:.4f} mIoU "
+            "{:.4f} macro-F1 {:.4f} ECE {:.4f} on {} images; worst class {} {:.1f}%",
+            state_.step, ema_ ? " (EMA weights)" : "", cfg_.data.eval_split, c.loss(),
+            100 * c.top1(), 100 * c.top5(), c.mean_ap(), c.mean_iou(), c.macro_f1(), c.ece(),
+            c.count(), worst_name, 100 * worst_recall);
+  if (!metrics_.is_open()) return;  // rank 0 only below
+  metrics_.write(JsonRecord()
+                     .add("kind", "eval")
+                     .add("step", state_.step)
+                     .add("epoch", state_.epoch)
+                     .add("split", cfg_.data.eval_split)
+                     .add("ema", int64_t{ema_ ? 1 : 0})
+                     .add("samples", c.count())
+                     .add("loss", c.loss())
+                     .add("top1", c.top1())
+                     .add("top5", c.top5())
+                     .add("macro_f1", c.macro_f1())
+                     .add("map", c.mean_ap())
+                     .add("miou", c.mean_iou())
+                     .add("ece", c.ece())
+                     .add("worst_class", worst_name)
+                     .add("worst_recall", worst_recall)
+                     .add("per_class_precision", c.per_class_precision())
+                     .add("per_class_recall", c.per_class_recall())
+                     .add("per_class_f1", c.per_class_f1())
+                     .add("per_class_ap", c.per_class_ap())
+                     .add("per_class_iou", c.per_class_iou()));
+  csv_.write({{"kind", "eval"},
+              {"step", std::to_string(state_.step)},
+              {"epoch", std::to_string(state_.epoch)},
+              {"samples_seen", std::to_string(state_.samples_seen)},
+              {"loss", csv_number(c.loss())},
+              {"top1", csv_number(c.top1())},
+              {"top5", csv_number(c.top5())},
+              {"macro_f1", csv_number(c.macro_f1())},
+              {"map", csv_number(c.mean_ap())},
+              {"miou", csv_number(c.mean_iou())},
+              {"ece", csv_number(c.ece())},
+              {"worst_class", worst_name},
+              {"worst_recall", csv_number(worst_recall)},
+              {"ema", ema_ ? "1" : "0"}});
+  // The counts themselves (confusion matrix, score histograms, calibration bins) for the report
+  // and for anyone who wants other metrics: the latest evaluation, replaced atomically.
+  write_eval_file((fs::path(run_dir_) / "eval-latest.h5").string(), c, class_names_, state_.step);
 }
 
 CheckpointData Trainer::snapshot() const {
@@ -451,6 +608,8 @@ CheckpointData Trainer::snapshot() const {
   d.model = params_;
   d.model.insert(d.model.end(), buffers_.begin(), buffers_.end());
   d.optimizer = optimizer_->state();
+  if (scaler_) d.optimizer.insert(d.optimizer.end(), scaler_->state().begin(), scaler_->state().end());
+  if (ema_) d.ema = ema_->state();
   d.trainer = state_;
   d.trainer.eval_top1 = last_top1_;
   return d;

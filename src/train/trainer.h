@@ -16,9 +16,12 @@
 #include "dist/gradient_reducer.h"
 #include "dist/param_sync.h"
 #include "metrics/classification.h"
+#include "metrics/csv.h"
 #include "metrics/jsonl.h"
 #include "models/classifier.h"
+#include "train/ema.h"
 #include "train/optimizer.h"
+#include "train/precision.h"
 
 namespace odyssey {
 
@@ -51,8 +54,10 @@ class Trainer {
   // Trains to the end (all epochs or train.max_steps), evaluates, checkpoints.
   TrainResult run();
 
-  // Evaluates the current model on the eval split (all ranks; counts summed on every rank).
+  // Evaluates the current model (its EMA weights when on) on the eval split (all ranks; counts
+  // summed on every rank).
   ClassificationCounts evaluate();
+  const std::vector<std::string>& class_names() const { return class_names_; }
 
  private:
   enum class StopReason { kDone, kStepLimit, kSignal, kNonFinite, kCheckpointFailed };
@@ -69,6 +74,8 @@ class Trainer {
   void end_of_epoch(bool last);
   void report_progress(ClassificationCounts& window, double window_s, double data_wait_s);
   void report_eval(const ClassificationCounts& counts);
+  // Rank 0, on a terminal: redraws the progress bar (at most a few times a second).
+  void draw_progress_bar(double loss, double images_per_s);
   // All ranks: BatchNorm statistics averaged, then rank 0 hands the state to the writer.
   void checkpoint(bool buffers_averaged = false);
   // All ranks: waits for rank 0's writes; true when one failed since the last look (agreed).
@@ -87,7 +94,11 @@ class Trainer {
   int64_t num_classes_ = 0;
   std::shared_ptr<Classifier> model_;
   NamedTensors params_, buffers_;
+  NamedTensors trainable_;  // params_ less those frozen by model.freeze
   std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<Ema> ema_;           // train.ema_decay > 0
+  std::unique_ptr<LossScaler> scaler_;  // train.precision = "fp16"
+  torch::Device device_{torch::kCPU};
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<Coordinator> coordinator_;
   int64_t skipped_steps_ = 0;
@@ -95,12 +106,21 @@ class Trainer {
   // Communication time over the current logging window: what the training thread waited for
   // collectives (exposed) and how long they ran (busy).
   double comm_wait_s_ = 0, comm_busy_s_ = 0;
+  // Step time split over the window (this rank): forward, backward (computation; buckets
+  // overlap it), optimizer (clipping, update, EMA). Exposed sync is comm_wait_s_.
+  double forward_s_ = 0, backward_s_ = 0, optimizer_s_ = 0;
+  double grad_norm_ = 0;
+  double last_loss_ = 0;  // this rank's loss at the last step  // before clipping, at the last step (computed when clipping is on)
+  bool progress_bar_ = false;
+  Clock::time_point bar_drawn_ = Clock::now();
+  Clock::time_point train_start_ = Clock::now();
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<AsyncCheckpointWriter> writer_;  // rank 0 only
   int64_t last_saved_step_ = -1;
   Clock::time_point last_saved_time_ = Clock::now();
   std::string checkpoint_error_;
   JsonlWriter metrics_;  // rank 0 only
+  CsvWriter csv_;        // rank 0 only
   TrainerState state_;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0, warmup_steps_ = 0;
   double peak_lr_ = 0;

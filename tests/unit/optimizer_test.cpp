@@ -87,3 +87,167 @@ TEST(Schedule, LinearScalingRule) {
   o.lr_scaling = "none";
   EXPECT_DOUBLE_EQ(scaled_lr(o, 512), 0.1);
 }
+
+namespace {
+
+// Applies one optimizer to a weight and a bias with fixed gradients for `steps` steps.
+struct Pair {
+  torch::Tensor w = torch::tensor({{0.5, -1.0}, {2.0, 0.25}}, torch::kDouble).requires_grad_();
+  torch::Tensor b = torch::tensor({0.1, -0.2}, torch::kDouble).requires_grad_();
+  torch::Tensor gw = torch::tensor({{0.1, 0.2}, {-0.3, 0.4}}, torch::kDouble);
+  torch::Tensor gb = torch::tensor({0.05, -0.05}, torch::kDouble);
+  void run(const OptimConfig& cfg, double lr, int steps) {
+    auto opt = make_optimizer(cfg, {{"weight", w}, {"bias", b}});
+    for (int i = 0; i < steps; ++i) {
+      w.mutable_grad() = gw.clone();
+      b.mutable_grad() = gb.clone();
+      opt->step(lr);
+    }
+  }
+};
+
+}  // namespace
+
+TEST(Optimizer, RmspropTensorFlowFormByHand) {
+  OptimConfig cfg;
+  cfg.name = "rmsprop", cfg.momentum = 0.9, cfg.rho = 0.9, cfg.eps = 1e-3, cfg.weight_decay = 1e-2;
+  Pair p;
+  auto w = p.w.detach().clone(), b = p.b.detach().clone();
+  auto sq_w = torch::ones_like(w), sq_b = torch::ones_like(b);  // TF starts the mean square at 1
+  auto mw = torch::zeros_like(w), mb = torch::zeros_like(b);
+  for (int i = 0; i < 3; ++i) {
+    auto g = p.gw + 1e-2 * w;  // L2 decay on the weight only
+    sq_w = 0.9 * sq_w + 0.1 * g * g;
+    mw = 0.9 * mw + 0.05 * g / (sq_w + 1e-3).sqrt();  // lr inside the momentum
+    w = w - mw;
+    sq_b = 0.9 * sq_b + 0.1 * p.gb * p.gb;
+    mb = 0.9 * mb + 0.05 * p.gb / (sq_b + 1e-3).sqrt();
+    b = b - mb;
+  }
+  p.run(cfg, 0.05, 3);
+  EXPECT_TRUE(torch::allclose(p.w, w, 1e-12, 1e-14));
+  EXPECT_TRUE(torch::allclose(p.b, b, 1e-12, 1e-14));
+}
+
+TEST(Optimizer, LambTrustRatioByHand) {
+  OptimConfig cfg;
+  cfg.name = "lamb", cfg.beta1 = 0.9, cfg.beta2 = 0.999, cfg.eps = 1e-6, cfg.weight_decay = 0.1;
+  Pair p;
+  auto w = p.w.detach().clone(), b = p.b.detach().clone();
+  // Step 1: m = (1-b1) g, v = (1-b2) g^2, bias-corrected -> g / (|g| + eps).
+  auto u = p.gw / (p.gw.abs() + 1e-6) + 0.1 * w;
+  w = w - 0.01 * (w.norm() / u.norm()) * u;
+  b = b - 0.01 * (p.gb / (p.gb.abs() + 1e-6));  // no decay, no trust ratio on biases
+  p.run(cfg, 0.01, 1);
+  EXPECT_TRUE(torch::allclose(p.w, w, 1e-12, 1e-14));
+  EXPECT_TRUE(torch::allclose(p.b, b, 1e-12, 1e-14));
+}
+
+TEST(Optimizer, LarsTrustRatioByHand) {
+  OptimConfig cfg;
+  cfg.name = "lars", cfg.momentum = 0.9, cfg.nesterov = false, cfg.weight_decay = 1e-4,
+  cfg.trust_coef = 0.001;
+  Pair p;
+  auto w = p.w.detach().clone(), b = p.b.detach().clone();
+  auto buf_w = torch::zeros_like(w), buf_b = torch::zeros_like(b);
+  for (int i = 0; i < 2; ++i) {
+    const double trust = 0.001 * w.norm().item<double>() /
+                         (p.gw.norm().item<double>() + 1e-4 * w.norm().item<double>() + 1e-12);
+    buf_w = 0.9 * buf_w + trust * (p.gw + 1e-4 * w);
+    w = w - 0.5 * buf_w;
+    buf_b = 0.9 * buf_b + p.gb;  // biases: plain momentum SGD
+    b = b - 0.5 * buf_b;
+  }
+  p.run(cfg, 0.5, 2);
+  EXPECT_TRUE(torch::allclose(p.w, w, 1e-12, 1e-14));
+  EXPECT_TRUE(torch::allclose(p.b, b, 1e-12, 1e-14));
+}
+
+TEST(Optimizer, NoDecayOnViTTokensUnlessAsked) {
+  OptimConfig cfg;
+  NamedTensors params = {{"class_token", torch::zeros({1, 1, 4})},
+                         {"encoder.pos_embedding", torch::zeros({1, 5, 4})},
+                         {"conv_proj.weight", torch::zeros({4, 3, 2, 2})},
+                         {"conv_proj.bias", torch::zeros({4})}};
+  auto s = param_settings(cfg, params);
+  EXPECT_FALSE(s[0].decay);
+  EXPECT_FALSE(s[1].decay);
+  EXPECT_TRUE(s[2].decay);
+  EXPECT_FALSE(s[3].decay);
+  cfg.decay_bias_and_norm = true;
+  s = param_settings(cfg, params);
+  for (const auto& x : s) EXPECT_TRUE(x.decay);
+}
+
+TEST(Optimizer, LayerDecayScalesByDepth) {
+  OptimConfig cfg;
+  cfg.layer_decay = 0.5;
+  // A 2-block ViT: embeddings id 0, blocks 1 and 2, head 3 -> scales 1/8, 1/4, 1/2, 1.
+  NamedTensors vit = {{"class_token", torch::zeros({1, 1, 4})},
+                      {"conv_proj.weight", torch::zeros({4, 3, 2, 2})},
+                      {"encoder.pos_embedding", torch::zeros({1, 5, 4})},
+                      {"encoder.layers.encoder_layer_0.ln_1.weight", torch::zeros({4})},
+                      {"encoder.layers.encoder_layer_1.mlp.0.weight", torch::zeros({8, 4})},
+                      {"encoder.ln.weight", torch::zeros({4})},
+                      {"heads.head.weight", torch::zeros({10, 4})}};
+  auto s = param_settings(cfg, vit);
+  const double want[] = {0.125, 0.125, 0.125, 0.25, 0.5, 1.0, 1.0};
+  for (size_t i = 0; i < vit.size(); ++i) EXPECT_DOUBLE_EQ(s[i].lr_scale, want[i]) << vit[i].first;
+  // EfficientNet: features.0 (stem) id 0, features.1 id 1, classifier id 2.
+  NamedTensors eff = {{"features.0.0.weight", torch::zeros({8, 3, 3, 3})},
+                      {"features.1.0.block.0.0.weight", torch::zeros({8, 1, 3, 3})},
+                      {"classifier.1.weight", torch::zeros({10, 8})}};
+  s = param_settings(cfg, eff);
+  EXPECT_DOUBLE_EQ(s[0].lr_scale, 0.25);
+  EXPECT_DOUBLE_EQ(s[1].lr_scale, 0.5);
+  EXPECT_DOUBLE_EQ(s[2].lr_scale, 1.0);
+  // Other models are refused, naming the key.
+  NamedTensors cnn = {{"features.0.weight", torch::zeros({8, 1, 3, 3})}, {"fc.weight", torch::zeros({10, 8})}};
+  try {
+    param_settings(cfg, cnn);
+    FAIL() << "expected an error";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("optim.layer_decay"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Optimizer, LayerDecayScalesTheUpdate) {
+  OptimConfig cfg;
+  cfg.momentum = 0, cfg.weight_decay = 0, cfg.layer_decay = 0.5;
+  auto stem = torch::zeros({2, 1, 1, 1}).requires_grad_();
+  auto head = torch::zeros({3, 2}).requires_grad_();
+  auto opt = make_optimizer(cfg, {{"features.0.0.weight", stem}, {"classifier.1.weight", head}});
+  stem.mutable_grad() = torch::ones_like(stem);
+  head.mutable_grad() = torch::ones_like(head);
+  opt->step(1.0);
+  EXPECT_TRUE(torch::allclose(stem, torch::full_like(stem, -0.5)));
+  EXPECT_TRUE(torch::allclose(head, torch::full_like(head, -1.0)));
+}
+
+TEST(Optimizer, ClipGradNormScalesToTheLimit) {
+  auto a = torch::zeros({2}).requires_grad_(), b = torch::zeros({1}).requires_grad_();
+  a.mutable_grad() = torch::tensor({3.0f, 0.0f});
+  b.mutable_grad() = torch::tensor({4.0f});
+  NamedTensors params = {{"a", a}, {"b", b}};
+  EXPECT_NEAR(clip_grad_norm(params, 10.0), 5.0, 1e-6);  // under the limit: unchanged
+  EXPECT_TRUE(torch::allclose(a.grad(), torch::tensor({3.0f, 0.0f})));
+  EXPECT_NEAR(clip_grad_norm(params, 1.0), 5.0, 1e-6);
+  EXPECT_NEAR(grad_norm(params), 1.0, 1e-5);
+  EXPECT_TRUE(torch::allclose(b.grad(), torch::tensor({0.8f}), 1e-5));
+}
+
+TEST(Schedule, StepExponentialAndWarmupStart) {
+  ScheduleConfig s;
+  s.name = "step", s.decay_epochs = 2.4, s.decay_rate = 0.97;
+  // 10 steps per epoch: the first decay at step 24 (epoch 2.4), the second at 48.
+  EXPECT_DOUBLE_EQ(lr_at(s, 1.0, 23, 0, 1000, 10), 1.0);
+  EXPECT_DOUBLE_EQ(lr_at(s, 1.0, 24, 0, 1000, 10), 0.97);
+  EXPECT_DOUBLE_EQ(lr_at(s, 1.0, 48, 0, 1000, 10), 0.97 * 0.97);
+  s.name = "exponential";
+  EXPECT_NEAR(lr_at(s, 1.0, 12, 0, 1000, 10), std::pow(0.97, 0.5), 1e-12);
+  s.min_lr_ratio = 0.5;
+  EXPECT_DOUBLE_EQ(lr_at(s, 1.0, 100000, 0, 1000, 10), 0.5);
+  s.name = "cosine", s.min_lr_ratio = 0, s.warmup_start = 0.1;
+  EXPECT_DOUBLE_EQ(lr_at(s, 1.0, 0, 10, 100, 10), 0.1 + 0.9 * 0.1);
+  EXPECT_DOUBLE_EQ(lr_at(s, 1.0, 9, 10, 100, 10), 1.0);
+}

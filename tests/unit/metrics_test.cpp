@@ -1,0 +1,114 @@
+// Classification metrics on a hand-worked example (5 images, 3 classes), and the CSV sink.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "metrics/classification.h"
+#include "metrics/csv.h"
+#include "metrics/eval_file.h"
+
+using namespace odyssey;
+
+namespace {
+
+// Softmax of log(p) is p: the scores below are exactly the probabilities worked out by hand.
+ClassificationCounts worked_example() {
+  auto probs = torch::tensor({{0.70, 0.20, 0.10},    // label 0, predicted 0
+                              {0.32, 0.58, 0.10},    // label 0, predicted 1
+                              {0.14, 0.82, 0.04},    // label 1, predicted 1
+                              {0.50, 0.15, 0.35},    // label 2, predicted 0
+                              {0.05, 0.25, 0.70}},   // label 2, predicted 2
+                             torch::kDouble);
+  auto labels = torch::tensor({0, 0, 1, 2, 2}, torch::kLong);
+  ClassificationCounts c(3, /*detailed=*/true);
+  c.add(probs.log().to(torch::kFloat), labels);
+  return c;
+}
+
+}  // namespace
+
+TEST(Metrics, CountsOfTheWorkedExample) {
+  auto c = worked_example();
+  EXPECT_EQ(c.count(), 5);
+  EXPECT_DOUBLE_EQ(c.top1(), 0.6);
+  EXPECT_DOUBLE_EQ(c.top5(), 1.0);  // top-3 of 3 classes
+  const double loss = -(std::log(0.7) + std::log(0.32) + std::log(0.82) + std::log(0.35) + std::log(0.7)) / 5;
+  EXPECT_NEAR(c.loss(), loss, 1e-6);
+  auto cm = c.confusion();
+  EXPECT_TRUE(torch::equal(cm, torch::tensor({{1, 1, 0}, {0, 1, 0}, {1, 0, 1}}, torch::kLong)));
+}
+
+TEST(Metrics, PrecisionRecallF1IoUByHand) {
+  auto c = worked_example();
+  const std::vector<double> precision = {0.5, 0.5, 1.0}, recall = {0.5, 1.0, 0.5},
+                            f1 = {0.5, 2.0 / 3, 2.0 / 3}, iou = {1.0 / 3, 0.5, 0.5};
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_DOUBLE_EQ(c.per_class_precision()[k], precision[k]) << k;
+    EXPECT_DOUBLE_EQ(c.per_class_recall()[k], recall[k]) << k;
+    EXPECT_NEAR(c.per_class_f1()[k], f1[k], 1e-12) << k;
+    EXPECT_NEAR(c.per_class_iou()[k], iou[k], 1e-12) << k;
+  }
+  EXPECT_NEAR(c.macro_f1(), (0.5 + 4.0 / 3) / 3, 1e-12);
+  EXPECT_NEAR(c.mean_iou(), 4.0 / 9, 1e-12);
+  auto [worst, r] = worst_class(c);
+  EXPECT_EQ(worst, 0);  // recall 0.5, the first of the two lowest
+  EXPECT_DOUBLE_EQ(r, 0.5);
+}
+
+TEST(Metrics, AveragePrecisionAndPrCurveByHand) {
+  auto c = worked_example();
+  // Class 0 by decreasing score: .70 P, .50 N, .32 P, .14 N, .05 N
+  //   -> (R, P) = (.5, 1), (.5, .5), (1, 2/3), (1, .5), (1, .4); AP = .5 x 1 + .5 x 2/3.
+  EXPECT_NEAR(c.average_precision(0), 0.5 + 1.0 / 3, 1e-12);
+  EXPECT_NEAR(c.average_precision(1), 1.0, 1e-12);
+  EXPECT_NEAR(c.average_precision(2), 1.0, 1e-12);
+  EXPECT_NEAR(c.mean_ap(), (0.5 + 1.0 / 3 + 2) / 3, 1e-12);
+  auto pr = c.pr_curve(0);
+  ASSERT_EQ(pr.size(), 5u);
+  EXPECT_DOUBLE_EQ(pr[0].recall, 0.5);
+  EXPECT_DOUBLE_EQ(pr[0].precision, 1.0);
+  EXPECT_DOUBLE_EQ(pr[1].precision, 0.5);
+  EXPECT_NEAR(pr[2].precision, 2.0 / 3, 1e-12);
+  EXPECT_DOUBLE_EQ(pr[4].precision, 0.4);
+}
+
+TEST(Metrics, ExpectedCalibrationErrorByHand) {
+  auto c = worked_example();
+  // 15 bins: {.70 ok, .70 ok} -> |1 - .7| x 2/5; .58 wrong -> .58/5; .82 ok -> .18/5; .50 wrong -> .5/5.
+  EXPECT_NEAR(c.ece(), 0.3 * 0.4 + 0.58 / 5 + 0.18 / 5 + 0.5 / 5, 1e-6);
+}
+
+TEST(Metrics, EvalFileRoundTrip) {
+  auto c = worked_example();
+  const auto path = (std::filesystem::temp_directory_path() / "odyssey_eval_test.h5").string();
+  write_eval_file(path, c, {"a", "b", "c"}, 42);
+  auto back = read_eval_file(path);
+  EXPECT_EQ(back.step, 42);
+  EXPECT_EQ(back.class_names, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(torch::equal(back.counts.confusion(), c.confusion()));
+  EXPECT_DOUBLE_EQ(back.counts.mean_ap(), c.mean_ap());
+  EXPECT_DOUBLE_EQ(back.counts.ece(), c.ece());
+  EXPECT_DOUBLE_EQ(back.counts.loss(), c.loss());
+  std::filesystem::remove(path);
+}
+
+TEST(Metrics, CsvRoundTripWithQuoting) {
+  const auto path = (std::filesystem::temp_directory_path() / "odyssey_csv_test.csv").string();
+  std::filesystem::remove(path);
+  {
+    CsvWriter w(path, {"kind", "step", "worst_class"});
+    w.write({{"kind", "train"}, {"step", "10"}});
+    w.write({{"kind", "eval"}, {"step", "20"}, {"worst_class", "T-shirt, \"top\""}});
+    EXPECT_THROW(w.write({{"nope", "1"}}), std::exception);
+  }
+  CsvWriter again(path, {"kind", "step", "worst_class"});  // appends, no second header
+  again.write({{"kind", "train"}, {"step", "30"}});
+  auto rows = read_csv(path);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].count("worst_class"), 0u);
+  EXPECT_EQ(rows[1].at("worst_class"), "T-shirt, \"top\"");
+  EXPECT_EQ(rows[2].at("step"), "30");
+  std::filesystem::remove(path);
+}
