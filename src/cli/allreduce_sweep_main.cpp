@@ -2,7 +2,7 @@
 // and prints "ranks,bytes,seconds,best_seconds" lines (the median and the best of --repeat runs,
 // each the slowest rank's time), the input of `trainer simulate --calibrate`. Run under mpirun:
 //
-//   mpirun -np 2 build/allreduce_sweep [--min-bytes 4096] [--max-bytes 67108864] [--repeat 9]
+//   mpirun -np 2 build/allreduce_sweep [--min-bytes 16] [--max-bytes 67108864] [--repeat 9]
 //
 // Plain MPI, no LibTorch. Sizes go up by factors of two.
 #include <mpi.h>
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  long long min_bytes = 4096, max_bytes = 64ll << 20, repeat = 9;
+  long long min_bytes = 16, max_bytes = 64ll << 20, repeat = 9;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) {
