@@ -1,6 +1,8 @@
 // allreduce_sweep: times raw MPI_Allreduce (float32 sum, in place) over a range of message sizes
-// and prints "ranks,bytes,seconds,best_seconds" lines (the median and the best of --repeat runs,
-// each the slowest rank's time), the input of `trainer simulate --calibrate`. Run under mpirun:
+// and prints "ranks,bytes,seconds,median_seconds" lines (the best and the median of --repeat runs,
+// each the slowest rank's time), the input of `trainer simulate --calibrate`, which fits the
+// first time column: the best, the machine's speed when nothing else disturbs it (on a shared
+// machine the median also holds other jobs' preemptions). Run under mpirun:
 //
 //   mpirun -np 2 build/allreduce_sweep [--min-bytes 16] [--max-bytes 67108864] [--repeat 9]
 //
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
     ++i;
   }
   std::vector<float> buf(static_cast<size_t>(max_bytes / 4) + 1, 1.0f);
-  if (rank == 0) std::printf("ranks,bytes,seconds,best_seconds\n");
+  if (rank == 0) std::printf("ranks,bytes,seconds,median_seconds\n");
   for (long long bytes = min_bytes; bytes <= max_bytes; bytes *= 2) {
     const int count = static_cast<int>(bytes / 4);
     std::vector<double> times;
@@ -79,8 +81,8 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     if (rank == 0)
-      std::printf("%d,%lld,%.9g,%.9g\n", size, static_cast<long long>(count) * 4, times[times.size() / 2],
-                  times.front());
+      std::printf("%d,%lld,%.9g,%.9g\n", size, static_cast<long long>(count) * 4, times.front(),
+                  times[times.size() / 2]);
     std::fflush(stdout);
   }
   MPI_Finalize();

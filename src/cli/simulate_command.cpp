@@ -42,7 +42,7 @@ struct Args {
   std::vector<int> gpus = {8, 16, 32, 64, 128, 256, 512, 1024};
   std::string network = "h100-ib";
   std::optional<double> gpus_per_node, nics_per_node, intra_alpha_us, intra_bw, inter_alpha_us,
-      inter_bw, cores_per_node;
+      inter_bw, cores_per_node, switch_us;
   double threads_per_rank = 1;
   std::string algo = "auto";
   double bucket_mb = 4, first_bucket_mb = 1, backward_fraction = 2.0 / 3, overlap = -1;
@@ -110,6 +110,7 @@ Args parse(const std::vector<std::string>& args) {
     else if (k == "--inter-alpha-us") a.inter_alpha_us = number(k, v, 0, kBig);
     else if (k == "--inter-bw") a.inter_bw = number(k, v, 1e-9, kBig);
     else if (k == "--cores-per-node") a.cores_per_node = number(k, v, 0, kBig);
+    else if (k == "--switch-us") a.switch_us = number(k, v, 0, kBig);
     else if (k == "--threads-per-rank") a.threads_per_rank = number(k, v, 1, kBig);
     else if (k == "--algo") a.algo = v;
     else if (k == "--bucket-mb") a.bucket_mb = number(k, v, 1e-6, kBig);
@@ -139,6 +140,7 @@ Cluster make_cluster(const Args& a) {
   if (a.inter_alpha_us) c.inter.alpha_s = *a.inter_alpha_us * 1e-6;
   if (a.inter_bw) c.inter.bytes_per_s = *a.inter_bw * 1e9;
   if (a.cores_per_node) c.cores_per_node = *a.cores_per_node;
+  if (a.switch_us) c.switch_s = *a.switch_us * 1e-6;
   return c;
 }
 
@@ -164,7 +166,9 @@ std::string describe(const Cluster& c) {
        << c.ranks_per_node << " ranks";
   else
     os << "; all ranks on one node";
-  if (c.cores_per_node > 0) os << "; " << fmt("%g", c.cores_per_node) << " cores per node";
+  if (c.cores_per_node > 0)
+    os << "; " << fmt("%g", c.cores_per_node) << " cores per node, switch "
+       << fmt("%.3g", c.switch_s * 1e6) << " us";
   return os.str();
 }
 
@@ -185,25 +189,29 @@ void print_table(const Workload& w, const Cluster& c, const std::vector<int>& gp
   }
 }
 
-// --calibrate: fit the intra-node link to the timings and report the fit and every residual.
-Link calibrate(const Args& a) {
+// --calibrate: fit the intra-node link (and, with oversubscribed timings, the switch cost) to the
+// timings; report the fit and every residual.
+void calibrate(const Args& a, Cluster& c) {
   const auto timings = read_timings(a.calibrate);
-  const LinkFit f = fit_ring_link(timings, a.fit_min_bytes, a.fit_max_mb * 1e6);
-  std::printf("calibration: %s, %d of %zu timings (sizes %.0f B to %.3g MB), ring model "
-              "t = 2(p-1) alpha + 2(p-1)/p S / bandwidth\n",
-              a.calibrate.c_str(), f.used, timings.size(), a.fit_min_bytes, a.fit_max_mb);
-  std::printf("  alpha %.2f us, bandwidth %.3f GB/s (beta %.4f ns/B); relative residual rms %.1f %%, max %.1f %%\n\n",
-              f.link.alpha_s * 1e6, f.link.bytes_per_s / 1e9, f.beta_s_per_byte * 1e9,
-              100 * f.rms_rel, 100 * f.max_rel);
+  const LinkFit f = fit_ring_link(timings, c.cores_per_node, a.fit_min_bytes, a.fit_max_mb * 1e6);
+  std::printf("calibration: %s, %d of %zu timings (%.0f B to %g MB), one node of %g cores; ring model "
+              "t = 2(p-1) (alpha + (k-1) switch) + 2(p-1)/p S k / bandwidth, k = max(1, p / cores)\n",
+              a.calibrate.c_str(), f.used, timings.size(), a.fit_min_bytes, a.fit_max_mb, c.cores_per_node);
+  std::printf("  alpha %.2f us, bandwidth %.3f GB/s (beta %.4f ns/B)", f.link.alpha_s * 1e6,
+              f.link.bytes_per_s / 1e9, f.beta_s_per_byte * 1e9);
+  if (f.fitted_switch) std::printf(", switch %.2f us", f.switch_s * 1e6);
+  std::printf("; relative residual rms %.1f %%, max %.1f %%\n\n", 100 * f.rms_rel, 100 * f.max_rel);
   std::printf("| ranks | bytes | measured us | model us | error |\n|---|---|---|---|---|\n");
   for (const auto& t : timings) {
-    const double model = 2.0 * (t.ranks - 1) * f.link.alpha_s + 2.0 * (t.ranks - 1) / t.ranks * t.bytes / f.link.bytes_per_s;
+    const double model = ring_model_s(t, f, c.cores_per_node);
     const bool in = t.bytes >= a.fit_min_bytes && (a.fit_max_mb <= 0 || t.bytes <= a.fit_max_mb * 1e6);
     std::printf("| %d | %.0f | %.1f | %.1f | %+.1f %%%s |\n", t.ranks, t.bytes, t.seconds * 1e6,
                 model * 1e6, 100 * (model - t.seconds) / t.seconds, in ? "" : " (not fitted)");
   }
   std::printf("\n");
-  return f.link;
+  c.intra = f.link;
+  c.switch_s = f.switch_s;
+  c.name += " (calibrated)";
 }
 
 // launch/scale's scaling.csv: a row per run, by column name.
@@ -388,10 +396,7 @@ int simulate_command(const std::vector<std::string>& args) {
   const Args a = parse(args);
   Cluster cluster = make_cluster(a);
   const Algorithm algo = parse_algorithm(a.algo);
-  if (!a.calibrate.empty()) {
-    cluster.intra = calibrate(a);
-    cluster.name += " (calibrated)";
-  }
+  if (!a.calibrate.empty()) calibrate(a, cluster);
   const bool have_workload = !a.model.empty() || a.params > 0 || a.compute_ms > 0 || !a.validate.empty();
   if (a.anchors && !have_workload) {
     anchors();

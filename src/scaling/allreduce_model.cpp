@@ -22,10 +22,10 @@ double node_beta(const Cluster& c) { return 1.0 / (c.nics_per_node * c.inter.byt
 
 // The bandwidth term's seconds per byte of a flat algorithm: the slower of the two levels when
 // both carry traffic.
-double flat_beta(const Cluster& c, const Placement& pl) {
-  if (pl.nodes == 1) return beta(c.intra);
+double flat_beta(const Link& intra, const Cluster& c, const Placement& pl) {
+  if (pl.nodes == 1) return beta(intra);
   if (pl.per_node == 1) return node_beta(c);
-  return std::max(beta(c.intra), node_beta(c));
+  return std::max(beta(intra), node_beta(c));
 }
 
 }  // namespace
@@ -50,17 +50,19 @@ double ring_allreduce_s(double bytes, const Cluster& c, int ranks) {
   const Placement pl = place(c, ranks);
   const int p = pl.ranks, n = pl.nodes;
   if (p == 1) return 0;
+  const Link intra = oversubscribed(c, pl.per_node);
   // NCCL counts 2n of the 2(p-1) steps as crossing nodes (all of them with one rank per node).
   const int inter_steps = n == 1 ? 0 : std::min(2 * n, 2 * (p - 1));
-  const double latency = (2 * (p - 1) - inter_steps) * c.intra.alpha_s + inter_steps * c.inter.alpha_s;
-  return latency + 2.0 * (p - 1) / p * bytes * flat_beta(c, pl);
+  const double latency = (2 * (p - 1) - inter_steps) * intra.alpha_s + inter_steps * c.inter.alpha_s;
+  return latency + 2.0 * (p - 1) / p * bytes * flat_beta(intra, c, pl);
 }
 
 double tree_allreduce_s(double bytes, const Cluster& c, int ranks) {
   const Placement pl = place(c, ranks);
   if (pl.ranks == 1) return 0;
-  const double latency = 2 * ((pl.per_node - 1) * c.intra.alpha_s + ceil_log2(pl.nodes) * c.inter.alpha_s);
-  return latency + 2 * bytes * flat_beta(c, pl) / kTreeBandwidthFactor;
+  const Link intra = oversubscribed(c, pl.per_node);
+  const double latency = 2 * ((pl.per_node - 1) * intra.alpha_s + ceil_log2(pl.nodes) * c.inter.alpha_s);
+  return latency + 2 * bytes * flat_beta(intra, c, pl) / kTreeBandwidthFactor;
 }
 
 double hierarchical_allreduce_s(double bytes, const Cluster& c, int ranks) {
@@ -68,7 +70,8 @@ double hierarchical_allreduce_s(double bytes, const Cluster& c, int ranks) {
   const int g = pl.per_node, n = pl.nodes;
   if (pl.ranks == 1) return 0;
   // Reduce-scatter and all-gather inside the node.
-  const double in_node = 2 * ((g - 1) * c.intra.alpha_s + (g - 1.0) / g * bytes * beta(c.intra));
+  const Link intra = oversubscribed(c, g);
+  const double in_node = 2 * ((g - 1) * intra.alpha_s + (g - 1.0) / g * bytes * beta(intra));
   if (n == 1) return in_node;
   // g all-reduces of bytes / g across the nodes at once, sharing the node's NICs: each sees
   // 1 / g of the node's bandwidth, so bytes / g at g x node_beta costs bytes x node_beta.

@@ -17,7 +17,8 @@
 // tree chains the ranks of a node and spans the nodes with a binary tree); the tree's bandwidth is
 // half the bus bandwidth, times NCCL's 0.92. A single node's tree is a chain, so the ring always wins there. Large messages
 // pipeline through both levels, so the slower level sets the bandwidth term (the max); the
-// hierarchical phases run one after another, so their terms add.
+// hierarchical phases run one after another, so their terms add. Ranks that share CPU cores
+// (Cluster::cores_per_node) see the oversubscribed intra-node link (cluster.h).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,7 @@
 #include "scaling/cluster.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 
 namespace odyssey::scaling {
@@ -19,6 +21,15 @@ Placement place(const Cluster& c, int ranks) {
   pl.per_node = c.ranks_per_node;
   pl.nodes = ranks / c.ranks_per_node;
   return pl;
+}
+
+double oversubscription(const Cluster& c, int ranks_on_node) {
+  return c.cores_per_node > 0 ? std::max(1.0, ranks_on_node / c.cores_per_node) : 1.0;
+}
+
+Link oversubscribed(const Cluster& c, int ranks_on_node) {
+  const double k = oversubscription(c, ranks_on_node);
+  return {c.intra.alpha_s + (k - 1) * c.switch_s, c.intra.bytes_per_s / k};
 }
 
 namespace {

@@ -19,8 +19,11 @@ struct Cluster {
   Link inter;                 // node to node, per NIC (InfiniBand, Ethernet)
   int nics_per_node = 1;      // NICs a node's ranks share for inter-node traffic
   int ranks_per_node = 8;     // GPUs per node; 0: every rank on one node
-  double cores_per_node = 0;  // CPU cores a node's ranks share for compute; 0: ranks do not share
-                              // (GPUs). Compute per rank slows by ranks x threads / cores beyond it.
+  double cores_per_node = 0;  // CPU cores a node's ranks share; 0: ranks do not share (GPUs).
+                              // Beyond it compute per rank slows by ranks x threads / cores, and
+                              // the intra-node link by k = ranks / cores (see oversubscribed()).
+  double switch_s = 0;        // oversubscribed ranks: each message step waits this long for each
+                              // other rank on its core to yield (a scheduler switch)
   std::string source;         // where the numbers come from (printed with predictions)
 };
 
@@ -32,6 +35,12 @@ struct Placement {
   int nodes = 1;
 };
 Placement place(const Cluster& cluster, int ranks);
+
+// Ranks per core, k = max(1, ranks on the node / cores) (1 without cores_per_node), and the
+// intra-node link they see: alpha + (k - 1) x switch_s per message step, 1/k of the bandwidth
+// (the k ranks' copies share one core).
+double oversubscription(const Cluster& cluster, int ranks_on_node);
+Link oversubscribed(const Cluster& cluster, int ranks_on_node);
 
 // The named presets (h100-ib, a100-nvlink, goyal2017, cpu-shm, ...), documented in the README.
 const std::vector<Cluster>& cluster_presets();

@@ -23,19 +23,21 @@ expect_in "$WORK/vit.txt" "eff. vs 8"
 grep -qE '^\| 8 \| 1 \| 128 \| .* \| 100\.0 % \| ring \|$' "$WORK/vit.txt" || fail "8 GPUs: ring, 100 % of itself"
 grep -qE '^\| 64 \| 8 \| 128 \| .* \| tree \|$' "$WORK/vit.txt" || fail "64 GPUs: tree"
 
-# Calibration recovers alpha and bandwidth from exact ring-model timings (30 us, 2 GB/s).
+# Calibration recovers alpha, bandwidth and the switch cost from exact model timings (30 us,
+# 2 GB/s, 5 us; cpu-shm has 2 cores, so 4 ranks run k = 2 to a core).
 /usr/bin/python3 - "$WORK/sweep.csv" <<'PY'
 import sys
 with open(sys.argv[1], "w") as f:
-    f.write("ranks,bytes,seconds,best_seconds\n")
+    f.write("ranks,bytes,seconds,median_seconds\n")
     for p in (2, 4):
+        k = max(1, p / 2)
         for s in (4096, 65536, 1 << 20, 4 << 20):
-            t = 2 * (p - 1) * 30e-6 + 2 * (p - 1) / p * s / 2e9
+            t = 2 * (p - 1) * (30e-6 + (k - 1) * 5e-6) + 2 * (p - 1) / p * s * k / 2e9
             f.write(f"{p},{s},{t:.9g},{t:.9g}\n")
 PY
 "$TRAINER" simulate --network cpu-shm --calibrate "$WORK/sweep.csv" > "$WORK/cal.txt"
 cat "$WORK/cal.txt"
-expect_in "$WORK/cal.txt" "alpha 30.00 us, bandwidth 2.000 GB/s"
+expect_in "$WORK/cal.txt" "alpha 30.00 us, bandwidth 2.000 GB/s (beta 0.5000 ns/B), switch 5.00 us"
 expect_in "$WORK/cal.txt" "rms 0.0 %"
 
 # Validation against a sweep: the smallest run gives the compute time, so it is predicted exactly;

@@ -188,6 +188,20 @@ TEST(StepModel, RanksSharingCoresSlowEachOther) {
   EXPECT_LT(eight.efficiency, 0.25);  // 8 ranks on 2 cores: at best 2 ranks' throughput
 }
 
+TEST(AllreduceModel, OversubscribedRanksShareTheCoreAndWaitForSwitches) {
+  Cluster c = one_node();  // 10 us, 1 GB/s
+  c.cores_per_node = 2;
+  c.switch_s = 5 * kUs;
+  // 8 ranks on 2 cores, k = 4: alpha 10 + 3 x 5 = 25 us per step, a quarter of the bandwidth:
+  // 14 x 25 us + 2 x 7/8 x 1 MB x 4 / 1 GB/s = 350 us + 7 ms
+  EXPECT_NEAR(ring_allreduce_s(1e6, c, 8), 350e-6 + 7e-3, 1e-12);
+  // Up to the core count nothing changes: 2 x 10 us + 1 MB / 1 GB/s.
+  EXPECT_NEAR(ring_allreduce_s(1e6, c, 2), 20e-6 + 1e-3, 1e-12);
+  EXPECT_EQ(oversubscription(c, 8), 4);
+  c.cores_per_node = 0;  // GPUs: never oversubscribed
+  EXPECT_NEAR(ring_allreduce_s(1e6, c, 8), 140e-6 + 1.75e-3, 1e-12);
+}
+
 TEST(StepModel, StragglersWaitForTheSlowestRank) {
   // Exact E[max of n standard normals]: n = 2: 1/sqrt(pi) = 0.5642; n = 8: 1.4236; n = 256: 2.8215.
   EXPECT_EQ(expected_max_of_normals(1), 0);
@@ -212,18 +226,37 @@ TEST(Calibration, FitRecoversAlphaAndBetaExactly) {
     for (double s = 4096; s <= 8e6; s *= 2)
       t.push_back({p, s, 2.0 * (p - 1) * alpha + 2.0 * (p - 1) / p * s * beta});
   const LinkFit f = fit_ring_link(t);
+  EXPECT_FALSE(f.fitted_switch);
   EXPECT_NEAR(f.link.alpha_s / alpha, 1, 1e-9);
   EXPECT_NEAR(f.link.bytes_per_s / 5e9, 1, 1e-9);
   EXPECT_LT(f.rms_rel, 1e-9);
   EXPECT_EQ(f.used, static_cast<int>(t.size()));
   // The size range selects timings.
-  EXPECT_EQ(fit_ring_link(t, 0, 1e5).used, 3 * 5);  // 4, 8, 16, 32, 64 KiB at 3 rank counts
+  EXPECT_EQ(fit_ring_link(t, 0, 0, 1e5).used, 3 * 5);  // 4, 8, 16, 32, 64 KiB at 3 rank counts
   // Three rank counts at one size still determine both (the rows are not proportional); one
   // rank count at one size does not.
-  EXPECT_NEAR(fit_ring_link(t, 0, 5000).link.alpha_s / alpha, 1, 1e-9);
+  EXPECT_NEAR(fit_ring_link(t, 0, 0, 5000).link.alpha_s / alpha, 1, 1e-9);
   const std::vector<Timing> two_ranks(t.begin(), t.begin() + 3);
-  EXPECT_NE(error_of([&] { fit_ring_link(two_ranks, 0, 5000); }).find("at least two message sizes"),
+  EXPECT_NE(error_of([&] { fit_ring_link(two_ranks, 0, 0, 5000); }).find("at least two message sizes"),
             std::string::npos);
+}
+
+TEST(Calibration, FitRecoversTheSwitchCostOfOversubscribedRanks) {
+  // 2 cores; timings at 2, 4 and 8 ranks made by the model itself (via a Cluster).
+  Cluster c = one_node();
+  c.intra = {0.5 * kUs, 5e9};
+  c.cores_per_node = 2;
+  c.switch_s = 4 * kUs;
+  std::vector<Timing> t;
+  for (int p : {2, 4, 8})
+    for (double s = 16; s <= 8e6; s *= 4) t.push_back({p, s, ring_allreduce_s(s, c, p)});
+  const LinkFit f = fit_ring_link(t, /*cores_per_node=*/2);
+  EXPECT_TRUE(f.fitted_switch);
+  EXPECT_NEAR(f.link.alpha_s / 0.5e-6, 1, 1e-9);
+  EXPECT_NEAR(f.link.bytes_per_s / 5e9, 1, 1e-9);
+  EXPECT_NEAR(f.switch_s / 4e-6, 1, 1e-9);
+  EXPECT_LT(f.rms_rel, 1e-9);
+  for (const auto& x : t) EXPECT_NEAR(ring_model_s(x, f, 2) / x.seconds, 1, 1e-9);
 }
 
 TEST(Calibration, ReadsTheSweepFormatAndNamesABadLine) {
