@@ -49,6 +49,7 @@ struct Args {
   double optimizer_ms = 0, jitter = 0;
   int baseline = 1;
   std::string calibrate, validate;
+  int validate_base = 0;  // the run whose compute time the validation starts from (0: smallest)
   double fit_min_bytes = 0, fit_max_mb = 8;
   bool anchors = false;
 };
@@ -124,6 +125,7 @@ Args parse(const std::vector<std::string>& args) {
     else if (k == "--fit-min-bytes") a.fit_min_bytes = number(k, v, 0, kBig);
     else if (k == "--fit-max-mb") a.fit_max_mb = number(k, v, 0, kBig);
     else if (k == "--validate") a.validate = v;
+    else if (k == "--validate-base") a.validate_base = static_cast<int>(positive_int_option(k, v));
     else ODY_FAIL("unknown option '" + k + "' for trainer simulate", kUsage);
   }
   ODY_CHECK(a.batch == 0 || a.global_batch == 0, "give --batch or --global-batch, not both", kUsage);
@@ -193,10 +195,12 @@ void print_table(const Workload& w, const Cluster& c, const std::vector<int>& gp
 // timings; report the fit and every residual.
 void calibrate(const Args& a, Cluster& c) {
   const auto timings = read_timings(a.calibrate);
-  const LinkFit f = fit_ring_link(timings, c.cores_per_node, a.fit_min_bytes, a.fit_max_mb * 1e6);
-  std::printf("calibration: %s, %d of %zu timings (%.0f B to %g MB), one node of %g cores; ring model "
+  const LinkFit f = fit_ring_link(timings, c.cores_per_node, a.fit_min_bytes, a.fit_max_mb * kMiB);
+  std::printf("calibration: %s, %d of %zu timings (%s%s), one node of %g cores; ring model "
               "t = 2(p-1) (alpha + (k-1) switch) + 2(p-1)/p S k / bandwidth, k = max(1, p / cores)\n",
-              a.calibrate.c_str(), f.used, timings.size(), a.fit_min_bytes, a.fit_max_mb, c.cores_per_node);
+              a.calibrate.c_str(), f.used, timings.size(),
+              a.fit_min_bytes > 0 ? fmt("from %.0f B ", a.fit_min_bytes).c_str() : "",
+              a.fit_max_mb > 0 ? fmt("up to %g MiB", a.fit_max_mb).c_str() : "all sizes", c.cores_per_node);
   std::printf("  alpha %.2f us, bandwidth %.3f GB/s (beta %.4f ns/B)", f.link.alpha_s * 1e6,
               f.link.bytes_per_s / 1e9, f.beta_s_per_byte * 1e9);
   if (f.fitted_switch) std::printf(", switch %.2f us", f.switch_s * 1e6);
@@ -204,7 +208,7 @@ void calibrate(const Args& a, Cluster& c) {
   std::printf("| ranks | bytes | measured us | model us | error |\n|---|---|---|---|---|\n");
   for (const auto& t : timings) {
     const double model = ring_model_s(t, f, c.cores_per_node);
-    const bool in = t.bytes >= a.fit_min_bytes && (a.fit_max_mb <= 0 || t.bytes <= a.fit_max_mb * 1e6);
+    const bool in = t.bytes >= a.fit_min_bytes && (a.fit_max_mb <= 0 || t.bytes <= a.fit_max_mb * kMiB);
     std::printf("| %d | %.0f | %.1f | %.1f | %+.1f %%%s |\n", t.ranks, t.bytes, t.seconds * 1e6,
                 model * 1e6, 100 * (model - t.seconds) / t.seconds, in ? "" : " (not fitted)");
   }
@@ -252,7 +256,14 @@ void validate(const Args& a, Workload w, const Cluster& c, Algorithm algo) {
     for (auto& r : rows)
       if (r["mode"] == mode && r["status"] == "ok") ok.push_back(r);
     if (ok.empty()) continue;
-    const auto& first = ok.front();  // launch/scale writes rank counts in ascending order
+    // The base run: the smallest rank count (launch/scale writes them in ascending order), or
+    // --validate-base.
+    auto first = ok.front();
+    for (const auto& r : ok)
+      if (a.validate_base > 0 && cell(r, "ranks", a.validate) == a.validate_base) first = r;
+    ODY_CHECK(a.validate_base == 0 || cell(first, "ranks", a.validate) == a.validate_base,
+              ODY_MSG(a.validate << " has no " << mode << " run with " << a.validate_base << " ranks"),
+              "--validate-base takes one of the sweep's rank counts");
     const double base_ranks = cell(first, "ranks", a.validate);
     const double sharing = cpu_sharing_factor(c, static_cast<int>(base_ranks), w.threads_per_rank);
     w.compute_s_per_sample = cell(first, "compute_s_per_step", a.validate) /
@@ -269,7 +280,10 @@ void validate(const Args& a, Workload w, const Cluster& c, Algorithm algo) {
       w.batch_per_rank = static_cast<int64_t>(cell(r, "per_rank_batch", a.validate));
       const StepPrediction s = predict_step(w, c, p, algo);
       const double measured = cell(r, "images_per_s", a.validate);
-      if (&r == &ok.front()) base_measured = measured / p, base_predicted = s.images_per_s / p;
+      if (&r == &ok.front()) {  // efficiency against the smallest run, as launch/scale reports it
+        base_measured = measured / p;
+        base_predicted = predict_step(w, c, p, algo).images_per_s / p;
+      }
       std::printf("| %d | %lld | %.0f | %.0f | %+.1f %% | %.1f %% | %.1f %% | %.2f | %.2f | %.2f | %.2f |\n", p,
                   static_cast<long long>(w.batch_per_rank), measured, s.images_per_s,
                   100 * (s.images_per_s - measured) / measured, 100 * measured / (base_measured * p),

@@ -64,12 +64,13 @@ Usage:
                    [--grad-bytes-per-param B] [--backward-fraction F] [--overlap F]
                    [--optimizer-ms MS] [--jitter CV] [--baseline-gpus N]
                    [--calibrate SWEEP.csv [--fit-min-bytes B] [--fit-max-mb MB]]
-                   [--validate scaling.csv] [--anchors]
+                   [--validate scaling.csv [--validate-base RANKS]] [--anchors]
       Predicted step time, throughput and scaling efficiency of data-parallel training from an
       alpha-beta model of the all-reduce (ring, tree, hierarchical; auto = the faster of ring
       and tree, as NCCL picks) overlapped with backward. --calibrate fits the intra-node alpha
       and bandwidth to launch/allreduce-sweep timings; --validate predicts a launch/scale sweep
-      (scaling.csv) and prints the error per run; --anchors prints published anchors (Goyal et
+      (scaling.csv) from its smallest run's compute time (or --validate-base's) and prints the
+      error per run; --anchors prints published anchors (Goyal et
       al. 2017; NVIDIA DeepLearningExamples) and ViT-B/16 and EfficientNet-B0 on 8-1024 H100s.
   trainer --config-reference
       Every config key with its type, default and meaning (Markdown table).

@@ -69,15 +69,17 @@ std::vector<Cluster> make_presets() {
                  "Ethernet NIC per server; latencies and the NVLink ring bandwidth assumed";
   v.push_back(goyal);
 
-  // This 2-core machine: Open MPI's shared-memory MPI_Allreduce, fitted by
-  // `trainer simulate --calibrate` to launch/allreduce-sweep (README, Scaling model).
+  // This 2-core machine: Open MPI 4.1's shared-memory MPI_Allreduce, fitted by `trainer simulate
+  // --network cpu-shm --calibrate launch/measured/allreduce-sweep-2026-11-29.csv` (best of 9,
+  // 16 B to 8 MiB, 2, 4 and 8 ranks; README, Scaling model).
   Cluster cpu;
   cpu.name = "cpu-shm";
-  cpu.intra = {20 * kUs, 8 * kGB};
-  cpu.inter = {50 * kUs, 1 * kGB};  // unused: one node
+  cpu.intra = {0.31 * kUs, 4.47 * kGB};
+  cpu.inter = {0.31 * kUs, 4.47 * kGB};  // unused: one node
   cpu.nics_per_node = 1;
   cpu.ranks_per_node = 0;
   cpu.cores_per_node = 2;
+  cpu.switch_s = 7.0 * kUs;
   cpu.source = "this 2-core machine, Open MPI 4.1 shared memory, fitted to launch/allreduce-sweep";
   v.push_back(cpu);
   return v;

@@ -65,8 +65,9 @@ StepPrediction predict_one(const Workload& w, const Cluster& c, int ranks, Algor
   }
   ODY_CHECK(s.batch_per_rank > 0, "the batch per rank must be positive", "");
   s.compute_s = s.batch_per_rank * w.compute_s_per_sample *
-                cpu_sharing_factor(c, pl.per_node, w.threads_per_rank) *
-                (1 + w.jitter_cv * expected_max_of_normals(ranks));
+                cpu_sharing_factor(c, pl.per_node, w.threads_per_rank);
+  // Stragglers: every rank waits (in the all-reduce) for the slowest one.
+  const double straggler_s = s.compute_s * w.jitter_cv * expected_max_of_normals(ranks);
   s.algorithm = "-";
   if (ranks > 1) {
     const auto sizes = bucket_sizes(w.grad_bytes, w.first_bucket_bytes, w.bucket_bytes);
@@ -84,7 +85,7 @@ StepPrediction predict_one(const Workload& w, const Cluster& c, int ranks, Algor
     const double backward_start = s.compute_s * (1 - w.backward_fraction);
     s.exposed_s = w.overlap >= 0 ? (1 - w.overlap) * s.allreduce_s
                                  : exposed_after_backward(sizes, cost, backward_start, s.compute_s);
-    s.exposed_s += allreduce_cost(w.control_bytes, c, ranks, a).seconds;
+    s.exposed_s += allreduce_cost(w.control_bytes, c, ranks, a).seconds + straggler_s;
   }
   s.step_s = s.compute_s + s.exposed_s + w.optimizer_s;
   s.images_per_s = ranks * s.batch_per_rank / s.step_s;

@@ -14,7 +14,9 @@
 //
 // Optionally, stragglers: when each rank's compute time varies from step to step by a coefficient
 // of variation cv (normal), a synchronous step waits for the slowest of p ranks, on average
-// compute x (1 + cv E[max of p standard normals]) (Blom's approximation; 0 for one rank).
+// compute x cv x E[max of p standard normals] longer (Blom's approximation; 0 for one rank); the
+// others spend that wait in the all-reduce, so it counts as exposed communication, as the
+// trainer's comm_wait_s counts it.
 #pragma once
 
 #include <cstdint>
@@ -50,7 +52,8 @@ struct StepPrediction {
   int buckets = 0;
   double compute_s = 0;     // forward + backward of one step, after CPU sharing
   double allreduce_s = 0;   // all gradient buckets, back to back
-  double exposed_s = 0;     // what the step waits for: the gradients' tail + the control all-reduce
+  double exposed_s = 0;     // what the step waits for: the gradients' tail, the control all-reduce,
+                            // stragglers
   double step_s = 0;
   double images_per_s = 0;  // over all ranks
   double efficiency = 1;    // images_per_s / (ranks x one rank's images_per_s)

@@ -52,6 +52,12 @@ cat "$WORK/val.txt"
 expect_in "$WORK/val.txt" "compute 0.300 ms per sample from the 1-rank run"
 expect_in "$WORK/val.txt" "| 1 | 64 | 3333 | 3333 | +0.0 % |"
 grep -qE '^\| 4 \| 64 \| 6000 \| ' "$WORK/val.txt" || fail "4-rank row"
+"$TRAINER" simulate --network cpu-shm --params 100000 --validate "$WORK/scaling.csv" --validate-base 4 > "$WORK/val4.txt"
+expect_in "$WORK/val4.txt" "from the 4-rank run"
+check_base_error=0; "$TRAINER" simulate --network cpu-shm --params 100000 --validate "$WORK/scaling.csv" \
+  --validate-base 3 > "$WORK/val3.txt" 2>&1 || check_base_error=$?
+[ $check_base_error -eq 2 ] || fail "--validate-base 3: exit $check_base_error"
+expect_in "$WORK/val3.txt" "has no weak run with 3 ranks"
 
 # The published anchors and the H100 predictions.
 "$TRAINER" simulate --anchors > "$WORK/anchors.txt"

@@ -213,10 +213,14 @@ TEST(StepModel, StragglersWaitForTheSlowestRank) {
   w.batch_per_rank = 100;
   w.grad_bytes = 1;
   w.jitter_cv = 0.1;
-  const Cluster c = one_node();
-  EXPECT_NEAR(predict_step(w, c, 1, Algorithm::kRing).compute_s, 0.1, 1e-12);
-  EXPECT_NEAR(predict_step(w, c, 8, Algorithm::kRing).compute_s, 0.1 * (1 + 0.1 * expected_max_of_normals(8)),
-              1e-12);
+  w.control_bytes = 0;
+  Cluster c = one_node();
+  c.intra.alpha_s = 0;  // communication free: only the wait for the slowest rank is left
+  EXPECT_NEAR(predict_step(w, c, 1, Algorithm::kRing).step_s, 0.1, 1e-12);
+  const StepPrediction eight = predict_step(w, c, 8, Algorithm::kRing);
+  EXPECT_NEAR(eight.compute_s, 0.1, 1e-12);
+  // the wait, plus the one-byte bucket: 2 x 7/8 x 1 B / 1 GB/s
+  EXPECT_NEAR(eight.exposed_s, 0.1 * 0.1 * expected_max_of_normals(8) + 1.75e-9, 1e-12);
 }
 
 TEST(Calibration, FitRecoversAlphaAndBetaExactly) {
