@@ -1,4 +1,4 @@
-// trainer: train (the main job), evaluate, list models, inspect checkpoints.
+// trainer: train (the main job), evaluate, list models, inspect checkpoints, simulate scaling.
 #include <torch/torch.h>
 
 #include <cstring>
@@ -9,6 +9,7 @@
 #include <mpi.h>
 
 #include "cli/predict_command.h"
+#include "cli/simulate_command.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/text.h"
@@ -58,6 +59,24 @@ Usage:
       Writes RUN_DIR/report.html (curves, PR curves, calibration, confusion matrix, per-class
       table, step-time split) from its metrics.csv and eval-latest.h5. Training writes it at
       the end (metrics.report).
+  trainer simulate [--model NAME | --params N] [--batch B | --global-batch G] [--gpus "8 16 ..."]
+                   [--compute-ms-per-sample MS | --mfu U [--gmacs-per-image G] [--peak-tflops T]]
+                   [--network h100-ib|a100-ib|goyal2017|cpu-shm] [--gpus-per-node N]
+                   [--nics-per-node N] [--intra-alpha-us US] [--intra-bw GB/s] [--inter-alpha-us US]
+                   [--inter-bw GB/s per NIC] [--cores-per-node C] [--switch-us US]
+                   [--threads-per-rank T]
+                   [--algo auto|ring|tree|hier] [--bucket-mb MB] [--first-bucket-mb MB]
+                   [--grad-bytes-per-param B] [--backward-fraction F] [--overlap F]
+                   [--optimizer-ms MS] [--jitter CV] [--baseline-gpus N]
+                   [--calibrate SWEEP.csv [--fit-min-bytes B] [--fit-max-mb MB]]
+                   [--validate scaling.csv [--validate-base RANKS]] [--anchors]
+      Predicted step time, throughput and scaling efficiency of data-parallel training from an
+      alpha-beta model of the all-reduce (ring, tree, hierarchical; auto = the faster of ring
+      and tree, as NCCL picks) overlapped with backward. --calibrate fits the intra-node alpha
+      and bandwidth to launch/allreduce-sweep timings; --validate predicts a launch/scale sweep
+      (scaling.csv) from its smallest run's compute time (or --validate-base's) and prints the
+      error per run; --anchors prints published anchors (Goyal et
+      al. 2017; NVIDIA DeepLearningExamples) and ViT-B/16 and EfficientNet-B0 on 8-1024 H100s.
   trainer --config-reference
       Every config key with its type, default and meaning (Markdown table).
   trainer --help
@@ -322,6 +341,7 @@ int main(int argc, char** argv) {
       std::printf("%s\n", write_report(args[1]).c_str());
       return kExitOk;
     }
+    if (args[0] == "simulate") return simulate_command({args.begin() + 1, args.end()});
     if (args[0] == "eval") return cmd_train(argc, argv, 2, /*eval_only=*/true, mpi->env());
     return cmd_train(argc, argv, 1, /*eval_only=*/false, mpi->env());
   } catch (const AgreedFailure&) {

@@ -1,0 +1,475 @@
+#include "cli/simulate_command.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/exit_codes.h"
+#include "common/text.h"
+#include "models/registry.h"
+#include "scaling/allreduce_model.h"
+#include "scaling/calibration.h"
+#include "scaling/cluster.h"
+#include "scaling/step_model.h"
+
+namespace odyssey {
+
+using namespace scaling;
+
+namespace {
+
+const char* kUsage = "see trainer --help (trainer simulate)";
+
+// Forward multiply-accumulates per image at the default resolution (torchvision's model docs,
+// "GFLOPS", which count multiply-adds). Training costs about 3 forward passes of 2 FLOPs per MAC.
+const std::map<std::string, double> kGmacsPerImage = {
+    {"efficientnet_b0", 0.39}, {"vit_b16", 17.56}, {"vit_b32", 4.41}, {"vit_l16", 61.55},
+    {"resnet50", 4.09}};
+
+struct Args {
+  std::string model;
+  int64_t classes = 1000, in_channels = 3, image_size = 0;
+  double params = 0;
+  double grad_bytes_per_param = 4;
+  double compute_ms = 0, gmacs = 0, peak_tflops = 989, mfu = 0;
+  int64_t batch = 0, global_batch = 0;
+  std::vector<int> gpus = {8, 16, 32, 64, 128, 256, 512, 1024};
+  std::string network = "h100-ib";
+  std::optional<double> gpus_per_node, nics_per_node, intra_alpha_us, intra_bw, inter_alpha_us,
+      inter_bw, cores_per_node, switch_us;
+  double threads_per_rank = 1;
+  std::string algo = "auto";
+  double bucket_mb = 4, first_bucket_mb = 1, backward_fraction = 2.0 / 3, overlap = -1;
+  double optimizer_ms = 0, jitter = 0;
+  int baseline = 1;
+  std::string calibrate, validate;
+  int validate_base = 0;  // the run whose compute time the validation starts from (0: smallest)
+  double fit_min_bytes = 0, fit_max_mb = 8;
+  bool anchors = false;
+};
+
+double number(const std::string& option, const std::string& value, double lo, double hi) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(value, &used);
+    if (used == value.size() && std::isfinite(v) && v >= lo && v <= hi) return v;
+  } catch (const std::exception&) {
+  }
+  ODY_FAIL(ODY_MSG("option " << option << " needs a number in [" << lo << ", " << hi << "], got '"
+                             << value << "'"),
+           kUsage);
+}
+
+std::vector<int> rank_list(const std::string& option, const std::string& value) {
+  std::vector<int> out;
+  std::string text = value;
+  for (char& c : text)
+    if (c == ',') c = ' ';
+  std::stringstream ss(text);
+  std::string item;
+  while (ss >> item) out.push_back(static_cast<int>(positive_int_option(option, item)));
+  ODY_CHECK(!out.empty(), "option " + option + " needs rank counts, e.g. \"8 16 32\"", kUsage);
+  return out;
+}
+
+Args parse(const std::vector<std::string>& args) {
+  Args a;
+  constexpr double kBig = 1e30;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& k = args[i];
+    if (k == "--anchors") {
+      a.anchors = true;
+      continue;
+    }
+    ODY_CHECK(k.rfind("--", 0) == 0, "unexpected argument '" + k + "' for trainer simulate", kUsage);
+    ODY_CHECK(i + 1 < args.size(), "option " + k + " needs a value", kUsage);
+    const std::string& v = args[++i];
+    if (k == "--model") a.model = v;
+    else if (k == "--classes") a.classes = positive_int_option(k, v);
+    else if (k == "--in-channels") a.in_channels = positive_int_option(k, v);
+    else if (k == "--image-size") a.image_size = positive_int_option(k, v);
+    else if (k == "--params") a.params = number(k, v, 1, kBig);
+    else if (k == "--grad-bytes-per-param") a.grad_bytes_per_param = number(k, v, 0.125, 16);
+    else if (k == "--compute-ms-per-sample") a.compute_ms = number(k, v, 1e-9, kBig);
+    else if (k == "--gmacs-per-image") a.gmacs = number(k, v, 1e-9, kBig);
+    else if (k == "--peak-tflops") a.peak_tflops = number(k, v, 1e-9, kBig);
+    else if (k == "--mfu") a.mfu = number(k, v, 1e-6, 1);
+    else if (k == "--batch") a.batch = positive_int_option(k, v);
+    else if (k == "--global-batch") a.global_batch = positive_int_option(k, v);
+    else if (k == "--gpus") a.gpus = rank_list(k, v);
+    else if (k == "--network") a.network = v;
+    else if (k == "--gpus-per-node") a.gpus_per_node = number(k, v, 0, 1 << 20);
+    else if (k == "--nics-per-node") a.nics_per_node = number(k, v, 1, 1024);
+    else if (k == "--intra-alpha-us") a.intra_alpha_us = number(k, v, 0, kBig);
+    else if (k == "--intra-bw") a.intra_bw = number(k, v, 1e-9, kBig);
+    else if (k == "--inter-alpha-us") a.inter_alpha_us = number(k, v, 0, kBig);
+    else if (k == "--inter-bw") a.inter_bw = number(k, v, 1e-9, kBig);
+    else if (k == "--cores-per-node") a.cores_per_node = number(k, v, 0, kBig);
+    else if (k == "--switch-us") a.switch_us = number(k, v, 0, kBig);
+    else if (k == "--threads-per-rank") a.threads_per_rank = number(k, v, 1, kBig);
+    else if (k == "--algo") a.algo = v;
+    else if (k == "--bucket-mb") a.bucket_mb = number(k, v, 1e-6, kBig);
+    else if (k == "--first-bucket-mb") a.first_bucket_mb = number(k, v, 1e-6, kBig);
+    else if (k == "--backward-fraction") a.backward_fraction = number(k, v, 0, 1);
+    else if (k == "--overlap") a.overlap = number(k, v, 0, 1);
+    else if (k == "--optimizer-ms") a.optimizer_ms = number(k, v, 0, kBig);
+    else if (k == "--jitter") a.jitter = number(k, v, 0, 10);
+    else if (k == "--baseline-gpus") a.baseline = static_cast<int>(positive_int_option(k, v));
+    else if (k == "--calibrate") a.calibrate = v;
+    else if (k == "--fit-min-bytes") a.fit_min_bytes = number(k, v, 0, kBig);
+    else if (k == "--fit-max-mb") a.fit_max_mb = number(k, v, 0, kBig);
+    else if (k == "--validate") a.validate = v;
+    else if (k == "--validate-base") a.validate_base = static_cast<int>(positive_int_option(k, v));
+    else ODY_FAIL("unknown option '" + k + "' for trainer simulate", kUsage);
+  }
+  ODY_CHECK(a.batch == 0 || a.global_batch == 0, "give --batch or --global-batch, not both", kUsage);
+  return a;
+}
+
+// The cluster: a preset, its numbers replaced by any explicit option.
+Cluster make_cluster(const Args& a) {
+  Cluster c = find_cluster_preset(a.network);
+  if (a.gpus_per_node) c.ranks_per_node = static_cast<int>(*a.gpus_per_node);
+  if (a.nics_per_node) c.nics_per_node = static_cast<int>(*a.nics_per_node);
+  if (a.intra_alpha_us) c.intra.alpha_s = *a.intra_alpha_us * 1e-6;
+  if (a.intra_bw) c.intra.bytes_per_s = *a.intra_bw * 1e9;
+  if (a.inter_alpha_us) c.inter.alpha_s = *a.inter_alpha_us * 1e-6;
+  if (a.inter_bw) c.inter.bytes_per_s = *a.inter_bw * 1e9;
+  if (a.cores_per_node) c.cores_per_node = *a.cores_per_node;
+  if (a.switch_us) c.switch_s = *a.switch_us * 1e-6;
+  return c;
+}
+
+int64_t registry_params(const Args& a) {
+  const auto& entry = ModelRegistry::instance().find(a.model);
+  auto m = entry.create({a.classes, a.in_channels, a.image_size ? a.image_size : entry.default_image_size});
+  return count_parameters(*m);
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string describe(const Cluster& c) {
+  std::ostringstream os;
+  os << c.name << ": intra-node alpha " << fmt("%.3g", c.intra.alpha_s * 1e6) << " us, "
+     << fmt("%.4g", c.intra.bytes_per_s / 1e9) << " GB/s per rank";
+  if (c.ranks_per_node > 0)
+    os << "; inter-node alpha " << fmt("%.3g", c.inter.alpha_s * 1e6) << " us, " << c.nics_per_node
+       << " x " << fmt("%.4g", c.inter.bytes_per_s / 1e9) << " GB/s NICs per node of "
+       << c.ranks_per_node << " ranks";
+  else
+    os << "; all ranks on one node";
+  if (c.cores_per_node > 0)
+    os << "; " << fmt("%g", c.cores_per_node) << " cores per node, switch "
+       << fmt("%.3g", c.switch_s * 1e6) << " us";
+  return os.str();
+}
+
+void print_table(const Workload& w, const Cluster& c, const std::vector<int>& gpus, Algorithm algo,
+                 int baseline) {
+  const StepPrediction base = predict_step(w, c, baseline, algo);
+  const bool rel = baseline != 1;
+  std::printf("| GPUs | nodes | batch/GPU | compute ms | all-reduce ms | exposed ms | step ms | img/s | efficiency |%s algorithm |\n",
+              rel ? ODY_MSG(" eff. vs " << baseline << " |").c_str() : "");
+  std::printf("|---|---|---|---|---|---|---|---|---|%s---|\n", rel ? "---|" : "");
+  for (int p : gpus) {
+    const StepPrediction s = predict_step(w, c, p, algo);
+    std::printf("| %d | %d | %lld | %.2f | %.2f | %.2f | %.2f | %.0f | %.1f %% |", p, s.nodes,
+                static_cast<long long>(s.batch_per_rank), s.compute_s * 1e3, s.allreduce_s * 1e3,
+                s.exposed_s * 1e3, s.step_s * 1e3, s.images_per_s, 100 * s.efficiency);
+    if (rel) std::printf(" %.1f %% |", 100 * s.images_per_s / (base.images_per_s * p / baseline));
+    std::printf(" %s |\n", s.algorithm.c_str());
+  }
+}
+
+// --calibrate: fit the intra-node link (and, with oversubscribed timings, the switch cost) to the
+// timings; report the fit and every residual.
+void calibrate(const Args& a, Cluster& c) {
+  const auto timings = read_timings(a.calibrate);
+  const LinkFit f = fit_ring_link(timings, c.cores_per_node, a.fit_min_bytes, a.fit_max_mb * kMiB);
+  std::printf("calibration: %s, %d of %zu timings (%s%s), one node of %g cores; ring model "
+              "t = 2(p-1) (alpha + (k-1) switch) + 2(p-1)/p S k / bandwidth, k = max(1, p / cores)\n",
+              a.calibrate.c_str(), f.used, timings.size(),
+              a.fit_min_bytes > 0 ? fmt("from %.0f B ", a.fit_min_bytes).c_str() : "",
+              a.fit_max_mb > 0 ? fmt("up to %g MiB", a.fit_max_mb).c_str() : "all sizes", c.cores_per_node);
+  std::printf("  alpha %.2f us, bandwidth %.3f GB/s (beta %.4f ns/B)", f.link.alpha_s * 1e6,
+              f.link.bytes_per_s / 1e9, f.beta_s_per_byte * 1e9);
+  if (f.fitted_switch) std::printf(", switch %.2f us", f.switch_s * 1e6);
+  std::printf("; relative residual rms %.1f %%, max %.1f %%\n\n", 100 * f.rms_rel, 100 * f.max_rel);
+  std::printf("| ranks | bytes | measured us | model us | error |\n|---|---|---|---|---|\n");
+  for (const auto& t : timings) {
+    const double model = ring_model_s(t, f, c.cores_per_node);
+    const bool in = t.bytes >= a.fit_min_bytes && (a.fit_max_mb <= 0 || t.bytes <= a.fit_max_mb * kMiB);
+    std::printf("| %d | %.0f | %.1f | %.1f | %+.1f %%%s |\n", t.ranks, t.bytes, t.seconds * 1e6,
+                model * 1e6, 100 * (model - t.seconds) / t.seconds, in ? "" : " (not fitted)");
+  }
+  std::printf("\n");
+  c.intra = f.link;
+  c.switch_s = f.switch_s;
+  c.name += " (calibrated)";
+}
+
+// launch/scale's scaling.csv: a row per run, by column name.
+std::vector<std::map<std::string, std::string>> read_csv(const std::string& path) {
+  std::ifstream in(path);
+  ODY_CHECK(in, "cannot read '" + path + "'", "pass the scaling.csv that launch/scale wrote");
+  std::string line;
+  ODY_CHECK(static_cast<bool>(std::getline(in, line)), "'" + path + "' is empty", "");
+  const auto head = split(line, ',');
+  std::vector<std::map<std::string, std::string>> rows;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::string cell;
+    std::stringstream ss(line);
+    while (std::getline(ss, cell, ',')) cells.push_back(cell);
+    std::map<std::string, std::string> row;
+    for (size_t i = 0; i < head.size() && i < cells.size(); ++i) row[head[i]] = cells[i];
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+double cell(const std::map<std::string, std::string>& row, const std::string& key,
+            const std::string& path) {
+  auto it = row.find(key);
+  ODY_CHECK(it != row.end() && !it->second.empty(),
+            "'" + path + "' has no value for column '" + key + "'",
+            "a scaling.csv from launch/scale with the trainer's comm/compute split");
+  return std::stod(it->second);
+}
+
+// --validate: predict every successful run of a launch/scale sweep from the smallest run's
+// compute time per sample; print predicted against measured throughput.
+void validate(const Args& a, Workload w, const Cluster& c, Algorithm algo) {
+  auto rows = read_csv(a.validate);
+  for (const std::string mode : {"weak", "strong"}) {
+    std::vector<std::map<std::string, std::string>> ok;
+    for (auto& r : rows)
+      if (r["mode"] == mode && r["status"] == "ok") ok.push_back(r);
+    if (ok.empty()) continue;
+    // The base run: the smallest rank count (launch/scale writes them in ascending order), or
+    // --validate-base.
+    auto first = ok.front();
+    for (const auto& r : ok)
+      if (a.validate_base > 0 && cell(r, "ranks", a.validate) == a.validate_base) first = r;
+    ODY_CHECK(a.validate_base == 0 || cell(first, "ranks", a.validate) == a.validate_base,
+              ODY_MSG(a.validate << " has no " << mode << " run with " << a.validate_base << " ranks"),
+              "--validate-base takes one of the sweep's rank counts");
+    const double base_ranks = cell(first, "ranks", a.validate);
+    const double sharing = cpu_sharing_factor(c, static_cast<int>(base_ranks), w.threads_per_rank);
+    w.compute_s_per_sample = cell(first, "compute_s_per_step", a.validate) /
+                             cell(first, "per_rank_batch", a.validate) / sharing;
+    w.global_batch = 0;
+    std::printf("validation (%s scaling), %s: compute %.3f ms per sample from the %g-rank run\n\n",
+                mode.c_str(), a.validate.c_str(), w.compute_s_per_sample * 1e3, base_ranks);
+    std::printf("| ranks | batch | measured img/s | predicted img/s | error | measured eff. | predicted eff. | "
+                "measured comm ms/step | predicted exposed ms | measured ms/step | predicted ms/step |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|\n");
+    double base_measured = 0, base_predicted = 0;
+    for (const auto& r : ok) {
+      const int p = static_cast<int>(cell(r, "ranks", a.validate));
+      w.batch_per_rank = static_cast<int64_t>(cell(r, "per_rank_batch", a.validate));
+      const StepPrediction s = predict_step(w, c, p, algo);
+      const double measured = cell(r, "images_per_s", a.validate);
+      if (&r == &ok.front()) {  // efficiency against the smallest run, as launch/scale reports it
+        base_measured = measured / p;
+        base_predicted = predict_step(w, c, p, algo).images_per_s / p;
+      }
+      std::printf("| %d | %lld | %.0f | %.0f | %+.1f %% | %.1f %% | %.1f %% | %.2f | %.2f | %.2f | %.2f |\n", p,
+                  static_cast<long long>(w.batch_per_rank), measured, s.images_per_s,
+                  100 * (s.images_per_s - measured) / measured, 100 * measured / (base_measured * p),
+                  100 * s.images_per_s / (base_predicted * p), 1e3 * cell(r, "comm_s_per_step", a.validate),
+                  1e3 * s.exposed_s, 1e3 * cell(r, "step_time_s", a.validate), 1e3 * s.step_s);
+    }
+    std::printf("\n");
+  }
+}
+
+// The jitter cv in [0, 1] at which efficiency(cv) reaches `target` (efficiency falls as cv grows);
+// -1 when even cv = 0 stays below it.
+template <typename F>
+double jitter_for(double target, F&& efficiency) {
+  if (efficiency(0.0) < target) return -1;
+  double lo = 0, hi = 1;
+  for (int i = 0; i < 60; ++i) {
+    const double mid = (lo + hi) / 2;
+    (efficiency(mid) > target ? lo : hi) = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+// --anchors: the published anchors against the model's predictions, then ViT-B/16 and
+// EfficientNet-B0 on 8 to 1024 H100/H200-class GPUs. Every input is printed with its source.
+void anchors() {
+  const Cluster goyal = find_cluster_preset("goyal2017"), a100 = find_cluster_preset("a100-ib"),
+                h100 = find_cluster_preset("h100-ib");
+  // Goyal et al. 2017: ResNet-50 (25,557,032 parameters, fp32 gradients), 32 images per P100,
+  // backward 120 ms per batch (the paper) taken as 2/3 of compute; all-reduce within a server,
+  // across servers, broadcast within a server: the hierarchical algorithm. Efficiency 8 -> 256.
+  Workload rn;
+  rn.grad_bytes = 25557032.0 * 4;
+  rn.batch_per_rank = 32;
+  rn.compute_s_per_sample = 0.120 / (2.0 / 3) / 32;
+  auto goyal_eff = [&](double cv) {
+    Workload w = rn;
+    w.jitter_cv = cv;
+    return predict_step(w, goyal, 256, Algorithm::kHierarchical).images_per_s /
+           (predict_step(w, goyal, 8, Algorithm::kHierarchical).images_per_s * 32);
+  };
+  const StepPrediction rn256 = predict_step(rn, goyal, 256, Algorithm::kHierarchical);
+  // NVIDIA DeepLearningExamples, EfficientNet-B0, AMP, DGX A100 80GB: 2,489 img/s on one GPU,
+  // 16,652 on eight; batch 256 per GPU.
+  Workload eb;
+  eb.grad_bytes = 5288548.0 * 4;
+  eb.batch_per_rank = 256;
+  eb.compute_s_per_sample = 1 / 2489.0;
+  auto dle_eff = [&](double cv) {
+    Workload w = eb;
+    w.jitter_cv = cv;
+    return predict_step(w, a100, 8, Algorithm::kAuto).efficiency;
+  };
+  const StepPrediction eb8 = predict_step(eb, a100, 8, Algorithm::kAuto);
+  const double dle_published = 16652.0 / (8 * 2489);
+  std::printf("published anchors against the model (jitter: the step-to-step compute variation cv "
+              "that would close the gap; see --jitter)\n\n");
+  std::printf("| anchor | setup | published | predicted | exposed comm / step | jitter for the gap |\n"
+              "|---|---|---|---|---|---|\n");
+  std::printf("| Goyal et al. 2017, ResNet-50 | 256 P100 (32 servers, one 50 Gbit/s Ethernet NIC each), "
+              "32/GPU, efficiency 8 -> 256 GPUs | ~90 %% | %.1f %% (%s) | %.2f of %.1f ms | cv %.3f |\n",
+              100 * goyal_eff(0), rn256.algorithm.c_str(), rn256.exposed_s * 1e3, rn256.step_s * 1e3,
+              jitter_for(0.90, goyal_eff));
+  std::printf("| NVIDIA DeepLearningExamples, EfficientNet-B0 AMP | 8 A100 80GB (one DGX A100), 256/GPU, "
+              "1 -> 8 GPUs (2,489 img/s on one) | 16,652 img/s = %.1f %% | %.0f img/s = %.1f %% (%s) | "
+              "%.2f of %.1f ms | cv %.3f |\n\n",
+              100 * dle_published, eb8.images_per_s, 100 * eb8.efficiency, eb8.algorithm.c_str(),
+              eb8.exposed_s * 1e3, eb8.step_s * 1e3, jitter_for(dle_published, dle_eff));
+
+  // H100/H200-class predictions. ViT-B/16: 17.56 GMACs/image, 6 FLOPs per MAC for training, 40 %
+  // of 989 dense BF16 TFLOP/s. EfficientNet-B0 (memory bound): the A100's measured 1/2,489 s per
+  // image divided by the HBM bandwidth ratio 3.35 / 2.039 TB/s.
+  const auto& registry = ModelRegistry::instance();
+  const int64_t vit_params = count_parameters(*registry.create("vit_b16", {1000, 3, 224}));
+  const int64_t eff_params = count_parameters(*registry.create("efficientnet_b0", {1000, 3, 224}));
+  Workload vit;
+  vit.grad_bytes = vit_params * 4.0;
+  vit.compute_s_per_sample = 6 * 17.56e9 / (989e12 * 0.40);
+  Workload eff;
+  eff.grad_bytes = eff_params * 4.0;
+  eff.compute_s_per_sample = (1 / 2489.0) / (3.35 / 2.039);
+  std::printf("H100/H200-class GPUs (%s)\n", describe(h100).c_str());
+  std::printf("ViT-B/16: %lld parameters (%.0f MB fp32 gradients), %.3f ms per image; "
+              "EfficientNet-B0: %lld parameters (%.1f MB), %.3f ms per image; per GPU batch and bucket "
+              "size per column (first bucket 1 MiB), backward 2/3 of compute; efficiency vs 1 GPU "
+              "(all-reduce algorithm)\n\n",
+              static_cast<long long>(vit_params), vit.grad_bytes / 1e6, vit.compute_s_per_sample * 1e3,
+              static_cast<long long>(eff_params), eff.grad_bytes / 1e6, eff.compute_s_per_sample * 1e3);
+  struct Column {
+    std::string label;
+    Workload w;
+  };
+  std::vector<Column> cols;
+  auto add = [&](const char* name, const Workload& base, int64_t batch, double bucket_mib) {
+    Column c{ODY_MSG(name << " x" << batch << ", " << bucket_mib << " MiB"), base};
+    c.w.batch_per_rank = batch;
+    c.w.bucket_bytes = bucket_mib * kMiB;
+    cols.push_back(c);
+  };
+  add("ViT-B/16", vit, 128, 4);
+  add("ViT-B/16", vit, 32, 4);
+  add("ViT-B/16", vit, 32, 25);
+  add("EfficientNet-B0", eff, 256, 4);
+  add("EfficientNet-B0", eff, 32, 4);
+  std::printf("| GPUs |");
+  for (const auto& col : cols) std::printf(" %s |", col.label.c_str());
+  std::printf("\n|---|");
+  for (size_t i = 0; i < cols.size(); ++i) std::printf("---|");
+  std::printf("\n");
+  for (int p : {8, 16, 32, 64, 128, 256, 512, 1024}) {
+    std::printf("| %d |", p);
+    for (const auto& col : cols) {
+      const StepPrediction s = predict_step(col.w, h100, p, Algorithm::kAuto);
+      std::printf(" %.1f %% (%s) |", 100 * s.efficiency, s.algorithm.c_str());
+    }
+    std::printf("\n");
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+int simulate_command(const std::vector<std::string>& args) {
+  const Args a = parse(args);
+  Cluster cluster = make_cluster(a);
+  const Algorithm algo = parse_algorithm(a.algo);
+  if (!a.calibrate.empty()) calibrate(a, cluster);
+  const bool have_workload = !a.model.empty() || a.params > 0 || a.compute_ms > 0 || !a.validate.empty();
+  if (a.anchors && !have_workload) {
+    anchors();
+    return kExitOk;
+  }
+  if (!a.calibrate.empty() && !have_workload) return kExitOk;
+
+  Workload w;
+  double params = a.params;
+  if (!a.model.empty() && params == 0) params = static_cast<double>(registry_params(a));
+  ODY_CHECK(params > 0, "trainer simulate needs the gradient size: --model NAME or --params N", kUsage);
+  w.grad_bytes = params * a.grad_bytes_per_param;
+  w.batch_per_rank = a.batch;
+  w.global_batch = a.global_batch;
+  w.backward_fraction = a.backward_fraction;
+  w.overlap = a.overlap;
+  w.bucket_bytes = a.bucket_mb * kMiB;
+  w.first_bucket_bytes = a.first_bucket_mb * kMiB;
+  w.optimizer_s = a.optimizer_ms * 1e-3;
+  w.threads_per_rank = a.threads_per_rank;
+  w.jitter_cv = a.jitter;
+  std::string compute_source;
+  if (!a.validate.empty()) {
+    std::printf("%s\n\n", describe(cluster).c_str());
+    validate(a, w, cluster, algo);
+    if (a.anchors) anchors();
+    return kExitOk;
+  }
+  if (a.compute_ms > 0) {
+    w.compute_s_per_sample = a.compute_ms * 1e-3;
+    compute_source = "given";
+  } else {
+    double gmacs = a.gmacs;
+    if (gmacs == 0 && kGmacsPerImage.count(a.model)) gmacs = kGmacsPerImage.at(a.model);
+    ODY_CHECK(gmacs > 0 && a.mfu > 0,
+              "trainer simulate needs the compute time: --compute-ms-per-sample MS, or --mfu U with "
+              "--gmacs-per-image G (known for " + [] {
+                std::string s;
+                for (const auto& [k, v] : kGmacsPerImage) s += (s.empty() ? "" : ", ") + k;
+                return s;
+              }() + ") and --peak-tflops T",
+              kUsage);
+    w.compute_s_per_sample = 6 * gmacs * 1e9 / (a.peak_tflops * 1e12 * a.mfu);
+    compute_source = fmt("6 x %g GMACs", gmacs) + fmt(" at %g", a.mfu * 100) + fmt(" %% of %g TFLOP/s", a.peak_tflops);
+  }
+  ODY_CHECK(w.batch_per_rank > 0 || w.global_batch > 0, "trainer simulate needs --batch B (per GPU) or --global-batch G",
+            kUsage);
+  std::printf("%s\n", describe(cluster).c_str());
+  std::printf("%s%.0f parameters, %.1f MB of gradients (%g B each) in buckets of %g + %g MiB; compute "
+              "%.4g ms per sample (%s), backward %.0f %% of it; %s; algorithm %s\n\n",
+              a.model.empty() ? "" : (a.model + ": ").c_str(), params, w.grad_bytes / 1e6,
+              a.grad_bytes_per_param, a.first_bucket_mb, a.bucket_mb, w.compute_s_per_sample * 1e3,
+              compute_source.c_str(), 100 * w.backward_fraction,
+              a.overlap >= 0 ? fmt("measured overlap %.2f", a.overlap).c_str() : "overlap simulated per bucket",
+              a.algo.c_str());
+  print_table(w, cluster, a.gpus, algo, a.baseline);
+  std::printf("\n");
+  if (a.anchors) anchors();
+  return kExitOk;
+}
+
+}  // namespace odyssey
