@@ -28,6 +28,8 @@ struct ModelConfig {
   int64_t num_classes = 0;  // 0 = from the dataset index
   std::string init_from;    // weights file (/model/<key>) or checkpoint to start from ("" = none)
   bool reset_head = false;  // with init_from: keep the new classifier head (other num_classes)
+  double dropout = -1;           // the architecture's dropout rate (-1 = its torchvision default)
+  double stochastic_depth = -1;  // drop-path rate of residual blocks (-1 = the default)
 };
 
 struct TrainConfig {
