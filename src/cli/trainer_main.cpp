@@ -8,6 +8,7 @@
 #include "common/exit_codes.h"
 #include <mpi.h>
 
+#include "cli/fewshot_command.h"
 #include "cli/predict_command.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -44,6 +45,11 @@ Usage:
       Logits of every image of a dataset split (default test) or of one shard: /logits float32
       [N, classes] and /labels int64 [N] in P.h5. The model name comes from the checkpoint
       (--model for a weights file); mean/std from the dataset's index.toml.
+  trainer fewshot --checkpoint W.h5 --data DIR_OR_SHARD --shots K --episodes E [--split S]
+                  [--queries Q] [--model NAME] [--seed N] [--batch N]
+      Few-shot accuracy of the model's pooled features on a split (default test): each episode
+      takes K random images per class as support and classifies the others (or Q random others
+      per class) by cosine similarity to the class means; prints mean accuracy +- 95% CI.
   trainer models
       The model registry: name, parameters at 1000 classes and 3 channels, forward GMACs per
       image and the default input size.
@@ -300,6 +306,7 @@ int main(int argc, char** argv) {
       return cmd_checkpoint_info(args[2]);
     }
     if (args[0] == "predict") return predict_command({args.begin() + 1, args.end()});
+    if (args[0] == "fewshot") return fewshot_command({args.begin() + 1, args.end()});
     if (args[0] == "eval") return cmd_train(argc, argv, 2, /*eval_only=*/true, mpi->env());
     return cmd_train(argc, argv, 1, /*eval_only=*/false, mpi->env());
   } catch (const AgreedFailure&) {

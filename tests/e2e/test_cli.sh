@@ -2,7 +2,7 @@
 # verifies a checkpoint; eval reproduces the training run's final accuracy.
 source "$(dirname "$0")/common.sh"
 "$TRAINER" --help > "$WORK/help.txt"
-for cmd in "trainer CONFIG.toml" "trainer eval" "trainer models" "trainer checkpoint info" "--config-reference"; do
+for cmd in "trainer CONFIG.toml" "trainer eval" "trainer models" "trainer fewshot" "trainer checkpoint info" "--config-reference"; do
   expect_in "$WORK/help.txt" "$cmd"
 done
 # The listing measures every model (vit_h14 included) on the meta device: seconds, not minutes.
