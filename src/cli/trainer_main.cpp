@@ -8,6 +8,7 @@
 #include "common/exit_codes.h"
 #include <mpi.h>
 
+#include "cli/fewshot_command.h"
 #include "cli/predict_command.h"
 #include "cli/simulate_command.h"
 #include "common/error.h"
@@ -19,6 +20,8 @@
 #include "dist/coordinator.h"
 #include "dist/process_env.h"
 #include "metrics/report.h"
+#include "models/flops.h"
+#include "models/meta_model.h"
 #include "models/registry.h"
 #include "models/weights.h"
 
@@ -44,12 +47,19 @@ Usage:
       Logits of every image of a dataset split (default test) or of one shard: /logits float32
       [N, classes] and /labels int64 [N] in P.h5. The model name comes from the checkpoint
       (--model for a weights file); mean/std from the dataset's index.toml.
+  trainer fewshot --checkpoint W.h5 --data DIR_OR_SHARD --shots K --episodes E [--split S]
+                  [--queries Q] [--model NAME] [--seed N] [--batch N]
+      Few-shot accuracy of the model's pooled features on a split (default test): each episode
+      takes K random images per class as support and classifies the others (or Q random others
+      per class) by cosine similarity to the class means; prints mean accuracy +- 95% CI.
   trainer models
-      The model registry: name, parameters at 1000 classes and 3 channels, default input size.
+      The model registry: name, parameters at 1000 classes and 3 channels, forward GMACs per
+      image and the default input size.
   trainer models NAME [--classes N] [--image-size S] [--in-channels C] [--verify W.h5]
-      The model's state_dict entries (torchvision's names) with shapes, and the totals. With
-      --verify: load W.h5 strictly and compare eval logits on its /check/input with /check/logits
-      (files from launch/export_torchvision.py --check-batch N).
+      The model's state_dict entries (torchvision's names) with shapes, the totals and the forward
+      MACs per image at that size. With --verify: load W.h5 strictly and compare eval logits on
+      its /check/input with /check/logits (files from launch/export_torchvision.py
+      --check-batch N).
   trainer checkpoint info PATH
       What a checkpoint holds (step, epoch, model, tensors), every tensor's CRC-32 verified.
   trainer checkpoint export PATH --out W.h5 [--no-ema]
@@ -92,13 +102,13 @@ be written;
 train.resume=auto).
 )";
 
+// Parameters and MACs come from the meta device: no memory, milliseconds per model.
 int cmd_models() {
-  std::printf("%-16s %14s %6s  %s\n", "name", "params@1000", "input", "description");
+  std::printf("%-16s %14s %9s %6s  %s\n", "name", "params@1000", "GMACs", "input", "description");
   for (const auto& e : ModelRegistry::instance().entries()) {
-    auto m = e.create({1000, 3, e.default_image_size});
-    std::printf("%-16s %14lld %6lld  %s\n", e.name.c_str(),
-                static_cast<long long>(count_parameters(*m)),
-                static_cast<long long>(e.default_image_size), e.description.c_str());
+    const ModelCost cost = measure_model(e.name, {1000, 3, e.default_image_size});
+    std::printf("%-16s %14lld %9.3f %6lld  %s\n", e.name.c_str(), static_cast<long long>(cost.parameters),
+                cost.macs.giga(), static_cast<long long>(e.default_image_size), e.description.c_str());
   }
   return kExitOk;
 }
@@ -140,8 +150,8 @@ int cmd_model_state(const std::vector<std::string>& args) {
     else if (args[i] == "--in-channels") o.in_channels = v;
     else ODY_FAIL("unknown option '" + args[i] + "'", "see trainer --help");
   }
-  auto m = entry.create(o);
-  if (!verify.empty()) return verify_weights(*m, verify);
+  if (!verify.empty()) return verify_weights(*entry.create(o), verify);
+  auto m = create_meta_model(args[0], o);  // shapes only
   int64_t params = 0, entries = 0;
   auto print = [&](const std::string& key, const torch::Tensor& t) {
     std::string shape;
@@ -153,6 +163,12 @@ int cmd_model_state(const std::vector<std::string>& args) {
   for (auto& b : m->named_buffers()) print(b.key(), b.value());
   std::printf("total %lld parameters, %lld state_dict entries\n", static_cast<long long>(params),
               static_cast<long long>(entries));
+  const MacCount macs = measure_model(args[0], o).macs;
+  std::string kinds;
+  for (const auto& [kind, n] : macs.by_kind) kinds += ", " + kind + " " + std::to_string(n);
+  std::printf("forward MACs per image at %lldx%lld: %lld (%.3f GMACs%s)\n", static_cast<long long>(o.image_size),
+              static_cast<long long>(o.image_size), static_cast<long long>(macs.total()), macs.giga(),
+              kinds.c_str());
   return kExitOk;
 }
 
@@ -342,6 +358,7 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (args[0] == "simulate") return simulate_command({args.begin() + 1, args.end()});
+    if (args[0] == "fewshot") return fewshot_command({args.begin() + 1, args.end()});
     if (args[0] == "eval") return cmd_train(argc, argv, 2, /*eval_only=*/true, mpi->env());
     return cmd_train(argc, argv, 1, /*eval_only=*/false, mpi->env());
   } catch (const AgreedFailure&) {

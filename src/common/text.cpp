@@ -7,14 +7,24 @@
 
 namespace odyssey {
 
-int64_t positive_int_option(const std::string& option, const std::string& value) {
+namespace {
+int64_t int_option(const std::string& option, const std::string& value, int64_t min, const char* what) {
   try {
     size_t used = 0;
     int64_t n = std::stoll(value, &used);
-    if (used == value.size() && n > 0) return n;
+    if (used == value.size() && n >= min) return n;
   } catch (const std::exception&) {
   }
-  ODY_FAIL("option " + option + " needs a positive integer, got '" + value + "'", "");
+  ODY_FAIL("option " + option + " needs a " + what + " integer, got '" + value + "'", "");
+}
+}  // namespace
+
+int64_t positive_int_option(const std::string& option, const std::string& value) {
+  return int_option(option, value, 1, "positive");
+}
+
+int64_t nonnegative_int_option(const std::string& option, const std::string& value) {
+  return int_option(option, value, 0, "non-negative");
 }
 
 std::string escape_quoted(const std::string& s) {

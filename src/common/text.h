@@ -13,6 +13,8 @@ std::string escape_quoted(const std::string& s);
 // The value of a command-line option as a positive integer; throws odyssey::Error naming the
 // option otherwise.
 int64_t positive_int_option(const std::string& option, const std::string& value);
+// The same for a non-negative integer (0 allowed).
+int64_t nonnegative_int_option(const std::string& option, const std::string& value);
 
 // "text" with escapes.
 inline std::string quote_string(const std::string& s) { return "\"" + escape_quoted(s) + "\""; }

@@ -185,6 +185,17 @@ const std::vector<Field>& schema() {
                         "parameter name patterns (* any text, ? one character; torchvision's "
                         "names, see `trainer models NAME`) kept fixed: no gradient, not in the "
                         "optimizer, not all-reduced; each pattern must match a parameter"),
+      float_field("model", "dropout", REF(model.dropout), -1.0, 0.99,
+                  "dropout rate, as torchvision's `dropout` argument: EfficientNet and the CNNs "
+                  "before the classifier head, ViT after the position embedding, the attention "
+                  "and each MLP layer (-1 = the architecture's default: efficientnet_b0/b1 0.2, "
+                  "b2/b3 0.3, b4/b5 0.4, b6/b7 0.5, efficientnet_s 0.1, ViT and CNNs 0)"),
+      float_field("model", "stochastic_depth", REF(model.stochastic_depth), -1.0, 0.99,
+                  "stochastic depth: each residual block's branch is dropped per sample with a "
+                  "probability growing linearly over the blocks, p x i / N for EfficientNet "
+                  "(torchvision), p x i / (N - 1) for ViT (DeiT's drop path) (-1 = the default: "
+                  "EfficientNet 0.2, efficientnet_s 0.1, ViT 0 as torchvision; DeiT trains with "
+                  "0.1)"),
       int_field("train", "epochs", REF(train.epochs), 1, 1000000, "epochs to train"),
       int_field("train", "batch_size", REF(train.batch_size), 1, 1 << 20,
                 "images per rank per step; global batch = batch_size x ranks"),

@@ -29,6 +29,8 @@ struct ModelConfig {
   std::string init_from;    // weights file (/model/<key>) or checkpoint to start from ("" = none)
   bool reset_head = false;  // with init_from: keep the new classifier head (other num_classes)
   std::vector<std::string> freeze;  // parameter name patterns (* and ?) kept fixed
+  double dropout = -1;           // the architecture's dropout rate (-1 = its torchvision default)
+  double stochastic_depth = -1;  // drop-path rate of residual blocks (-1 = the default)
 };
 
 struct TrainConfig {

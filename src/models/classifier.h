@@ -1,4 +1,5 @@
-// Classifier: the module type every registry model implements (images in, logits out).
+// Classifier: the module type every registry model implements (images in, logits out), and the
+// options every registry model is built from.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -10,15 +11,25 @@ namespace odyssey {
 struct ModelOptions {
   int64_t num_classes = 10;
   int64_t in_channels = 1;
-  int64_t image_size = 28;  // square input side the model is built for
+  int64_t image_size = 28;        // square input side the model is built for
+  double dropout = -1;            // before the classifier head (negative: the architecture's default)
+  double stochastic_depth = -1;   // drop-path probability of the last residual block, linear in
+                                  // the block index (negative: the architecture's default)
 };
 
 class Classifier : public torch::nn::Module {
  public:
   // x: float [B, C, H, W] -> logits [B, num_classes].
   virtual torch::Tensor forward(torch::Tensor x) = 0;
+  // x -> the pooled features the classifier head reads: [B, D].
+  virtual torch::Tensor features(torch::Tensor x) = 0;
   // Prefix of the classifier head's state_dict keys (replaced by model.reset_head).
   virtual std::string head_prefix() const { return "classifier."; }
 };
+
+// The option when set (not negative), else the architecture's default.
+inline double option_or(double option, double architecture_default) {
+  return option >= 0 ? option : architecture_default;
+}
 
 }  // namespace odyssey

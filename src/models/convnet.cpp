@@ -8,8 +8,12 @@
 namespace odyssey {
 
 ConvNet::ConvNet(const ConvNetSpec& spec, const ModelOptions& o)
-    : global_pool_(spec.global_pool), dropout_(spec.dropout) {
+    : global_pool_(spec.global_pool), dropout_(option_or(o.dropout, spec.dropout)) {
   namespace nn = torch::nn;
+  ODY_CHECK(o.stochastic_depth <= 0,
+            ODY_MSG("model.stochastic_depth = " << o.stochastic_depth
+                                                << ": this plain CNN has no residual blocks to drop"),
+            "stochastic depth applies to the EfficientNet and ViT models; leave it at -1 or 0");
   features_ = nn::Sequential();
   int64_t c = o.in_channels, side = o.image_size;
   for (int64_t w : spec.widths) {
@@ -31,9 +35,13 @@ ConvNet::ConvNet(const ConvNetSpec& spec, const ModelOptions& o)
   register_module("classifier", classifier_);
 }
 
-torch::Tensor ConvNet::forward(torch::Tensor x) {
+torch::Tensor ConvNet::features(torch::Tensor x) {
   x = features_->forward(x);
-  x = global_pool_ ? x.mean({2, 3}) : x.flatten(1);
+  return global_pool_ ? x.mean({2, 3}) : x.flatten(1);
+}
+
+torch::Tensor ConvNet::forward(torch::Tensor x) {
+  x = features(x);
   if (dropout_ > 0) x = torch::dropout(x, dropout_, is_training());
   return classifier_->forward(x);
 }

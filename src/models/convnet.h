@@ -15,7 +15,7 @@ struct ConvNetSpec {
   std::vector<int64_t> widths;  // one Conv-BN-ReLU-MaxPool stage per entry
   bool batch_norm = true;
   bool global_pool = false;     // average-pool before the head (else flatten)
-  double dropout = 0.0;         // before the head
+  double dropout = 0.0;         // before the head (default of ModelOptions::dropout)
 };
 
 // Parameter names: features.<i>.weight / .bias (conv, BN), classifier.weight / .bias.
@@ -23,6 +23,8 @@ class ConvNet : public Classifier {
  public:
   ConvNet(const ConvNetSpec& spec, const ModelOptions& options);
   torch::Tensor forward(torch::Tensor x) override;
+  // The last stage's output, average-pooled (global_pool) or flattened: what the head reads.
+  torch::Tensor features(torch::Tensor x) override;
 
  private:
   torch::nn::Sequential features_{nullptr};

@@ -94,20 +94,22 @@ EfficientNet::EfficientNet(const EfficientNetSpec& spec, const ModelOptions& o) 
   auto depth = [&](int64_t n) { return static_cast<int64_t>(std::ceil(n * spec.depth_mult)); };
   features_ = nn::Sequential();
   features_->push_back(conv_bn(o.in_channels, width(kStages[0].in), 3, spec.stem_stride, 1, true, bn));
+  // torchvision: block i of N drops its residual branch with probability p * i / N.
+  const double stochastic_depth = option_or(o.stochastic_depth, spec.stochastic_depth);
   int64_t total_blocks = 0, block_id = 0;
   for (const auto& s : kStages) total_blocks += depth(s.layers);
   for (const auto& s : kStages) {
     Stack stage;
     for (int64_t i = 0; i < depth(s.layers); ++i) {
       const int64_t in = i == 0 ? width(s.in) : width(s.out);
-      const double sd = spec.stochastic_depth * static_cast<double>(block_id++) / total_blocks;
+      const double sd = stochastic_depth * static_cast<double>(block_id++) / total_blocks;
       stage->push_back(MBConv(in, width(s.out), s.expand, s.kernel, i == 0 ? s.stride : 1, sd, bn));
     }
     features_->push_back(stage);
   }
   const int64_t last_in = width(kStages[6].out), last_out = 4 * last_in;
   features_->push_back(conv_bn(last_in, last_out, 1, 1, 1, true, bn));
-  classifier_ = nn::Sequential(nn::Dropout(nn::DropoutOptions(spec.dropout).inplace(true)),
+  classifier_ = nn::Sequential(nn::Dropout(nn::DropoutOptions(option_or(o.dropout, spec.dropout)).inplace(true)),
                                nn::Linear(last_out, o.num_classes));
   register_module("features", features_);
   register_module("classifier", classifier_);

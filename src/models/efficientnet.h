@@ -12,8 +12,8 @@ namespace odyssey {
 struct EfficientNetSpec {
   double width_mult = 1.0;
   double depth_mult = 1.0;
-  double dropout = 0.2;
-  double stochastic_depth = 0.2;  // drop probability of the last block (linear in block index)
+  double dropout = 0.2;           // default of ModelOptions::dropout
+  double stochastic_depth = 0.2;  // default of ModelOptions::stochastic_depth
   double bn_eps = 1e-5;
   double bn_momentum = 0.1;
   int64_t stem_stride = 2;
@@ -24,8 +24,8 @@ class EfficientNet : public Classifier {
  public:
   EfficientNet(const EfficientNetSpec& spec, const ModelOptions& options);
   torch::Tensor forward(torch::Tensor x) override;
-  // Pooled features before the classifier: [B, C].
-  torch::Tensor features(torch::Tensor x);
+  // Pooled features before the classifier (after the average pool): [B, C].
+  torch::Tensor features(torch::Tensor x) override;
 
  private:
   torch::nn::Sequential features_{nullptr};

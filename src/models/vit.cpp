@@ -85,7 +85,7 @@ struct EncoderImpl : nn::Module {
   EncoderImpl(const VitSpec& s, int64_t seq_len) : dropout(s.dropout) {
     pos_embedding = register_parameter("pos_embedding", torch::empty({1, seq_len, s.hidden}).normal_(0, 0.02));
     layers = register_module("layers", std::make_shared<nn::Module>());
-    for (int64_t i = 0; i < s.depth; ++i) {
+    for (int64_t i = 0; i < s.depth; ++i) {  // DeiT: drop path linspace(0, rate, depth)
       const double dp = s.depth > 1 ? s.stochastic_depth * i / (s.depth - 1) : s.stochastic_depth;
       blocks.push_back(layers->register_module("encoder_layer_" + std::to_string(i),
                                                EncoderBlock(s.hidden, s.heads, s.mlp, s.dropout, dp)));
@@ -108,6 +108,8 @@ TORCH_MODULE(Encoder);
 }  // namespace
 
 VisionTransformer::VisionTransformer(const VitSpec& spec, const ModelOptions& o) : spec_(spec) {
+  spec_.dropout = option_or(o.dropout, spec.dropout);
+  spec_.stochastic_depth = option_or(o.stochastic_depth, spec.stochastic_depth);
   ODY_CHECK(o.image_size % spec.patch == 0,
             ODY_MSG("image size " << o.image_size << " is not a multiple of the ViT patch size "
                                   << spec.patch),
@@ -116,7 +118,7 @@ VisionTransformer::VisionTransformer(const VitSpec& spec, const ModelOptions& o)
   conv_proj_ = register_module(
       "conv_proj", nn::Conv2d(nn::Conv2dOptions(o.in_channels, spec.hidden, spec.patch).stride(spec.patch)));
   class_token_ = register_parameter("class_token", torch::zeros({1, 1, spec.hidden}));
-  auto encoder = Encoder(spec, side * side + 1);
+  auto encoder = Encoder(spec_, side * side + 1);
   encoder_ = register_module("encoder", encoder.ptr());
   heads_ = register_module("heads", nn::Sequential());
   heads_->push_back("head", nn::Linear(spec.hidden, o.num_classes));

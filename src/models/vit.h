@@ -18,15 +18,15 @@ struct VitSpec {
   int64_t depth = 12;
   int64_t heads = 12;
   int64_t mlp = 3072;
-  double dropout = 0.0;
-  double stochastic_depth = 0.0;  // per-block drop-path probability of the last block
+  double dropout = 0.0;           // torchvision's ViT dropout (default of ModelOptions::dropout)
+  double stochastic_depth = 0.0;  // DeiT's drop path (default of ModelOptions::stochastic_depth)
 };
 
 class VisionTransformer : public Classifier {
  public:
   VisionTransformer(const VitSpec& spec, const ModelOptions& options);
   torch::Tensor forward(torch::Tensor x) override;
-  torch::Tensor features(torch::Tensor x);  // the class token after the final LayerNorm
+  torch::Tensor features(torch::Tensor x) override;  // the class token after the final LayerNorm
   std::string head_prefix() const override { return "heads."; }
 
  private:

@@ -87,7 +87,8 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
   // Model: the same initial weights on every rank (seeded, then rank 0's broadcast).
   torch::manual_seed(cfg_.run.seed);
   model_ = ModelRegistry::instance().create(
-      cfg_.model.name, {num_classes_, index.channels, std::max(index.height, index.width)});
+      cfg_.model.name, {num_classes_, index.channels, std::max(index.height, index.width),
+                        cfg_.model.dropout, cfg_.model.stochastic_depth});
   if (!cfg_.model.init_from.empty()) {
     load_weights(*model_, read_weights(cfg_.model.init_from), cfg_.model.reset_head,
                  cfg_.model.init_from);

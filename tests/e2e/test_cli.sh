@@ -2,13 +2,24 @@
 # verifies a checkpoint; eval reproduces the training run's final accuracy.
 source "$(dirname "$0")/common.sh"
 "$TRAINER" --help > "$WORK/help.txt"
-for cmd in "trainer CONFIG.toml" "trainer eval" "trainer models" "trainer checkpoint info" "--config-reference"; do
+for cmd in "trainer CONFIG.toml" "trainer eval" "trainer models" "trainer fewshot" "trainer checkpoint info" "--config-reference"; do
   expect_in "$WORK/help.txt" "$cmd"
 done
+# The listing measures every model (vit_h14 included) on the meta device: seconds, not minutes.
+start=$(date +%s)
 "$TRAINER" models > "$WORK/models.txt"
+seconds=$(( $(date +%s) - start ))
+cat "$WORK/models.txt"
+[ "$seconds" -le 15 ] || fail "trainer models took $seconds s"
+expect_in "$WORK/models.txt" "GMACs"
+grep -Eq '^efficientnet_b0 +5288548 +0\.38[5-7] +224 ' "$WORK/models.txt" || fail "efficientnet_b0 row"
+grep -Eq '^vit_b16 +86567656 +17\.5[5-7][0-9] +224 ' "$WORK/models.txt" || fail "vit_b16 row"
+grep -Eq '^vit_h14 +632045800 +167\.[0-9]+ +224 ' "$WORK/models.txt" || fail "vit_h14 row"
 "$TRAINER" models fmnist_cnn --classes 10 --in-channels 1 --image-size 28 >> "$WORK/models.txt"
 expect_in "$WORK/models.txt" "fmnist_cnn"
 expect_in "$WORK/models.txt" "total 104426 parameters"
+# fmnist_cnn by hand: convs 28x28x32x(1x9) + 14x14x64x(32x9) + 7x7x128x(64x9), head 1152x10.
+expect_in "$WORK/models.txt" "forward MACs per image at 28x28: $(( 28*28*32*9 + 14*14*64*32*9 + 7*7*128*64*9 + 1152*10 ))"
 rc=0; "$TRAINER" > /dev/null 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "no arguments: exit $rc, expected 1"
 small_run 2 cli data.train_limit=1280 data.eval_limit=1000 train.epochs=1 > "$WORK/train.txt" 2>&1 || { cat "$WORK/train.txt"; fail "train"; }

@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "config/config.h"
 #include "models/registry.h"
 #include "test_util.h"
 
@@ -52,4 +53,146 @@ TEST(Models, UnknownNameListsKnownOnes) {
 TEST(Models, DuplicateNamesAreRefused) {
   auto entry = ModelRegistry::instance().find("tiny_cnn");
   EXPECT_THROW(ModelRegistry::instance().add(entry), std::exception);
+}
+
+namespace {
+
+namespace nn = torch::nn;
+
+// The dropout probability of the module at `path` (e.g. "classifier.0").
+double dropout_p(Classifier& m, const std::string& path) {
+  for (const auto& item : m.named_modules())
+    if (item.key() == path) return item.value()->as<nn::Dropout>()->options.p();
+  ADD_FAILURE() << "no module " << path;
+  return -1;
+}
+
+// Train mode, but BatchNorm normalises with its running statistics and does not update them:
+// only dropout and stochastic depth can make train differ from eval.
+void train_with_frozen_batchnorm(Classifier& m) {
+  m.train();
+  for (auto& sub : m.modules(/*include_self=*/false))
+    if (sub->as<nn::BatchNorm2d>()) sub->eval();
+}
+
+// torchvision zero-initialises a ViT's head, so its logits are all zero until trained: random
+// head weights, zero bias (so that the logits scale with the features).
+void randomise_head(Classifier& m) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.named_parameters()) {
+    if (p.key().rfind(m.head_prefix(), 0) != 0) continue;
+    if (p.value().dim() == 2) p.value().normal_(0, 0.1);
+    else p.value().zero_();
+  }
+}
+
+// a and b differ by more than rounding, relative to a's scale (a freshly initialised
+// EfficientNet's logits are ~1e-12).
+bool differ(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>() > 1e-4 * a.abs().max().item<double>();
+}
+
+}  // namespace
+
+TEST(Models, DropoutDefaultsAreTorchvisionsAndOptionsOverrideThem) {
+  auto& r = ModelRegistry::instance();
+  EXPECT_DOUBLE_EQ(dropout_p(*r.create("efficientnet_b0", {10, 3, 32}), "classifier.0"), 0.2);
+  EXPECT_DOUBLE_EQ(dropout_p(*r.create("efficientnet_b3", {10, 3, 32}), "classifier.0"), 0.3);
+  EXPECT_DOUBLE_EQ(dropout_p(*r.create("efficientnet_b0", {10, 3, 32, /*dropout=*/0.35}), "classifier.0"), 0.35);
+  EXPECT_DOUBLE_EQ(dropout_p(*r.create("efficientnet_b0", {10, 3, 32, /*dropout=*/0.0}), "classifier.0"), 0.0);
+  // ViT: torchvision's dropout sits in each MLP (mlp.2, mlp.4); default 0.
+  EXPECT_DOUBLE_EQ(dropout_p(*r.create("vit_ti4", {10, 1, 28}), "encoder.layers.encoder_layer_0.mlp.2"), 0.0);
+  EXPECT_DOUBLE_EQ(dropout_p(*r.create("vit_ti4", {10, 1, 28, 0.1}), "encoder.layers.encoder_layer_5.mlp.4"), 0.1);
+}
+
+TEST(Models, ConfigKeysReachTheModel) {
+  Config c = parse_config("[model]\nname = \"efficientnet_s\"\ndropout = 0.3\nstochastic_depth = 0.05\n", "m.toml");
+  EXPECT_DOUBLE_EQ(c.model.dropout, 0.3);
+  EXPECT_DOUBLE_EQ(c.model.stochastic_depth, 0.05);
+  EXPECT_DOUBLE_EQ(Config().model.dropout, -1.0);  // -1: the architecture's default
+  EXPECT_DOUBLE_EQ(Config().model.stochastic_depth, -1.0);
+  EXPECT_NE(odyssey::testing::error_of([] { parse_config("[model]\ndropout = 1.5\n", "m.toml"); })
+                .find("model.dropout"),
+            std::string::npos);
+  EXPECT_NE(odyssey::testing::error_of([] { parse_config("[model]\nstochastic_depth = -2\n", "m.toml"); })
+                .find("model.stochastic_depth"),
+            std::string::npos);
+}
+
+TEST(Models, StochasticDepthZeroTrainsExactlyAsItEvaluates) {
+  // efficientnet_s with dropout and stochastic depth 0, BatchNorm frozen: train mode computes
+  // exactly the eval forward (every block's branch kept, nothing rescaled).
+  torch::manual_seed(1);
+  auto m = ModelRegistry::instance().create("efficientnet_s", {10, 3, 32, /*dropout=*/0.0, /*sd=*/0.0});
+  auto x = torch::randn({4, 3, 32, 32});
+  torch::NoGradGuard no_grad;
+  m->eval();
+  auto eval = m->forward(x);
+  train_with_frozen_batchnorm(*m);
+  EXPECT_TRUE(torch::equal(m->forward(x), eval));
+  // ViTs default to no dropout and no drop path (torchvision's ViT has neither): train = eval.
+  auto vit = ModelRegistry::instance().create("vit_ti4", {10, 1, 28});
+  randomise_head(*vit);
+  auto y = torch::randn({4, 1, 28, 28});
+  vit->eval();
+  auto vit_eval = vit->forward(y);
+  vit->train();
+  EXPECT_TRUE(torch::equal(vit->forward(y), vit_eval));
+}
+
+TEST(Models, DropoutAndStochasticDepthAreRandomInTrainingOnly) {
+  torch::NoGradGuard no_grad;
+  struct Case {
+    const char* name;
+    ModelOptions options;
+  };
+  const Case cases[] = {
+      {"efficientnet_s", {10, 3, 32, /*dropout=*/0.0, /*sd=*/0.5}},  // stochastic depth alone
+      {"efficientnet_s", {10, 3, 32, /*dropout=*/0.5, /*sd=*/0.0}},  // dropout alone
+      {"vit_ti4", {10, 1, 28, /*dropout=*/0.0, /*sd=*/0.5}},         // DeiT drop path alone
+      {"vit_ti4", {10, 1, 28, /*dropout=*/0.3, /*sd=*/0.0}},         // dropout alone
+  };
+  for (const auto& c : cases) {
+    torch::manual_seed(2);
+    auto m = ModelRegistry::instance().create(c.name, c.options);
+    const int64_t ch = c.options.in_channels, s = c.options.image_size;
+    auto x = torch::randn({8, ch, s, s});
+    randomise_head(*m);
+    m->eval();
+    auto e1 = m->forward(x), e2 = m->forward(x);
+    EXPECT_TRUE(torch::equal(e1, e2)) << c.name << ": eval must be deterministic";
+    train_with_frozen_batchnorm(*m);
+    torch::manual_seed(3);
+    auto t1 = m->forward(x);
+    torch::manual_seed(4);
+    auto t2 = m->forward(x);
+    EXPECT_TRUE(differ(t1, t2)) << c.name << ": train mode must draw";
+    EXPECT_TRUE(differ(t1, e1)) << c.name << ": train mode must differ from eval";
+    torch::manual_seed(3);
+    EXPECT_TRUE(torch::equal(m->forward(x), t1)) << c.name << ": the draw follows the generator";
+  }
+}
+
+TEST(Models, StochasticDepthOnAPlainCnnIsAnError) {
+  std::string e = odyssey::testing::error_of(
+      [] { ModelRegistry::instance().create("fmnist_cnn", {10, 1, 28, -1, /*sd=*/0.1}); });
+  EXPECT_NE(e.find("model.stochastic_depth"), std::string::npos) << e;
+}
+
+TEST(Models, FeaturesAreWhatTheHeadReads) {
+  torch::NoGradGuard no_grad;
+  for (const char* name : {"efficientnet_s", "vit_ti4", "fmnist_cnn", "convnet"}) {
+    auto m = ModelRegistry::instance().create(name, {7, 3, 32});
+    m->eval();
+    auto x = torch::randn({2, 3, 32, 32});
+    randomise_head(*m);
+    auto f = m->features(x);
+    ASSERT_EQ(f.dim(), 2) << name;
+    torch::Tensor w, b;
+    for (auto& p : m->named_parameters()) {
+      if (p.key().rfind(m->head_prefix(), 0) != 0) continue;
+      (p.value().dim() == 2 ? w : b) = p.value();
+    }
+    EXPECT_TRUE(torch::allclose(m->forward(x), torch::nn::functional::linear(f, w, b), 1e-5, 1e-5)) << name;
+  }
 }

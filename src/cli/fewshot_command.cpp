@@ -1,0 +1,74 @@
+#include "cli/fewshot_command.h"
+
+#include <torch/torch.h>
+
+#include "cli/inference.h"
+#include "common/error.h"
+#include "common/exit_codes.h"
+#include "common/text.h"
+#include "metrics/fewshot.h"
+
+namespace odyssey {
+
+namespace {
+
+const char* kUsage =
+    "usage: trainer fewshot --checkpoint W.h5 --data DIR --shots K --episodes E [--split S] "
+    "[--queries Q] [--model NAME] [--seed N] [--batch N]";
+
+struct FewShotArgs {
+  std::string checkpoint, data, model, split = "test";
+  FewShotOptions options;
+  int64_t batch = 256;
+};
+
+FewShotArgs parse(const std::vector<std::string>& args) {
+  FewShotArgs a;
+  a.options.shots = a.options.episodes = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& k = args[i];
+    ODY_CHECK(i + 1 < args.size(), "option " + k + " needs a value", kUsage);
+    const std::string& v = args[++i];
+    if (k == "--checkpoint") a.checkpoint = v;
+    else if (k == "--data") a.data = v;
+    else if (k == "--model") a.model = v;
+    else if (k == "--split") a.split = v;
+    else if (k == "--shots") a.options.shots = positive_int_option(k, v);
+    else if (k == "--episodes") a.options.episodes = positive_int_option(k, v);
+    else if (k == "--queries") a.options.queries = positive_int_option(k, v);
+    else if (k == "--seed") a.options.seed = static_cast<uint64_t>(nonnegative_int_option(k, v));
+    else if (k == "--batch") a.batch = positive_int_option(k, v);
+    else ODY_FAIL("unknown option '" + k + "' for trainer fewshot", kUsage);
+  }
+  ODY_CHECK(!a.checkpoint.empty() && !a.data.empty() && a.options.shots > 0 && a.options.episodes > 0,
+            "trainer fewshot needs --checkpoint, --data, --shots and --episodes", kUsage);
+  return a;
+}
+
+}  // namespace
+
+int fewshot_command(const std::vector<std::string>& raw) {
+  const FewShotArgs a = parse(raw);
+  const SplitInput in = open_split(a.data, a.split);
+  check_fewshot_classes(in.reader->labels(), a.options, in.index.class_names);
+  const TrainedModel m = load_trained_model(a.checkpoint, a.model, in.index);
+  // Features once for the whole split; the episodes only re-draw which of them are support.
+  const auto features = map_split(*in.reader, in.normalize(), a.batch,
+                                  [&](const torch::Tensor& x) { return m.model->features(x); });
+  const FewShotResult r = evaluate_fewshot(features, in.reader->labels(), a.options, in.index.class_names);
+  std::printf("fewshot: %s from %s, %lld-dim features of %lld images of split '%s'\n", m.name.c_str(),
+              a.checkpoint.c_str(), static_cast<long long>(features.size(1)),
+              static_cast<long long>(features.size(0)), in.split.c_str());
+  std::printf("fewshot: %lld-way %lld-shot, %lld episodes (seed %llu), %lld queries per episode "
+              "(%s), nearest class mean by cosine similarity\n",
+              static_cast<long long>(r.ways), static_cast<long long>(a.options.shots),
+              static_cast<long long>(a.options.episodes), static_cast<unsigned long long>(a.options.seed),
+              static_cast<long long>(r.queries_per_episode),
+              a.options.queries > 0 ? ODY_MSG(a.options.queries << " per class").c_str()
+                                    : "every image not in the support");
+  std::printf("fewshot accuracy: %.2f%% +- %.2f%% (95%% CI over %lld episodes)\n", 100 * r.mean(),
+              100 * r.ci95(), static_cast<long long>(r.accuracy.size()));
+  return kExitOk;
+}
+
+}  // namespace odyssey

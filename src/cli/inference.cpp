@@ -1,0 +1,89 @@
+#include "cli/inference.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "checkpoint/checkpoint.h"
+#include "common/error.h"
+#include "common/h5.h"
+#include "common/hdf5_lock.h"
+#include "models/meta_model.h"
+#include "models/registry.h"
+#include "models/weights.h"
+
+namespace odyssey {
+
+namespace fs = std::filesystem;
+
+SplitInput open_split(const std::string& data, const std::string& split) {
+  const bool single_shard = fs::is_regular_file(data);
+  std::string dir = single_shard ? fs::path(data).parent_path().string() : data;
+  if (dir.empty()) dir = ".";
+  SplitInput in;
+  in.index = read_index(dir);
+  if (single_shard) {
+    const std::string file = fs::path(data).filename().string();
+    auto it = std::find_if(in.index.shards.begin(), in.index.shards.end(),
+                           [&](const ShardEntry& e) { return e.file == file; });
+    ODY_CHECK(it != in.index.shards.end(), "shard '" + data + "' is not listed in its folder's index.toml", "");
+    in.index.shards = {*it};
+  }
+  in.split = single_shard ? in.index.shards[0].split : split;
+  in.reader = std::make_unique<SplitReader>(dir, in.index, in.split, 0, int64_t{1} << 30);
+  ODY_CHECK(in.reader->size() > 0, "split '" + in.split + "' of '" + data + "' holds no images",
+            "pass another --split (index.toml lists them)");
+  return in;
+}
+
+namespace {
+
+// The weights and the model name, reading the file once: a checkpoint names its model; a
+// weights file needs model_name.
+std::pair<NamedTensors, std::string> read_model_file(const std::string& path, const std::string& model_name) {
+  ODY_CHECK(fs::is_regular_file(path), "checkpoint or weights file '" + path + "' does not exist",
+            "check the path given to --checkpoint");
+  bool is_checkpoint = false;
+  {
+    std::lock_guard<std::mutex> lock(hdf5_mutex());
+    is_checkpoint = h5::exists(h5::open_file(path, /*writable=*/false), "trainer");
+  }
+  if (is_checkpoint) {
+    CheckpointData ckpt = read_checkpoint(path);
+    return {std::move(ckpt.model), model_name.empty() ? ckpt.trainer.model_name : model_name};
+  }
+  ODY_CHECK(!model_name.empty(), "'" + path + "' is a weights file without a model name",
+            "pass --model NAME (see trainer models)");
+  return {read_weights(path), model_name};
+}
+
+}  // namespace
+
+TrainedModel load_trained_model(const std::string& path, const std::string& model_name,
+                                const DatasetIndex& index) {
+  auto [weights, name] = read_model_file(path, model_name);
+  const auto& entry = ModelRegistry::instance().find(name);
+  const int64_t size = std::max(index.height, index.width);
+  auto probe = create_meta_model(name, {1, index.channels, size});  // only for its head's name
+  int64_t classes = 0;
+  for (const auto& [k, t] : weights)
+    if (k.rfind(probe->head_prefix(), 0) == 0 && t.dim() == 2) classes = t.size(0);
+  ODY_CHECK(classes > 0, "'" + path + "' holds no classifier head for model " + name, "");
+  TrainedModel m{entry.create({classes, index.channels, size}), name, classes};
+  load_weights(*m.model, weights, /*reset_head=*/false, path);
+  m.model->eval();
+  return m;
+}
+
+torch::Tensor map_split(const SplitReader& reader, const Normalize& norm, int64_t batch,
+                        const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> out;
+  for (int64_t begin = 0; begin < reader.size(); begin += batch) {
+    std::vector<int64_t> idx;
+    for (int64_t i = begin; i < std::min(reader.size(), begin + batch); ++i) idx.push_back(i);
+    out.push_back(fn(prepare_eval(reader.gather_images(idx), norm)));
+  }
+  return torch::cat(out).contiguous();
+}
+
+}  // namespace odyssey

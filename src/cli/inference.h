@@ -1,0 +1,45 @@
+// What `trainer predict` and `trainer fewshot` share: a dataset split to read (a dataset folder or
+// one of its shards), a trained model from a checkpoint or weights file, and one batched eval pass
+// of that model over the split.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "data/augment.h"
+#include "data/dataset_index.h"
+#include "data/split_reader.h"
+#include "models/classifier.h"
+
+namespace odyssey {
+
+// A dataset split: DIR_OR_SHARD is a dataset folder (read `split` of it) or one shard file in a
+// dataset folder (read that shard; its split comes from the index).
+struct SplitInput {
+  DatasetIndex index;  // of the folder (for one shard: listing only that shard)
+  std::string split;
+  std::unique_ptr<SplitReader> reader;
+  Normalize normalize() const { return {index.mean, index.std}; }
+};
+SplitInput open_split(const std::string& dir_or_shard, const std::string& split);
+
+// A registry model for the dataset's channels and image size with the weights of PATH, in eval
+// mode. A checkpoint names its model (model_name overrides it); a weights file needs model_name.
+// The number of classes is the classifier head's in the file.
+struct TrainedModel {
+  std::shared_ptr<Classifier> model;
+  std::string name;
+  int64_t classes = 0;
+};
+TrainedModel load_trained_model(const std::string& path, const std::string& model_name,
+                                const DatasetIndex& index);
+
+// fn(normalised float batch [B, C, H, W]) for every batch of the split, in order, without
+// gradients; the results concatenated along the first dimension.
+torch::Tensor map_split(const SplitReader& reader, const Normalize& norm, int64_t batch,
+                        const std::function<torch::Tensor(const torch::Tensor&)>& fn);
+
+}  // namespace odyssey

@@ -1,0 +1,161 @@
+#include "models/flops.h"
+
+#include <ATen/record_function.h>
+#include <torch/torch.h>
+
+#include <unordered_map>
+
+#include "common/error.h"
+#include "models/meta_model.h"
+#include "models/registry.h"
+
+namespace odyssey {
+
+namespace {
+
+enum class Rule { conv, matmul, attention };
+
+struct OpRule {
+  const char* kind;
+  Rule rule;
+  size_t operand;  // matmul: the input whose last dimension is the contraction
+};
+
+const std::unordered_map<std::string, OpRule>& op_rules() {
+  static const std::unordered_map<std::string, OpRule> rules = {
+      {"aten::conv1d", {"conv", Rule::conv, 0}},
+      {"aten::conv2d", {"conv", Rule::conv, 0}},
+      {"aten::conv3d", {"conv", Rule::conv, 0}},
+      {"aten::conv_transpose1d", {"conv", Rule::conv, 0}},
+      {"aten::conv_transpose2d", {"conv", Rule::conv, 0}},
+      {"aten::conv_transpose3d", {"conv", Rule::conv, 0}},
+      {"aten::convolution", {"conv", Rule::conv, 0}},
+      {"aten::_convolution", {"conv", Rule::conv, 0}},
+      {"aten::linear", {"matmul", Rule::matmul, 0}},
+      {"aten::matmul", {"matmul", Rule::matmul, 0}},
+      {"aten::mm", {"matmul", Rule::matmul, 0}},
+      {"aten::bmm", {"matmul", Rule::matmul, 0}},
+      {"aten::mv", {"matmul", Rule::matmul, 0}},
+      {"aten::addmm", {"matmul", Rule::matmul, 1}},
+      {"aten::baddbmm", {"matmul", Rule::matmul, 1}},
+      {"aten::addmv", {"matmul", Rule::matmul, 1}},
+      {"aten::scaled_dot_product_attention", {"attention", Rule::attention, 0}},
+  };
+  return rules;
+}
+
+// The counter of this thread, and whether a counted operator is running (its inner operators
+// are part of it).
+thread_local MacCount* t_count = nullptr;
+thread_local bool t_inside = false;
+
+struct OpContext : at::ObserverContext {
+  const OpRule* rule = nullptr;
+  std::vector<std::vector<int64_t>> shapes;  // of the tensor inputs, in order ({} for others)
+  bool transposed = false;
+};
+
+int64_t product(const std::vector<int64_t>& v, size_t from = 0) {
+  int64_t p = 1;
+  for (size_t i = from; i < v.size(); ++i) p *= v[i];
+  return p;
+}
+
+std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
+  if (!t_count || t_inside) return nullptr;
+  auto it = op_rules().find(fn.name());
+  if (it == op_rules().end()) return nullptr;
+  auto ctx = std::make_unique<OpContext>();
+  ctx->rule = &it->second;
+  const auto inputs = fn.inputs();
+  for (const auto& v : inputs)
+    ctx->shapes.push_back(v.isTensor() ? v.toTensor().sizes().vec() : std::vector<int64_t>{});
+  const std::string name = fn.name();
+  ctx->transposed = name.rfind("aten::conv_transpose", 0) == 0 ||
+                    ((name == "aten::convolution" || name == "aten::_convolution") &&
+                     inputs.size() > 6 && inputs[6].isBool() && inputs[6].toBool());
+  t_inside = true;
+  return ctx;
+}
+
+void on_end(const at::RecordFunction& fn, at::ObserverContext* raw) {
+  if (!raw) return;
+  t_inside = false;
+  const auto* ctx = static_cast<const OpContext*>(raw);
+  const auto& outputs = fn.outputs();
+  if (!t_count || outputs.empty() || !outputs[0].isTensor()) return;
+  const int64_t out = outputs[0].toTensor().numel();
+  const auto& s = ctx->shapes;
+  int64_t macs = 0;
+  switch (ctx->rule->rule) {
+    case Rule::conv:  // weight [out, in / groups, k...] (transposed: [in, out / groups, k...])
+      if (s.size() > 1 && s[1].size() > 2)
+        macs = (ctx->transposed ? product(s[0]) : out) * product(s[1], 1);
+      break;
+    case Rule::matmul:
+      if (s.size() > ctx->rule->operand && !s[ctx->rule->operand].empty())
+        macs = out * s[ctx->rule->operand].back();
+      break;
+    case Rule::attention:  // q [..., L, E], k [..., S, E], v [..., S, Ev]: QK^T and AV
+      if (s.size() > 2 && s[0].size() >= 2 && s[1].size() >= 2 && !s[2].empty()) {
+        const int64_t rows = product(s[0]) / s[0].back(), keys = s[1][s[1].size() - 2];
+        macs = rows * keys * (s[0].back() + s[2].back());
+      }
+      break;
+  }
+  t_count->by_kind[ctx->rule->kind] += macs;
+}
+
+}  // namespace
+
+int64_t MacCount::total() const {
+  int64_t n = 0;
+  for (const auto& [kind, macs] : by_kind) n += macs;
+  return n;
+}
+
+MacCounter::MacCounter() {
+  ODY_CHECK(t_count == nullptr, "a MacCounter is already counting on this thread", "");
+  t_count = &count_;
+  t_inside = false;
+  handle_ = at::addThreadLocalCallback(
+      at::RecordFunctionCallback(&on_start, &on_end).needsInputs(true).needsOutputs(true));
+}
+
+MacCounter::~MacCounter() {
+  at::removeCallback(handle_);
+  t_count = nullptr;
+  t_inside = false;
+}
+
+MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t image_size) {
+  const auto params = model.parameters();
+  const auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+  model.eval();
+  c10::InferenceMode inference;
+  auto x = torch::zeros({1, channels, image_size, image_size}, torch::TensorOptions().device(device));
+  MacCounter counter;
+  model.forward(x);
+  return counter.count();
+}
+
+ModelCost measure_model(const std::string& name, const ModelOptions& options) {
+  ModelCost cost;
+  try {
+    auto model = create_meta_model(name, options);
+    cost.parameters = count_parameters(*model);
+    cost.macs = count_forward_macs(*model, options.in_channels, options.image_size);
+    const auto params = model->parameters();
+    cost.meta = !params.empty() && params.front().is_meta();
+    return cost;
+  } catch (const c10::Error&) {
+    // An operator without a meta kernel in this LibTorch: measure the real model instead.
+  }
+  auto model = ModelRegistry::instance().create(name, options);
+  cost.parameters = count_parameters(*model);
+  cost.macs = count_forward_macs(*model, options.in_channels, options.image_size);
+  cost.meta = false;
+  return cost;
+}
+
+}  // namespace odyssey

@@ -1,0 +1,58 @@
+// MacCounter: the multiply-accumulates of the convolutions, linear layers and matrix products a
+// forward pass really executes, counted from the operators LibTorch dispatches; measure_model: a
+// registry model's parameters and batch-1 forward MACs, measured on the meta device.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "models/classifier.h"
+
+namespace odyssey {
+
+// MACs by operator kind: "conv"; "matmul" (linear layers and every matrix product; LibTorch's C++
+// nn::Linear itself runs as addmm or matmul); "attention" (LibTorch 2.x's fused attention).
+struct MacCount {
+  std::map<std::string, int64_t> by_kind;
+  int64_t total() const;
+  double giga() const { return static_cast<double>(total()) * 1e-9; }
+};
+
+// While alive, counts the operators dispatched on this thread (an at::RecordFunction callback):
+//   convolution (grouped, depthwise): output elements x input channels per group x kernel
+//     elements; transposed: input elements x output channels per group x kernel elements
+//   linear, matmul, mm, bmm, addmm, baddbmm, mv, addmv: output elements x contraction length
+//   scaled_dot_product_attention (LibTorch 2.x): its two matrix products
+// Everything else (normalisation, activations, pooling, elementwise products, einsum) counts
+// zero, as in torchvision's published GFLOPS. An operator running inside a counted one
+// (aten::linear -> aten::addmm) is not counted again. One counter per thread at a time.
+class MacCounter {
+ public:
+  MacCounter();
+  ~MacCounter();
+  MacCounter(const MacCounter&) = delete;
+  MacCounter& operator=(const MacCounter&) = delete;
+
+  const MacCount& count() const { return count_; }
+
+ private:
+  MacCount count_;
+  uint64_t handle_ = 0;
+};
+
+// MACs of one no-grad, eval-mode forward of a [1, channels, size, size] input, made on the device
+// of the model's parameters. Leaves the model in eval mode.
+MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t image_size);
+
+struct ModelCost {
+  int64_t parameters = 0;
+  MacCount macs;      // one image, eval mode
+  bool meta = true;   // measured on the meta device (false: built and run on the CPU)
+};
+
+// A registry model's parameters and forward MACs for these options, built and run on the meta
+// device (milliseconds); on the CPU where this LibTorch lacks a meta kernel the forward needs.
+ModelCost measure_model(const std::string& name, const ModelOptions& options);
+
+}  // namespace odyssey
