@@ -152,7 +152,7 @@ std::string write_report(const std::string& run_dir) {
   // Efficiency: the mean split of step time over the train records after the first.
   o << "<h2>Efficiency</h2><table><tr><th>mean images/s</th><th>data wait</th><th>forward</th>"
        "<th>backward</th><th>exposed sync</th><th>optimizer</th><th>other</th><th>peak RSS "
-       "(rank 0)</th></tr>";
+       "(rank 0)</th><th>TFLOP/s per rank</th><th>MFU</th></tr>";
   {
     auto window = column(rows, "train", "window_s", "");
     const double w = mean_of(window, 1);
@@ -163,7 +163,11 @@ std::string write_report(const std::string& run_dir) {
     o << "<tr><td>" << num(mean_of(ips, 1), 5) << "</td><td>" << pct(data) << "</td><td>"
       << pct(fwd) << "</td><td>" << pct(bwd) << "</td><td>" << pct(comm) << "</td><td>"
       << pct(opt) << "</td><td>" << pct(std::max(0.0, 1 - data - fwd - bwd - comm - opt))
-      << "</td><td>" << (rss.y.empty() ? "" : num(rss.y.back(), 5) + " MB") << "</td></tr></table>";
+      << "</td><td>" << (rss.y.empty() ? "" : num(rss.y.back(), 5) + " MB") << "</td><td>"
+      << num(mean_of(column(rows, "train", "tflops_per_rank", ""), 1), 3) << "</td><td>";
+    auto mfu = column(rows, "train", "mfu", "");
+    o << (mfu.y.empty() ? std::string("(set metrics.peak_tflops)") : pct(mean_of(mfu, 1)))
+      << "</td></tr></table>";
   }
 
   // The latest evaluation in detail.

@@ -159,6 +159,8 @@ void register_vits(ModelRegistry& r) {
       {"vit_l32", "ViT-L/32 (torchvision vit_l_32)", 224, {32, 1024, 24, 16, 4096}},
       {"vit_h14", "ViT-H/14 (torchvision vit_h_14)", 224, {14, 1280, 32, 16, 5120}},
       {"vit_ti4", "ViT-Ti with patch 4, depth 6, for 28-64 px", 28, {4, 192, 6, 3, 768}},
+      {"vit_mini4", "ViT with patch 4, 96 wide, depth 6, 3 heads, MLP 384, for 28-64 px", 28,
+       {4, 96, 6, 3, 384}},
   };
   for (const auto& v : variants) {
     VitSpec spec = v.spec;

@@ -17,6 +17,7 @@
 #include "data/loader.h"
 #include "metrics/eval_file.h"
 #include "metrics/report.h"
+#include "models/flops.h"
 #include "models/registry.h"
 #include "models/weights.h"
 #include "train/freeze.h"
@@ -52,7 +53,7 @@ const std::vector<std::string>& csv_columns() {
   static const std::vector<std::string> c = {
       "kind", "step", "epoch", "samples_seen", "loss", "top1", "top5", "lr", "images_per_s",
       "data_wait_s", "forward_s", "backward_s", "comm_wait_s", "comm_busy_s", "optimizer_s",
-      "window_s", "grad_norm", "peak_rss_mb", "macro_f1", "map", "miou", "ece", "worst_class",
+      "window_s", "grad_norm", "peak_rss_mb", "tflops_per_rank", "mfu", "macro_f1", "map", "miou", "ece", "worst_class",
       "worst_recall", "ema"};
   return c;
 }
@@ -95,6 +96,12 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
     log::info("initialised from {}{}", cfg_.model.init_from,
               cfg_.model.reset_head ? " (classifier head kept fresh)" : "");
   }
+  // Training FLOPs per image for throughput in FLOP/s and MFU: forward MACs x 2 FLOPs x 3
+  // (backward ~ twice the forward), counted on the meta device.
+  train_flops_per_image_ =
+      6.0 * measure_model(cfg_.model.name, {num_classes_, index.channels,
+                                            std::max(index.height, index.width)})
+                .macs.total();
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
   for (auto& b : model_->named_buffers()) buffers_.emplace_back(b.key(), b.value());
   trainable_ = freeze_parameters(params_, cfg_.model.freeze, cfg_.source);
@@ -163,9 +170,10 @@ void Trainer::start() {
   comm_.broadcast(resume_path_, 0);
   if (!resume_path_.empty()) resume_from(resume_path_);
   const int64_t global_batch = cfg_.train.batch_size * comm_.size();
-  log::info("run {}: model {} ({} parameters), {} ranks x batch {} = {}, {} train / {} eval "
+  log::info("run {}: model {} ({} parameters, {:.3g} GFLOP per training image), {} ranks x batch {} = {}, {} train / {} eval "
             "samples, {} steps per epoch, peak lr {:.4g}",
-            run_dir_, cfg_.model.name, count_parameters(*model_), comm_.size(),
+            run_dir_, cfg_.model.name, count_parameters(*model_), train_flops_per_image_ * 1e-9,
+            comm_.size(),
             cfg_.train.batch_size, global_batch, train_->size(), eval_->size(), steps_per_epoch_,
             peak_lr_);
 }
@@ -487,6 +495,8 @@ void Trainer::report_progress(ClassificationCounts& window, double window_s, dou
   const double lr = lr_at(cfg_.schedule, peak_lr_, std::max<int64_t>(0, state_.step - 1),
                           warmup_steps_, total_steps_, steps_per_epoch_);
   const double ips = window.count() / std::max(1e-9, window_s);
+  const double tflops = ips / comm_.size() * train_flops_per_image_ * 1e-12;  // per rank
+  const double mfu = cfg_.metrics.peak_tflops > 0 ? tflops / cfg_.metrics.peak_tflops : 0;
   const double eta = (total_steps_ - state_.step) * cfg_.train.batch_size * comm_.size() / std::max(1e-9, ips);
   log::info("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s data-wait {:.1f}% "
             "comm-wait {:.1f}% eta {}",
@@ -511,7 +521,9 @@ void Trainer::report_progress(ClassificationCounts& window, double window_s, dou
         .add("optimizer_s", optimizer_s_)
         .add("compute_s", std::max(0.0, window_s - data_wait_s - comm_wait_s_))
         .add("window_s", window_s)
-        .add("peak_rss_mb", peak_rss_mb());
+        .add("peak_rss_mb", peak_rss_mb())
+        .add("tflops_per_rank", tflops);
+    if (cfg_.metrics.peak_tflops > 0) r.add("mfu", mfu);
     if (cfg_.optim.clip_grad_norm > 0) r.add("grad_norm", grad_norm_);
     metrics_.write(r);
     std::map<std::string, std::string> row = {
@@ -530,7 +542,9 @@ void Trainer::report_progress(ClassificationCounts& window, double window_s, dou
         {"comm_busy_s", csv_number(comm_busy_s_)},
         {"optimizer_s", csv_number(optimizer_s_)},
         {"window_s", csv_number(window_s)},
-        {"peak_rss_mb", csv_number(peak_rss_mb())}};
+        {"peak_rss_mb", csv_number(peak_rss_mb())},
+        {"tflops_per_rank", csv_number(tflops)}};
+    if (cfg_.metrics.peak_tflops > 0) row["mfu"] = csv_number(mfu);
     if (cfg_.optim.clip_grad_norm > 0) row["grad_norm"] = csv_number(grad_norm_);
     csv_.write(row);
   }

@@ -110,7 +110,8 @@ class Trainer {
   // overlap it), optimizer (clipping, update, EMA). Exposed sync is comm_wait_s_.
   double forward_s_ = 0, backward_s_ = 0, optimizer_s_ = 0;
   double grad_norm_ = 0;
-  double last_loss_ = 0;  // this rank's loss at the last step  // before clipping, at the last step (computed when clipping is on)
+  double last_loss_ = 0;  // this rank's loss at the last step
+  double train_flops_per_image_ = 0;  // 6 x forward MACs  // before clipping, at the last step (computed when clipping is on)
   bool progress_bar_ = false;
   Clock::time_point bar_drawn_ = Clock::now();
   Clock::time_point train_start_ = Clock::now();

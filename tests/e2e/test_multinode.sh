@@ -102,7 +102,7 @@ echo "equivalence (1 rank; 2 nodes x 2; 3 nodes x 2): $(since "$t") s"
 # ---- run folder: one checkpoint, written once, by rank 0; metrics counted once ------------------
 for run in two_nodes three_nodes; do
   dir="$WORK/$run"
-  [ "$(ls "$dir")" = "$(printf 'ckpt-step0000000012.h5\nconfig.toml\nlatest\nmetrics.jsonl')" ] \
+  [ "$(ls "$dir")" = "$(printf 'ckpt-step0000000012.h5\nconfig.toml\neval-latest.h5\nlatest\nmetrics.csv\nmetrics.jsonl\nreport.html')" ] \
     || { ls -la "$dir"; fail "$run: unexpected files in the run folder"; }
   [ "$(count_in "$WORK/$run.txt" "written in")" -eq 1 ] || { cat "$WORK/$run.txt"; fail "$run: not one checkpoint write"; }
   grep -aE "\] \[rank [1-9][0-9]*\] .*(checkpoint|metrics)" "$WORK/$run.txt" && fail "$run: a rank other than 0 wrote"

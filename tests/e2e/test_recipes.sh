@@ -26,7 +26,7 @@ done
 # 2. EMA, bf16, clipping and the step schedule; stopped at step 20 and resumed = uninterrupted.
 recipe=("${base[@]}" train.ema_decay=0.99 train.precision=bf16 optim.clip_grad_norm=1.0
         schedule.name=step schedule.decay_epochs=0.5 schedule.decay_rate=0.5
-        checkpoint.every_steps=20 checkpoint.keep_every=20)
+        checkpoint.every_steps=20 checkpoint.keep_every=20 metrics.peak_tflops=1.0)
 small_run 2 ema "${recipe[@]}" > "$WORK/ema.txt" 2>&1 || { cat "$WORK/ema.txt"; fail "EMA/bf16/clip run"; }
 expect_in "$WORK/ema.txt" "(EMA weights)"
 small_run 2 ema2 "${recipe[@]}" train.stop_at_step=20 > "$WORK/ema2a.txt" 2>&1 || { cat "$WORK/ema2a.txt"; fail "EMA run stopped at 20"; }
@@ -75,6 +75,9 @@ head -1 "$run/metrics.csv" | grep -q '^kind,step,epoch' || fail "metrics.csv hea
 grep -q '^eval,' "$run/metrics.csv" || fail "no eval row in metrics.csv"
 expect_in "$run/metrics.jsonl" '"per_class_ap":['
 expect_in "$run/metrics.jsonl" '"miou":'
+expect_in "$run/metrics.jsonl" '"tflops_per_rank":'
+expect_in "$run/metrics.jsonl" '"mfu":'
+expect_in "$run/report.html" "MFU"
 expect_in "$run/report.html" "PR curves"
 expect_in "$run/report.html" "Confusion matrix"
 rm "$run/report.html"
