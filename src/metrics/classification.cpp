@@ -21,6 +21,16 @@ std::vector<double> to_vector(const torch::Tensor& t) {
 
 double safe_div(double a, double b) { return b > 0 ? a / b : 0.0; }
 
+// The mean of values[k] over the classes where counted[k] > 0 (0 when none).
+template <typename Count>
+double mean_where(const std::vector<double>& values, const std::vector<Count>& counted) {
+  double sum = 0;
+  int64_t n = 0;
+  for (size_t k = 0; k < values.size(); ++k)
+    if (counted[k] > 0) sum += values[k], ++n;
+  return safe_div(sum, n);
+}
+
 }  // namespace
 
 ClassificationCounts::ClassificationCounts(int64_t k, bool detailed)
@@ -121,24 +131,11 @@ std::vector<int64_t> ClassificationCounts::support() const {
   return std::vector<int64_t>(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + k_);
 }
 
-double ClassificationCounts::macro_f1() const {
-  auto f = per_class_f1();
-  auto s = support();
-  double sum = 0;
-  int64_t n = 0;
-  for (int64_t k = 0; k < k_; ++k)
-    if (s[k] > 0) sum += f[k], ++n;
-  return safe_div(sum, n);
-}
+double ClassificationCounts::macro_f1() const { return mean_where(per_class_f1(), support()); }
 
 double ClassificationCounts::mean_iou() const {
-  auto iou = per_class_iou();
-  auto rows = to_vector(confusion_.sum(1)), cols = to_vector(confusion_.sum(0));
-  double sum = 0;
-  int64_t n = 0;
-  for (int64_t k = 0; k < k_; ++k)
-    if (rows[k] + cols[k] > 0) sum += iou[k], ++n;
-  return safe_div(sum, n);
+  // Classes present in the labels or the predictions.
+  return mean_where(per_class_iou(), to_vector(confusion_.sum(1) + confusion_.sum(0)));
 }
 
 std::vector<PrPoint> ClassificationCounts::pr_curve(int64_t k) const {
@@ -175,15 +172,7 @@ std::vector<double> ClassificationCounts::per_class_ap() const {
   return ap;
 }
 
-double ClassificationCounts::mean_ap() const {
-  auto ap = per_class_ap();
-  auto s = support();
-  double sum = 0;
-  int64_t n = 0;
-  for (int64_t k = 0; k < k_; ++k)
-    if (s[k] > 0) sum += ap[k], ++n;
-  return safe_div(sum, n);
-}
+double ClassificationCounts::mean_ap() const { return mean_where(per_class_ap(), support()); }
 
 double ClassificationCounts::ece() const {
   if (!detailed()) return 0;

@@ -54,6 +54,44 @@ bool layer_ids(const NamedTensors& params, std::vector<int64_t>& ids, int64_t& d
   return true;
 }
 
+// Heavy-ball momentum as PyTorch's SGD: buf = momentum*buf + g; the step direction is buf, or
+// g + momentum*buf with Nesterov.
+torch::Tensor with_momentum(const OptimConfig& cfg, torch::Tensor& buf, const torch::Tensor& g) {
+  buf.mul_(cfg.momentum).add_(g);
+  return cfg.nesterov ? g.add(buf, cfg.momentum) : buf;
+}
+
+// Adam's moment estimates: exp_avg and exp_avg_sq per parameter plus a step count; the bias
+// corrections of the current step.
+class AdamMoments : public Optimizer {
+ public:
+  AdamMoments(const OptimConfig& cfg, NamedTensors params, std::vector<ParamSettings> settings)
+      : Optimizer(std::move(params), std::move(settings)), cfg_(cfg) {
+    state_.reserve(2 * params_.size() + 1);
+    for (auto& [name, p] : params_) {
+      add_state(name, "exp_avg", p);
+      add_state(name, "exp_avg_sq", p);
+    }
+    add_count();
+  }
+
+ protected:
+  // Advances the step count; returns the bias corrections (1 - beta1^t, 1 - beta2^t).
+  std::pair<double, double> next_corrections() {
+    const double t = next_count();
+    return {1 - std::pow(cfg_.beta1, t), 1 - std::pow(cfg_.beta2, t)};
+  }
+  // Updates parameter i's moments with gradient g; returns them (m, v).
+  std::pair<torch::Tensor&, torch::Tensor&> update_moments(size_t i, const torch::Tensor& g) {
+    auto& m = state_[2 * i].second;
+    auto& v = state_[2 * i + 1].second;
+    m.mul_(cfg_.beta1).add_(g, 1 - cfg_.beta1);
+    v.mul_(cfg_.beta2).addcmul_(g, g, 1 - cfg_.beta2);
+    return {m, v};
+  }
+  OptimConfig cfg_;
+};
+
 // PyTorch's SGD: g += wd*p; buf = momentum*buf + g; g = nesterov ? g + momentum*buf : buf.
 class Sgd final : public Optimizer {
  public:
@@ -71,11 +109,7 @@ class Sgd final : public Optimizer {
       const double lr = base_lr * settings_[i].lr_scale;
       auto g = p.grad();
       if (cfg_.weight_decay > 0 && settings_[i].decay) g = g.add(p, cfg_.weight_decay);
-      if (cfg_.momentum > 0) {
-        auto& buf = state_[i].second;
-        buf.mul_(cfg_.momentum).add_(g);
-        g = cfg_.nesterov ? g.add(buf, cfg_.momentum) : buf;
-      }
+      if (cfg_.momentum > 0) g = with_momentum(cfg_, state_[i].second, g);
       p.add_(g, -lr);
     }
   }
@@ -85,38 +119,22 @@ class Sgd final : public Optimizer {
 };
 
 // AdamW (Loshchilov & Hutter): decoupled weight decay, bias-corrected moments.
-class AdamW final : public Optimizer {
+class AdamW final : public AdamMoments {
  public:
-  AdamW(const OptimConfig& cfg, NamedTensors params, std::vector<ParamSettings> settings)
-      : Optimizer(std::move(params), std::move(settings)), cfg_(cfg) {
-    state_.reserve(2 * params_.size() + 1);
-    for (auto& [name, p] : params_) {
-      add_state(name, "exp_avg", p);
-      add_state(name, "exp_avg_sq", p);
-    }
-    add_count();
-  }
+  using AdamMoments::AdamMoments;
   void step(double base_lr) override {
     torch::NoGradGuard no_grad;
-    const double t = next_count();
-    const double bc1 = 1 - std::pow(cfg_.beta1, t), bc2 = 1 - std::pow(cfg_.beta2, t);
+    const auto [bc1, bc2] = next_corrections();
     for (size_t i = 0; i < params_.size(); ++i) {
       auto& p = params_[i].second;
       if (!p.grad().defined()) continue;
       const double lr = base_lr * settings_[i].lr_scale;
-      auto& m = state_[2 * i].second;
-      auto& v = state_[2 * i + 1].second;
-      const auto& g = p.grad();
       if (cfg_.weight_decay > 0 && settings_[i].decay) p.mul_(1 - lr * cfg_.weight_decay);
-      m.mul_(cfg_.beta1).add_(g, 1 - cfg_.beta1);
-      v.mul_(cfg_.beta2).addcmul_(g, g, 1 - cfg_.beta2);
+      auto [m, v] = update_moments(i, p.grad());
       auto denom = v.sqrt().div_(std::sqrt(bc2)).add_(cfg_.eps);
       p.addcdiv_(m, denom, -lr / bc1);
     }
   }
-
- private:
-  OptimConfig cfg_;
 };
 
 // RMSprop in TensorFlow's form, as EfficientNet was trained (timm's RMSpropTF): the mean square
@@ -159,30 +177,17 @@ class RmspropTf final : public Optimizer {
 
 // LAMB (You et al. 2019): the Adam direction plus decoupled decay, scaled per tensor by the
 // trust ratio |w| / |update| for the tensors that decay (biases and norms take plain Adam steps).
-class Lamb final : public Optimizer {
+class Lamb final : public AdamMoments {
  public:
-  Lamb(const OptimConfig& cfg, NamedTensors params, std::vector<ParamSettings> settings)
-      : Optimizer(std::move(params), std::move(settings)), cfg_(cfg) {
-    state_.reserve(2 * params_.size() + 1);
-    for (auto& [name, p] : params_) {
-      add_state(name, "exp_avg", p);
-      add_state(name, "exp_avg_sq", p);
-    }
-    add_count();
-  }
+  using AdamMoments::AdamMoments;
   void step(double base_lr) override {
     torch::NoGradGuard no_grad;
-    const double t = next_count();
-    const double bc1 = 1 - std::pow(cfg_.beta1, t), bc2 = 1 - std::pow(cfg_.beta2, t);
+    const auto [bc1, bc2] = next_corrections();
     for (size_t i = 0; i < params_.size(); ++i) {
       auto& p = params_[i].second;
       if (!p.grad().defined()) continue;
       const double lr = base_lr * settings_[i].lr_scale;
-      auto& m = state_[2 * i].second;
-      auto& v = state_[2 * i + 1].second;
-      const auto& g = p.grad();
-      m.mul_(cfg_.beta1).add_(g, 1 - cfg_.beta1);
-      v.mul_(cfg_.beta2).addcmul_(g, g, 1 - cfg_.beta2);
+      auto [m, v] = update_moments(i, p.grad());
       auto update = (m / bc1).div_(v.div(bc2).sqrt_().add_(cfg_.eps));
       double trust = 1.0;
       if (settings_[i].decay) {
@@ -193,9 +198,6 @@ class Lamb final : public Optimizer {
       p.add_(update, -lr * trust);
     }
   }
-
- private:
-  OptimConfig cfg_;
 };
 
 // LARS (You et al. 2017, as in timm): for decaying tensors g = trust x (g + wd x p) with
@@ -221,11 +223,7 @@ class Lars final : public Optimizer {
         if (w > 0 && gn > 0) trust = cfg_.trust_coef * w / (gn + cfg_.weight_decay * w + 1e-12);
         g = g.add(p, cfg_.weight_decay).mul_(trust);
       }
-      if (cfg_.momentum > 0) {
-        auto& buf = state_[i].second;
-        buf.mul_(cfg_.momentum).add_(g);
-        g = cfg_.nesterov ? g.add(buf, cfg_.momentum) : buf;
-      }
+      if (cfg_.momentum > 0) g = with_momentum(cfg_, state_[i].second, g);
       p.add_(g, -lr);
     }
   }

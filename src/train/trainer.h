@@ -74,6 +74,8 @@ class Trainer {
   void end_of_epoch(bool last);
   void report_progress(ClassificationCounts& window, double window_s, double data_wait_s);
   void report_eval(const ClassificationCounts& counts);
+  // The columns of metrics.csv (train and eval records share them; empty where not applicable).
+  static const std::vector<std::string>& metrics_csv_columns();
   // Rank 0, on a terminal: redraws the progress bar (at most a few times a second).
   void draw_progress_bar(double loss, double images_per_s);
   // All ranks: BatchNorm statistics averaged, then rank 0 hands the state to the writer.

@@ -1,0 +1,155 @@
+// Trainer's reporting (rank 0 writes): progress lines and bar, metrics.jsonl / metrics.csv
+// records of training windows and evaluations, eval-latest.h5.
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <map>
+
+#include "common/log.h"
+#include "metrics/eval_file.h"
+#include "train/trainer.h"
+
+namespace odyssey {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string format_duration(double s) {
+  int64_t t = static_cast<int64_t>(s + 0.5);
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(t / 3600), (long long)(t / 60 % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(t / 60), (long long)(t % 60));
+  return buf;
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;  // Linux: KiB
+}
+
+}  // namespace
+
+const std::vector<std::string>& Trainer::metrics_csv_columns() {
+  static const std::vector<std::string> c = {
+      "kind", "step", "epoch", "samples_seen", "loss", "top1", "top5", "lr", "images_per_s",
+      "data_wait_s", "forward_s", "backward_s", "comm_wait_s", "comm_busy_s", "optimizer_s",
+      "window_s", "grad_norm", "peak_rss_mb", "tflops_per_rank", "mfu", "macro_f1", "map", "miou", "ece", "worst_class",
+      "worst_recall", "ema"};
+  return c;
+}
+
+void Trainer::report_progress(ClassificationCounts& window, double window_s, double data_wait_s) {
+  window.allreduce(comm_);  // all ranks
+  const double lr = lr_at(cfg_.schedule, peak_lr_, std::max<int64_t>(0, state_.step - 1),
+                          warmup_steps_, total_steps_, steps_per_epoch_);
+  const double ips = window.count() / std::max(1e-9, window_s);
+  const double tflops = ips / comm_.size() * train_flops_per_image_ * 1e-12;  // per rank
+  const double mfu = cfg_.metrics.peak_tflops > 0 ? tflops / cfg_.metrics.peak_tflops : 0;
+  const double eta = (total_steps_ - state_.step) * cfg_.train.batch_size * comm_.size() / std::max(1e-9, ips);
+  log::info("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s data-wait {:.1f}% "
+            "comm-wait {:.1f}% eta {}",
+            state_.epoch + 1, cfg_.train.epochs, state_.step, total_steps_, window.loss(),
+            100 * window.top1(), lr, ips, 100 * data_wait_s / std::max(1e-9, window_s),
+            100 * comm_wait_s_ / std::max(1e-9, window_s), format_duration(eta));
+  if (metrics_.is_open()) {  // rank 0 only: one record, to metrics.jsonl and metrics.csv
+    std::vector<std::pair<std::string, double>> values = {
+        {"loss", window.loss()},         {"top1", window.top1()},
+        {"lr", lr},                      {"images_per_s", ips},
+        {"data_wait_s", data_wait_s},    {"forward_s", forward_s_},
+        {"backward_s", backward_s_},     {"comm_wait_s", comm_wait_s_},
+        {"comm_busy_s", comm_busy_s_},   {"optimizer_s", optimizer_s_},
+        {"window_s", window_s},          {"peak_rss_mb", peak_rss_mb()},
+        {"tflops_per_rank", tflops}};
+    if (cfg_.metrics.peak_tflops > 0) values.emplace_back("mfu", mfu);
+    if (cfg_.optim.clip_grad_norm > 0) values.emplace_back("grad_norm", grad_norm_);
+    JsonRecord r;
+    r.add("kind", "train").add("step", state_.step).add("epoch", state_.epoch)
+        .add("samples_seen", state_.samples_seen);
+    std::map<std::string, std::string> row = {{"kind", "train"},
+                                              {"step", std::to_string(state_.step)},
+                                              {"epoch", std::to_string(state_.epoch)},
+                                              {"samples_seen", std::to_string(state_.samples_seen)}};
+    for (const auto& [key, v] : values) {
+      r.add(key, v);
+      row[key] = csv_number(v);
+    }
+    r.add("compute_s", std::max(0.0, window_s - data_wait_s - comm_wait_s_));
+    metrics_.write(r);
+    csv_.write(row);
+  }
+  comm_wait_s_ = comm_busy_s_ = forward_s_ = backward_s_ = optimizer_s_ = 0;
+}
+
+void Trainer::draw_progress_bar(double loss, double images_per_s) {
+  if (std::chrono::duration<double>(Clock::now() - bar_drawn_).count() < 0.25 &&
+      state_.step < total_steps_)
+    return;
+  bar_drawn_ = Clock::now();
+  constexpr int kWidth = 24;
+  const double done = static_cast<double>(state_.step) / std::max<int64_t>(1, total_steps_);
+  const int filled = static_cast<int>(done * kWidth);
+  std::string bar(filled, '#');
+  bar.resize(kWidth, '.');
+  const double eta = (total_steps_ - state_.step) * cfg_.train.batch_size * comm_.size() /
+                     std::max(1e-9, images_per_s);
+  log::status(fmt::format("epoch {}/{} [{}] step {}/{} {:.0f} img/s loss {:.4f} eta {}",
+                          std::min(state_.epoch + 1, cfg_.train.epochs), cfg_.train.epochs, bar,
+                          state_.step, total_steps_, images_per_s, loss, format_duration(eta)));
+}
+
+void Trainer::report_eval(const ClassificationCounts& c) {
+  auto [worst, worst_recall] = worst_class(c);
+  std::string worst_name =
+      worst < static_cast<int64_t>(class_names_.size()) ? class_names_[worst] : std::to_string(worst);
+  log::info("eval after step {}{}: {} loss {:.4f} top-1 {:.2f}% top-5 {:.2f}% mAP {:.4f} mIoU "
+            "{:.4f} macro-F1 {:.4f} ECE {:.4f} on {} images; worst class {} {:.1f}%",
+            state_.step, ema_ ? " (EMA weights)" : "", cfg_.data.eval_split, c.loss(),
+            100 * c.top1(), 100 * c.top5(), c.mean_ap(), c.mean_iou(), c.macro_f1(), c.ece(),
+            c.count(), worst_name, 100 * worst_recall);
+  if (!metrics_.is_open()) return;  // rank 0 only below
+  metrics_.write(JsonRecord()
+                     .add("kind", "eval")
+                     .add("step", state_.step)
+                     .add("epoch", state_.epoch)
+                     .add("split", cfg_.data.eval_split)
+                     .add("ema", int64_t{ema_ ? 1 : 0})
+                     .add("samples", c.count())
+                     .add("loss", c.loss())
+                     .add("top1", c.top1())
+                     .add("top5", c.top5())
+                     .add("macro_f1", c.macro_f1())
+                     .add("map", c.mean_ap())
+                     .add("miou", c.mean_iou())
+                     .add("ece", c.ece())
+                     .add("worst_class", worst_name)
+                     .add("worst_recall", worst_recall)
+                     .add("per_class_precision", c.per_class_precision())
+                     .add("per_class_recall", c.per_class_recall())
+                     .add("per_class_f1", c.per_class_f1())
+                     .add("per_class_ap", c.per_class_ap())
+                     .add("per_class_iou", c.per_class_iou()));
+  csv_.write({{"kind", "eval"},
+              {"step", std::to_string(state_.step)},
+              {"epoch", std::to_string(state_.epoch)},
+              {"samples_seen", std::to_string(state_.samples_seen)},
+              {"loss", csv_number(c.loss())},
+              {"top1", csv_number(c.top1())},
+              {"top5", csv_number(c.top5())},
+              {"macro_f1", csv_number(c.macro_f1())},
+              {"map", csv_number(c.mean_ap())},
+              {"miou", csv_number(c.mean_iou())},
+              {"ece", csv_number(c.ece())},
+              {"worst_class", worst_name},
+              {"worst_recall", csv_number(worst_recall)},
+              {"ema", ema_ ? "1" : "0"}});
+  // The counts themselves (confusion matrix, score histograms, calibration bins) for the report
+  // and for anyone who wants other metrics: the latest evaluation, replaced atomically.
+  write_eval_file((fs::path(run_dir_) / "eval-latest.h5").string(), c, class_names_, state_.step);
+}
+
+}  // namespace odyssey
