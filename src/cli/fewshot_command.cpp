@@ -53,7 +53,7 @@ int fewshot_command(const std::vector<std::string>& raw) {
   check_fewshot_classes(in.reader->labels(), a.options, in.index.class_names);
   const TrainedModel m = load_trained_model(a.checkpoint, a.model, in.index);
   // Features once for the whole split; the episodes only re-draw which of them are support.
-  const auto features = map_split(*in.reader, in.normalize(), a.batch,
+  const auto features = map_split(*in.reader, in.normalize(), m.input, a.batch,
                                   [&](const torch::Tensor& x) { return m.model->features(x); });
   const FewShotResult r = evaluate_fewshot(features, in.reader->labels(), a.options, in.index.class_names);
   std::printf("fewshot: %s from %s, %lld-dim features of %lld images of split '%s'\n", m.name.c_str(),

@@ -5,6 +5,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "common/error.h"
+#include "config/config.h"
 #include "common/h5.h"
 #include "common/hdf5_lock.h"
 #include "models/meta_model.h"
@@ -39,7 +40,12 @@ namespace {
 
 // The weights and the model name, reading the file once: a checkpoint names its model; a
 // weights file needs model_name.
-std::pair<NamedTensors, std::string> read_model_file(const std::string& path, const std::string& model_name) {
+struct ModelFile {
+  NamedTensors weights;
+  std::string name;
+  AugmentConfig input;
+};
+ModelFile read_model_file(const std::string& path, const std::string& model_name) {
   ODY_CHECK(fs::is_regular_file(path), "checkpoint or weights file '" + path + "' does not exist",
             "check the path given to --checkpoint");
   bool is_checkpoint = false;
@@ -49,39 +55,44 @@ std::pair<NamedTensors, std::string> read_model_file(const std::string& path, co
   }
   if (is_checkpoint) {
     CheckpointData ckpt = read_checkpoint(path);
-    return {std::move(ckpt.model), model_name.empty() ? ckpt.trainer.model_name : model_name};
+    AugmentConfig input;
+    if (!ckpt.trainer.config_toml.empty())
+      input = parse_config(ckpt.trainer.config_toml, path + " (/trainer/config_toml)").augment;
+    return {std::move(ckpt.model), model_name.empty() ? ckpt.trainer.model_name : model_name,
+            input};
   }
   ODY_CHECK(!model_name.empty(), "'" + path + "' is a weights file without a model name",
             "pass --model NAME (see trainer models)");
-  return {read_weights(path), model_name};
+  return {read_weights(path), model_name, AugmentConfig{}};
 }
 
 }  // namespace
 
 TrainedModel load_trained_model(const std::string& path, const std::string& model_name,
                                 const DatasetIndex& index) {
-  auto [weights, name] = read_model_file(path, model_name);
+  auto [weights, name, input] = read_model_file(path, model_name);
   const auto& entry = ModelRegistry::instance().find(name);
-  const int64_t size = std::max(index.height, index.width);
+  const int64_t size = model_input_size(input, index.height, index.width);
   auto probe = create_meta_model(name, {1, index.channels, size});  // only for its head's name
   int64_t classes = 0;
   for (const auto& [k, t] : weights)
     if (k.rfind(probe->head_prefix(), 0) == 0 && t.dim() == 2) classes = t.size(0);
   ODY_CHECK(classes > 0, "'" + path + "' holds no classifier head for model " + name, "");
-  TrainedModel m{entry.create({classes, index.channels, size}), name, classes};
+  TrainedModel m{entry.create({classes, index.channels, size}), name, classes, input};
   load_weights(*m.model, weights, /*reset_head=*/false, path);
   m.model->eval();
   return m;
 }
 
-torch::Tensor map_split(const SplitReader& reader, const Normalize& norm, int64_t batch,
+torch::Tensor map_split(const SplitReader& reader, const Normalize& norm, const AugmentConfig& input,
+                        int64_t batch,
                         const std::function<torch::Tensor(const torch::Tensor&)>& fn) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> out;
   for (int64_t begin = 0; begin < reader.size(); begin += batch) {
     std::vector<int64_t> idx;
     for (int64_t i = begin; i < std::min(reader.size(), begin + batch); ++i) idx.push_back(i);
-    out.push_back(fn(prepare_eval(reader.gather_images(idx), norm)));
+    out.push_back(fn(prepare_eval(reader.gather_images(idx), norm, input)));
   }
   return torch::cat(out).contiguous();
 }

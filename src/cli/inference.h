@@ -26,20 +26,23 @@ struct SplitInput {
 };
 SplitInput open_split(const std::string& dir_or_shard, const std::string& split);
 
-// A registry model for the dataset's channels and image size with the weights of PATH, in eval
-// mode. A checkpoint names its model (model_name overrides it); a weights file needs model_name.
+// A registry model for the dataset's channels and image size (a checkpoint's augment.image_size
+// when its run set one) with the weights of PATH, in eval mode. A checkpoint names its model (model_name overrides it); a weights file needs model_name.
 // The number of classes is the classifier head's in the file.
 struct TrainedModel {
   std::shared_ptr<Classifier> model;
   std::string name;
   int64_t classes = 0;
+  AugmentConfig input;  // image_size / eval_crop of the checkpoint's run (defaults for weights)
 };
 TrainedModel load_trained_model(const std::string& path, const std::string& model_name,
                                 const DatasetIndex& index);
 
-// fn(normalised float batch [B, C, H, W]) for every batch of the split, in order, without
-// gradients; the results concatenated along the first dimension.
-torch::Tensor map_split(const SplitReader& reader, const Normalize& norm, int64_t batch,
+// fn(evaluation-transformed batch [B, C, H, W]: input's resize and centre crop, normalisation)
+// for every batch of the split, in order, without gradients; the results concatenated along the
+// first dimension.
+torch::Tensor map_split(const SplitReader& reader, const Normalize& norm, const AugmentConfig& input,
+                        int64_t batch,
                         const std::function<torch::Tensor(const torch::Tensor&)>& fn);
 
 }  // namespace odyssey

@@ -45,7 +45,7 @@ int predict_command(const std::vector<std::string>& raw) {
   const SplitInput in = open_split(a.data, a.split);
   const SplitReader& reader = *in.reader;
   const TrainedModel m = load_trained_model(a.checkpoint, a.model, in.index);
-  auto all = map_split(reader, in.normalize(), a.batch,
+  auto all = map_split(reader, in.normalize(), m.input, a.batch,
                        [&](const torch::Tensor& x) { return m.model->forward(x); });
   {
     std::lock_guard<std::mutex> lock(hdf5_mutex());

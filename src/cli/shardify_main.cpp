@@ -1,6 +1,7 @@
 // shardify: converts datasets into Odyssey's HDF5 shards and verifies converted folders.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -10,7 +11,9 @@
 #include "common/error.h"
 #include "common/h5.h"
 #include "common/text.h"
+#include "data/cifar.h"
 #include "data/convert.h"
+#include "data/image_folder.h"
 #include "data/idx.h"
 
 using namespace odyssey;
@@ -26,6 +29,19 @@ Usage:
       t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]) -> OUT_DIR/index.toml and
       train-*.h5 (default 4 shards) and test-*.h5 (default 1 shard).
       Example: shardify idx /usr/share/datasets/fashion-mnist datasets/fashion-mnist
+  shardify cifar SRC_DIR OUT_DIR [--coarse] [--train-shards N] [--test-shards N]
+      CIFAR-10 (data_batch_1.bin .. data_batch_5.bin, test_batch.bin, batches.meta.txt) or
+      CIFAR-100 (train.bin, test.bin, fine_label_names.txt; --coarse: the 20 superclasses)
+      binary files -> 32x32x3 shards (default 5 train shards, 1 test shard).
+  shardify folder SRC_DIR OUT_DIR [--size S] [--resize crop|stretch] [--shard-size N]
+                  [--threads T] [--split NAME] [--shuffle-seed N] [--skip-bad] [--name NAME]
+      An image-folder tree, SRC_DIR/<class>/<image> (one split, named by --split, default
+      train) or SRC_DIR/<split>/<class>/<image> (ImageNet style: train/, val/), JPEG and PNG
+      files -> S x S x 3 shards (default S 256; crop: shorter side to S, centre square;
+      stretch: both sides to S), N images per shard (default 5000), decoded on T threads
+      (default all cores). Classes: the sorted class folder names. --shuffle-seed mixes the
+      classes across shards (default: files in class order). --skip-bad skips and counts
+      undecodable files (default: the first one stops with its name).
   shardify verify DIR
       Re-reads every shard of DIR and checks sample counts, shapes, labels and CRC-32 against
       DIR/index.toml. Exit 0 when all match, 2 otherwise.
@@ -89,6 +105,78 @@ int cmd_idx(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+void print_summary(const DatasetIndex& idx, const std::string& out) {
+  std::printf("wrote %zu shards to %s:", idx.shards.size(), out.c_str());
+  std::vector<std::string> seen;
+  for (const auto& e : idx.shards)
+    if (std::find(seen.begin(), seen.end(), e.split) == seen.end()) {
+      seen.push_back(e.split);
+      std::printf(" %lld %s", (long long)idx.split_size(e.split), e.split.c_str());
+    }
+  std::printf(" images %lldx%lldx%lld, %lld classes, mean", (long long)idx.height,
+              (long long)idx.width, (long long)idx.channels, (long long)idx.num_classes);
+  for (double m : idx.mean) std::printf(" %.4f", m);
+  std::printf(" std");
+  for (double s : idx.std) std::printf(" %.4f", s);
+  std::printf("\n");
+}
+
+int cmd_cifar(const std::vector<std::string>& args) {
+  std::vector<std::string> pos;
+  int64_t train_shards = 5, test_shards = 1;
+  bool coarse = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool has_value = i + 1 < args.size();
+    if (a == "--coarse") coarse = true;
+    else if (a == "--train-shards" && has_value) train_shards = positive_int_option(a, args[++i]);
+    else if (a == "--test-shards" && has_value) test_shards = positive_int_option(a, args[++i]);
+    else if (a.rfind("--", 0) == 0) ODY_FAIL("unknown or incomplete option '" + a + "'", "see shardify --help");
+    else pos.push_back(a);
+  }
+  ODY_CHECK(pos.size() == 2, "usage: shardify cifar SRC_DIR OUT_DIR [options]", "see shardify --help");
+  CifarData data = read_cifar(pos[0], coarse);
+  data.splits[0].shards = train_shards;
+  data.splits[1].shards = test_shards;
+  print_summary(write_dataset(pos[1], data.name, data.name + " binary files in " + pos[0],
+                              data.class_names, data.splits),
+                pos[1]);
+  return kExitOk;
+}
+
+int cmd_folder(const std::vector<std::string>& args) {
+  std::vector<std::string> pos;
+  FolderOptions opt;
+  std::string split = "train", name;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool has_value = i + 1 < args.size();
+    if (a == "--size" && has_value) opt.size = positive_int_option(a, args[++i]);
+    else if (a == "--resize" && has_value) opt.resize = parse_resize_mode(args[++i]);
+    else if (a == "--shard-size" && has_value) opt.shard_samples = positive_int_option(a, args[++i]);
+    else if (a == "--threads" && has_value) opt.threads = static_cast<int>(positive_int_option(a, args[++i]));
+    else if (a == "--split" && has_value) split = args[++i];
+    else if (a == "--shuffle-seed" && has_value) opt.shuffle_seed = nonnegative_int_option(a, args[++i]);
+    else if (a == "--name" && has_value) name = args[++i];
+    else if (a == "--skip-bad") opt.skip_bad = true;
+    else if (a.rfind("--", 0) == 0) ODY_FAIL("unknown or incomplete option '" + a + "'", "see shardify --help");
+    else pos.push_back(a);
+  }
+  ODY_CHECK(pos.size() == 2, "usage: shardify folder SRC_DIR OUT_DIR [options]", "see shardify --help");
+  if (name.empty()) name = fs::path(pos[0]).lexically_normal().filename().string();
+  FolderTree tree = scan_image_folder(pos[0], split);
+  for (const auto& s : tree.splits)
+    std::printf("%s: %zu images in %zu classes\n", s.name.c_str(), s.files.size(),
+                tree.class_names.size());
+  FolderResult r = convert_image_folder(pos[0], pos[1], name, tree, opt);
+  if (r.skipped > 0) {
+    std::fprintf(stderr, "warning: skipped %lld undecodable files, e.g.:\n", (long long)r.skipped);
+    for (const auto& m : r.skipped_files) std::fprintf(stderr, "  %s\n", m.c_str());
+  }
+  print_summary(r.index, pos[1]);
+  return kExitOk;
+}
+
 int cmd_verify(const std::vector<std::string>& args) {
   ODY_CHECK(args.size() == 1, "usage: shardify verify DIR", "");
   auto problems = verify_dataset(args[0]);
@@ -110,6 +198,8 @@ int main(int argc, char** argv) {
   try {
     std::vector<std::string> rest(args.begin() + 1, args.end());
     if (args[0] == "idx") return cmd_idx(rest);
+    if (args[0] == "cifar") return cmd_cifar(rest);
+    if (args[0] == "folder") return cmd_folder(rest);
     if (args[0] == "verify") return cmd_verify(rest);
     std::fprintf(stderr, "error: unknown command '%s'\n%s", args[0].c_str(), kHelp);
     return kExitUsage;

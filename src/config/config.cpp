@@ -167,7 +167,16 @@ const std::vector<Field>& schema() {
       int_field("data", "eval_limit", REF(data.eval_limit), 0, kMaxI,
                 "evaluate the first N samples only (0 = all)"),
       int_field("data", "prefetch", REF(data.prefetch), 1, 1024,
-                "batches the loader thread reads ahead"),
+                "batches the loader reads ahead (at least one per reader thread)"),
+      int_field("data", "readers", REF(data.readers), 1, 64,
+                "loader threads per rank, each reading whole batches (contiguous runs per "
+                "shard, pread without the HDF5 lock for shardify's layout); batches reach "
+                "training in step order whatever the count"),
+      string_field("data", "on_corrupt", REF(data.on_corrupt), {"stop", "skip"},
+                   "a shard that cannot be opened, is truncated, or disagrees with index.toml "
+                   "(shape, classes, labels out of range): \"stop\" with its name on every rank, "
+                   "or \"skip\" it (logged with the count of samples left out; every rank skips "
+                   "the same shards)"),
       int_field("data", "cache_mb", REF(data.cache_mb), 0, int64_t{1} << 30,
                 "MiB per rank: a split at most this size is read into memory once, larger "
                 "splits stream from the shards (0 = always stream)"),
@@ -314,6 +323,20 @@ const std::vector<Field>& schema() {
                   "Beta(a, a), labels by area (0 = off; with mixup on, one of the two per batch)"),
       float_field("augment", "mix_p", REF(augment.mix_p), 0.0, 1.0,
                   "probability that a batch is mixed (mixup/cutmix)"),
+      int_field("augment", "randaugment_n", REF(augment.randaugment_n), 0, 10,
+                "RandAugment: ops per image, each drawn from torchvision's 14 (identity, "
+                "shear/translate x/y, rotate, brightness, colour, contrast, sharpness, posterize, "
+                "solarize, autocontrast, equalize), after the flip (0 = off)"),
+      int_field("augment", "randaugment_m", REF(augment.randaugment_m), 0, 30,
+                "RandAugment magnitude of 30 bins (torchvision's scale: 9 = shear 0.09, rotate "
+                "9 degrees, factors 1 +- 0.27)"),
+      int_field("augment", "image_size", REF(augment.image_size), 0, 4096,
+                "side of the square images the model sees, training and evaluation (0 = the "
+                "stored size); training resamples in its warp, or resizes (antialiased)"),
+      float_field("augment", "eval_crop", REF(augment.eval_crop), 0.05, 1.0,
+                  "evaluation: resize the shorter side to image_size / eval_crop, then take the "
+                  "centre image_size square (timm's crop_pct; 0.875 for ImageNet, 1 = whole "
+                  "image)"),
       string_field("dist", "backend", REF(dist.backend), {"auto", "mpi", "single"},
                    "gradient all-reduce: auto = MPI when launched with several ranks"),
       float_field("dist", "bucket_mb", REF(dist.bucket_mb), 0.001, 4096.0,

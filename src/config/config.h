@@ -19,7 +19,9 @@ struct DataConfig {
   std::string eval_split = "test";
   int64_t train_limit = 0;  // use only the first N training samples (0 = all)
   int64_t eval_limit = 0;   // evaluate only the first N samples (0 = all)
-  int64_t prefetch = 4;     // batches read ahead by the loader thread
+  int64_t prefetch = 4;     // batches read ahead by the loader
+  int64_t readers = 2;      // loader threads per rank
+  std::string on_corrupt = "stop";  // a bad shard: "stop" or "skip" it
   int64_t cache_mb = 1024;  // hold a split in memory when it is at most this size (0 = stream)
 };
 
@@ -98,6 +100,14 @@ struct AugmentConfig {
   // Label-mixing, per batch: lambda ~ Beta(alpha, alpha); both on: one of them at random.
   double mixup_alpha = 0, cutmix_alpha = 0;
   double mix_p = 1.0;        // probability that a batch is mixed at all
+  // RandAugment (Cubuk et al.; torchvision's op set and magnitudes): n ops per image, magnitude m
+  // of 0..30 (0 = off when randaugment_n is 0).
+  int64_t randaugment_n = 0;
+  int64_t randaugment_m = 9;
+  // Input size: the model sees image_size x image_size (0 = the stored size). Evaluation resizes
+  // the shorter side to image_size / eval_crop and takes the centre square.
+  int64_t image_size = 0;
+  double eval_crop = 1.0;
   bool warps() const { return rrc_scale_min > 0 || rotate_deg > 0 || translate > 0 || shear_deg > 0 || perspective > 0; }
   bool mixes() const { return mixup_alpha > 0 || cutmix_alpha > 0; }
 };

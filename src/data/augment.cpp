@@ -48,8 +48,23 @@ TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Ten
     auto dx = torch::randint(0, 2 * cfg.crop_padding + 1, {b}, gen, torch::kLong);
     x = crop_padded(x, cfg.crop_padding, dy, dx);
   }
-  if (cfg.warps()) x = warp(x, random_warps(b, x.size(2), x.size(3), cfg, gen));
+  // Output size: cfg.image_size, or the stored size. The warp resamples straight to it.
+  const int64_t out_h = cfg.image_size > 0 ? cfg.image_size : x.size(2);
+  const int64_t out_w = cfg.image_size > 0 ? cfg.image_size : x.size(3);
+  if (cfg.warps()) {
+    auto m = random_warps(b, x.size(2), x.size(3), cfg, gen);
+    if (out_h != x.size(2) || out_w != x.size(3)) {  // output pixels -> source pixel units
+      auto scale = torch::eye(3, torch::kDouble);
+      scale[0][0] = static_cast<double>(x.size(3)) / out_w;
+      scale[1][1] = static_cast<double>(x.size(2)) / out_h;
+      m = torch::matmul(m, scale);
+    }
+    x = warp(x, m, out_h, out_w);
+  } else {
+    x = resize(x, out_h, out_w);
+  }
   if (cfg.hflip) x = flip_where(x, torch::rand({b}, gen) < 0.5);
+  if (cfg.randaugment_n > 0) x = rand_augment(x, cfg.randaugment_n, cfg.randaugment_m, gen);
   if (cfg.brightness > 0 || cfg.contrast > 0 || cfg.saturation > 0 || cfg.hue > 0 ||
       cfg.grayscale_p > 0)
     x = colour_jitter(x, cfg, gen);
@@ -73,6 +88,26 @@ torch::Tensor augment_train(const torch::Tensor& images_u8, const AugmentConfig&
 
 torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm) {
   return normalize(to_float_nchw(images_u8), norm);
+}
+
+torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm,
+                           const AugmentConfig& cfg) {
+  auto x = to_float_nchw(images_u8);
+  const int64_t h = x.size(2), w = x.size(3);
+  const int64_t out_h = cfg.image_size > 0 ? cfg.image_size : h;
+  const int64_t out_w = cfg.image_size > 0 ? cfg.image_size : w;
+  // Resize so that the centre out_h x out_w window is eval_crop of the shorter side, then crop.
+  const double scale = std::max(static_cast<double>(out_h) / h, static_cast<double>(out_w) / w) /
+                       cfg.eval_crop;
+  const int64_t rh = std::max<int64_t>(out_h, std::llround(h * scale));
+  const int64_t rw = std::max<int64_t>(out_w, std::llround(w * scale));
+  x = resize(x, rh, rw);
+  x = x.narrow(2, (rh - out_h) / 2, out_h).narrow(3, (rw - out_w) / 2, out_w);
+  return normalize(x.contiguous(), norm);
+}
+
+int64_t model_input_size(const AugmentConfig& cfg, int64_t height, int64_t width) {
+  return cfg.image_size > 0 ? cfg.image_size : std::max(height, width);
 }
 
 }  // namespace odyssey

@@ -15,8 +15,9 @@ struct Normalize {
 
 // Training transform, batched, deterministic given seed (the trainer derives it from seed, epoch,
 // step, rank): random crop after zero padding, one warp per image (random-resized-crop,
-// rotation, translation, shear, perspective), horizontal flip, colour jitter and grayscale,
-// normalisation, random erasing, then mixup/cutmix. Each stage draws only when enabled, so a
+// rotation, translation, shear, perspective) to the output size (or an antialiased resize when
+// no warp is on), horizontal flip, RandAugment, colour jitter and grayscale, normalisation,
+// random erasing, then mixup/cutmix. Each stage draws only when enabled, so a
 // config without it gets the same numbers as before it existed.
 struct TrainInputs {
   torch::Tensor images;   // float [B,C,H,W], normalised
@@ -29,8 +30,16 @@ TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Ten
 torch::Tensor augment_train(const torch::Tensor& images_u8, const AugmentConfig& cfg,
                             const Normalize& norm, uint64_t seed);
 
-// Evaluation transform: normalisation only.
+// Evaluation transform: normalisation only (the stored size).
 torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm);
+// Evaluation transform of cfg: resize the shorter side to image_size / eval_crop (antialiased),
+// centre image_size square, normalisation. Identity geometry when image_size is 0 (or the
+// stored size) and eval_crop is 1.
+torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm,
+                           const AugmentConfig& cfg);
+
+// The side of the square inputs the model is built for: cfg.image_size or the stored size.
+int64_t model_input_size(const AugmentConfig& cfg, int64_t height, int64_t width);
 
 // uint8 [B,H,W,C] -> float [B,C,H,W] in [0, 1].
 torch::Tensor to_float_nchw(const torch::Tensor& images_u8);

@@ -80,19 +80,35 @@ torch::Tensor random_warps(int64_t b, int64_t height, int64_t width, const Augme
 }
 
 torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices) {
+  return warp(images, matrices, images.size(2), images.size(3));
+}
+
+torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices, int64_t out_h,
+                   int64_t out_w) {
   const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
-  // Pixel centres of the output, in pixels from the image centre, homogeneous: [H*W, 3].
-  auto ys = torch::arange(h, torch::kDouble) + 0.5 - h / 2.0;
-  auto xs = torch::arange(w, torch::kDouble) + 0.5 - w / 2.0;
+  // Pixel centres of the output, in pixels from the output's centre, homogeneous: [H*W, 3].
+  auto ys = torch::arange(out_h, torch::kDouble) + 0.5 - out_h / 2.0;
+  auto xs = torch::arange(out_w, torch::kDouble) + 0.5 - out_w / 2.0;
   auto grid = torch::meshgrid({ys, xs}, "ij");
-  auto pts = torch::stack({grid[1].reshape(-1), grid[0].reshape(-1), torch::ones({h * w}, torch::kDouble)}, 1);
+  auto pts = torch::stack({grid[1].reshape(-1), grid[0].reshape(-1),
+                           torch::ones({out_h * out_w}, torch::kDouble)}, 1);
   auto src = torch::matmul(matrices, pts.t());  // [B, 3, H*W]
   auto sx = src.select(1, 0) / src.select(1, 2) / (w / 2.0);
   auto sy = src.select(1, 1) / src.select(1, 2) / (h / 2.0);
-  auto g = torch::stack({sx, sy}, 2).view({b, h, w, 2}).to(images.scalar_type());
+  auto g = torch::stack({sx, sy}, 2).view({b, out_h, out_w, 2}).to(images.scalar_type());
   namespace F = torch::nn::functional;
   return F::grid_sample(images, g,
                         F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
+}
+
+torch::Tensor resize(const torch::Tensor& images, int64_t out_h, int64_t out_w) {
+  if (images.size(2) == out_h && images.size(3) == out_w) return images;
+  namespace F = torch::nn::functional;
+  return F::interpolate(images, F::InterpolateFuncOptions()
+                                    .size(std::vector<int64_t>{out_h, out_w})
+                                    .mode(torch::kBilinear)
+                                    .align_corners(false)
+                                    .antialias(true));
 }
 
 torch::Tensor luminance(const torch::Tensor& rgb) {
@@ -194,6 +210,147 @@ Mixed mix_batch(const torch::Tensor& images, const torch::Tensor& labels, int64_
   }
   m.targets = onehot * m.lambda + onehot.flip(0) * (1 - m.lambda);
   return m;
+}
+
+// ---- RandAugment ----
+
+double rand_op_magnitude(RandOp op, int64_t m, int64_t height, int64_t width) {
+  const double t = static_cast<double>(m) / 30.0;  // torch.linspace(lo, hi, 31)[m]
+  switch (op) {
+    case RandOp::kShearX:
+    case RandOp::kShearY: return 0.3 * t;
+    case RandOp::kTranslateX: return std::trunc(150.0 / 331.0 * width * t);  // int() in torchvision
+    case RandOp::kTranslateY: return std::trunc(150.0 / 331.0 * height * t);
+    case RandOp::kRotate: return 30.0 * t;
+    case RandOp::kBrightness:
+    case RandOp::kColor:
+    case RandOp::kContrast:
+    case RandOp::kSharpness: return 0.9 * t;
+    case RandOp::kPosterize: return 8 - std::round(m / (30.0 / 4));  // bits kept
+    case RandOp::kSolarize: return 255.0 * (1 - t);                  // threshold on 0..255
+    default: return 0;
+  }
+}
+
+bool rand_op_signed(RandOp op) {
+  switch (op) {
+    case RandOp::kShearX: case RandOp::kShearY: case RandOp::kTranslateX:
+    case RandOp::kTranslateY: case RandOp::kRotate: case RandOp::kBrightness:
+    case RandOp::kColor: case RandOp::kContrast: case RandOp::kSharpness: return true;
+    default: return false;
+  }
+}
+
+namespace {
+
+// 0..255 levels of [0, 1] images, as float.
+torch::Tensor levels(const torch::Tensor& x) { return (x * 255).round_().clamp_(0, 255); }
+
+// torchvision's _blend: ratio * a + (1 - ratio) * b, clamped to [0, 1]; ratio per image.
+torch::Tensor blend(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& ratio) {
+  auto r = ratio.to(a.scalar_type()).view({-1, 1, 1, 1});
+  return (r * a + (1 - r) * b).clamp_(0, 1);
+}
+
+torch::Tensor grey(const torch::Tensor& x) { return x.size(1) == 3 ? luminance(x) : x; }
+
+}  // namespace
+
+torch::Tensor autocontrast(const torch::Tensor& images) {
+  auto lo = images.amin({2, 3}, true), hi = images.amax({2, 3}, true);
+  auto flat = hi <= lo;
+  auto scale = torch::where(flat, torch::ones_like(hi), 1.0 / (hi - lo).clamp_min(1e-12));
+  lo = torch::where(flat, torch::zeros_like(lo), lo);
+  return ((images - lo) * scale).clamp_(0, 1);
+}
+
+torch::Tensor equalize(const torch::Tensor& images) {
+  // Per image and channel, PIL's ImageOps.equalize as torchvision writes it: a lookup table from
+  // the cumulative histogram in steps of (pixels - count of the top level) / 255.
+  const int64_t b = images.size(0), c = images.size(1), hw = images.size(2) * images.size(3);
+  auto v = levels(images).to(torch::kLong).reshape({b * c, hw});
+  auto hist = torch::zeros({b * c, 256}, torch::kLong).scatter_add_(1, v, torch::ones_like(v));
+  auto top = hist.gather(1, v.amax(1, true));
+  auto step = torch::div(hw - top, 255, "floor");
+  auto lut = torch::div(hist.cumsum(1) + torch::div(step, 2, "floor"), step.clamp_min(1), "floor");
+  lut = torch::cat({torch::zeros({b * c, 1}, torch::kLong), lut.narrow(1, 0, 255)}, 1).clamp_(0, 255);
+  auto out = torch::where(step == 0, v, lut.gather(1, v));
+  return out.to(images.scalar_type()).div_(255).view_as(images);
+}
+
+torch::Tensor apply_rand_op(const torch::Tensor& x, RandOp op, const torch::Tensor& mag) {
+  const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
+  auto m = mag.to(torch::kDouble);
+  auto geometric = [&](int row, int col, const torch::Tensor& value, const torch::Tensor& offset) {
+    auto mat = eye3(b);
+    mat.select(1, row).select(1, col).copy_(value);
+    if (offset.defined()) mat.select(1, row).select(1, 2).copy_(offset);
+    return warp(x, mat);
+  };
+  switch (op) {
+    case RandOp::kIdentity: return x;
+    // Shears about the top-left corner, as torchvision (center=[0, 0]): the source of output
+    // (x, y) is (x + m y, y) in corner coordinates; here coordinates are about the centre.
+    case RandOp::kShearX: return geometric(0, 1, m, m * (h / 2.0));
+    case RandOp::kShearY: return geometric(1, 0, m, m * (w / 2.0));
+    case RandOp::kTranslateX: return geometric(0, 2, -m, {});  // content moves right by m
+    case RandOp::kTranslateY: return geometric(1, 2, -m, {});
+    case RandOp::kRotate: {  // counter-clockwise by m degrees, about the centre
+      auto t = m * (kPi / 180);
+      auto mat = eye3(b);
+      mat.select(1, 0).select(1, 0).copy_(torch::cos(t)), mat.select(1, 0).select(1, 1).copy_(-torch::sin(t));
+      mat.select(1, 1).select(1, 0).copy_(torch::sin(t)), mat.select(1, 1).select(1, 1).copy_(torch::cos(t));
+      return warp(x, mat);
+    }
+    case RandOp::kBrightness: return blend(x, torch::zeros_like(x), 1 + m);
+    case RandOp::kColor: return blend(x, grey(x).expand_as(x), 1 + m);
+    case RandOp::kContrast: return blend(x, grey(x).mean({1, 2, 3}, true).expand_as(x), 1 + m);
+    case RandOp::kSharpness: {  // blend with the 3x3 smoothed image, borders kept
+      if (h <= 2 || w <= 2) return x;
+      auto k = torch::ones({3, 3}, x.options());
+      k[1][1] = 5;
+      k = (k / 13).view({1, 1, 3, 3}).repeat({x.size(1), 1, 1, 1});
+      auto smooth = x.clone();
+      smooth.narrow(2, 1, h - 2).narrow(3, 1, w - 2)
+          .copy_(torch::nn::functional::conv2d(
+                     x, k, torch::nn::functional::Conv2dFuncOptions().groups(x.size(1))));
+      return blend(x, smooth, 1 + m);
+    }
+    case RandOp::kPosterize: {  // keep the top `bits` bits of each level
+      auto q = torch::pow(2.0, 8 - m).to(x.scalar_type()).view({b, 1, 1, 1});
+      return (torch::floor(levels(x) / q) * q).div_(255);
+    }
+    case RandOp::kSolarize: {  // levels at or above the threshold inverted
+      auto t = m.to(x.scalar_type()).view({b, 1, 1, 1});
+      return torch::where(levels(x) >= t, 1 - x, x);
+    }
+    case RandOp::kAutoContrast: return autocontrast(x);
+    case RandOp::kEqualize: return equalize(x);
+  }
+  return x;
+}
+
+torch::Tensor rand_augment(const torch::Tensor& images, int64_t n, int64_t m, at::Generator& gen) {
+  const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
+  auto x = images.clone();
+  for (int64_t slot = 0; slot < n; ++slot) {
+    auto ops = torch::randint(0, kNumRandOps, {b}, gen, torch::kLong);
+    auto signs = torch::randint(0, 2, {b}, gen, torch::kLong);
+    auto ops_a = ops.accessor<int64_t, 1>();
+    for (int k = 0; k < kNumRandOps; ++k) {
+      std::vector<int64_t> idx;
+      for (int64_t i = 0; i < b; ++i)
+        if (ops_a[i] == k) idx.push_back(i);
+      if (idx.empty() || k == static_cast<int>(RandOp::kIdentity)) continue;
+      auto op = static_cast<RandOp>(k);
+      auto sel = torch::tensor(idx, torch::kLong);
+      auto mag = torch::full({static_cast<int64_t>(idx.size())}, rand_op_magnitude(op, m, h, w),
+                             torch::kDouble);
+      if (rand_op_signed(op)) mag = torch::where(signs.index_select(0, sel) == 1, -mag, mag);
+      x.index_copy_(0, sel, apply_rand_op(x.index_select(0, sel), op, mag));
+    }
+  }
+  return x;
 }
 
 }  // namespace odyssey

@@ -17,8 +17,36 @@ torch::Tensor random_warps(int64_t batch, int64_t height, int64_t width, const A
                            at::Generator& gen);
 
 // Resamples every image through its matrix (bilinear, zeros outside). The identity returns the
-// image; a 90-degree rotation returns torch::rot90.
+// image; a 90-degree rotation returns torch::rot90. With an output size, output pixels are
+// counted in the output's own units about its centre and mapped by the matrix into the source's.
 torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices);
+torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices, int64_t out_h,
+                   int64_t out_w);
+
+// Antialiased bilinear resize of NCHW images (as torchvision's antialias=True).
+torch::Tensor resize(const torch::Tensor& images, int64_t out_h, int64_t out_w);
+
+// RandAugment (Cubuk et al. 2020) as torchvision implements it, batched: each image applies n ops
+// in turn, each drawn uniformly from the 14 below with magnitude bin m of 31 and a random sign
+// where the op has one. Geometry resamples bilinearly with zero fill (torchvision: nearest).
+torch::Tensor rand_augment(const torch::Tensor& images, int64_t n, int64_t m, at::Generator& gen);
+
+// The RandAugment ops on [0, 1] images [B,C,H,W], each with per-image parameters [B]; pixel
+// values follow torchvision's uint8 semantics (posterize, solarize and equalize on the 0..255
+// levels). Exposed for tests.
+enum class RandOp {
+  kIdentity, kShearX, kShearY, kTranslateX, kTranslateY, kRotate, kBrightness, kColor,
+  kContrast, kSharpness, kPosterize, kSolarize, kAutoContrast, kEqualize
+};
+inline constexpr int kNumRandOps = 14;
+// The op's magnitude at bin m (0..30) for an image of the given size, unsigned; and whether the
+// op takes a random sign.
+double rand_op_magnitude(RandOp op, int64_t m, int64_t height, int64_t width);
+bool rand_op_signed(RandOp op);
+// Applies op with per-image magnitudes (float64 [B]) to every image.
+torch::Tensor apply_rand_op(const torch::Tensor& images, RandOp op, const torch::Tensor& magnitude);
+torch::Tensor equalize(const torch::Tensor& images);
+torch::Tensor autocontrast(const torch::Tensor& images);
 
 // Brightness, contrast, saturation and hue jitter (that order) and random grayscale, on [0, 1]
 // images; clamped to [0, 1]. Saturation, hue and grayscale apply to 3-channel images only.

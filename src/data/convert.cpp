@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -35,52 +36,82 @@ std::string hex32(uint32_t v) {
 }
 }  // namespace
 
+DatasetWriter::DatasetWriter(std::string out_dir, std::string name, std::string source,
+                             std::vector<std::string> class_names, std::string stats_split)
+    : out_dir_(std::move(out_dir)), stats_split_(std::move(stats_split)) {
+  std::error_code ec;
+  fs::create_directories(out_dir_, ec);
+  ODY_CHECK(!ec, "cannot create output folder '" + out_dir_ + "': " + ec.message(), "");
+  idx_.name = std::move(name);
+  idx_.source = std::move(source);
+  idx_.num_classes = static_cast<int64_t>(class_names.size());
+  idx_.class_names = std::move(class_names);
+}
+
+void DatasetWriter::add_shard(const std::string& split, int64_t i, int64_t n,
+                              const torch::Tensor& images, const torch::Tensor& labels) {
+  ODY_CHECK(images.dim() == 4, "DatasetWriter: images must be [N,H,W,C]", "");
+  if (idx_.channels == 0) {
+    idx_.height = images.size(1), idx_.width = images.size(2), idx_.channels = images.size(3);
+    sum_.assign(idx_.channels, 0), sumsq_.assign(idx_.channels, 0);
+    all_sum_.assign(idx_.channels, 0), all_sumsq_.assign(idx_.channels, 0);
+  }
+  ODY_CHECK(images.size(1) == idx_.height && images.size(2) == idx_.width &&
+                images.size(3) == idx_.channels,
+            "split '" + split + "' has images of another shape than the first split", "");
+  // Per-channel sums in [0, 1] units, float64, for the mean/std of the index.
+  auto px = images.reshape({-1, idx_.channels}).to(torch::kDouble).div_(255.0);
+  auto s = px.sum(0), s2 = px.square().sum(0);
+  const bool stats = split == stats_split_;
+  for (int64_t c = 0; c < idx_.channels; ++c) {
+    double a = s[c].item<double>(), b = s2[c].item<double>();
+    all_sum_[c] += a, all_sumsq_[c] += b;
+    if (stats) sum_[c] += a, sumsq_[c] += b;
+  }
+  all_pixels_ += px.size(0);
+  if (stats) stats_pixels_ += px.size(0);
+
+  char file[96];
+  std::snprintf(file, sizeof file, "%s-%05lld-of-%05lld.h5", split.c_str(), (long long)i,
+                (long long)n);
+  ShardMeta meta{idx_.num_classes, idx_.class_names, split, idx_.source};
+  write_shard((fs::path(out_dir_) / file).string(), images, labels, meta);
+  idx_.shards.push_back({split, file, images.size(0), hex32(shard_crc32(images, labels))});
+}
+
+DatasetIndex DatasetWriter::finish() {
+  ODY_CHECK(!idx_.shards.empty(), "DatasetWriter: no shards written to '" + out_dir_ + "'", "");
+  const bool own = stats_pixels_ > 0;
+  const double n = static_cast<double>(own ? stats_pixels_ : all_pixels_);
+  idx_.mean.clear(), idx_.std.clear();
+  for (int64_t c = 0; c < idx_.channels; ++c) {
+    double m = (own ? sum_[c] : all_sum_[c]) / n;
+    double var = (own ? sumsq_[c] : all_sumsq_[c]) / n - m * m;
+    idx_.mean.push_back(m);
+    idx_.std.push_back(std::sqrt(std::max(var, 0.0)));
+  }
+  write_index(out_dir_, idx_);
+  return idx_;
+}
+
 DatasetIndex write_dataset(const std::string& out_dir, const std::string& name,
                            const std::string& source, const std::vector<std::string>& class_names,
                            const std::vector<SplitData>& splits) {
   ODY_CHECK(!splits.empty(), "write_dataset: no splits", "");
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  ODY_CHECK(!ec, "cannot create output folder '" + out_dir + "': " + ec.message(), "");
-  DatasetIndex idx;
-  idx.name = name;
-  idx.source = source;
-  idx.num_classes = static_cast<int64_t>(class_names.size());
-  idx.class_names = class_names;
-  const auto& first = splits.front().images;
-  idx.height = first.size(1), idx.width = first.size(2), idx.channels = first.size(3);
-
-  const SplitData* stats_split = &splits.front();
+  std::string stats_split = splits.front().name;
   for (const auto& s : splits)
-    if (s.name == "train") stats_split = &s;
-  // Per-channel mean/std in [0, 1] units, in float64 over the whole split.
-  auto px = stats_split->images.reshape({-1, idx.channels}).to(torch::kDouble).div_(255.0);
-  auto mean = px.mean(0), stdv = px.std(0, /*unbiased=*/false);
-  for (int64_t c = 0; c < idx.channels; ++c) {
-    idx.mean.push_back(mean[c].item<double>());
-    idx.std.push_back(stdv[c].item<double>());
-  }
-
+    if (s.name == "train") stats_split = s.name;
+  DatasetWriter writer(out_dir, name, source, class_names, stats_split);
   for (const auto& s : splits) {
-    ODY_CHECK(s.images.size(1) == idx.height && s.images.size(2) == idx.width &&
-                  s.images.size(3) == idx.channels,
-              "split '" + s.name + "' has images of another shape than the first split", "");
     const int64_t n = s.images.size(0);
     const int64_t shards = std::max<int64_t>(1, std::min(s.shards, n));
-    ShardMeta meta{idx.num_classes, class_names, s.name, source};
     for (int64_t i = 0; i < shards; ++i) {
       int64_t begin = n * i / shards, end = n * (i + 1) / shards;
-      auto images = s.images.narrow(0, begin, end - begin);
-      auto labels = s.labels.narrow(0, begin, end - begin);
-      char file[96];
-      std::snprintf(file, sizeof file, "%s-%05lld-of-%05lld.h5", s.name.c_str(), (long long)i,
-                    (long long)shards);
-      write_shard((fs::path(out_dir) / file).string(), images, labels, meta);
-      idx.shards.push_back({s.name, file, end - begin, hex32(shard_crc32(images, labels))});
+      writer.add_shard(s.name, i, shards, s.images.narrow(0, begin, end - begin),
+                       s.labels.narrow(0, begin, end - begin));
     }
   }
-  write_index(out_dir, idx);
-  return idx;
+  return writer.finish();
 }
 
 std::vector<std::string> verify_dataset(const std::string& dir) {

@@ -18,6 +18,27 @@ struct SplitData {
   int64_t shards = 1;
 };
 
+// Writes a dataset shard by shard, so a converter holds one shard in memory at a time: shards go
+// to <split>-<i>-of-<n>.h5, the pixels of stats_split (the training split) are summed for the
+// per-channel mean/std, and finish() writes index.toml.
+class DatasetWriter {
+ public:
+  DatasetWriter(std::string out_dir, std::string name, std::string source,
+                std::vector<std::string> class_names, std::string stats_split = "train");
+  // Shard i of n of a split: images uint8 [N,H,W,C] (every shard the same H, W, C), labels [N].
+  void add_shard(const std::string& split, int64_t i, int64_t n, const torch::Tensor& images,
+                 const torch::Tensor& labels);
+  // Writes index.toml (mean/std of stats_split, or of every shard when no shard belonged to it).
+  DatasetIndex finish();
+
+ private:
+  std::string out_dir_;
+  DatasetIndex idx_;
+  std::string stats_split_;
+  std::vector<double> sum_, sumsq_, all_sum_, all_sumsq_;
+  int64_t stats_pixels_ = 0, all_pixels_ = 0;
+};
+
 // Writes every split as `shards` files <split>-<i>-of-<n>.h5 into out_dir and the index with
 // per-channel mean/std of the "train" split (or the first split). Returns the index.
 DatasetIndex write_dataset(const std::string& out_dir, const std::string& name,

@@ -1,18 +1,20 @@
 #include "data/loader.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace odyssey {
 
 Loader::Loader(const SplitReader& reader, IndicesOf indices_of, int64_t first_step,
-               int64_t end_step, int64_t prefetch)
+               int64_t end_step, int64_t prefetch, int threads)
     : reader_(reader),
       indices_of_(std::move(indices_of)),
-      next_step_(first_step),
+      first_step_(first_step),
       end_step_(end_step),
       consumed_(first_step),
-      capacity_(static_cast<size_t>(std::max<int64_t>(1, prefetch))) {
-  thread_ = std::thread([this] { run(); });
+      threads_(std::max(1, threads)) {
+  window_ = std::max<int64_t>(prefetch, threads_);
+  for (int t = 0; t < threads_; ++t) pool_.emplace_back([this, t] { run(t); });
 }
 
 Loader::~Loader() {
@@ -21,41 +23,43 @@ Loader::~Loader() {
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  for (auto& t : pool_) t.join();
 }
 
-void Loader::run() {
-  try {
-    for (int64_t step = next_step_; step < end_step_; ++step) {
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || queue_.size() < capacity_; });
-        if (stop_) return;
-      }
+void Loader::run(int thread) {
+  for (int64_t step = first_step_ + thread; step < end_step_; step += threads_) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // Read step only when it is within the window after the batch next() hands out next.
+      cv_.wait(lock, [&] { return stop_ || step < consumed_ + window_; });
+      if (stop_) return;
+    }
+    try {
       auto indices = indices_of_(step);
       Batch b{step, reader_.gather_images(indices), reader_.gather_labels(indices)};
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        queue_.push_back(std::move(b));
-      }
+      std::lock_guard<std::mutex> lock(mu_);
+      ready_.emplace(step, std::move(b));
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      errors_.emplace(step, std::current_exception());
       cv_.notify_all();
+      return;  // the consumer stops at this step; later steps are not needed
     }
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(mu_);
-    error_ = std::current_exception();
+    cv_.notify_all();
   }
-  cv_.notify_all();
 }
 
 std::optional<Batch> Loader::next() {
   if (consumed_ >= end_step_) return std::nullopt;
   auto t0 = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !queue_.empty() || error_; });
+  const int64_t step = consumed_;
+  cv_.wait(lock, [&] { return ready_.count(step) || errors_.count(step); });
   wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (queue_.empty()) std::rethrow_exception(error_);
-  Batch b = std::move(queue_.front());
-  queue_.pop_front();
+  auto it = ready_.find(step);
+  if (it == ready_.end()) std::rethrow_exception(errors_.at(step));
+  Batch b = std::move(it->second);
+  ready_.erase(it);
   ++consumed_;
   lock.unlock();
   cv_.notify_all();

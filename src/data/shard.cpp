@@ -2,6 +2,14 @@
 
 #include <torch/torch.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
 #include "common/error.h"
 #include "common/hdf5_lock.h"
 
@@ -78,6 +86,71 @@ ShardReader::ShardReader(const std::string& path) : path_(path) {
                                               << " outside [0, " << num_classes_ << ")"),
               "the shard's num_classes attribute and its labels disagree");
   }
+  plan_direct_reads();
+}
+
+ShardReader::~ShardReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ShardReader::plan_direct_reads() {
+  // Called with the HDF5 lock held, after /images was validated.
+  const uint64_t sample_bytes = static_cast<uint64_t>(h_ * w_ * c_);
+  if (size_ == 0 || sample_bytes == 0) return;
+  h5::Handle dcpl(H5Dget_create_plist(images_), H5Pclose);
+  if (dcpl < 0 || H5Pget_nfilters(dcpl) != 0) return;
+  std::vector<Extent> extents;
+  const H5D_layout_t layout = H5Pget_layout(dcpl);
+  if (layout == H5D_CONTIGUOUS) {
+    haddr_t addr = H5Dget_offset(images_);
+    if (addr == HADDR_UNDEF) return;
+    extents.push_back({0, size_, static_cast<uint64_t>(addr)});
+  } else if (layout == H5D_CHUNKED) {
+    hsize_t chunk[4];
+    if (H5Pget_chunk(dcpl, 4, chunk) != 4) return;
+    if (chunk[1] != static_cast<hsize_t>(h_) || chunk[2] != static_cast<hsize_t>(w_) ||
+        chunk[3] != static_cast<hsize_t>(c_))
+      return;  // chunks must hold whole samples for a sample range to be one byte range
+    h5::Handle space(H5Dget_space(images_), H5Sclose);
+    hsize_t nchunks = 0;
+    if (H5Dget_num_chunks(images_, space, &nchunks) < 0) return;
+    for (hsize_t i = 0; i < nchunks; ++i) {
+      hsize_t offset[4];
+      unsigned mask = 0;
+      haddr_t addr = HADDR_UNDEF;
+      hsize_t bytes = 0;
+      if (H5Dget_chunk_info(images_, space, i, offset, &mask, &addr, &bytes) < 0 ||
+          addr == HADDR_UNDEF)
+        return;
+      const int64_t first = static_cast<int64_t>(offset[0]);
+      const int64_t n = std::min<int64_t>(static_cast<int64_t>(chunk[0]), size_ - first);
+      extents.push_back({first, n, static_cast<uint64_t>(addr)});
+    }
+  } else {
+    return;
+  }
+  std::sort(extents.begin(), extents.end(),
+            [](const Extent& a, const Extent& b) { return a.first < b.first; });
+  int64_t covered = 0;
+  uint64_t end_of_data = 0;
+  for (const auto& e : extents) {
+    if (e.first != covered) return;  // a missing (never written) chunk: let HDF5 handle it
+    covered += e.samples;
+    end_of_data = std::max(end_of_data, e.addr + e.samples * sample_bytes);
+  }
+  if (covered != size_) return;
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < end_of_data) {
+    ::close(fd);
+    ODY_FAIL(ODY_MSG("dataset /images in '" << path_ << "' ends beyond the file ("
+                                             << st.st_size << " bytes, the samples need "
+                                             << end_of_data << ")"),
+             "the shard is truncated; run `shardify verify` on its folder");
+  }
+  extents_ = std::move(extents);
+  fd_ = fd;
 }
 
 void ShardReader::read(int64_t start, int64_t count, uint8_t* out) const {
@@ -86,6 +159,29 @@ void ShardReader::read(int64_t start, int64_t count, uint8_t* out) const {
                                         << size_ << " samples of '" << path_ << "'"),
             "");
   if (count == 0) return;
+  if (fd_ >= 0) {
+    const int64_t sample_bytes = h_ * w_ * c_;
+    auto it = std::upper_bound(extents_.begin(), extents_.end(), start,
+                               [](int64_t s, const Extent& e) { return s < e.first; }) - 1;
+    for (int64_t s = start, end = start + count; s < end; ++it) {
+      const int64_t n = std::min(end, it->first + it->samples) - s;
+      uint64_t pos = it->addr + static_cast<uint64_t>((s - it->first) * sample_bytes);
+      auto* dst = out + (s - start) * sample_bytes;
+      for (size_t left = static_cast<size_t>(n * sample_bytes); left > 0;) {
+        ssize_t got = ::pread(fd_, dst, left, static_cast<off_t>(pos));
+        if (got < 0 && errno == EINTR) continue;
+        ODY_CHECK(got > 0, ODY_MSG("cannot read samples [" << start << ", " << start + count
+                                                           << ") of dataset /images in '" << path_
+                                                           << "': "
+                                                           << (got < 0 ? std::strerror(errno)
+                                                                       : "end of file")),
+                  "the shard is corrupt or truncated; run `shardify verify` on its folder");
+        dst += got, pos += static_cast<uint64_t>(got), left -= static_cast<size_t>(got);
+      }
+      s += n;
+    }
+    return;
+  }
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   hsize_t offset[4] = {static_cast<hsize_t>(start), 0, 0, 0};
   hsize_t extent[4] = {static_cast<hsize_t>(count), static_cast<hsize_t>(h_),

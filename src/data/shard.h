@@ -38,10 +38,27 @@ class ShardReader {
   int64_t num_classes() const { return num_classes_; }
   const torch::Tensor& labels() const { return labels_; }  // all labels, read at open
 
-  // Reads samples [start, start + count) into out (uint8 [count,H,W,C], contiguous).
+  ~ShardReader();
+  ShardReader(const ShardReader&) = delete;
+  ShardReader& operator=(const ShardReader&) = delete;
+
+  // Reads samples [start, start + count) into out (uint8 [count,H,W,C], contiguous). Safe to call
+  // from several threads: an unfiltered /images (contiguous, or chunked along N only, as shardify
+  // writes it) is read with pread at the file offsets HDF5 reports, without the HDF5 lock; other
+  // layouts go through H5Dread under the lock.
   void read(int64_t start, int64_t count, uint8_t* out) const;
+  bool direct() const { return fd_ >= 0; }
 
  private:
+  void plan_direct_reads();  // fills extents_ and opens fd_ when the layout allows
+
+  // One stored piece of /images: samples [first, first + samples) at byte offset addr.
+  struct Extent {
+    int64_t first, samples;
+    uint64_t addr;
+  };
+  std::vector<Extent> extents_;  // sorted by first; cover [0, size_) when fd_ >= 0
+  int fd_ = -1;
   std::string path_;
   h5::Handle file_, images_;
   int64_t size_ = 0, h_ = 0, w_ = 0, c_ = 0, num_classes_ = 0;

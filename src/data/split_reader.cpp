@@ -11,8 +11,35 @@
 
 namespace odyssey {
 
+namespace {
+
+// Opens a shard and checks it against its index entry: sample count, image shape, classes.
+std::unique_ptr<ShardReader> open_checked(const std::string& path, const ShardEntry& e,
+                                          const DatasetIndex& index) {
+  auto reader = std::make_unique<ShardReader>(path);
+  ODY_CHECK(reader->size() == e.samples,
+            ODY_MSG("shard '" << path << "' holds " << reader->size() << " samples in /images, "
+                              << "index.toml says " << e.samples),
+            "the shard or the index was changed after conversion; run shardify again");
+  ODY_CHECK(reader->height() == index.height && reader->width() == index.width &&
+                reader->channels() == index.channels,
+            ODY_MSG("dataset /images in '" << path << "' has images " << reader->height() << "x"
+                                           << reader->width() << "x" << reader->channels()
+                                           << ", index.toml says " << index.height << "x"
+                                           << index.width << "x" << index.channels),
+            "");
+  ODY_CHECK(reader->num_classes() == index.num_classes,
+            ODY_MSG("shard '" << path << "' has num_classes " << reader->num_classes()
+                              << ", index.toml says " << index.num_classes),
+            "");
+  return reader;
+}
+
+}  // namespace
+
 SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
-                         const std::string& split, int64_t limit, int64_t cache_bytes) {
+                         const std::string& split, int64_t limit, int64_t cache_bytes,
+                         bool skip_corrupt) {
   auto entries = index.split(split);
   ODY_CHECK(!entries.empty(),
             "dataset '" + dir + "/index.toml' has no shards for split '" + split + "'",
@@ -21,27 +48,24 @@ SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
   for (const auto& e : entries) {
     if (limit > 0 && size_ >= limit) break;
     std::string path = (std::filesystem::path(dir) / e.file).string();
-    auto reader = std::make_unique<ShardReader>(path);
-    ODY_CHECK(reader->size() == e.samples,
-              ODY_MSG("shard '" << path << "' holds " << reader->size() << " samples in /images, "
-                                << "index.toml says " << e.samples),
-              "the shard or the index was changed after conversion; run shardify again");
-    ODY_CHECK(reader->height() == index.height && reader->width() == index.width &&
-                  reader->channels() == index.channels,
-              ODY_MSG("dataset /images in '" << path << "' has images " << reader->height() << "x"
-                                             << reader->width() << "x" << reader->channels()
-                                             << ", index.toml says " << index.height << "x"
-                                             << index.width << "x" << index.channels),
-              "");
-    ODY_CHECK(reader->num_classes() == index.num_classes,
-              ODY_MSG("shard '" << path << "' has num_classes " << reader->num_classes()
-                                << ", index.toml says " << index.num_classes),
-              "");
+    std::unique_ptr<ShardReader> reader;
+    try {
+      reader = open_checked(path, e, index);
+    } catch (const Error& err) {
+      if (!skip_corrupt) throw;
+      skipped_.push_back(err.message());
+      skipped_samples_ += e.samples;
+      continue;
+    }
     starts_.push_back(size_);
     size_ += reader->size();
     labels.push_back(reader->labels());
     shards_.push_back(std::move(reader));
   }
+  ODY_CHECK(!shards_.empty(),
+            "no readable shard in split '" + split + "' of '" + dir + "/index.toml'" +
+                (skipped_.empty() ? std::string() : ": " + skipped_.front()),
+            "run `shardify verify` on the folder");
   h_ = index.height, w_ = index.width, c_ = index.channels;
   labels_ = torch::cat(labels);
   if (limit > 0 && size_ > limit) {
@@ -61,10 +85,12 @@ torch::Tensor SplitReader::gather_images(const std::vector<int64_t>& indices) co
   const int64_t n = static_cast<int64_t>(indices.size());
   const int64_t sample_bytes = h_ * w_ * c_;
   auto out = torch::empty({n, h_, w_, c_}, torch::kByte);
-  if (cached()) {
+  if (cached()) {  // raw pointers: a tensor view per sample would cost more than the copy
+    const uint8_t* src = cache_.data_ptr<uint8_t>();
+    uint8_t* dst = out.data_ptr<uint8_t>();
     for (int64_t i = 0; i < n; ++i) {
       ODY_CHECK(indices[i] >= 0 && indices[i] < size_, ODY_MSG("sample index " << indices[i] << " out of range"), "");
-      std::memcpy(out[i].data_ptr(), cache_[indices[i]].data_ptr(), sample_bytes);
+      std::memcpy(dst + i * sample_bytes, src + indices[i] * sample_bytes, sample_bytes);
     }
     return out;
   }

@@ -43,12 +43,19 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
   // Data: the index and both splits, checked against each other.
   DatasetIndex index = read_index(cfg_.data.path);
   const int64_t cache_bytes = cfg_.data.cache_mb << 20;
+  const bool skip = cfg_.data.on_corrupt == "skip";
   train_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.train_split,
-                                         cfg_.data.train_limit, cache_bytes);
+                                         cfg_.data.train_limit, cache_bytes, skip);
   const int64_t train_bytes = train_->size() * train_->height() * train_->width() * train_->channels();
   eval_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.eval_split,
                                         cfg_.data.eval_limit,
-                                        cache_bytes - (train_->cached() ? train_bytes : 0));
+                                        cache_bytes - (train_->cached() ? train_bytes : 0), skip);
+  for (const SplitReader* r : {train_.get(), eval_.get()})
+    if (!r->skipped().empty()) {
+      log::warn("data.on_corrupt = \"skip\": {} shard(s) with {} samples left out of '{}'",
+                r->skipped().size(), r->skipped_samples(), cfg_.data.path);
+      for (const auto& why : r->skipped()) log::warn("  skipped: {}", why);
+    }
   norm_ = {index.mean, index.std};
   class_names_ = index.class_names;
   num_classes_ = cfg_.model.num_classes > 0 ? cfg_.model.num_classes : index.num_classes;
@@ -60,7 +67,8 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
   // Model: the same initial weights on every rank (seeded, then rank 0's broadcast).
   torch::manual_seed(cfg_.run.seed);
   model_ = ModelRegistry::instance().create(
-      cfg_.model.name, {num_classes_, index.channels, std::max(index.height, index.width),
+      cfg_.model.name, {num_classes_, index.channels,
+                        model_input_size(cfg_.augment, index.height, index.width),
                         cfg_.model.dropout, cfg_.model.stochastic_depth});
   if (!cfg_.model.init_from.empty()) {
     load_weights(*model_, read_weights(cfg_.model.init_from), cfg_.model.reset_head,
@@ -72,7 +80,8 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
   // (backward ~ twice the forward), counted on the meta device.
   train_flops_per_image_ =
       6.0 * measure_model(cfg_.model.name, {num_classes_, index.channels,
-                                            std::max(index.height, index.width)})
+                                            model_input_size(cfg_.augment, index.height,
+                                                             index.width)})
                 .macs.total();
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
   for (auto& b : model_->named_buffers()) buffers_.emplace_back(b.key(), b.value());
@@ -326,7 +335,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     }
     Loader loader(
         *train_, [&plan](int64_t s) { return plan.batch(s); }, state_.step_in_epoch, plan.steps(),
-        cfg_.data.prefetch);
+        cfg_.data.prefetch, static_cast<int>(cfg_.data.readers));
     double waited = 0;
     bool limit = false;
     while (auto batch = loader.next()) {
@@ -451,10 +460,10 @@ ClassificationCounts Trainer::evaluate() {
         for (int64_t i = begin + s * b; i < std::min(end, begin + (s + 1) * b); ++i) idx.push_back(i);
         return idx;
       },
-      0, steps, cfg_.data.prefetch);
+      0, steps, cfg_.data.prefetch, static_cast<int>(cfg_.data.readers));
   while (auto batch = loader.next()) {
     AutocastScope autocast(cfg_.train.precision, device_);
-    counts.add(model_->forward(prepare_eval(batch->images, norm_)), batch->labels);
+    counts.add(model_->forward(prepare_eval(batch->images, norm_, cfg_.augment)), batch->labels);
   }
   if (ema_) ema_->swap();
   counts.allreduce(comm_);  // all ranks

@@ -40,3 +40,14 @@ with h5py.File(sys.argv[1], "r+") as f:
 PY
 run
 expect_in "$WORK/out.txt" "dataset /images in '$shard' has images 28x27x1, index.toml says 28x28x1"
+
+# 4. data.on_corrupt = "skip": the same damaged shard (another shape) and a truncated one are left
+# out on both ranks, logged with the samples lost; training runs on the other 30000 images.
+truncate -s 3000000 "$WORK/data/train-00001-of-00004.h5"
+rc=0
+timeout 120 "${MPI[@]}" -np 2 "$TRAINER" configs/quickstart.toml data.path="$WORK/data" \
+  run.out_dir="$WORK" run.name=skip train.max_steps=5 data.on_corrupt=skip > "$WORK/out.txt" 2>&1 || rc=$?
+[ $rc -eq 0 ] || { cat "$WORK/out.txt"; fail "on_corrupt=skip: exit $rc"; }
+expect_in "$WORK/out.txt" "2 shard(s) with 30000 samples left out"
+expect_in "$WORK/out.txt" "30000 train / 10000 eval samples"
+echo "ok: on_corrupt=skip"

@@ -1,0 +1,143 @@
+#include "data/image_decode.h"
+
+#include <jpeglib.h>
+#include <png.h>
+#include <torch/torch.h>
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <vector>
+
+#include "common/error.h"
+
+namespace odyssey {
+
+namespace {
+
+std::vector<unsigned char> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  ODY_CHECK(in.good(), "cannot open image '" + path + "'", "");
+  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
+}
+
+// libjpeg reports errors through error_exit, which must not return: jump back to the decoder.
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_error_exit(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+void jpeg_quiet(j_common_ptr, int) {}  // warnings (e.g. premature end) become errors below
+
+// The libjpeg calls alone, with no C++ object of this frame alive across setjmp/longjmp: fills
+// pixels (RGB rows) and h, w; on failure returns false with the decoder's message.
+bool jpeg_decode_raw(const std::vector<unsigned char>& bytes, std::vector<uint8_t>* pixels,
+                     int64_t* h, int64_t* w, bool* truncated, char* message) {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_error_exit;
+  err.mgr.emit_message = jpeg_quiet;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    std::memcpy(message, err.message, JMSG_LENGTH_MAX);
+    return false;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  jpeg_read_header(&cinfo, TRUE);
+  cinfo.out_color_space = JCS_RGB;  // greyscale and CMYK/YCCK converted by libjpeg-turbo
+  jpeg_start_decompress(&cinfo);
+  *h = cinfo.output_height, *w = cinfo.output_width;
+  pixels->resize(static_cast<size_t>(*h * *w * 3));
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = pixels->data() + static_cast<int64_t>(cinfo.output_scanline) * *w * 3;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  *truncated = err.mgr.num_warnings > 0;
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return true;
+}
+
+torch::Tensor decode_jpeg(const std::vector<unsigned char>& bytes, const std::string& path) {
+  std::vector<uint8_t> pixels;
+  int64_t h = 0, w = 0;
+  bool truncated = false;
+  char message[JMSG_LENGTH_MAX] = {0};
+  ODY_CHECK(jpeg_decode_raw(bytes, &pixels, &h, &w, &truncated, message),
+            "cannot decode JPEG image '" + path + "': " + message,
+            "the file is corrupt or truncated");
+  ODY_CHECK(!truncated, "JPEG image '" + path + "' is truncated or damaged (decoder warnings)",
+            "re-download or remove the file");
+  return torch::from_blob(pixels.data(), {h, w, 3}, torch::kByte).clone();
+}
+
+torch::Tensor decode_png(const std::vector<unsigned char>& bytes, const std::string& path) {
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  ODY_CHECK(png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()),
+            "cannot decode PNG image '" + path + "': " + image.message,
+            "the file is corrupt or truncated");
+  image.format = PNG_FORMAT_RGB;  // alpha composited onto black, palettes and grey expanded
+  auto out = torch::empty({static_cast<int64_t>(image.height), static_cast<int64_t>(image.width), 3},
+                          torch::kByte);
+  const bool ok = png_image_finish_read(&image, nullptr, out.data_ptr<uint8_t>(), 0, nullptr);
+  std::string message = image.message;
+  png_image_free(&image);
+  ODY_CHECK(ok, "cannot decode PNG image '" + path + "': " + message,
+            "the file is corrupt or truncated");
+  return out;
+}
+
+}  // namespace
+
+torch::Tensor decode_image(const std::string& path) {
+  auto bytes = read_file(path);
+  static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) return decode_png(bytes, path);
+  if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
+    return decode_jpeg(bytes, path);
+  ODY_FAIL("image '" + path + "' is neither JPEG nor PNG (" + std::to_string(bytes.size()) +
+               " bytes)",
+           "shardify folder reads .jpg, .jpeg and .png files");
+}
+
+ResizeMode parse_resize_mode(const std::string& name) {
+  if (name == "crop") return ResizeMode::kCrop;
+  if (name == "stretch") return ResizeMode::kStretch;
+  ODY_FAIL("--resize must be crop or stretch, got '" + name + "'", "");
+}
+
+torch::Tensor resize_square(const torch::Tensor& image, int64_t size, ResizeMode mode) {
+  const int64_t h = image.size(0), w = image.size(1);
+  if (h == size && w == size) return image;
+  int64_t nh = size, nw = size;
+  if (mode == ResizeMode::kCrop) {  // the shorter side becomes size, the other keeps the aspect
+    if (h < w) nw = std::max<int64_t>(size, (w * size + h / 2) / h);
+    else nh = std::max<int64_t>(size, (h * size + w / 2) / w);
+  }
+  auto x = image.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat);
+  namespace F = torch::nn::functional;
+  x = F::interpolate(x, F::InterpolateFuncOptions()
+                            .size(std::vector<int64_t>{nh, nw})
+                            .mode(torch::kBilinear)
+                            .align_corners(false)
+                            .antialias(true));
+  const int64_t top = (nh - size) / 2, left = (nw - size) / 2;
+  x = x.narrow(2, top, size).narrow(3, left, size);
+  return x.round_().clamp_(0, 255).to(torch::kByte).squeeze(0).permute({1, 2, 0}).contiguous();
+}
+
+}  // namespace odyssey

@@ -1,0 +1,140 @@
+// The loader: several reader threads deliver the same batches in the same order as one; read
+// errors reach next() at their step; shards are read with pread (shardify's layout and contiguous
+// datasets) or through HDF5 (compressed), with the same bytes, from several threads at once; a
+// bad shard stops the split, or is skipped and reported with data.on_corrupt = "skip".
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <torch/torch.h>
+
+#include <thread>
+
+#include "common/error.h"
+#include "common/h5.h"
+#include "data/convert.h"
+#include "data/epoch_plan.h"
+#include "data/loader.h"
+#include "data/shard.h"
+#include "data/split_reader.h"
+#include "test_util.h"
+
+using namespace odyssey;
+using odyssey::testing::error_of;
+using odyssey::testing::TempDir;
+
+namespace {
+
+const std::vector<std::string> kClasses = {"a", "b", "c"};
+
+DatasetIndex make_dataset(const std::string& dir, int64_t n, int64_t shards) {
+  torch::manual_seed(11);
+  SplitData train{"train", torch::randint(0, 256, {n, 5, 4, 3}, torch::kByte),
+                  torch::randint(0, 3, {n}, torch::kLong), shards};
+  return write_dataset(dir, "toy", "unit test", kClasses, {train});
+}
+
+// /images written with raw HDF5 calls: contiguous, or chunked with deflate.
+void write_raw_shard(const std::string& path, const torch::Tensor& images, bool deflate) {
+  h5::Handle file = h5::create_file(path);
+  hsize_t dims[4];
+  for (int i = 0; i < 4; ++i) dims[i] = static_cast<hsize_t>(images.size(i));
+  h5::Handle space(H5Screate_simple(4, dims, nullptr), H5Sclose);
+  h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (deflate) {
+    hsize_t chunk[4] = {7, dims[1], dims[2], dims[3]};
+    H5Pset_chunk(dcpl, 4, chunk);
+    H5Pset_deflate(dcpl, 4);
+  }
+  h5::Handle ds(H5Dcreate2(file, "images", H5T_NATIVE_UINT8, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                H5Dclose);
+  H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, images.data_ptr());
+  auto labels = torch::zeros({images.size(0)}, torch::kLong);
+  h5::write_dataset(file, "labels", H5T_NATIVE_INT64, {dims[0]}, labels.data_ptr(), path, 0);
+  h5::write_attr(file, "format", std::string(kShardFormat));
+  h5::write_attr(file, "format_version", kShardFormatVersion);
+  h5::write_attr(file, "num_classes", int64_t{3});
+}
+
+}  // namespace
+
+TEST(Loader, ThreadsDeliverTheSameBatchesInStepOrder) {
+  TempDir dir;
+  DatasetIndex idx = make_dataset(dir.str(), 203, 3);
+  SplitReader streamed(dir.str(), idx, "train", 0, /*cache_bytes=*/0);
+  SplitReader cached(dir.str(), idx, "train", 0, int64_t{1} << 30);
+  ASSERT_FALSE(streamed.cached());
+  ASSERT_TRUE(cached.cached());
+  EpochPlan plan(streamed.size(), 8, 2, 1, 5, 3);
+  auto indices = [&plan](int64_t s) { return plan.batch(s); };
+  for (int threads : {1, 3, 4}) {
+    Loader loader(streamed, indices, 2, plan.steps(), 2, threads);
+    int64_t expect = 2;
+    while (auto b = loader.next()) {
+      ASSERT_EQ(b->step, expect) << threads;
+      auto want = plan.batch(expect);
+      EXPECT_TRUE(torch::equal(b->images, cached.gather_images(want))) << threads << " " << expect;
+      EXPECT_TRUE(torch::equal(b->labels, cached.gather_labels(want)));
+      ++expect;
+    }
+    EXPECT_EQ(expect, plan.steps());
+  }
+}
+
+TEST(Loader, ReadErrorReachesNextAtItsStep) {
+  TempDir dir;
+  DatasetIndex idx = make_dataset(dir.str(), 40, 1);
+  SplitReader reader(dir.str(), idx, "train");
+  Loader loader(
+      reader,
+      [](int64_t s) {
+        if (s == 3) ODY_FAIL("step 3 is unreadable", "");
+        return std::vector<int64_t>{s, s + 1};
+      },
+      0, 10, 4, 3);
+  for (int64_t s = 0; s < 3; ++s) EXPECT_EQ(loader.next()->step, s);
+  std::string e = error_of([&] { loader.next(); });
+  EXPECT_NE(e.find("step 3 is unreadable"), std::string::npos) << e;
+}
+
+TEST(ShardRead, DirectAndHdf5PathsReadTheSameBytesFromManyThreads) {
+  TempDir dir;
+  torch::manual_seed(4);
+  auto images = torch::randint(0, 256, {50, 6, 5, 2}, torch::kByte);
+  write_shard(dir / "chunked.h5", images, torch::zeros({50}, torch::kLong), {3, kClasses, "train", "t"},
+              /*chunk_samples=*/16);
+  write_raw_shard(dir / "contiguous.h5", images, false);
+  write_raw_shard(dir / "deflate.h5", images, true);
+  for (auto [file, direct] : {std::pair{"chunked.h5", true}, std::pair{"contiguous.h5", true},
+                              std::pair{"deflate.h5", false}}) {
+    ShardReader r(dir / file);
+    EXPECT_EQ(r.direct(), direct) << file;
+    std::vector<torch::Tensor> got(4);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < 4; ++t)
+      pool.emplace_back([&, t] {
+        got[t] = torch::empty({30, 6, 5, 2}, torch::kByte);
+        for (int rep = 0; rep < 20; ++rep) r.read(7 + t, 30, got[t].data_ptr<uint8_t>());
+      });
+    for (auto& t : pool) t.join();
+    for (int t = 0; t < 4; ++t)
+      EXPECT_TRUE(torch::equal(got[t], images.narrow(0, 7 + t, 30))) << file << " thread " << t;
+  }
+}
+
+TEST(ShardRead, BadShardStopsOrIsSkipped) {
+  TempDir dir;
+  DatasetIndex idx = make_dataset(dir.str(), 90, 3);
+  // Shard 1 claims 2 classes while its labels reach 2: out of range.
+  const std::string bad = dir / idx.shards[1].file;
+  {
+    h5::Handle f = h5::open_file(bad, /*writable=*/true);
+    H5Adelete(f, "num_classes");
+    h5::write_attr(f, "num_classes", int64_t{2});
+  }
+  std::string e = error_of([&] { SplitReader r(dir.str(), idx, "train"); });
+  EXPECT_NE(e.find(bad), std::string::npos) << e;
+  SplitReader r(dir.str(), idx, "train", 0, 0, /*skip_corrupt=*/true);
+  EXPECT_EQ(r.size(), 60);
+  ASSERT_EQ(r.skipped().size(), 1u);
+  EXPECT_NE(r.skipped()[0].find(bad), std::string::npos) << r.skipped()[0];
+  EXPECT_EQ(r.skipped_samples(), 30);
+}
