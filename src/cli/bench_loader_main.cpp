@@ -6,7 +6,8 @@
 //
 // Rows: raw HDF5 (one H5Dread of each shard's whole /images, sequential); memcpy of the same
 // bytes; the loader streaming from the shards (data.cache_mb = 0) in a shuffled epoch order with
-// 1, 2, 4 reader threads; the loader from memory (a cached split); the loader plus the training
+// 1, 2, 4 reader threads; with the block shuffle (256-sample blocks, windows of 16); the loader
+// from memory (a cached split); the loader plus the training
 // transform on the consuming thread (flip + pad-crop; and the DeiT set: random-resized-crop, flip,
 // RandAugment 2/9, random erasing), LibTorch on one thread. The page cache is warmed first, so
 // rows compare CPU and memory paths, not the disk. Best of --repeat runs each. Prints Markdown.
@@ -145,6 +146,18 @@ int main(int argc, char** argv) {
     for (int t : a.readers)
       row("loader, shuffled, streaming from shards, " + std::to_string(t) + " reader" + (t > 1 ? "s" : ""),
           best_rate(a.repeat, delivered, [&] { drain(streamed, t, [](const Batch&) {}); }));
+    {  // block shuffle (data.shuffle = "block", 256 x 16): whole blocks through a buffer
+      SplitReader blocked(a.dir, index, a.split, 0, 0);
+      blocked.use_block_buffer(256, 18);
+      EpochPlan block_plan(n, a.batch, 1, 0, 1, 0, ShuffleOptions{true, 256, 16});
+      row("loader, block shuffle 256 x 16, streaming, 2 readers",
+          best_rate(a.repeat, block_plan.steps() * a.batch, [&] {
+            Loader loader(blocked, [&block_plan](int64_t s) { return block_plan.batch(s); }, 0,
+                          block_plan.steps(), 4, 2);
+            while (loader.next()) {
+            }
+          }));
+    }
     SplitReader cached(a.dir, index, a.split, 0, int64_t{1} << 40);
     row("loader, shuffled, split in memory, 2 readers",
         best_rate(a.repeat, delivered, [&] { drain(cached, 2, [](const Batch&) {}); }));

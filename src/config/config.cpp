@@ -172,6 +172,18 @@ const std::vector<Field>& schema() {
                 "loader threads per rank, each reading whole batches (contiguous runs per "
                 "shard, pread without the HDF5 lock for shardify's layout); batches reach "
                 "training in step order whatever the count"),
+      string_field("data", "shuffle", REF(data.shuffle), {"global", "block"},
+                   "epoch order: \"global\" = one permutation of all samples (every batch from "
+                   "anywhere: one read per sample when streaming); \"block\" = blocks of "
+                   "shuffle_block consecutive samples in permuted order, samples mixed within "
+                   "windows of shuffle_window blocks, each block read once into a buffer of one "
+                   "window (contiguous reads for data larger than memory; still a pure function of "
+                   "seed and epoch, so resume and N-rank equivalence hold)"),
+      int_field("data", "shuffle_block", REF(data.shuffle_block), 1, int64_t{1} << 24,
+                "data.shuffle = \"block\": consecutive samples per block"),
+      int_field("data", "shuffle_window", REF(data.shuffle_window), 1, 1 << 20,
+                "data.shuffle = \"block\": blocks mixed together (the read buffer holds about "
+                "this many blocks)"),
       string_field("data", "on_corrupt", REF(data.on_corrupt), {"stop", "skip"},
                    "a shard that cannot be opened, is truncated, or disagrees with index.toml "
                    "(shape, classes, labels out of range): \"stop\" with its name on every rank, "
@@ -337,6 +349,11 @@ const std::vector<Field>& schema() {
                   "evaluation: resize the shorter side to image_size / eval_crop, then take the "
                   "centre image_size square (timm's crop_pct; 0.875 for ImageNet, 1 = whole "
                   "image)"),
+      bool_field("dist", "sync_bn", REF(dist.sync_bn),
+                 "SyncBatchNorm: while training, every BatchNorm normalises with the mean and "
+                 "variance of the global batch (all ranks' samples; two small all-reduces per "
+                 "layer per step, forward and backward), so N ranks x batch B train exactly as "
+                 "one rank with batch N x B; off: per-rank statistics, as PyTorch DDP's default"),
       string_field("dist", "backend", REF(dist.backend), {"auto", "mpi", "single"},
                    "gradient all-reduce: auto = MPI when launched with several ranks"),
       float_field("dist", "bucket_mb", REF(dist.bucket_mb), 0.001, 4096.0,

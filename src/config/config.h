@@ -21,6 +21,12 @@ struct DataConfig {
   int64_t eval_limit = 0;   // evaluate only the first N samples (0 = all)
   int64_t prefetch = 4;     // batches read ahead by the loader
   int64_t readers = 2;      // loader threads per rank
+  // Epoch order: "global" (one permutation of every sample) or "block" (blocks of shuffle_block
+  // consecutive samples in a permuted order, samples mixed within windows of shuffle_window
+  // blocks: contiguous reads for datasets that stream from disk).
+  std::string shuffle = "global";
+  int64_t shuffle_block = 256;
+  int64_t shuffle_window = 16;
   std::string on_corrupt = "stop";  // a bad shard: "stop" or "skip" it
   int64_t cache_mb = 1024;  // hold a split in memory when it is at most this size (0 = stream)
 };
@@ -119,6 +125,7 @@ struct DistConfig {
   std::string compress = "none";  // wire format of gradients: "none", "bf16" or "fp16"
   double timeout_s = 300;         // a collective slower than this ends the job, naming the rank
   double first_timeout_s = 900;   // the same until the first step completed (setup, warm-up)
+  bool sync_bn = false;           // BatchNorm statistics over the global batch while training
 };
 
 struct CheckpointConfig {

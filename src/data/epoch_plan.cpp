@@ -37,8 +37,29 @@ std::vector<int64_t> EpochPlan::permutation(int64_t n, uint64_t seed, int64_t ep
   return order;
 }
 
+std::vector<int64_t> EpochPlan::block_permutation(int64_t n, uint64_t seed, int64_t epoch,
+                                                  int64_t block, int64_t window) {
+  ODY_CHECK(block > 0 && window > 0, "block shuffle: block and window must be positive", "");
+  const int64_t blocks = (n + block - 1) / block;
+  // The block order and each window's mix come from streams of their own (seed, epoch, tag).
+  const uint64_t block_seed = mix_seed({seed, 0x626c6f636bULL});
+  auto order = permutation(blocks, block_seed, epoch);
+  std::vector<int64_t> out;
+  out.reserve(n);
+  for (int64_t w = 0; w * window < blocks; ++w) {
+    std::vector<int64_t> samples;
+    for (int64_t k = w * window; k < std::min(blocks, (w + 1) * window); ++k)
+      for (int64_t i = order[k] * block; i < std::min(n, (order[k] + 1) * block); ++i)
+        samples.push_back(i);
+    auto mix = permutation(static_cast<int64_t>(samples.size()),
+                           mix_seed({seed, static_cast<uint64_t>(w), 0x77696eULL}), epoch);
+    for (int64_t j : mix) out.push_back(samples[j]);
+  }
+  return out;
+}
+
 EpochPlan::EpochPlan(int64_t num_samples, int64_t batch_per_rank, int world_size, int rank,
-                     uint64_t seed, int64_t epoch)
+                     uint64_t seed, int64_t epoch, const ShuffleOptions& shuffle)
     : batch_(batch_per_rank), world_(world_size), rank_(rank) {
   ODY_CHECK(batch_per_rank > 0 && world_size > 0 && rank >= 0 && rank < world_size,
             "EpochPlan: bad batch, world size or rank", "");
@@ -47,7 +68,9 @@ EpochPlan::EpochPlan(int64_t num_samples, int64_t batch_per_rank, int world_size
             ODY_MSG("the training split has " << num_samples << " samples, fewer than one global "
                                               << "batch of " << batch_per_rank * world_size),
             "lower train.batch_size or use fewer ranks");
-  order_ = permutation(num_samples, seed, epoch);
+  order_ = shuffle.block_mode
+               ? block_permutation(num_samples, seed, epoch, shuffle.block, shuffle.window)
+               : permutation(num_samples, seed, epoch);
 }
 
 std::vector<int64_t> EpochPlan::batch(int64_t step) const {

@@ -14,10 +14,19 @@
 
 namespace odyssey {
 
+// How an epoch's order is drawn (data.shuffle): a global permutation, or a block shuffle
+// (blocks of `block` consecutive samples in permuted order, samples shuffled within each window
+// of `window` consecutive blocks of that order), which keeps reads contiguous when streaming.
+struct ShuffleOptions {
+  bool block_mode = false;
+  int64_t block = 256;
+  int64_t window = 16;
+};
+
 class EpochPlan {
  public:
   EpochPlan(int64_t num_samples, int64_t batch_per_rank, int world_size, int rank, uint64_t seed,
-            int64_t epoch);
+            int64_t epoch, const ShuffleOptions& shuffle = {});
 
   int64_t steps() const { return steps_; }
   int64_t global_batch() const { return batch_ * world_; }
@@ -26,6 +35,9 @@ class EpochPlan {
 
   // The permutation itself; portable (no std:: distributions), the same on every platform.
   static std::vector<int64_t> permutation(int64_t n, uint64_t seed, int64_t epoch);
+  // The block shuffle's order: also a permutation of [0, n), a pure function of its arguments.
+  static std::vector<int64_t> block_permutation(int64_t n, uint64_t seed, int64_t epoch,
+                                                int64_t block, int64_t window);
 
  private:
   std::vector<int64_t> order_;

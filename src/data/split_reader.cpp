@@ -81,6 +81,53 @@ SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
   }
 }
 
+void SplitReader::use_block_buffer(int64_t block, int64_t capacity) {
+  ODY_CHECK(block > 0 && capacity > 0, "use_block_buffer: block and capacity must be positive", "");
+  std::lock_guard<std::mutex> lock(block_mu_);
+  block_ = block, block_capacity_ = capacity;
+  blocks_.clear();
+}
+
+int64_t SplitReader::blocks_read() const {
+  std::lock_guard<std::mutex> lock(block_mu_);
+  return blocks_read_;
+}
+
+void SplitReader::read_range(int64_t first, int64_t count, uint8_t* dst) const {
+  const int64_t sample_bytes = h_ * w_ * c_;
+  while (count > 0) {
+    size_t s = std::upper_bound(starts_.begin(), starts_.end(), first) - starts_.begin() - 1;
+    const int64_t n = std::min(count, starts_[s] + shards_[s]->size() - first);
+    shards_[s]->read(first - starts_[s], n, dst);
+    first += n, count -= n, dst += n * sample_bytes;
+  }
+}
+
+std::shared_ptr<const std::vector<uint8_t>> SplitReader::block_data(int64_t block) const {
+  {
+    std::lock_guard<std::mutex> lock(block_mu_);
+    auto it = blocks_.find(block);
+    if (it != blocks_.end()) {
+      it->second.second = ++block_clock_;
+      return it->second.first;
+    }
+  }
+  // Read outside the lock (other reader threads go on); two threads may read the same block.
+  const int64_t first = block * block_, count = std::min(block_, size_ - first);
+  auto data = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(count * h_ * w_ * c_));
+  read_range(first, count, data->data());
+  std::lock_guard<std::mutex> lock(block_mu_);
+  ++blocks_read_;
+  auto [it, inserted] = blocks_.emplace(block, std::make_pair(data, ++block_clock_));
+  while (static_cast<int64_t>(blocks_.size()) > block_capacity_) {
+    auto oldest = blocks_.begin();
+    for (auto b = blocks_.begin(); b != blocks_.end(); ++b)
+      if (b->second.second < oldest->second.second) oldest = b;
+    blocks_.erase(oldest);
+  }
+  return it->second.first;  // kept alive by the shared_ptr even if evicted just now
+}
+
 torch::Tensor SplitReader::gather_images(const std::vector<int64_t>& indices) const {
   const int64_t n = static_cast<int64_t>(indices.size());
   const int64_t sample_bytes = h_ * w_ * c_;
@@ -95,6 +142,15 @@ torch::Tensor SplitReader::gather_images(const std::vector<int64_t>& indices) co
     return out;
   }
   uint8_t* dst = out.data_ptr<uint8_t>();
+  if (block_ > 0) {  // through the block buffer: whole blocks, read once each
+    for (int64_t i = 0; i < n; ++i) {
+      ODY_CHECK(indices[i] >= 0 && indices[i] < size_, ODY_MSG("sample index " << indices[i] << " out of range"), "");
+      auto data = block_data(indices[i] / block_);
+      std::memcpy(dst + i * sample_bytes, data->data() + (indices[i] % block_) * sample_bytes,
+                  sample_bytes);
+    }
+    return out;
+  }
   // Visit the requested samples in sorted order, read each contiguous run with one call, and
   // scatter the rows to their batch positions.
   std::vector<int64_t> order(n);

@@ -2,7 +2,10 @@
 // with batched gathers that read contiguous runs per shard, not one call per image.
 #pragma once
 
+#include <list>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,6 +35,13 @@ class SplitReader {
   int64_t channels() const { return c_; }
   const torch::Tensor& labels() const { return labels_; }  // int64 [size]
 
+  // Streaming splits: gather through a buffer of `capacity` blocks of `block` consecutive samples,
+  // each read whole (contiguous reads) and kept until the least recently used is replaced. For
+  // the block shuffle (data.shuffle = "block"), whose batches come from a window of blocks.
+  void use_block_buffer(int64_t block, int64_t capacity);
+  // Blocks read so far through the buffer (a block read again after eviction counts again).
+  int64_t blocks_read() const;
+
   // Images of the given sample indices, in that order: uint8 [B,H,W,C].
   torch::Tensor gather_images(const std::vector<int64_t>& indices) const;
   torch::Tensor gather_labels(const std::vector<int64_t>& indices) const;
@@ -42,6 +52,15 @@ class SplitReader {
   int64_t size_ = 0, h_ = 0, w_ = 0, c_ = 0;
   torch::Tensor labels_;
   torch::Tensor cache_;  // uint8 [size, H, W, C] when the split is held in memory
+  // Reads samples [first, first + count) (across shard boundaries) into dst.
+  void read_range(int64_t first, int64_t count, uint8_t* dst) const;
+  std::shared_ptr<const std::vector<uint8_t>> block_data(int64_t block) const;
+
+  int64_t block_ = 0, block_capacity_ = 0;
+  mutable std::mutex block_mu_;
+  mutable std::map<int64_t, std::pair<std::shared_ptr<const std::vector<uint8_t>>, uint64_t>> blocks_;
+  mutable uint64_t block_clock_ = 0;
+  mutable int64_t blocks_read_ = 0;
   std::vector<std::string> skipped_;
   int64_t skipped_samples_ = 0;
 };

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "models/batch_norm.h"
 #include "models/registry.h"
 
 namespace odyssey {
@@ -19,7 +20,7 @@ ConvNet::ConvNet(const ConvNetSpec& spec, const ModelOptions& o)
   for (int64_t w : spec.widths) {
     features_->push_back(
         nn::Conv2d(nn::Conv2dOptions(c, w, 3).padding(1).bias(!spec.batch_norm)));
-    if (spec.batch_norm) features_->push_back(nn::BatchNorm2d(w));
+    if (spec.batch_norm) features_->push_back(BatchNorm2d(w));
     features_->push_back(nn::ReLU(nn::ReLUOptions(/*inplace=*/true)));
     features_->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
     c = w;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "models/batch_norm.h"
 #include "models/registry.h"
 #include "models/stack.h"
 
@@ -29,7 +30,7 @@ Stack conv_bn(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups
   Stack s;
   s->push_back(nn::Conv2d(
       nn::Conv2dOptions(in, out, k).stride(stride).padding((k - 1) / 2).groups(groups).bias(false)));
-  s->push_back(nn::BatchNorm2d(nn::BatchNormOptions(out).eps(bn.eps).momentum(bn.momentum)));
+  s->push_back(BatchNorm2d(nn::BatchNormOptions(out).eps(bn.eps).momentum(bn.momentum)));
   if (act) s->push_back(nn::SiLU());
   return s;
 }
@@ -120,7 +121,7 @@ EfficientNet::EfficientNet(const EfficientNetSpec& spec, const ModelOptions& o) 
     if (auto* conv = m->as<nn::Conv2d>()) {
       nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut);
       if (conv->bias.defined()) conv->bias.zero_();
-    } else if (auto* bnm = m->as<nn::BatchNorm2d>()) {
+    } else if (auto* bnm = m->as<BatchNorm2d>()) {
       bnm->weight.fill_(1);
       bnm->bias.zero_();
     } else if (auto* lin = m->as<nn::Linear>()) {

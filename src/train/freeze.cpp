@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "models/batch_norm.h"
 
 namespace odyssey {
 
@@ -30,9 +31,15 @@ NamedTensors freeze_parameters(const NamedTensors& params, const std::vector<std
 
 void set_train_mode(torch::nn::Module& module) {
   module.train(true);
-  for (auto& m : module.modules(/*include_self=*/false))
-    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>())
-      if (bn->weight.defined() && !bn->weight.requires_grad()) bn->eval();
+  // The zoo's BatchNorm and LibTorch's (models built outside the zoo).
+  auto frozen = [](const torch::Tensor& w) { return w.defined() && !w.requires_grad(); };
+  for (auto& m : module.modules(/*include_self=*/false)) {
+    if (auto* bn = m->as<BatchNorm2dImpl>()) {
+      if (frozen(bn->weight)) bn->eval();
+    } else if (auto* tbn = m->as<torch::nn::BatchNorm2dImpl>()) {
+      if (frozen(tbn->weight)) tbn->eval();
+    }
+  }
 }
 
 }  // namespace odyssey

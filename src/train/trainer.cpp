@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "data/epoch_plan.h"
+#include "dist/sync_batch_norm.h"
 #include "data/loader.h"
 #include "metrics/report.h"
 #include "models/flops.h"
@@ -38,6 +39,14 @@ torch::Tensor soft_cross_entropy(const torch::Tensor& logits, const torch::Tenso
 }
 
 }  // namespace
+
+ShuffleOptions Trainer::shuffle_options() const {
+  return {cfg_.data.shuffle == "block", cfg_.data.shuffle_block, cfg_.data.shuffle_window};
+}
+
+Trainer::~Trainer() {
+  if (cfg_.dist.sync_bn) set_batch_norm_sync(nullptr);
+}
 
 Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), comm_(comm) {
   // Data: the index and both splits, checked against each other.
@@ -83,6 +92,8 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
                                             model_input_size(cfg_.augment, index.height,
                                                              index.width)})
                 .macs.total();
+  // After measure_model: the FLOP count runs a forward pass that must not synchronise.
+  if (cfg_.dist.sync_bn) set_batch_norm_sync(&comm_);
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
   for (auto& b : model_->named_buffers()) buffers_.emplace_back(b.key(), b.value());
   trainable_ = freeze_parameters(params_, cfg_.model.freeze, cfg_.source);
@@ -102,6 +113,9 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
   for (auto& [name, p] : trainable_) reduced.push_back(p);
   reducer_ = std::make_unique<GradientReducer>(reduced, comm_, reducer);
   coordinator_ = std::make_unique<Coordinator>(comm_);
+
+  if (cfg_.data.shuffle == "block" && !train_->cached())  // one window of blocks, plus slack
+    train_->use_block_buffer(cfg_.data.shuffle_block, cfg_.data.shuffle_window + 2);
 
   // Schedule: steps are global optimizer steps; every rank takes the same number.
   const int64_t global_batch = cfg_.train.batch_size * comm_.size();
@@ -328,7 +342,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
   while (state_.epoch < cfg_.train.epochs) {
     if (step_limit()) return StopReason::kStepLimit;
     EpochPlan plan(train_->size(), cfg_.train.batch_size, comm_.size(), comm_.rank(),
-                   cfg_.run.seed, state_.epoch);
+                   cfg_.run.seed, state_.epoch, shuffle_options());
     if (state_.step_in_epoch >= plan.steps()) {  // re-planned resume past this epoch's end
       next_epoch();
       continue;

@@ -10,6 +10,7 @@
 #include "checkpoint/checkpointer.h"
 #include "config/config.h"
 #include "data/augment.h"
+#include "data/epoch_plan.h"
 #include "data/split_reader.h"
 #include "dist/communicator.h"
 #include "dist/coordinator.h"
@@ -49,6 +50,7 @@ class Trainer {
   // the resume choice on rank 0); start() runs the collectives (initial broadcast, the resume
   // path), then loads the checkpoint to resume from.
   Trainer(Config config, Communicator& comm);
+  ~Trainer();  // clears the SyncBatchNorm communicator (dist.sync_bn)
   void start();
 
   // Trains to the end (all epochs or train.max_steps), evaluates, checkpoints.
@@ -60,6 +62,7 @@ class Trainer {
   const std::vector<std::string>& class_names() const { return class_names_; }
 
  private:
+  ShuffleOptions shuffle_options() const;  // data.shuffle, data.shuffle_block/window
   enum class StopReason { kDone, kStepLimit, kSignal, kNonFinite, kCheckpointFailed };
 
   void resume_from(const std::string& path);

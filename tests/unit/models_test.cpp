@@ -6,6 +6,7 @@
 #include <set>
 
 #include "config/config.h"
+#include "models/batch_norm.h"
 #include "models/registry.h"
 #include "test_util.h"
 
@@ -72,7 +73,7 @@ double dropout_p(Classifier& m, const std::string& path) {
 void train_with_frozen_batchnorm(Classifier& m) {
   m.train();
   for (auto& sub : m.modules(/*include_self=*/false))
-    if (sub->as<nn::BatchNorm2d>()) sub->eval();
+    if (sub->as<odyssey::BatchNorm2d>()) sub->eval();
 }
 
 // torchvision zero-initialises a ViT's head, so its logits are all zero until trained: random
