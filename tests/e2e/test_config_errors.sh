@@ -25,3 +25,13 @@ check "unknown model 'resnet9000' (key model.name)" configs/quickstart.toml data
 check "no shards for split 'validation'" configs/quickstart.toml data.path="$DATA" data.eval_split=validation
 # Failures that only rank 0 sees (it alone writes the run folder) end every rank too.
 check "cannot create run folder '/proc/odyssey/x'" configs/quickstart.toml data.path="$DATA" run.out_dir=/proc/odyssey run.name=x
+
+# Every shipped config parses and validates (every key known, typed and in range): the first
+# error is then the missing dataset, not the config.
+for cfg in configs/*.toml; do
+  rc=0
+  timeout 60 "$TRAINER" "$cfg" data.path=/nonexistent > "$WORK/out.txt" 2>&1 || rc=$?
+  [ $rc -eq 2 ] || { cat "$WORK/out.txt"; fail "$cfg: exit $rc, expected 2"; }
+  expect_in "$WORK/out.txt" "dataset index '/nonexistent/index.toml' does not exist"
+  echo "ok: $cfg parses"
+done
