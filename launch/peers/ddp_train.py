@@ -18,6 +18,25 @@ def fmnist_cnn(widths=(32, 64, 128), classes=10):
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * 9, classes))
 
 
+def zoo_model(name, size, classes=10):
+    """torchvision's own models with a 1-channel stem, as Odyssey's zoo builds them for
+    Fashion-MNIST (same layouts: parameter counts are checked by the model zoo tests)."""
+    import torchvision
+    if name == "fmnist_cnn":
+        return fmnist_cnn(classes=classes)
+    if name == "efficientnet_b0":
+        m = torchvision.models.efficientnet_b0(num_classes=classes)
+        m.features[0][0] = nn.Conv2d(1, 32, 3, stride=2, padding=1, bias=False)
+        return m
+    if name in ("vit_ti4", "vit_mini4"):
+        hidden, mlp = (192, 768) if name == "vit_ti4" else (96, 384)
+        m = torchvision.models.VisionTransformer(image_size=size, patch_size=4, num_layers=6, num_heads=3,
+                                                 hidden_dim=hidden, mlp_dim=mlp, num_classes=classes)
+        m.conv_proj = nn.Conv2d(1, hidden, 4, stride=4)
+        return m
+    raise SystemExit(f"unknown model {name}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -25,6 +44,8 @@ def main():
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--model", default="fmnist_cnn")
+    ap.add_argument("--image-size", type=int, default=28)
     a = ap.parse_args()
     rank = int(os.environ["OMPI_COMM_WORLD_RANK"]); world = int(os.environ["OMPI_COMM_WORLD_SIZE"])
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1"); os.environ.setdefault("MASTER_PORT", "29533")
@@ -36,7 +57,7 @@ def main():
     labels = np.concatenate([h5py.File(s)["labels"][()] for s in shards])
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255).sub_(0.2860).div_(0.3530).contiguous()
     y_all = torch.from_numpy(labels)
-    model = nn.parallel.DistributedDataParallel(fmnist_cnn())
+    model = nn.parallel.DistributedDataParallel(zoo_model(a.model, a.image_size))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     g = torch.Generator().manual_seed(1)
     perm = torch.randperm(len(x_all), generator=g)
@@ -47,6 +68,8 @@ def main():
         base = (step * gb) % (len(x_all) - gb)
         idx = perm[base + rank * a.batch: base + (rank + 1) * a.batch]
         x, y = x_all[idx], y_all[idx]
+        if a.image_size != x.shape[-1]:  # per batch, as Odyssey's augment.image_size
+            x = F.interpolate(x, size=(a.image_size, a.image_size), mode="bilinear", align_corners=False, antialias=True)
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(); loss.backward(); opt.step()
     dist.barrier()
