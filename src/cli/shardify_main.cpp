@@ -61,6 +61,22 @@ std::string idx_file(const std::string& src, const std::string& stem) {
                                                                   : plain.string() + ".gz";
 }
 
+void print_summary(const DatasetIndex& idx, const std::string& out) {
+  std::printf("wrote %zu shards to %s:", idx.shards.size(), out.c_str());
+  std::vector<std::string> seen;
+  for (const auto& e : idx.shards)
+    if (std::find(seen.begin(), seen.end(), e.split) == seen.end()) {
+      seen.push_back(e.split);
+      std::printf(" %lld %s", (long long)idx.split_size(e.split), e.split.c_str());
+    }
+  std::printf(" images %lldx%lldx%lld, %lld classes, mean", (long long)idx.height,
+              (long long)idx.width, (long long)idx.channels, (long long)idx.num_classes);
+  for (double m : idx.mean) std::printf(" %.4f", m);
+  std::printf(" std");
+  for (double s : idx.std) std::printf(" %.4f", s);
+  std::printf("\n");
+}
+
 int cmd_idx(const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   std::string name = "fashion-mnist";
@@ -97,28 +113,8 @@ int cmd_idx(const std::vector<std::string>& args) {
               "");
     splits.push_back(std::move(s));
   }
-  DatasetIndex idx = write_dataset(out, name, "IDX files in " + src, classes->second, splits);
-  std::printf("wrote %zu shards to %s: %lld train + %lld test images %lldx%lldx%lld, mean %.4f std %.4f\n",
-              idx.shards.size(), out.c_str(), (long long)idx.split_size("train"),
-              (long long)idx.split_size("test"), (long long)idx.height, (long long)idx.width,
-              (long long)idx.channels, idx.mean[0], idx.std[0]);
+  print_summary(write_dataset(out, name, "IDX files in " + src, classes->second, splits), out);
   return kExitOk;
-}
-
-void print_summary(const DatasetIndex& idx, const std::string& out) {
-  std::printf("wrote %zu shards to %s:", idx.shards.size(), out.c_str());
-  std::vector<std::string> seen;
-  for (const auto& e : idx.shards)
-    if (std::find(seen.begin(), seen.end(), e.split) == seen.end()) {
-      seen.push_back(e.split);
-      std::printf(" %lld %s", (long long)idx.split_size(e.split), e.split.c_str());
-    }
-  std::printf(" images %lldx%lldx%lld, %lld classes, mean", (long long)idx.height,
-              (long long)idx.width, (long long)idx.channels, (long long)idx.num_classes);
-  for (double m : idx.mean) std::printf(" %.4f", m);
-  std::printf(" std");
-  for (double s : idx.std) std::printf(" %.4f", s);
-  std::printf("\n");
 }
 
 int cmd_cifar(const std::vector<std::string>& args) {

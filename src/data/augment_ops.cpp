@@ -18,6 +18,15 @@ torch::Tensor uniform(int64_t n, double lo, double hi, at::Generator& gen) {
 
 torch::Tensor eye3(int64_t n) { return torch::eye(3, torch::kDouble).repeat({n, 1, 1}); }
 
+// Rotations by theta (radians, float64 [B]) about the centre: [B,3,3], source = R * output.
+torch::Tensor rotations(const torch::Tensor& theta) {
+  auto c = torch::cos(theta), s = torch::sin(theta);
+  auto rot = eye3(theta.size(0));
+  rot.select(1, 0).select(1, 0).copy_(c), rot.select(1, 0).select(1, 1).copy_(-s);
+  rot.select(1, 1).select(1, 0).copy_(s), rot.select(1, 1).select(1, 1).copy_(c);
+  return rot;
+}
+
 // The homography taking the four corners c to c + d (DLT with h33 = 1), batched: [B,3,3].
 torch::Tensor homography(const torch::Tensor& corners, const torch::Tensor& moved) {
   const int64_t b = corners.size(0);
@@ -57,10 +66,7 @@ torch::Tensor random_warps(int64_t b, int64_t height, int64_t width, const Augme
     auto shy = torch::tan(uniform(b, -cfg.shear_deg, cfg.shear_deg, gen) * (kPi / 180));
     auto tx = uniform(b, -cfg.translate, cfg.translate, gen) * width;
     auto ty = uniform(b, -cfg.translate, cfg.translate, gen) * height;
-    auto c = torch::cos(theta), s = torch::sin(theta);
-    auto rot = eye3(b), shear = eye3(b), shift = eye3(b);
-    rot.select(1, 0).select(1, 0).copy_(c), rot.select(1, 0).select(1, 1).copy_(-s);
-    rot.select(1, 1).select(1, 0).copy_(s), rot.select(1, 1).select(1, 1).copy_(c);
+    auto rot = rotations(theta), shear = eye3(b), shift = eye3(b);
     shear.select(1, 0).select(1, 1).copy_(shx), shear.select(1, 1).select(1, 0).copy_(shy);
     shift.select(1, 0).select(1, 2).copy_(tx), shift.select(1, 1).select(1, 2).copy_(ty);
     m = torch::bmm(torch::bmm(shift, torch::bmm(rot, shear)), m);
@@ -296,11 +302,7 @@ torch::Tensor apply_rand_op(const torch::Tensor& x, RandOp op, const torch::Tens
     case RandOp::kTranslateX: return geometric(0, 2, -m, {});  // content moves right by m
     case RandOp::kTranslateY: return geometric(1, 2, -m, {});
     case RandOp::kRotate: {  // counter-clockwise by m degrees, about the centre
-      auto t = m * (kPi / 180);
-      auto mat = eye3(b);
-      mat.select(1, 0).select(1, 0).copy_(torch::cos(t)), mat.select(1, 0).select(1, 1).copy_(-torch::sin(t));
-      mat.select(1, 1).select(1, 0).copy_(torch::sin(t)), mat.select(1, 1).select(1, 1).copy_(torch::cos(t));
-      return warp(x, mat);
+      return warp(x, rotations(m * (kPi / 180)));
     }
     case RandOp::kBrightness: return blend(x, torch::zeros_like(x), 1 + m);
     case RandOp::kColor: return blend(x, grey(x).expand_as(x), 1 + m);

@@ -4,9 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 
 #include "common/error.h"
+#include "common/file.h"
 
 namespace odyssey {
 
@@ -16,12 +16,10 @@ namespace {
 
 constexpr int64_t kSide = 32, kPlane = kSide * kSide, kImageBytes = 3 * kPlane;
 
-std::vector<char> read_bytes(const std::string& path) {
+std::vector<uint8_t> read_bytes(const std::string& path) {
   ODY_CHECK(fs::is_regular_file(path), "CIFAR file '" + path + "' does not exist",
             "point shardify cifar at the unpacked cifar-10-batches-bin or cifar-100-binary folder");
-  std::ifstream in(path, std::ios::binary);
-  ODY_CHECK(in.good(), "cannot open CIFAR file '" + path + "'", "");
-  return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+  return read_file_bytes(path, "CIFAR file");
 }
 
 // Class names: one per non-empty line.
@@ -47,7 +45,7 @@ std::vector<std::string> read_names(const std::string& path, int64_t expected) {
 
 SplitData read_cifar_file(const std::string& path, int label_bytes, int label_offset,
                           int64_t num_classes) {
-  std::vector<char> raw = read_bytes(path);
+  std::vector<uint8_t> raw = read_bytes(path);
   const int64_t record = label_bytes + kImageBytes;
   const int64_t bytes = static_cast<int64_t>(raw.size());
   ODY_CHECK(bytes > 0 && bytes % record == 0,
@@ -60,7 +58,7 @@ SplitData read_cifar_file(const std::string& path, int label_bytes, int label_of
   out.labels = torch::empty({n}, torch::kLong);
   auto* img = out.images.data_ptr<uint8_t>();
   auto* lab = out.labels.data_ptr<int64_t>();
-  const auto* p = reinterpret_cast<const uint8_t*>(raw.data());
+  const uint8_t* p = raw.data();
   for (int64_t i = 0; i < n; ++i, p += record) {
     lab[i] = p[label_offset];
     ODY_CHECK(lab[i] < num_classes,

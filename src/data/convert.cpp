@@ -53,23 +53,26 @@ void DatasetWriter::add_shard(const std::string& split, int64_t i, int64_t n,
   ODY_CHECK(images.dim() == 4, "DatasetWriter: images must be [N,H,W,C]", "");
   if (idx_.channels == 0) {
     idx_.height = images.size(1), idx_.width = images.size(2), idx_.channels = images.size(3);
-    sum_.assign(idx_.channels, 0), sumsq_.assign(idx_.channels, 0);
-    all_sum_.assign(idx_.channels, 0), all_sumsq_.assign(idx_.channels, 0);
+    for (PixelSums* p : {&stats_, &all_}) p->sum.assign(idx_.channels, 0), p->sumsq.assign(idx_.channels, 0);
   }
   ODY_CHECK(images.size(1) == idx_.height && images.size(2) == idx_.width &&
                 images.size(3) == idx_.channels,
             "split '" + split + "' has images of another shape than the first split", "");
-  // Per-channel sums in [0, 1] units, float64, for the mean/std of the index.
-  auto px = images.reshape({-1, idx_.channels}).to(torch::kDouble).div_(255.0);
-  auto s = px.sum(0), s2 = px.square().sum(0);
+  // Per-channel sums for the index's mean/std, in int64 (exact), 256 images at a time so the
+  // widened copy stays small whatever the shard size.
   const bool stats = split == stats_split_;
-  for (int64_t c = 0; c < idx_.channels; ++c) {
-    double a = s[c].item<double>(), b = s2[c].item<double>();
-    all_sum_[c] += a, all_sumsq_[c] += b;
-    if (stats) sum_[c] += a, sumsq_[c] += b;
+  for (int64_t b = 0; b < images.size(0); b += 256) {
+    auto px = images.narrow(0, b, std::min<int64_t>(256, images.size(0) - b))
+                  .reshape({-1, idx_.channels}).to(torch::kLong);
+    auto s = px.sum(0), s2 = (px * px).sum(0);
+    auto add = [&](PixelSums& p) {
+      for (int64_t c = 0; c < idx_.channels; ++c)
+        p.sum[c] += s[c].item<int64_t>(), p.sumsq[c] += s2[c].item<int64_t>();
+      p.pixels += px.size(0);
+    };
+    add(all_);
+    if (stats) add(stats_);
   }
-  all_pixels_ += px.size(0);
-  if (stats) stats_pixels_ += px.size(0);
 
   char file[96];
   std::snprintf(file, sizeof file, "%s-%05lld-of-%05lld.h5", split.c_str(), (long long)i,
@@ -81,12 +84,12 @@ void DatasetWriter::add_shard(const std::string& split, int64_t i, int64_t n,
 
 DatasetIndex DatasetWriter::finish() {
   ODY_CHECK(!idx_.shards.empty(), "DatasetWriter: no shards written to '" + out_dir_ + "'", "");
-  const bool own = stats_pixels_ > 0;
-  const double n = static_cast<double>(own ? stats_pixels_ : all_pixels_);
+  const PixelSums& sums = stats_.pixels > 0 ? stats_ : all_;
+  const double n = static_cast<double>(sums.pixels);
   idx_.mean.clear(), idx_.std.clear();
-  for (int64_t c = 0; c < idx_.channels; ++c) {
-    double m = (own ? sum_[c] : all_sum_[c]) / n;
-    double var = (own ? sumsq_[c] : all_sumsq_[c]) / n - m * m;
+  for (int64_t c = 0; c < idx_.channels; ++c) {  // levels / 255: [0, 1] units
+    double m = sums.sum[c] / (255.0 * n);
+    double var = sums.sumsq[c] / (255.0 * 255.0 * n) - m * m;
     idx_.mean.push_back(m);
     idx_.std.push_back(std::sqrt(std::max(var, 0.0)));
   }

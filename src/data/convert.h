@@ -35,8 +35,12 @@ class DatasetWriter {
   std::string out_dir_;
   DatasetIndex idx_;
   std::string stats_split_;
-  std::vector<double> sum_, sumsq_, all_sum_, all_sumsq_;
-  int64_t stats_pixels_ = 0, all_pixels_ = 0;
+  // Exact per-channel sums of the 0..255 levels and of their squares, and the pixel count.
+  struct PixelSums {
+    std::vector<int64_t> sum, sumsq;
+    int64_t pixels = 0;
+  };
+  PixelSums stats_, all_;  // of stats_split, of every shard
 };
 
 // Writes every split as `shards` files <split>-<i>-of-<n>.h5 into out_dir and the index with

@@ -7,22 +7,16 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <vector>
 
 #include "common/error.h"
+#include "common/file.h"
+#include "data/augment_ops.h"
 
 namespace odyssey {
 
 namespace {
-
-std::vector<unsigned char> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  ODY_CHECK(in.good(), "cannot open image '" + path + "'", "");
-  return std::vector<unsigned char>(std::istreambuf_iterator<char>(in), {});
-}
 
 // libjpeg reports errors through error_exit, which must not return: jump back to the decoder.
 struct JpegError {
@@ -104,7 +98,7 @@ torch::Tensor decode_png(const std::vector<unsigned char>& bytes, const std::str
 }  // namespace
 
 torch::Tensor decode_image(const std::string& path) {
-  auto bytes = read_file(path);
+  auto bytes = read_file_bytes(path, "image");
   static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) return decode_png(bytes, path);
   if (bytes.size() >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
@@ -128,13 +122,7 @@ torch::Tensor resize_square(const torch::Tensor& image, int64_t size, ResizeMode
     if (h < w) nw = std::max<int64_t>(size, (w * size + h / 2) / h);
     else nh = std::max<int64_t>(size, (h * size + w / 2) / w);
   }
-  auto x = image.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat);
-  namespace F = torch::nn::functional;
-  x = F::interpolate(x, F::InterpolateFuncOptions()
-                            .size(std::vector<int64_t>{nh, nw})
-                            .mode(torch::kBilinear)
-                            .align_corners(false)
-                            .antialias(true));
+  auto x = resize(image.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat), nh, nw);
   const int64_t top = (nh - size) / 2, left = (nw - size) / 2;
   x = x.narrow(2, top, size).narrow(3, left, size);
   return x.round_().clamp_(0, 255).to(torch::kByte).squeeze(0).permute({1, 2, 0}).contiguous();

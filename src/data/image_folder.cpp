@@ -180,7 +180,7 @@ FolderResult convert_image_folder(const std::string& src, const std::string& out
             return;
           }
           const int64_t d = ++done;
-          if (d % 64 == 0 || d == n) {
+          if (d % 64 == 0 && d < n) {  // the last line comes once, after the split
             std::lock_guard<std::mutex> lock(mu);
             progress.update(d);
           }
@@ -195,7 +195,9 @@ FolderResult convert_image_folder(const std::string& src, const std::string& out
       for (int64_t i = 0; i < count; ++i)
         if (ok[i]) keep.push_back(i), labels.push_back(split.labels[order[begin + i]]);
       if (keep.empty()) continue;
-      auto kept = images.index_select(0, torch::tensor(keep, torch::kLong));
+      auto kept = static_cast<int64_t>(keep.size()) == count
+                      ? images  // nothing skipped: no copy of the shard
+                      : images.index_select(0, torch::tensor(keep, torch::kLong));
       writer.add_shard(split.name, k, shards, kept, torch::tensor(labels, torch::kLong));
     }
     progress.update(n);

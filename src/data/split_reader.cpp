@@ -74,10 +74,7 @@ SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
   }
   if (size_ * h_ * w_ * c_ <= cache_bytes) {
     cache_ = torch::empty({size_, h_, w_, c_}, torch::kByte);
-    for (size_t s = 0; s < shards_.size(); ++s) {
-      const int64_t n = std::min(shards_[s]->size(), size_ - starts_[s]);
-      shards_[s]->read(0, n, cache_[starts_[s]].data_ptr<uint8_t>());
-    }
+    read_range(0, size_, cache_.data_ptr<uint8_t>());
   }
 }
 
@@ -91,6 +88,10 @@ void SplitReader::use_block_buffer(int64_t block, int64_t capacity) {
 int64_t SplitReader::blocks_read() const {
   std::lock_guard<std::mutex> lock(block_mu_);
   return blocks_read_;
+}
+
+void SplitReader::check_index(int64_t index) const {
+  ODY_CHECK(index >= 0 && index < size_, ODY_MSG("sample index " << index << " out of range"), "");
 }
 
 void SplitReader::read_range(int64_t first, int64_t count, uint8_t* dst) const {
@@ -136,7 +137,7 @@ torch::Tensor SplitReader::gather_images(const std::vector<int64_t>& indices) co
     const uint8_t* src = cache_.data_ptr<uint8_t>();
     uint8_t* dst = out.data_ptr<uint8_t>();
     for (int64_t i = 0; i < n; ++i) {
-      ODY_CHECK(indices[i] >= 0 && indices[i] < size_, ODY_MSG("sample index " << indices[i] << " out of range"), "");
+      check_index(indices[i]);
       std::memcpy(dst + i * sample_bytes, src + indices[i] * sample_bytes, sample_bytes);
     }
     return out;
@@ -144,7 +145,7 @@ torch::Tensor SplitReader::gather_images(const std::vector<int64_t>& indices) co
   uint8_t* dst = out.data_ptr<uint8_t>();
   if (block_ > 0) {  // through the block buffer: whole blocks, read once each
     for (int64_t i = 0; i < n; ++i) {
-      ODY_CHECK(indices[i] >= 0 && indices[i] < size_, ODY_MSG("sample index " << indices[i] << " out of range"), "");
+      check_index(indices[i]);
       auto data = block_data(indices[i] / block_);
       std::memcpy(dst + i * sample_bytes, data->data() + (indices[i] % block_) * sample_bytes,
                   sample_bytes);
@@ -160,15 +161,14 @@ torch::Tensor SplitReader::gather_images(const std::vector<int64_t>& indices) co
   int64_t i = 0;
   while (i < n) {
     int64_t first = indices[order[i]];
-    ODY_CHECK(first >= 0 && first < size_, ODY_MSG("sample index " << first << " out of range"), "");
-    size_t s = std::upper_bound(starts_.begin(), starts_.end(), first) - starts_.begin() - 1;
-    int64_t shard_end = starts_[s] + shards_[s]->size();
+    check_index(first);
     int64_t j = i + 1;
-    while (j < n && indices[order[j]] <= indices[order[j - 1]] + 1 && indices[order[j]] < shard_end) ++j;
+    while (j < n && indices[order[j]] <= indices[order[j - 1]] + 1) ++j;
     int64_t last = indices[order[j - 1]];
+    check_index(last);
     int64_t count = last - first + 1;
     run_buf.resize(count * sample_bytes);
-    shards_[s]->read(first - starts_[s], count, run_buf.data());
+    read_range(first, count, run_buf.data());  // one read per shard the run touches
     for (int64_t k = i; k < j; ++k)
       std::memcpy(dst + order[k] * sample_bytes, run_buf.data() + (indices[order[k]] - first) * sample_bytes,
                   sample_bytes);

@@ -52,6 +52,7 @@ class SplitReader {
   int64_t size_ = 0, h_ = 0, w_ = 0, c_ = 0;
   torch::Tensor labels_;
   torch::Tensor cache_;  // uint8 [size, H, W, C] when the split is held in memory
+  void check_index(int64_t index) const;  // throws naming an index outside [0, size)
   // Reads samples [first, first + count) (across shard boundaries) into dst.
   void read_range(int64_t first, int64_t count, uint8_t* dst) const;
   std::shared_ptr<const std::vector<uint8_t>> block_data(int64_t block) const;

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "dist/agreement.h"
 #include "dist/communicator.h"
+#include "dist_util.h"
 #include "dist/coordinator.h"
 #include "dist/gradient_reducer.h"
 #include "dist/param_sync.h"
@@ -17,22 +18,14 @@
 #include "train/optimizer.h"
 
 using namespace odyssey;
+using odyssey::testing::named_params;
+using odyssey::testing::rel_err;
 
 namespace {
 
 std::unique_ptr<Communicator> world() { return make_communicator("mpi", true); }
 
-NamedTensors named_params(torch::nn::Module& m) {
-  NamedTensors out;
-  for (auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value());
-  return out;
-}
-
 std::vector<torch::Tensor> params(torch::nn::Module& m) { return m.parameters(); }
-
-double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a - b).abs().max().item<double>() / std::max(1e-12, b.abs().max().item<double>());
-}
 
 // The global batch of step s, identical on every rank (fixed seed).
 std::pair<torch::Tensor, torch::Tensor> global_batch(int64_t s, int64_t n) {
