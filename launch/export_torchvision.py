@@ -10,7 +10,7 @@ Runs with Debian's python3-torch, python3-torchvision and python3-h5py.
   launch/export_torchvision.py vit_b_16 w.h5 --check-batch 2            # random init + a check
 
 MODEL is any torchvision.models builder name, or one of Odyssey's extra sizes: vit_ti16, vit_s16
-(DeiT dimensions), vit_ti4 (patch 4, depth 6), efficientnet_s (half width/depth, stem stride 1).
+(DeiT dimensions), vit_ti4 (patch 4, depth 6), vit_mini4c (vit_mini4 with a conv stem), efficientnet_s (half width/depth, stem stride 1).
 --check-batch N also stores a random input /check/input [N,C,S,S] and torchvision's eval-mode
 logits /check/logits, so `trainer models NAME --verify w.h5` can compare logits.
 """
@@ -27,7 +27,13 @@ from torchvision.models.vision_transformer import VisionTransformer
 def build(name, num_classes, image_size, weights):
     vit = lambda p, l, h, d, m: VisionTransformer(image_size or 224 if p != 4 else image_size or 28,
                                                    p, l, h, d, m, num_classes=num_classes)
+    def vit_mini4c():
+        from torchvision.models.vision_transformer import ConvStemConfig
+        stem = [ConvStemConfig(32, 3, 1), ConvStemConfig(64, 3, 2), ConvStemConfig(96, 3, 2)]
+        return VisionTransformer(image_size or 28, 4, 6, 3, 96, 384, num_classes=num_classes,
+                                 conv_stem_configs=stem)
     extra = {
+        "vit_mini4c": vit_mini4c,
         "vit_ti16": lambda: vit(16, 12, 3, 192, 768),
         "vit_s16": lambda: vit(16, 12, 6, 384, 1536),
         "vit_ti4": lambda: vit(4, 6, 3, 192, 768),

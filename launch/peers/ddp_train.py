@@ -28,6 +28,11 @@ def zoo_model(name, size, classes=10):
         m = torchvision.models.efficientnet_b0(num_classes=classes)
         m.features[0][0] = nn.Conv2d(1, 32, 3, stride=2, padding=1, bias=False)
         return m
+    if name in ("resnet18", "resnet34", "resnet50"):
+        m = getattr(torchvision.models, name)(num_classes=classes)
+        m.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
+        nn.init.kaiming_normal_(m.conv1.weight, mode="fan_out", nonlinearity="relu")
+        return m
     if name in ("vit_ti4", "vit_mini4"):
         hidden, mlp = (192, 768) if name == "vit_ti4" else (96, 384)
         m = torchvision.models.VisionTransformer(image_size=size, patch_size=4, num_layers=6, num_heads=3,
@@ -46,6 +51,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--model", default="fmnist_cnn")
     ap.add_argument("--image-size", type=int, default=28)
+    ap.add_argument("--channels-last", action="store_true", help="model and inputs in NHWC order")
     a = ap.parse_args()
     rank = int(os.environ["OMPI_COMM_WORLD_RANK"]); world = int(os.environ["OMPI_COMM_WORLD_SIZE"])
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1"); os.environ.setdefault("MASTER_PORT", "29533")
@@ -57,7 +63,8 @@ def main():
     labels = np.concatenate([h5py.File(s)["labels"][()] for s in shards])
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255).sub_(0.2860).div_(0.3530).contiguous()
     y_all = torch.from_numpy(labels)
-    model = nn.parallel.DistributedDataParallel(zoo_model(a.model, a.image_size))
+    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    model = nn.parallel.DistributedDataParallel(zoo_model(a.model, a.image_size).to(memory_format=fmt))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     g = torch.Generator().manual_seed(1)
     perm = torch.randperm(len(x_all), generator=g)
@@ -70,7 +77,7 @@ def main():
         x, y = x_all[idx], y_all[idx]
         if a.image_size != x.shape[-1]:  # per batch, as Odyssey's augment.image_size
             x = F.interpolate(x, size=(a.image_size, a.image_size), mode="bilinear", align_corners=False, antialias=True)
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(model(x.contiguous(memory_format=fmt)), y)
         opt.zero_grad(); loss.backward(); opt.step()
     dist.barrier()
     dt = time.time() - t0

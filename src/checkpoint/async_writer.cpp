@@ -19,7 +19,11 @@ NamedTensors clone_all(const NamedTensors& in) {
   torch::NoGradGuard no_grad;
   NamedTensors out;
   out.reserve(in.size());
-  for (const auto& [name, t] : in) out.emplace_back(name, t.detach().clone());
+  // Host copies in the default layout: a GPU's state leaves device memory, and the writer thread
+  // reads plain contiguous buffers.
+  for (const auto& [name, t] : in)
+    out.emplace_back(name, t.detach().to(torch::kCPU, t.scalar_type(), /*non_blocking=*/false,
+                                          /*copy=*/true, torch::MemoryFormat::Contiguous));
   return out;
 }
 }  // namespace

@@ -1,31 +1,31 @@
 // trainer: train (the main job), evaluate, list models, inspect checkpoints, simulate scaling.
+#include <mpi.h>
 #include <torch/torch.h>
 
 #include <cstring>
 #include <iostream>
+#include <map>
 
 #include "checkpoint/checkpoint.h"
-#include "common/exit_codes.h"
-#include <mpi.h>
-
 #include "cli/fewshot_command.h"
 #include "cli/predict_command.h"
 #include "cli/simulate_command.h"
 #include "common/error.h"
+#include "common/exit_codes.h"
 #include "common/log.h"
 #include "common/text.h"
 #include "config/config.h"
 #include "dist/agreement.h"
 #include "dist/communicator.h"
 #include "dist/coordinator.h"
+#include "dist/nccl_communicator.h"
 #include "dist/process_env.h"
 #include "metrics/report.h"
 #include "models/flops.h"
 #include "models/meta_model.h"
 #include "models/registry.h"
 #include "models/weights.h"
-
-#include <map>
+#include "train/device.h"
 #include "train/trainer.h"
 
 using namespace odyssey;
@@ -260,11 +260,28 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   });
   if (cfg.dist.backend == "mpi" && comm->name() != "mpi")  // one rank, MPI asked for explicitly
     comm = make_communicator("mpi", env.mpi);
+  // The device: "auto" means CUDA only when every rank can use a GPU (one decision for the job).
+  std::string device_setting = cfg.train.device;
+  if (device_setting == "auto") device_setting = comm->allreduce_min(cuda_usable() ? 1 : 0) ? "cuda" : "cpu";
+  torch::Device device = torch::kCPU;
+  agree(*comm, [&] {
+    device = resolve_device(device_setting, env.local_rank, cfg.source);
+    ODY_CHECK(cfg.dist.backend != "nccl" || device.is_cuda(),
+              ODY_MSG(cfg.source << ": dist.backend = \"nccl\" needs train.device = \"cuda\""),
+              "NCCL reduces GPU tensors; CPU ranks use dist.backend = \"mpi\" or \"auto\"");
+  });
+  // NCCL for GPU gradients: asked for, or "auto" with several GPU ranks and NCCL built in.
+  if (cfg.dist.backend == "nccl" ||
+      (cfg.dist.backend == "auto" && device.is_cuda() && env.size > 1 && nccl_compiled())) {
+    std::unique_ptr<Communicator> nccl;
+    agree(*comm, [&] { nccl = make_communicator("nccl", env.mpi); });
+    comm = std::move(nccl);
+  }
   comm->set_timeout(cfg.dist.first_timeout_s);
   int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
-  log::info("{} ranks ({} per node), {} CPU threads per rank, backend {}", env.size,
-            env.local_size, threads, comm->name());
-  agree(*comm, [&] { trainer = std::make_unique<Trainer>(cfg, *comm); });
+  log::info("{} ranks ({} per node), {} CPU threads per rank, device {}, backend {}", env.size,
+            env.local_size, threads, device.str(), comm->name());
+  agree(*comm, [&] { trainer = std::make_unique<Trainer>(cfg, *comm, device); });
   agree(*comm, [&] { trainer->start(); });
 
   if (eval_only) {

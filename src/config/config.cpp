@@ -254,6 +254,14 @@ const std::vector<Field>& schema() {
       bool_field("train", "ema_warmup", REF(train.ema_warmup),
                  "EMA decay min(ema_decay, (1 + t) / (10 + t)) at step t, as TensorFlow's "
                  "ExponentialMovingAverage(num_updates), so short runs average recent weights"),
+      string_field("train", "device", REF(train.device), {"auto", "cpu", "cuda"},
+                   "where the model trains: \"cuda\" = GPU local_rank mod visible GPUs (needs "
+                   "a CUDA LibTorch build), \"cpu\", or \"auto\" = CUDA when every rank sees a "
+                   "GPU, else the CPU"),
+      bool_field("train", "channels_last", REF(train.channels_last),
+                 "conv nets: weights, activations and gradients in channels-last (NHWC) memory "
+                 "order, the layout GPU tensor cores and oneDNN prefer (same results up to "
+                 "rounding)"),
       string_field("optim", "name", REF(optim.name), {"sgd", "adamw", "rmsprop", "lamb", "lars"},
                    "optimizer: SGD (momentum, Nesterov; L2 decay), AdamW (decoupled decay), "
                    "RMSprop in TensorFlow's form (EfficientNet), LAMB, LARS"),
@@ -354,8 +362,10 @@ const std::vector<Field>& schema() {
                  "variance of the global batch (all ranks' samples; two small all-reduces per "
                  "layer per step, forward and backward), so N ranks x batch B train exactly as "
                  "one rank with batch N x B; off: per-rank statistics, as PyTorch DDP's default"),
-      string_field("dist", "backend", REF(dist.backend), {"auto", "mpi", "single"},
-                   "gradient all-reduce: auto = MPI when launched with several ranks"),
+      string_field("dist", "backend", REF(dist.backend), {"auto", "mpi", "nccl", "single"},
+                   "gradient all-reduce: \"nccl\" for CUDA tensors (host ones over MPI), "
+                   "\"mpi\", \"single\" (one process); \"auto\" = NCCL when training on CUDA "
+                   "with several ranks and NCCL is built in, MPI with several ranks, else single"),
       float_field("dist", "bucket_mb", REF(dist.bucket_mb), 0.001, 4096.0,
                   "gradient bucket size in MB; each bucket is all-reduced as soon as backward "
                   "has produced all its gradients"),

@@ -56,6 +56,8 @@ struct TrainConfig {
   std::string precision = "fp32";  // "fp32", "bf16" (autocast) or "fp16" (autocast + loss scaling)
   double ema_decay = 0.0;   // EMA of the weights, used for evaluation (0 = off)
   bool ema_warmup = true;   // decay min(ema_decay, (1 + t) / (10 + t)) at step t
+  std::string device = "auto";  // "auto" (CUDA when every rank sees a GPU), "cpu" or "cuda"
+  bool channels_last = false;   // conv nets: weights and activations in NHWC memory order
 };
 
 struct OptimConfig {
@@ -119,7 +121,7 @@ struct AugmentConfig {
 };
 
 struct DistConfig {
-  std::string backend = "auto";   // "auto", "mpi" or "single"
+  std::string backend = "auto";   // "auto", "mpi", "nccl" or "single"
   double bucket_mb = 4;           // gradient all-reduce bucket size (after the first bucket)
   double first_bucket_mb = 1;     // the first bucket: the last layers' gradients, sent early
   std::string compress = "none";  // wire format of gradients: "none", "bf16" or "fp16"

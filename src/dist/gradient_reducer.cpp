@@ -29,8 +29,9 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, Communicator
   int64_t filled = 0;
   for (size_t k = params_.size(); k-- > 0;) {
     const auto& p = params_[k];
-    ODY_CHECK(p.scalar_type() == torch::kFloat && p.is_contiguous(),
-              "the gradient reducer needs contiguous float32 parameters", "");
+    ODY_CHECK(p.scalar_type() == torch::kFloat &&
+                  (p.is_contiguous() || p.is_contiguous(torch::MemoryFormat::ChannelsLast)),
+              "the gradient reducer needs dense float32 parameters (contiguous or channels-last)", "");
     const int64_t limit = groups.size() == 1 ? options_.first_bucket_bytes : options_.bucket_bytes;
     if (!groups.back().empty() && filled + p.nbytes() > static_cast<size_t>(limit)) {
       groups.emplace_back();
@@ -49,7 +50,9 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, Communicator
     int64_t off = 0;
     for (size_t k : g) {
       auto& p = params_[k];
-      auto view = b.flat.narrow(0, off, p.numel()).view(p.sizes());
+      // The gradient is a view of the bucket with the parameter's own strides (channels-last
+      // ones included), so backward writes it in place in its natural order.
+      auto view = b.flat.as_strided(p.sizes(), p.strides(), off);
       if (p.grad().defined()) view.copy_(p.grad());
       p.mutable_grad() = view;  // backward accumulates in place into the bucket
       bucket_of_[k] = buckets_.size();

@@ -6,11 +6,13 @@ namespace odyssey {
 
 void register_convnets(ModelRegistry& r);
 void register_efficientnets(ModelRegistry& r);
+void register_resnets(ModelRegistry& r);
 void register_vits(ModelRegistry& r);
 
 ModelRegistry::ModelRegistry() {
   register_convnets(*this);
   register_efficientnets(*this);
+  register_resnets(*this);
   register_vits(*this);
 }
 

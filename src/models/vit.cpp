@@ -6,7 +6,9 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "models/batch_norm.h"
 #include "models/registry.h"
+#include "models/stack.h"
 
 namespace odyssey {
 
@@ -115,8 +117,30 @@ VisionTransformer::VisionTransformer(const VitSpec& spec, const ModelOptions& o)
                                   << spec.patch),
             "pick a model whose patch divides the image size");
   const int64_t side = o.image_size / spec.patch;
-  conv_proj_ = register_module(
-      "conv_proj", nn::Conv2d(nn::Conv2dOptions(o.in_channels, spec.hidden, spec.patch).stride(spec.patch)));
+  nn::Conv2d stem_last{nullptr};
+  if (spec.stem.empty()) {
+    patchify_ = register_module(
+        "conv_proj", nn::Conv2d(nn::Conv2dOptions(o.in_channels, spec.hidden, spec.patch).stride(spec.patch)));
+  } else {  // conv_proj.conv_bn_relu_<i>.{0 conv, 1 BatchNorm, 2 ReLU}, conv_proj.conv_last
+    int64_t stride = 1, in = o.in_channels;
+    auto seq = nn::Sequential();
+    for (size_t i = 0; i < spec.stem.size(); ++i) {
+      const auto& l = spec.stem[i];
+      Stack layer;
+      layer->push_back(nn::Conv2d(nn::Conv2dOptions(in, l.channels, l.kernel)
+                                      .stride(l.stride).padding((l.kernel - 1) / 2).bias(false)));
+      layer->push_back(BatchNorm2d(l.channels));
+      layer->push_back(nn::ReLU());
+      seq->push_back("conv_bn_relu_" + std::to_string(i), layer);
+      in = l.channels;
+      stride *= l.stride;
+    }
+    ODY_CHECK(stride == spec.patch, ODY_MSG("ViT stem strides multiply to " << stride << ", not the patch "
+                                                                          << spec.patch), "");
+    stem_last = nn::Conv2d(nn::Conv2dOptions(in, spec.hidden, 1));
+    seq->push_back("conv_last", stem_last);
+    stem_ = register_module("conv_proj", seq);
+  }
   class_token_ = register_parameter("class_token", torch::zeros({1, 1, spec.hidden}));
   auto encoder = Encoder(spec_, side * side + 1);
   encoder_ = register_module("encoder", encoder.ptr());
@@ -126,8 +150,13 @@ VisionTransformer::VisionTransformer(const VitSpec& spec, const ModelOptions& o)
   const double fan_in = static_cast<double>(o.in_channels * spec.patch * spec.patch);
   // torchvision: trunc_normal_(std = sqrt(1 / fan_in), a = -2, b = 2). LibTorch 1.13 has no
   // trunc_normal_; at these small std the bounds (+-2, absolute) are beyond 50 sigma.
-  conv_proj_->weight.normal_(0.0, std::sqrt(1.0 / fan_in)).clamp_(-2.0, 2.0);
-  conv_proj_->bias.zero_();
+  if (patchify_) {
+    patchify_->weight.normal_(0.0, std::sqrt(1.0 / fan_in)).clamp_(-2.0, 2.0);
+    patchify_->bias.zero_();
+  } else {  // torchvision: the stem's Conv-BN layers keep PyTorch's defaults; conv_last as below
+    stem_last->weight.normal_(0.0, std::sqrt(2.0 / static_cast<double>(spec.hidden)));
+    stem_last->bias.zero_();
+  }
   auto* head = heads_[0]->as<nn::Linear>();
   head->weight.zero_();
   head->bias.zero_();
@@ -135,7 +164,7 @@ VisionTransformer::VisionTransformer(const VitSpec& spec, const ModelOptions& o)
 
 torch::Tensor VisionTransformer::features(torch::Tensor x) {
   const int64_t b = x.size(0);
-  x = conv_proj_->forward(x).flatten(2).transpose(1, 2);  // [B, tokens, D]
+  x = (patchify_ ? patchify_->forward(x) : stem_->forward(x)).flatten(2).transpose(1, 2);  // [B, tokens, D]
   x = torch::cat({class_token_.expand({b, -1, -1}), x}, 1);
   x = std::static_pointer_cast<EncoderImpl>(encoder_)->forward(x);
   return x.select(1, 0);
@@ -150,17 +179,26 @@ void register_vits(ModelRegistry& r) {
     int64_t resolution;
     VitSpec spec;
   };
+  auto dims = [](int64_t patch, int64_t hidden, int64_t depth, int64_t heads, int64_t mlp,
+                 std::vector<VitSpec::StemLayer> stem = {}) {
+    VitSpec s;
+    s.patch = patch, s.hidden = hidden, s.depth = depth, s.heads = heads, s.mlp = mlp;
+    s.stem = std::move(stem);
+    return s;
+  };
   const Variant variants[] = {
-      {"vit_ti16", "ViT-Ti/16 (DeiT-Ti dims, torchvision layout)", 224, {16, 192, 12, 3, 768}},
-      {"vit_s16", "ViT-S/16 (DeiT-S dims, torchvision layout)", 224, {16, 384, 12, 6, 1536}},
-      {"vit_b16", "ViT-B/16 (torchvision vit_b_16)", 224, {16, 768, 12, 12, 3072}},
-      {"vit_b32", "ViT-B/32 (torchvision vit_b_32)", 224, {32, 768, 12, 12, 3072}},
-      {"vit_l16", "ViT-L/16 (torchvision vit_l_16)", 224, {16, 1024, 24, 16, 4096}},
-      {"vit_l32", "ViT-L/32 (torchvision vit_l_32)", 224, {32, 1024, 24, 16, 4096}},
-      {"vit_h14", "ViT-H/14 (torchvision vit_h_14)", 224, {14, 1280, 32, 16, 5120}},
-      {"vit_ti4", "ViT-Ti with patch 4, depth 6, for 28-64 px", 28, {4, 192, 6, 3, 768}},
+      {"vit_ti16", "ViT-Ti/16 (DeiT-Ti dims, torchvision layout)", 224, dims(16, 192, 12, 3, 768)},
+      {"vit_s16", "ViT-S/16 (DeiT-S dims, torchvision layout)", 224, dims(16, 384, 12, 6, 1536)},
+      {"vit_b16", "ViT-B/16 (torchvision vit_b_16)", 224, dims(16, 768, 12, 12, 3072)},
+      {"vit_b32", "ViT-B/32 (torchvision vit_b_32)", 224, dims(32, 768, 12, 12, 3072)},
+      {"vit_l16", "ViT-L/16 (torchvision vit_l_16)", 224, dims(16, 1024, 24, 16, 4096)},
+      {"vit_l32", "ViT-L/32 (torchvision vit_l_32)", 224, dims(32, 1024, 24, 16, 4096)},
+      {"vit_h14", "ViT-H/14 (torchvision vit_h_14)", 224, dims(14, 1280, 32, 16, 5120)},
+      {"vit_ti4", "ViT-Ti with patch 4, depth 6, for 28-64 px", 28, dims(4, 192, 6, 3, 768)},
       {"vit_mini4", "ViT with patch 4, 96 wide, depth 6, 3 heads, MLP 384, for 28-64 px", 28,
-       {4, 96, 6, 3, 384}},
+       dims(4, 96, 6, 3, 384)},
+      {"vit_mini4c", "vit_mini4 with a convolutional stem (3x3 convs 32/s1, 64/s2, 96/s2, then 1x1)", 28,
+       dims(4, 96, 6, 3, 384, {{32, 3, 1}, {64, 3, 2}, {96, 3, 2}})},
   };
   for (const auto& v : variants) {
     VitSpec spec = v.spec;

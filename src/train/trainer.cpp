@@ -19,6 +19,7 @@
 #include "models/flops.h"
 #include "models/registry.h"
 #include "models/weights.h"
+#include "train/device.h"
 #include "train/freeze.h"
 
 namespace odyssey {
@@ -48,7 +49,8 @@ Trainer::~Trainer() {
   if (cfg_.dist.sync_bn) set_batch_norm_sync(nullptr);
 }
 
-Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), comm_(comm) {
+Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
+    : cfg_(std::move(config)), comm_(comm), device_(device) {
   // Data: the index and both splits, checked against each other.
   DatasetIndex index = read_index(cfg_.data.path);
   const int64_t cache_bytes = cfg_.data.cache_mb << 20;
@@ -85,6 +87,9 @@ Trainer::Trainer(Config config, Communicator& comm) : cfg_(std::move(config)), c
     log::info("initialised from {}{}", cfg_.model.init_from,
               cfg_.model.reset_head ? " (classifier head kept fresh)" : "");
   }
+  // On its device, in its memory order, before anything holds its tensors (optimizer, reducer).
+  model_->to(device_);
+  if (cfg_.train.channels_last) to_channels_last(*model_);
   // Training FLOPs per image for throughput in FLOP/s and MFU: forward MACs x 2 FLOPs x 3
   // (backward ~ twice the forward), counted on the meta device.
   train_flops_per_image_ =
@@ -165,10 +170,10 @@ void Trainer::start() {
   comm_.broadcast(resume_path_, 0);
   if (!resume_path_.empty()) resume_from(resume_path_);
   const int64_t global_batch = cfg_.train.batch_size * comm_.size();
-  log::info("run {}: model {} ({} parameters, {:.3g} GFLOP per training image), {} ranks x batch {} = {}, {} train / {} eval "
+  log::info("run {}: model {} ({} parameters, {:.3g} GFLOP per training image) on {}, {} ranks x batch {} = {}, {} train / {} eval "
             "samples, {} steps per epoch, peak lr {:.4g}",
             run_dir_, cfg_.model.name, count_parameters(*model_), train_flops_per_image_ * 1e-9,
-            comm_.size(),
+            device_.str(), comm_.size(),
             cfg_.train.batch_size, global_batch, train_->size(), eval_->size(), steps_per_epoch_,
             peak_lr_);
 }
@@ -218,10 +223,12 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   const TrainInputs in =
       augment_train_batch(images, labels, num_classes_, cfg_.augment, norm_, base);
   // Gradient accumulation: micro-batches accumulate locally; the last backward all-reduces, its
-  // buckets launched while backward still runs.
+  // buckets launched while backward still runs. Augmentation runs on the CPU; the batch then
+  // moves to the model's device (metrics count on the CPU labels).
   const int64_t micro = cfg_.train.accum_steps;
-  const auto xs = in.images.chunk(micro), ys = labels.chunk(micro);
-  const auto ts = in.targets.defined() ? in.targets.chunk(micro) : std::vector<torch::Tensor>{};
+  const auto xs = memory_order(in.images.to(device_), cfg_.train.channels_last).chunk(micro);
+  const auto ys = labels.to(device_).chunk(micro), ys_host = labels.chunk(micro);
+  const auto ts = in.targets.defined() ? in.targets.to(device_).chunk(micro) : std::vector<torch::Tensor>{};
   std::vector<torch::Tensor> logits(micro);
   double loss_value = 0;
   bool finite = true;
@@ -286,7 +293,7 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   optimizer_s_ += seconds_since(t_update);
   last_loss_ = loss_value;
   if (window)
-    for (int64_t i = 0; i < micro; ++i) window->add(logits[i].detach(), ys[i]);
+    for (int64_t i = 0; i < micro; ++i) window->add(logits[i].detach().to(torch::kCPU), ys_host[i]);
   return flags;
 }
 
@@ -477,7 +484,9 @@ ClassificationCounts Trainer::evaluate() {
       0, steps, cfg_.data.prefetch, static_cast<int>(cfg_.data.readers));
   while (auto batch = loader.next()) {
     AutocastScope autocast(cfg_.train.precision, device_);
-    counts.add(model_->forward(prepare_eval(batch->images, norm_, cfg_.augment)), batch->labels);
+    auto x = memory_order(prepare_eval(batch->images, norm_, cfg_.augment).to(device_),
+                          cfg_.train.channels_last);
+    counts.add(model_->forward(x).to(torch::kCPU), batch->labels);
   }
   if (ema_) ema_->swap();
   counts.allreduce(comm_);  // all ranks

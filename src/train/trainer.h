@@ -49,7 +49,8 @@ class Trainer {
   // inside agree(): the constructor does local work only (dataset, model, weights, run folder and
   // the resume choice on rank 0); start() runs the collectives (initial broadcast, the resume
   // path), then loads the checkpoint to resume from.
-  Trainer(Config config, Communicator& comm);
+  // device: where the model trains (resolved from train.device by the caller; CPU by default).
+  Trainer(Config config, Communicator& comm, torch::Device device = torch::kCPU);
   ~Trainer();  // clears the SyncBatchNorm communicator (dist.sync_bn)
   void start();
 

@@ -15,6 +15,7 @@
 #include "dist/gradient_reducer.h"
 #include "dist/param_sync.h"
 #include "models/registry.h"
+#include "train/device.h"
 #include "train/optimizer.h"
 
 using namespace odyssey;
@@ -28,9 +29,9 @@ std::unique_ptr<Communicator> world() { return make_communicator("mpi", true); }
 std::vector<torch::Tensor> params(torch::nn::Module& m) { return m.parameters(); }
 
 // The global batch of step s, identical on every rank (fixed seed).
-std::pair<torch::Tensor, torch::Tensor> global_batch(int64_t s, int64_t n) {
+std::pair<torch::Tensor, torch::Tensor> global_batch(int64_t s, int64_t n, int64_t channels = 1) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1000 + s);
-  return {torch::randn({n, 1, 28, 28}, gen), torch::randint(0, 10, {n}, gen, torch::kLong)};
+  return {torch::randn({n, channels, 28, 28}, gen), torch::randint(0, 10, {n}, gen, torch::kLong)};
 }
 
 }  // namespace
@@ -62,26 +63,31 @@ TEST(ParamSync, AveragedGradientEqualsSingleProcessGradient) {
 namespace {
 
 // Ten SGD-momentum steps of a data-parallel model against a one-process model fed the whole
-// global batch. micro > 1 splits each rank's batch into micro-batches (gradient accumulation).
-double ten_steps_max_rel_error(Communicator& comm, const ReducerOptions& options, int64_t micro) {
+// global batch. micro > 1 splits each rank's batch into micro-batches (gradient accumulation);
+// channels_last lays the data-parallel model's weights and inputs out NHWC (the reference not).
+double ten_steps_max_rel_error(Communicator& comm, const ReducerOptions& options, int64_t micro,
+                               bool channels_last = false) {
   const int64_t b = 4, n = b * comm.size();
+  const int64_t ch = channels_last ? 3 : 1;  // one channel: NCHW and NHWC strides coincide
   OptimConfig cfg;
   cfg.lr = 0.05, cfg.momentum = 0.9, cfg.nesterov = false, cfg.weight_decay = 1e-4;
   torch::manual_seed(7);
-  auto dist_model = ModelRegistry::instance().create("tiny_cnn", {10, 1, 28});
+  auto dist_model = ModelRegistry::instance().create("tiny_cnn", {10, ch, 28});
   torch::manual_seed(7);
-  auto ref_model = ModelRegistry::instance().create("tiny_cnn", {10, 1, 28});
+  auto ref_model = ModelRegistry::instance().create("tiny_cnn", {10, ch, 28});
+  if (channels_last) to_channels_last(*dist_model);
   auto dist_opt = make_optimizer(cfg, named_params(*dist_model));
   auto ref_opt = make_optimizer(cfg, named_params(*ref_model));
   GradientReducer reducer(params(*dist_model), comm, options);
   for (int64_t s = 0; s < 10; ++s) {
-    auto [x, y] = global_batch(s, n);
+    auto [x, y] = global_batch(s, n, ch);
     ref_opt->zero_grad();
     torch::nn::functional::cross_entropy(ref_model->forward(x), y).backward();
     ref_opt->step(cfg.lr);
 
     reducer.zero_grad();
-    auto xs = x.narrow(0, comm.rank() * b, b), ys = y.narrow(0, comm.rank() * b, b);
+    auto xs = memory_order(x.narrow(0, comm.rank() * b, b), channels_last);
+    auto ys = y.narrow(0, comm.rank() * b, b);
     auto xm = xs.chunk(micro), ym = ys.chunk(micro);
     for (int64_t i = 0; i < micro; ++i) {
       reducer.prepare(i == micro - 1);
@@ -94,6 +100,8 @@ double ten_steps_max_rel_error(Communicator& comm, const ReducerOptions& options
       reducer.finish();
     dist_opt->step(cfg.lr);
   }
+  for (auto& p : dist_model->parameters())  // the gradients keep the parameters' own layout
+    EXPECT_EQ(p.grad().strides(), p.strides());
   auto a = dist_model->parameters(), r = ref_model->parameters();
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -118,6 +126,20 @@ TEST(GradientReducer, ExactForEveryBucketSize) {
     o.bucket_bytes = o.first_bucket_bytes = bytes;
     EXPECT_LE(ten_steps_max_rel_error(*comm, o, 1), 1e-5) << "bucket bytes " << bytes;
   }
+}
+
+TEST(GradientReducer, ChannelsLastParametersReduceExactly) {
+  // Bucket views take each parameter's strides: NHWC weights get NHWC gradients, reduced exactly.
+  auto comm = world();
+  torch::manual_seed(0);
+  auto m = ModelRegistry::instance().create("tiny_cnn", {10, 3, 28});
+  to_channels_last(*m);
+  int64_t nhwc = 0;
+  for (auto& p : m->parameters()) nhwc += p.dim() == 4 && !p.is_contiguous() ? 1 : 0;
+  ASSERT_GT(nhwc, 0) << "tiny_cnn has convolution weights to re-lay";
+  ReducerOptions o;
+  o.bucket_bytes = 20000;
+  EXPECT_LE(ten_steps_max_rel_error(*comm, o, 1, /*channels_last=*/true), 1e-5);
 }
 
 TEST(GradientReducer, GradientAccumulationIsExact) {

@@ -25,6 +25,12 @@ check "unknown model 'resnet9000' (key model.name)" configs/quickstart.toml data
 check "no shards for split 'validation'" configs/quickstart.toml data.path="$DATA" data.eval_split=validation
 # Failures that only rank 0 sees (it alone writes the run folder) end every rank too.
 check "cannot create run folder '/proc/odyssey/x'" configs/quickstart.toml data.path="$DATA" run.out_dir=/proc/odyssey run.name=x
+# Devices: a GPU asked for where none can run (this LibTorch without CUDA, or no GPU visible), and
+# NCCL for a CPU model.
+if ! ls /dev/nvidia[0-9]* > /dev/null 2>&1; then
+  check 'train.device = "cuda" but' configs/quickstart.toml data.path="$DATA" train.device=cuda
+fi
+check 'dist.backend = "nccl" needs train.device = "cuda"' configs/quickstart.toml data.path="$DATA" train.device=cpu dist.backend=nccl
 
 # Every shipped config parses and validates (every key known, typed and in range): the first
 # error is then the missing dataset, not the config.

@@ -1,8 +1,8 @@
 # Weights from torchvision: launch/export_torchvision.py writes a model's state_dict and
 # torchvision's eval logits on a random batch; Odyssey loads the file strictly and reproduces the
-# logits (max |diff| <= 1e-4 x max |logit|) for efficientnet_b0, vit_b16 and a small variant of
-# each. Then transfer learning: init_from with reset_head trains a 10-class head on Fashion-MNIST,
-# and a wrong head without reset_head is a clear error.
+# logits (max |diff| <= 1e-4 x max |logit|) for efficientnet_b0, vit_b16, resnet18 and small
+# variants (one ViT with a convolutional stem). Then transfer learning: init_from with reset_head
+# trains a 10-class head on Fashion-MNIST, and a wrong head without reset_head is a clear error.
 source "$(dirname "$0")/common.sh"
 /usr/bin/python3 -c "import torchvision" 2>/dev/null || { echo "SKIP: python3-torchvision is not installed"; exit 0; }
 export_tv() { /usr/bin/python3 "$SOURCE_DIR/launch/export_torchvision.py" "$@" > /dev/null; }
@@ -14,6 +14,10 @@ export_tv efficientnet_s "$WORK/effs.h5" --num-classes 10 --image-size 32 --chec
 "$TRAINER" models efficientnet_s --classes 10 --image-size 32 --verify "$WORK/effs.h5"
 export_tv vit_ti4 "$WORK/vitti4.h5" --num-classes 10 --image-size 28 --check-batch 4
 "$TRAINER" models vit_ti4 --classes 10 --image-size 28 --verify "$WORK/vitti4.h5"
+export_tv resnet18 "$WORK/resnet18.h5" --check-batch 2
+"$TRAINER" models resnet18 --verify "$WORK/resnet18.h5"
+export_tv vit_mini4c "$WORK/vitmini4c.h5" --num-classes 10 --image-size 28 --check-batch 4
+"$TRAINER" models vit_mini4c --classes 10 --image-size 28 --verify "$WORK/vitmini4c.h5"
 
 # Transfer: a 1000-class small ViT (1 channel, 28 px) -> 10 Fashion-MNIST classes.
 /usr/bin/python3 - "$WORK/gray.h5" <<'PY'

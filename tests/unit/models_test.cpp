@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "models/batch_norm.h"
 #include "models/registry.h"
+#include "train/device.h"
 #include "test_util.h"
 
 using namespace odyssey;
@@ -182,7 +183,7 @@ TEST(Models, StochasticDepthOnAPlainCnnIsAnError) {
 
 TEST(Models, FeaturesAreWhatTheHeadReads) {
   torch::NoGradGuard no_grad;
-  for (const char* name : {"efficientnet_s", "vit_ti4", "fmnist_cnn", "convnet"}) {
+  for (const char* name : {"efficientnet_s", "vit_ti4", "vit_mini4c", "resnet18", "fmnist_cnn", "convnet"}) {
     auto m = ModelRegistry::instance().create(name, {7, 3, 32});
     m->eval();
     auto x = torch::randn({2, 3, 32, 32});
@@ -195,5 +196,56 @@ TEST(Models, FeaturesAreWhatTheHeadReads) {
       (p.value().dim() == 2 ? w : b) = p.value();
     }
     EXPECT_TRUE(torch::allclose(m->forward(x), torch::nn::functional::linear(f, w, b), 1e-5, 1e-5)) << name;
+  }
+}
+
+TEST(Models, ResNetsHaveTorchvisionsParameterCounts) {
+  // torchvision's model docs: resnet18 11,689,512; resnet34 21,797,672; resnet50 25,557,032.
+  auto& r = ModelRegistry::instance();
+  EXPECT_EQ(count_parameters(*r.create("resnet18", {1000, 3, 224})), 11689512);
+  EXPECT_EQ(count_parameters(*r.create("resnet34", {1000, 3, 224})), 21797672);
+  EXPECT_EQ(count_parameters(*r.create("resnet50", {1000, 3, 224})), 25557032);
+  auto m = r.create("resnet50", {1000, 3, 224});
+  std::set<std::string> names;
+  for (auto& p : m->named_parameters()) names.insert(p.key());
+  for (const char* k : {"conv1.weight", "bn1.weight", "layer1.0.conv3.weight", "layer1.0.downsample.0.weight",
+                        "layer4.2.bn3.bias", "fc.weight"})
+    EXPECT_TRUE(names.count(k)) << k;
+}
+
+TEST(Models, ConvStemViTHasTorchvisionsLayout) {
+  auto m = ModelRegistry::instance().create("vit_mini4c", {10, 1, 28});
+  std::set<std::string> names;
+  for (auto& p : m->named_parameters()) names.insert(p.key());
+  for (const char* k : {"conv_proj.conv_bn_relu_0.0.weight", "conv_proj.conv_bn_relu_2.1.bias",
+                        "conv_proj.conv_last.weight", "conv_proj.conv_last.bias", "class_token"})
+    EXPECT_TRUE(names.count(k)) << k;
+  EXPECT_FALSE(names.count("conv_proj.weight"));
+  // The stem's strides (1, 2, 2) give 7 x 7 tokens at 28 px, as a 4 x 4 patchify would.
+  auto f = m->features(torch::randn({2, 1, 28, 28}));
+  EXPECT_EQ(f.sizes(), (std::vector<int64_t>{2, 96}));
+}
+
+TEST(Models, ChannelsLastKeepsTheTensorsAndTheResults) {
+  torch::NoGradGuard no_grad;
+  for (const char* name : {"efficientnet_s", "resnet18"}) {
+    torch::manual_seed(5);
+    auto m = ModelRegistry::instance().create(name, {10, 3, 32});
+    randomise_head(*m);
+    m->eval();
+    auto x = torch::randn({2, 3, 32, 32});
+    auto before = m->forward(x);
+    std::vector<const void*> ids;
+    for (auto& p : m->parameters()) ids.push_back(p.unsafeGetTensorImpl());
+    to_channels_last(*m);
+    size_t i = 0, nhwc = 0;
+    for (auto& p : m->parameters()) {
+      EXPECT_EQ(p.unsafeGetTensorImpl(), ids[i++]) << name << ": same parameter objects";
+      if (p.dim() == 4 && p.size(1) > 1 && p.size(2) * p.size(3) > 1)
+        nhwc += p.is_contiguous(torch::MemoryFormat::ChannelsLast) && !p.is_contiguous();
+    }
+    EXPECT_GT(nhwc, 0u) << name;
+    auto after = m->forward(memory_order(x, true));
+    EXPECT_TRUE(torch::allclose(after, before, 1e-4, 1e-5)) << name << " " << (after - before).abs().max();
   }
 }

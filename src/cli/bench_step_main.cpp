@@ -1,0 +1,134 @@
+// bench_step: training-step throughput of a zoo model on synthetic data, on one device: images/s,
+// achieved TFLOP/s (6 x forward MACs per image: 2 FLOP per MAC, backward twice the forward) and MFU
+// against a stated peak. The model, optimizer (the trainer's own), autocast and memory order are
+// the trainer's; no data loading, no all-reduce: the compute ceiling the trainer runs under.
+//
+//   build/bench_step --model vit_b16 --image-size 224 --batch 256 --precision bf16 \
+//       --device cuda --peak-tflops 790 [--channels-last] [--steps 30] [--warmup 10]
+//
+// Prints one human line and one JSON line (launch/gpu-check and launch/peers/step_peer.py, the
+// PyTorch peer, print the same JSON keys).
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "common/error.h"
+#include "config/config.h"
+#include "models/flops.h"
+#include "models/registry.h"
+#include "train/device.h"
+#include "train/optimizer.h"
+#include "train/precision.h"
+
+using namespace odyssey;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  std::string model = "resnet18", precision = "fp32", device = "cpu", optimizer = "sgd";
+  int64_t image_size = 224, batch = 32, steps = 20, warmup = 5, channels = 3, classes = 1000;
+  int64_t threads = 0;
+  double peak_tflops = 0;
+  bool channels_last = false;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto next = [&]() -> std::string {
+      ODY_CHECK(i + 1 < argc, "bench_step: " + k + " needs a value", "");
+      return argv[++i];
+    };
+    if (k == "--model") a.model = next();
+    else if (k == "--precision") a.precision = next();
+    else if (k == "--device") a.device = next();
+    else if (k == "--optimizer") a.optimizer = next();
+    else if (k == "--image-size") a.image_size = std::stoll(next());
+    else if (k == "--batch") a.batch = std::stoll(next());
+    else if (k == "--steps") a.steps = std::stoll(next());
+    else if (k == "--warmup") a.warmup = std::stoll(next());
+    else if (k == "--channels") a.channels = std::stoll(next());
+    else if (k == "--classes") a.classes = std::stoll(next());
+    else if (k == "--threads") a.threads = std::stoll(next());
+    else if (k == "--peak-tflops") a.peak_tflops = std::stod(next());
+    else if (k == "--channels-last") a.channels_last = true;
+    else ODY_FAIL("bench_step: unknown argument '" + k + "'", "see the comment at the top of bench_step_main.cpp");
+  }
+  return a;
+}
+
+void sync(const torch::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize();
+}
+
+int run(const Args& a) {
+  if (a.threads > 0) torch::set_num_threads(static_cast<int>(a.threads));
+  const torch::Device device = resolve_device(a.device, 0, "bench_step --device");
+  check_precision(a.precision, device);
+  const ModelOptions mo{a.classes, a.channels, a.image_size};
+  const double flops_per_image = 6.0 * static_cast<double>(measure_model(a.model, mo).macs.total());
+  torch::manual_seed(0);
+  auto model = ModelRegistry::instance().create(a.model, mo);
+  model->to(device);
+  if (a.channels_last) to_channels_last(*model);
+  model->train();
+  NamedTensors params;
+  for (auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+  OptimConfig oc;
+  oc.name = a.optimizer;
+  oc.lr = 1e-3;
+  oc.lr_scaling = "none";
+  auto opt = make_optimizer(oc, params);
+  auto x = memory_order(torch::randn({a.batch, a.channels, a.image_size, a.image_size}).to(device), a.channels_last);
+  auto y = torch::randint(0, a.classes, {a.batch}, torch::kLong).to(device);
+  torch::Tensor loss;
+  auto step = [&] {
+    opt->zero_grad();
+    torch::Tensor logits;
+    {
+      AutocastScope autocast(a.precision, device);
+      logits = model->forward(x);
+    }
+    loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y);
+    loss.backward();
+    opt->step(oc.lr);
+  };
+  for (int64_t i = 0; i < a.warmup; ++i) step();
+  sync(device);
+  const auto t0 = Clock::now();
+  for (int64_t i = 0; i < a.steps; ++i) step();
+  sync(device);
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double ips = static_cast<double>(a.steps * a.batch) / s;
+  const double tflops = ips * flops_per_image * 1e-12;
+  const double mfu = a.peak_tflops > 0 ? tflops / a.peak_tflops : 0.0;
+  std::printf("%s @%lld batch %lld %s %s%s: %.1f img/s, %.2f ms/step, %.1f TFLOP/s%s, loss %.3f\n",
+              a.model.c_str(), static_cast<long long>(a.image_size), static_cast<long long>(a.batch),
+              a.precision.c_str(), device.str().c_str(), a.channels_last ? " NHWC" : "", ips,
+              1e3 * s / a.steps, tflops,
+              a.peak_tflops > 0 ? (", MFU " + std::to_string(100 * mfu).substr(0, 5) + " %").c_str() : "",
+              loss.item<double>());
+  std::printf("{\"impl\": \"odyssey\", \"model\": \"%s\", \"image_size\": %lld, \"batch\": %lld, "
+              "\"precision\": \"%s\", \"device\": \"%s\", \"channels_last\": %s, \"images_per_s\": %.2f, "
+              "\"tflops\": %.3f, \"mfu\": %.4f}\n",
+              a.model.c_str(), static_cast<long long>(a.image_size), static_cast<long long>(a.batch),
+              a.precision.c_str(), device.str().c_str(), a.channels_last ? "true" : "false", ips, tflops, mfu);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_step: %s\n", e.what());
+    return 2;
+  }
+}

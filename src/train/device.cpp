@@ -1,0 +1,37 @@
+#include "train/device.h"
+
+#include <ATen/Context.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include "common/error.h"
+
+namespace odyssey {
+
+bool cuda_usable() { return at::hasCUDA() && torch::cuda::is_available(); }
+
+torch::Device resolve_device(const std::string& setting, int local_rank, const std::string& source) {
+  if (setting == "cpu") return torch::kCPU;
+  ODY_CHECK(setting == "cuda",
+            ODY_MSG(source << ": train.device = \"" << setting << "\" is not \"cpu\" or \"cuda\""), "");
+  ODY_CHECK(at::hasCUDA(),
+            ODY_MSG(source << ": train.device = \"cuda\" but this trainer's LibTorch is built "
+                              "without CUDA"),
+            "build against a CUDA LibTorch (README: GPU build) or set train.device = \"cpu\"");
+  const int64_t gpus = static_cast<int64_t>(torch::cuda::device_count());
+  ODY_CHECK(gpus > 0,
+            ODY_MSG(source << ": train.device = \"cuda\" but no GPU is visible to this rank "
+                              "(CUDA_VISIBLE_DEVICES, driver)"),
+            "set train.device = \"cpu\" or \"auto\"");
+  return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(local_rank % gpus));
+}
+
+void to_channels_last(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.parameters())
+    if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
+  for (auto& b : m.buffers())
+    if (b.dim() == 4) b.set_data(b.data().contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
+}  // namespace odyssey

@@ -1,0 +1,60 @@
+// Training on the GPU: a model, its optimizer and the gradient reducer on CUDA, gradients summed
+// by NCCL, give the parameters the same model trained on the CPU has after 10 SGD-momentum steps
+// (relative error <= 1e-4: cuDNN's and the CPU's convolutions round differently). Skips without a
+// CUDA LibTorch, NCCL, or a GPU per rank.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "dist/gradient_reducer.h"
+#include "dist/nccl_communicator.h"
+#include "models/registry.h"
+#include "train/device.h"
+#include "train/optimizer.h"
+
+using namespace odyssey;
+
+TEST(CudaTraining, TenStepsOnTheGpuMatchTheCpu) {
+  if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
+  if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
+  auto comm = make_communicator("nccl", true);
+  if (visible_gpus() < comm->size()) GTEST_SKIP() << "fewer GPUs than ranks";
+  const torch::Device gpu = resolve_device("cuda", comm->rank(), "test");
+  OptimConfig cfg;
+  cfg.lr = 0.05, cfg.nesterov = false;
+  torch::manual_seed(3);
+  auto cpu_model = ModelRegistry::instance().create("tiny_cnn", {10, 3, 28});
+  torch::manual_seed(3);
+  auto gpu_model = ModelRegistry::instance().create("tiny_cnn", {10, 3, 28});
+  gpu_model->to(gpu);
+  to_channels_last(*gpu_model);
+  auto named = [](torch::nn::Module& m) {
+    NamedTensors out;
+    for (auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value());
+    return out;
+  };
+  auto cpu_opt = make_optimizer(cfg, named(*cpu_model));
+  auto gpu_opt = make_optimizer(cfg, named(*gpu_model));
+  GradientReducer reducer(gpu_model->parameters(), *comm, {});
+  const int64_t b = 8, n = b * comm->size();
+  for (int64_t s = 0; s < 10; ++s) {
+    torch::manual_seed(100 + s);  // the same global batch on every rank
+    auto x = torch::randn({n, 3, 28, 28});
+    auto y = torch::randint(0, 10, {n}, torch::kLong);
+    cpu_opt->zero_grad();
+    torch::nn::functional::cross_entropy(cpu_model->forward(x), y).backward();
+    cpu_opt->step(cfg.lr);
+    reducer.zero_grad();
+    reducer.prepare(true);
+    auto xs = memory_order(x.narrow(0, comm->rank() * b, b).to(gpu), true);
+    auto ys = y.narrow(0, comm->rank() * b, b).to(gpu);
+    (torch::nn::functional::cross_entropy(gpu_model->forward(xs), ys) * reducer.loss_scale()).backward();
+    reducer.finish();
+    gpu_opt->step(cfg.lr);
+  }
+  auto a = gpu_model->parameters(), r = cpu_model->parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(a[i].is_cuda());
+    auto diff = (a[i].to(torch::kCPU) - r[i]).abs().max().item<double>();
+    EXPECT_LE(diff, 1e-4 * r[i].abs().max().item<double>()) << "parameter " << i;
+  }
+}
