@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/h5.h"
 #include "common/hdf5_lock.h"
+#include "odyssey_version.h"  // generated at configure time (CMakeLists.txt)
 
 namespace odyssey {
 

@@ -2,12 +2,41 @@
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <cmath>
 
 #include "common/error.h"
 
 namespace odyssey {
+
+namespace {
+
+// Autocast state per device type: PyTorch 2.4 replaced the per-device functions (and deprecated
+// the old ones) with ones taking the device type; Debian's 1.13 has only the old ones.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+bool autocast_enabled(bool cuda) { return at::autocast::is_autocast_enabled(cuda ? at::kCUDA : at::kCPU); }
+void set_autocast(bool cuda, bool on) { at::autocast::set_autocast_enabled(cuda ? at::kCUDA : at::kCPU, on); }
+c10::ScalarType autocast_dtype(bool cuda) { return at::autocast::get_autocast_dtype(cuda ? at::kCUDA : at::kCPU); }
+void set_autocast_dtype(bool cuda, c10::ScalarType t) {
+  at::autocast::set_autocast_dtype(cuda ? at::kCUDA : at::kCPU, t);
+}
+#else
+bool autocast_enabled(bool cuda) { return cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled(); }
+void set_autocast(bool cuda, bool on) {
+  if (cuda) at::autocast::set_enabled(on);
+  else at::autocast::set_cpu_enabled(on);
+}
+c10::ScalarType autocast_dtype(bool cuda) {
+  return cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+void set_autocast_dtype(bool cuda, c10::ScalarType t) {
+  if (cuda) at::autocast::set_autocast_gpu_dtype(t);
+  else at::autocast::set_autocast_cpu_dtype(t);
+}
+#endif
+
+}  // namespace
 
 void check_precision(const std::string& precision, const torch::Device& device) {
   ODY_CHECK(precision != "fp16" || device.is_cuda(),
@@ -18,19 +47,13 @@ void check_precision(const std::string& precision, const torch::Device& device) 
 
 AutocastScope::AutocastScope(const std::string& precision, const torch::Device& device) {
   if (precision == "fp32") return;
-  if (device.is_cuda()) {
-    cuda_ = true;
-    was_enabled_ = at::autocast::is_enabled();
-    was_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_autocast_gpu_dtype(precision == "fp16" ? at::kHalf : at::kBFloat16);
-    at::autocast::set_enabled(true);
-  } else {
-    cpu_ = true;
-    was_enabled_ = at::autocast::is_cpu_enabled();
-    was_dtype_ = at::autocast::get_autocast_cpu_dtype();
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  }
+  cuda_ = device.is_cuda();
+  cpu_ = !cuda_;
+  was_enabled_ = autocast_enabled(cuda_);
+  was_dtype_ = autocast_dtype(cuda_);
+  // CPU autocast supports bfloat16 only (check_precision refuses fp16 there).
+  set_autocast_dtype(cuda_, precision == "fp16" ? at::kHalf : at::kBFloat16);
+  set_autocast(cuda_, true);
   at::autocast::increment_nesting();
 }
 
@@ -38,13 +61,8 @@ AutocastScope::~AutocastScope() {
   if (!cpu_ && !cuda_) return;
   // Leaving the outermost scope drops the cached low-precision copies of the weights.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  if (cuda_) {
-    at::autocast::set_enabled(was_enabled_);
-    at::autocast::set_autocast_gpu_dtype(was_dtype_);
-  } else {
-    at::autocast::set_cpu_enabled(was_enabled_);
-    at::autocast::set_autocast_cpu_dtype(was_dtype_);
-  }
+  set_autocast(cuda_, was_enabled_);
+  set_autocast_dtype(cuda_, was_dtype_);
 }
 
 LossScaler::LossScaler(double init_scale, int64_t growth_interval)
