@@ -47,8 +47,8 @@ void check_precision(const std::string& precision, const torch::Device& device) 
 
 AutocastScope::AutocastScope(const std::string& precision, const torch::Device& device) {
   if (precision == "fp32") return;
+  active_ = true;
   cuda_ = device.is_cuda();
-  cpu_ = !cuda_;
   was_enabled_ = autocast_enabled(cuda_);
   was_dtype_ = autocast_dtype(cuda_);
   // CPU autocast supports bfloat16 only (check_precision refuses fp16 there).
@@ -58,7 +58,7 @@ AutocastScope::AutocastScope(const std::string& precision, const torch::Device& 
 }
 
 AutocastScope::~AutocastScope() {
-  if (!cpu_ && !cuda_) return;
+  if (!active_) return;
   // Leaving the outermost scope drops the cached low-precision copies of the weights.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
   set_autocast(cuda_, was_enabled_);

@@ -24,7 +24,8 @@ class AutocastScope {
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
-  bool cpu_ = false, cuda_ = false;
+  bool active_ = false;  // fp32: the scope does nothing
+  bool cuda_ = false;    // CUDA autocast (else the CPU's)
   bool was_enabled_ = false;
   c10::ScalarType was_dtype_ = c10::kBFloat16;
 };

@@ -77,10 +77,10 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
 
   // Model: the same initial weights on every rank (seeded, then rank 0's broadcast).
   torch::manual_seed(cfg_.run.seed);
-  model_ = ModelRegistry::instance().create(
-      cfg_.model.name, {num_classes_, index.channels,
-                        model_input_size(cfg_.augment, index.height, index.width),
-                        cfg_.model.dropout, cfg_.model.stochastic_depth});
+  const ModelOptions model_options{num_classes_, index.channels,
+                                   model_input_size(cfg_.augment, index.height, index.width),
+                                   cfg_.model.dropout, cfg_.model.stochastic_depth};
+  model_ = ModelRegistry::instance().create(cfg_.model.name, model_options);
   if (!cfg_.model.init_from.empty()) {
     load_weights(*model_, read_weights(cfg_.model.init_from), cfg_.model.reset_head,
                  cfg_.model.init_from);
@@ -91,12 +91,9 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
   model_->to(device_);
   if (cfg_.train.channels_last) to_channels_last(*model_);
   // Training FLOPs per image for throughput in FLOP/s and MFU: forward MACs x 2 FLOPs x 3
-  // (backward ~ twice the forward), counted on the meta device.
-  train_flops_per_image_ =
-      6.0 * measure_model(cfg_.model.name, {num_classes_, index.channels,
-                                            model_input_size(cfg_.augment, index.height,
-                                                             index.width)})
-                .macs.total();
+  // (backward ~ twice the forward), counted on the meta device (eval mode: dropout and
+  // stochastic depth cost nothing).
+  train_flops_per_image_ = 6.0 * measure_model(cfg_.model.name, model_options).macs.total();
   // After measure_model: the FLOP count runs a forward pass that must not synchronise.
   if (cfg_.dist.sync_bn) set_batch_norm_sync(&comm_);
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());

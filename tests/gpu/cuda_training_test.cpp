@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../dist/dist_util.h"
 #include "dist/gradient_reducer.h"
 #include "dist/nccl_communicator.h"
 #include "models/registry.h"
@@ -12,6 +13,8 @@
 #include "train/optimizer.h"
 
 using namespace odyssey;
+using odyssey::testing::named_params;
+using odyssey::testing::rel_err;
 
 TEST(CudaTraining, TenStepsOnTheGpuMatchTheCpu) {
   if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
@@ -27,13 +30,8 @@ TEST(CudaTraining, TenStepsOnTheGpuMatchTheCpu) {
   auto gpu_model = ModelRegistry::instance().create("tiny_cnn", {10, 3, 28});
   gpu_model->to(gpu);
   to_channels_last(*gpu_model);
-  auto named = [](torch::nn::Module& m) {
-    NamedTensors out;
-    for (auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value());
-    return out;
-  };
-  auto cpu_opt = make_optimizer(cfg, named(*cpu_model));
-  auto gpu_opt = make_optimizer(cfg, named(*gpu_model));
+  auto cpu_opt = make_optimizer(cfg, named_params(*cpu_model));
+  auto gpu_opt = make_optimizer(cfg, named_params(*gpu_model));
   GradientReducer reducer(gpu_model->parameters(), *comm, {});
   const int64_t b = 8, n = b * comm->size();
   for (int64_t s = 0; s < 10; ++s) {
@@ -54,7 +52,6 @@ TEST(CudaTraining, TenStepsOnTheGpuMatchTheCpu) {
   auto a = gpu_model->parameters(), r = cpu_model->parameters();
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_TRUE(a[i].is_cuda());
-    auto diff = (a[i].to(torch::kCPU) - r[i]).abs().max().item<double>();
-    EXPECT_LE(diff, 1e-4 * r[i].abs().max().item<double>()) << "parameter " << i;
+    EXPECT_LE(rel_err(a[i].to(torch::kCPU), r[i]), 1e-4) << "parameter " << i;
   }
 }
