@@ -18,6 +18,7 @@
 
 #include "common/error.h"
 #include "config/config.h"
+#include "dist/process_env.h"
 #include "models/flops.h"
 #include "models/registry.h"
 #include "train/device.h"
@@ -68,7 +69,7 @@ void sync(const torch::Device& d) {
 }
 
 int run(const Args& a) {
-  if (a.threads > 0) torch::set_num_threads(static_cast<int>(a.threads));
+  if (a.threads > 0) odyssey::set_thread_counts(static_cast<int>(a.threads));  // + OpenBLAS's pool
   const torch::Device device = resolve_device(a.device, 0, "bench_step --device");
   check_precision(a.precision, device);
   const ModelOptions mo{a.classes, a.channels, a.image_size};
@@ -125,6 +126,7 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  odyssey::configure_allocator();  // as the trainer
   try {
     return run(parse(argc, argv));
   } catch (const std::exception& e) {

@@ -261,7 +261,8 @@ const std::vector<Field>& schema() {
       bool_field("train", "channels_last", REF(train.channels_last),
                  "conv nets: weights, activations and gradients in channels-last (NHWC) memory "
                  "order, the layout GPU tensor cores and oneDNN prefer (same results up to "
-                 "rounding)"),
+                 "rounding; on this CPU 1.5x faster than NCHW for the quickstart CNN and "
+                 "EfficientNet); false = NCHW"),
       string_field("optim", "name", REF(optim.name), {"sgd", "adamw", "rmsprop", "lamb", "lars"},
                    "optimizer: SGD (momentum, Nesterov; L2 decay), AdamW (decoupled decay), "
                    "RMSprop in TensorFlow's form (EfficientNet), LAMB, LARS"),

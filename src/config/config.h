@@ -57,7 +57,7 @@ struct TrainConfig {
   double ema_decay = 0.0;   // EMA of the weights, used for evaluation (0 = off)
   bool ema_warmup = true;   // decay min(ema_decay, (1 + t) / (10 + t)) at step t
   std::string device = "auto";  // "auto" (CUDA when every rank sees a GPU), "cpu" or "cuda"
-  bool channels_last = false;   // conv nets: weights and activations in NHWC memory order
+  bool channels_last = true;    // conv nets: weights and activations in NHWC memory order
 };
 
 struct OptimConfig {

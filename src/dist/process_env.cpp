@@ -63,13 +63,17 @@ int set_cpu_threads(const ProcessEnv& env, int requested) {
     int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     threads = std::max(1, cores / std::max(1, env.local_size));
   }
+  set_thread_counts(threads);
+  return threads;
+}
+
+void set_thread_counts(int threads) {
   at::set_num_threads(threads);
   // OpenBLAS keeps its own pool; set it when the loaded BLAS is OpenBLAS (looked up at run time
   // so any libblas.so.3 alternative works).
   using SetThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
     fn(threads);
-  return threads;
 }
 
 }  // namespace odyssey

@@ -41,4 +41,7 @@ void configure_allocator();
 // by ranks on the node (at least 1). Returns the number set.
 int set_cpu_threads(const ProcessEnv& env, int requested);
 
+// Sets torch intra-op (and OpenMP) and OpenBLAS threads to `threads` (>= 1).
+void set_thread_counts(int threads);
+
 }  // namespace odyssey

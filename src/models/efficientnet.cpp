@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "models/batch_norm.h"
+#include "models/depthwise_conv.h"
 #include "models/registry.h"
 #include "models/stack.h"
 
@@ -28,8 +29,11 @@ struct BnOptions {
 Stack conv_bn(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, bool act,
               BnOptions bn) {
   Stack s;
-  s->push_back(nn::Conv2d(
-      nn::Conv2dOptions(in, out, k).stride(stride).padding((k - 1) / 2).groups(groups).bias(false)));
+  if (groups == in && in == out)  // depthwise: Odyssey's kernels (LibTorch's CPU backward is slow)
+    s->push_back(DepthwiseConv2d(in, k, stride, (k - 1) / 2));
+  else
+    s->push_back(nn::Conv2d(
+        nn::Conv2dOptions(in, out, k).stride(stride).padding((k - 1) / 2).groups(groups).bias(false)));
   s->push_back(BatchNorm2d(nn::BatchNormOptions(out).eps(bn.eps).momentum(bn.momentum)));
   if (act) s->push_back(nn::SiLU());
   return s;
@@ -121,6 +125,8 @@ EfficientNet::EfficientNet(const EfficientNetSpec& spec, const ModelOptions& o) 
     if (auto* conv = m->as<nn::Conv2d>()) {
       nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut);
       if (conv->bias.defined()) conv->bias.zero_();
+    } else if (auto* dw = m->as<DepthwiseConv2d>()) {
+      nn::init::kaiming_normal_(dw->weight, 0.0, torch::kFanOut);
     } else if (auto* bnm = m->as<BatchNorm2d>()) {
       bnm->weight.fill_(1);
       bnm->bias.zero_();

@@ -34,4 +34,14 @@ void to_channels_last(torch::nn::Module& m) {
     if (b.dim() == 4) b.set_data(b.data().contiguous(torch::MemoryFormat::ChannelsLast));
 }
 
+torch::Tensor memory_order(const torch::Tensor& x, bool channels_last) {
+  if (x.dim() != 4) return x;
+  if (channels_last) return x.contiguous(torch::MemoryFormat::ChannelsLast);
+  auto c = x.contiguous();
+  const auto n = c.sizes();
+  const std::vector<int64_t> nchw{n[1] * n[2] * n[3], n[2] * n[3], n[3], 1};
+  // Size-1 dimensions make strides free: the same elements, NCHW's strides.
+  return c.strides() == torch::IntArrayRef(nchw) ? c : c.as_strided(n, nchw);
+}
+
 }  // namespace odyssey

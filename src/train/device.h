@@ -20,9 +20,10 @@ torch::Device resolve_device(const std::string& setting, int local_rank, const s
 // tensors (optimizers and hooks keep them), other strides.
 void to_channels_last(torch::nn::Module& m);
 
-// x in the memory order the model expects: channels-last for a 4-d batch when asked.
-inline torch::Tensor memory_order(const torch::Tensor& x, bool channels_last) {
-  return channels_last && x.dim() == 4 ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
-}
+// x in the memory order the model expects: a 4-d batch channels-last when asked, else NCHW with
+// NCHW's own strides. (A [N, 1, H, W] batch made by permuting NHWC pixels counts as contiguous
+// but keeps channels-last strides; LibTorch's convolutions then run the whole network
+// channels-last, which train.channels_last = false must not mean.)
+torch::Tensor memory_order(const torch::Tensor& x, bool channels_last);
 
 }  // namespace odyssey

@@ -10,19 +10,20 @@
 
 namespace odyssey {
 
-namespace {
-
 // Autocast state per device type: PyTorch 2.4 replaced the per-device functions (and deprecated
 // the old ones) with ones taking the device type; Debian's 1.13 has only the old ones.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 bool autocast_enabled(bool cuda) { return at::autocast::is_autocast_enabled(cuda ? at::kCUDA : at::kCPU); }
+namespace {
 void set_autocast(bool cuda, bool on) { at::autocast::set_autocast_enabled(cuda ? at::kCUDA : at::kCPU, on); }
 c10::ScalarType autocast_dtype(bool cuda) { return at::autocast::get_autocast_dtype(cuda ? at::kCUDA : at::kCPU); }
 void set_autocast_dtype(bool cuda, c10::ScalarType t) {
   at::autocast::set_autocast_dtype(cuda ? at::kCUDA : at::kCPU, t);
 }
+}  // namespace
 #else
 bool autocast_enabled(bool cuda) { return cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled(); }
+namespace {
 void set_autocast(bool cuda, bool on) {
   if (cuda) at::autocast::set_enabled(on);
   else at::autocast::set_cpu_enabled(on);
@@ -34,9 +35,8 @@ void set_autocast_dtype(bool cuda, c10::ScalarType t) {
   if (cuda) at::autocast::set_autocast_gpu_dtype(t);
   else at::autocast::set_autocast_cpu_dtype(t);
 }
-#endif
-
 }  // namespace
+#endif
 
 void check_precision(const std::string& precision, const torch::Device& device) {
   ODY_CHECK(precision != "fp16" || device.is_cuda(),

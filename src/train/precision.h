@@ -15,6 +15,9 @@ namespace odyssey {
 // Checks that precision can run on device; throws an Error naming train.precision otherwise.
 void check_precision(const std::string& precision, const torch::Device& device);
 
+// Whether autocast is on for CUDA (cuda) or the CPU (!cuda) on this thread.
+bool autocast_enabled(bool cuda);
+
 // Autocast on for this scope (nothing for "fp32").
 class AutocastScope {
  public:

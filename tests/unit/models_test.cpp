@@ -249,3 +249,17 @@ TEST(Models, ChannelsLastKeepsTheTensorsAndTheResults) {
     EXPECT_TRUE(torch::allclose(after, before, 1e-4, 1e-5)) << name << " " << (after - before).abs().max();
   }
 }
+
+TEST(Models, NchwBatchesGetNchwStridesSoConvolutionsStayNchw) {
+  // A 1-channel batch permuted from NHWC pixels counts as contiguous with channels-last strides;
+  // a convolution then answers channels-last, and so would the whole network.
+  auto nhwc = torch::rand({4, 28, 28, 1}).permute({0, 3, 1, 2});
+  ASSERT_TRUE(nhwc.is_contiguous());
+  auto w = torch::randn({8, 1, 3, 3});
+  EXPECT_FALSE(torch::conv2d(nhwc, w).is_contiguous());
+  auto x = memory_order(nhwc, /*channels_last=*/false);
+  EXPECT_EQ(x.strides(), (std::vector<int64_t>{784, 784, 28, 1}));
+  EXPECT_TRUE(torch::equal(x, nhwc));
+  EXPECT_TRUE(torch::conv2d(x, w).is_contiguous());
+  EXPECT_TRUE(memory_order(nhwc, true).is_contiguous(torch::MemoryFormat::ChannelsLast));
+}
