@@ -279,8 +279,11 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   }
   comm->set_timeout(cfg.dist.first_timeout_s);
   int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
-  log::info("{} ranks ({} per node), {} CPU threads per rank, device {}, backend {}", env.size,
-            env.local_size, threads, device.str(), comm->name());
+  // Every rank sees local_size < size alike: on every node when the job spans nodes, on none else.
+  if (cfg.dist.bucket_mb == 0) cfg.dist.bucket_mb = env.local_size < env.size ? 25 : 4;
+  log::info("{} ranks ({} per node), {} CPU threads per rank, device {}, backend {}, gradient "
+            "buckets {} MB", env.size, env.local_size, threads, device.str(), comm->name(),
+            cfg.dist.bucket_mb);
   agree(*comm, [&] { trainer = std::make_unique<Trainer>(cfg, *comm, device); });
   agree(*comm, [&] { trainer->start(); });
 

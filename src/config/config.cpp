@@ -367,9 +367,11 @@ const std::vector<Field>& schema() {
                    "gradient all-reduce: \"nccl\" for CUDA tensors (host ones over MPI), "
                    "\"mpi\", \"single\" (one process); \"auto\" = NCCL when training on CUDA "
                    "with several ranks and NCCL is built in, MPI with several ranks, else single"),
-      float_field("dist", "bucket_mb", REF(dist.bucket_mb), 0.001, 4096.0,
+      float_field("dist", "bucket_mb", REF(dist.bucket_mb), 0.0, 4096.0,
                   "gradient bucket size in MB; each bucket is all-reduced as soon as backward "
-                  "has produced all its gradients"),
+                  "has produced all its gradients; 0 = from the topology: 4 when all ranks "
+                  "share one node, 25 when the job spans nodes (measured: small buckets overlap "
+                  "most within a node, fewer larger ones win over TCP)"),
       float_field("dist", "first_bucket_mb", REF(dist.first_bucket_mb), 0.001, 4096.0,
                   "size of the first bucket (the last layers), so communication starts early"),
       string_field("dist", "compress", REF(dist.compress), {"none", "bf16", "fp16"},

@@ -122,7 +122,7 @@ struct AugmentConfig {
 
 struct DistConfig {
   std::string backend = "auto";   // "auto", "mpi", "nccl" or "single"
-  double bucket_mb = 4;           // gradient all-reduce bucket size (after the first bucket)
+  double bucket_mb = 0;           // gradient all-reduce bucket size after the first; 0 = by topology
   double first_bucket_mb = 1;     // the first bucket: the last layers' gradients, sent early
   std::string compress = "none";  // wire format of gradients: "none", "bf16" or "fp16"
   double timeout_s = 300;         // a collective slower than this ends the job, naming the rank

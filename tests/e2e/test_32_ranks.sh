@@ -5,6 +5,7 @@ source "$(dirname "$0")/common.sh"
 "${MPI[@]}" -np 32 "$TRAINER" configs/tiny.toml data.path="$DATA" run.out_dir="$WORK" \
   > "$WORK/out.txt" 2>&1 || { cat "$WORK/out.txt"; fail "32 ranks"; }
 expect_in "$WORK/out.txt" "32 ranks (32 per node)"
+expect_in "$WORK/out.txt" "gradient buckets 4 MB"  # dist.bucket_mb = 0 on one node
 expect_in "$WORK/out.txt" "32 ranks x batch 8 = 256"
 expect_in "$WORK/out.txt" "done: 8 steps"
 expect_in "$WORK/out.txt" "on 512 test images"

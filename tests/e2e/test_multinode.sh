@@ -2,7 +2,8 @@
 # rsh launcher, TCP between nodes and shared memory within one:
 #  - placement: 2 nodes x 2 and 3 nodes x 2 ranks, --map-by slot and --map-by node: every rank is
 #    on the node the mapping says, and its local rank and ranks-per-node from
-#    MPI_Comm_split_type(SHARED) (what the trainer uses) are right; the trainer says "(2 per node)";
+#    MPI_Comm_split_type(SHARED) (what the trainer uses) are right; the trainer says "(2 per node)"
+#    and picks 25 MB gradient buckets for a job across nodes;
 #  - the distributed GoogleTests pass on 2 nodes x 2;
 #  - 4 ranks over 2 nodes (--map-by node: ranks 0 and 2 share a node) and 6 ranks over 3 nodes
 #    with batch B end with the same parameters as 1 rank with the whole batch (rel 1e-5);
@@ -93,6 +94,7 @@ ctrain three_nodes -np 6 --host node1:2,node2:2,node3:2 --map-by slot -- train.b
   > "$WORK/three_nodes.txt" 2>&1 || { cat "$WORK/three_nodes.txt"; fail "6 ranks on 3 nodes"; }
 expect_in "$WORK/two_nodes.txt" "4 ranks (2 per node)"
 expect_in "$WORK/three_nodes.txt" "6 ranks (2 per node)"
+expect_in "$WORK/two_nodes.txt" "gradient buckets 25 MB"  # dist.bucket_mb = 0: the job spans nodes
 for run in two_nodes three_nodes; do
   compare "$WORK/$run/ckpt-step0000000012.h5" "$WORK/one/ckpt-step0000000012.h5" --group model --rel 1e-5 --min 4 \
     > "$WORK/cmp.txt" || { cat "$WORK/cmp.txt"; fail "$run differs from 1 rank with the whole batch"; }
