@@ -2,6 +2,9 @@
 
 #include <ATen/Parallel.h>
 
+#include <array>
+#include <tuple>
+
 #include "models/depthwise_kernels.h"
 #include "train/precision.h"
 
@@ -51,17 +54,14 @@ void filter_gradient_nhwc(const float* gp, const float* xp, float* gw, int64_t n
   });
 }
 
-// go and x in the same memory order (NCHW or channels-last), w contiguous.
+// Odyssey's filter gradient (where odyssey_filter_gradient says); go and x in the same memory
+// order (NCHW or channels-last), w contiguous.
 torch::Tensor filter_gradient(const torch::Tensor& go, const torch::Tensor& x,
                               const torch::Tensor& w, torch::IntArrayRef stride,
                               torch::IntArrayRef padding) {
   const auto g = geometry(x, w, go.sizes(), stride, padding);
   const int64_t c = x.size(1), taps = g.kernel_h * g.kernel_w, n = x.size(0);
   const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-  if (!odyssey_filter_gradient(taps, in_plane))
-    return std::get<1>(at::convolution_backward(go, x, w, c10::nullopt, stride, padding,
-                                                /*dilation=*/{1, 1}, /*transposed=*/false,
-                                                /*output_padding=*/{0, 0}, c, {false, true, false}));
   auto gw = torch::empty(w.sizes(), w.options());  // [C, 1, kh, kw] contiguous
   float* gwp = gw.data_ptr<float>();
   if (is_channels_last(x)) {  // the tensors' own memory is NHWC
@@ -101,13 +101,18 @@ class DepthwiseConvFunction : public torch::autograd::Function<DepthwiseConvFunc
     const auto padding = ctx->saved_data["padding"].toIntVector();
     const auto go = grads[0].contiguous(is_channels_last(x) ? torch::MemoryFormat::ChannelsLast
                                                             : torch::MemoryFormat::Contiguous);
+    const bool ours = ctx->needs_input_grad(1) &&
+                      odyssey_filter_gradient(w.size(2) * w.size(3), x.size(2) * x.size(3));
     torch::Tensor gx, gw;
-    if (ctx->needs_input_grad(0))
-      gx = std::get<0>(at::convolution_backward(go, x, w, c10::nullopt, stride, padding,
-                                                /*dilation=*/{1, 1}, /*transposed=*/false,
-                                                /*output_padding=*/{0, 0}, x.size(1),
-                                                {true, false, false}));
-    if (ctx->needs_input_grad(1)) gw = filter_gradient(go, x, w, stride, padding);
+    // One LibTorch call for what LibTorch computes: the input gradient, and the filter gradient
+    // where its kernel is the faster one.
+    const std::array<bool, 3> libtorch{ctx->needs_input_grad(0), ctx->needs_input_grad(1) && !ours,
+                                       false};
+    if (libtorch[0] || libtorch[1])
+      std::tie(gx, gw, std::ignore) = at::convolution_backward(
+          go, x, w, c10::nullopt, stride, padding, /*dilation=*/{1, 1}, /*transposed=*/false,
+          /*output_padding=*/{0, 0}, x.size(1), libtorch);
+    if (ours) gw = filter_gradient(go, x, w, stride, padding);
     return {gx, gw, torch::Tensor(), torch::Tensor()};
   }
 };

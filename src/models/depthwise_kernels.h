@@ -1,6 +1,6 @@
-// The filter gradient of a depthwise 2-D convolution on float NCHW data (one filter per channel,
-// zero padding, no dilation), one channel across the whole batch at a time, in plain C++ that the
-// compiler vectorises. LibTorch 1.13's CPU filter gradient takes a slow generic path for every
+// The filter gradient of a depthwise 2-D convolution on float data (one filter per channel, zero
+// padding, no dilation), in plain C++ that the compiler vectorises: NCHW one channel across the
+// whole batch at a time, or channels-last a block of channels at a time. LibTorch 1.13's CPU filter gradient takes a slow generic path for every
 // 5x5 filter and for 3x3 filters on small planes (20-80x its forward; 7-11 ms where this takes
 // 0.2-2 ms for EfficientNet-B0's layers at 64 px, batch 32); models/depthwise_conv.h uses them.
 #pragma once
@@ -25,8 +25,7 @@ struct ChannelPlanes {
 
 // grad_filter (kernel_h x kernel_w, overwritten) of one channel: the correlation of its input
 // planes with its output-gradient planes, summed over the batch in a fixed order (whatever the
-// thread count).
-// For planes of at least ~16x16 (one long vector loop per tap).
+// thread count). For planes of at least ~16x16 (one long vector loop per tap).
 void depthwise_grad_filter_channel(const float* grad_out, const float* input, float* grad_filter,
                                    const ChannelPlanes& planes, const DepthwiseGeometry& g);
 
