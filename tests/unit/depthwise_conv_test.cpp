@@ -6,19 +6,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "../dist/dist_util.h"
 #include "models/depthwise_conv.h"
 
 using namespace odyssey;
+using odyssey::testing::rel_err;  // max |a - b| / max |b|
 
 namespace {
 
 struct Case {
   int64_t n, c, h, w, kh, kw, sh, sw, ph, pw;
 };
-
-double rel_err(const torch::Tensor& a, const torch::Tensor& ref) {
-  return ((a.to(torch::kDouble) - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item<double>();
-}
 
 struct Result {
   torch::Tensor y, gx, gw;
