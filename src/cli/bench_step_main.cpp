@@ -5,6 +5,7 @@
 //
 //   build/bench_step --model vit_b16 --image-size 224 --batch 256 --precision bf16 \
 //       --device cuda --peak-tflops 790 [--channels-last] [--steps 30] [--warmup 10]
+//       [--cpu-gemm auto|onednn|libtorch]   (train.cpu_gemm; default auto, as the trainer)
 //
 // Prints one human line and one JSON line (launch/gpu-check and launch/peers/step_peer.py, the
 // PyTorch peer, print the same JSON keys).
@@ -19,6 +20,7 @@
 #include "common/error.h"
 #include "config/config.h"
 #include "dist/process_env.h"
+#include "models/cpu_gemm.h"
 #include "models/flops.h"
 #include "models/registry.h"
 #include "train/device.h"
@@ -32,6 +34,7 @@ namespace {
 
 struct Args {
   std::string model = "resnet18", precision = "fp32", device = "cpu", optimizer = "sgd";
+  std::string cpu_gemm = "auto";
   int64_t image_size = 224, batch = 32, steps = 20, warmup = 5, channels = 3, classes = 1000;
   int64_t threads = 0;
   double peak_tflops = 0;
@@ -59,6 +62,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--threads") a.threads = std::stoll(next());
     else if (k == "--peak-tflops") a.peak_tflops = std::stod(next());
     else if (k == "--channels-last") a.channels_last = true;
+    else if (k == "--cpu-gemm") a.cpu_gemm = next();
     else ODY_FAIL("bench_step: unknown argument '" + k + "'", "see the comment at the top of bench_step_main.cpp");
   }
   return a;
@@ -70,6 +74,7 @@ void sync(const torch::Device& d) {
 
 int run(const Args& a) {
   if (a.threads > 0) odyssey::set_thread_counts(static_cast<int>(a.threads));  // + OpenBLAS's pool
+  set_cpu_gemm(resolve_cpu_gemm(a.cpu_gemm, "bench_step --cpu-gemm"));
   const torch::Device device = resolve_device(a.device, 0, "bench_step --device");
   check_precision(a.precision, device);
   const ModelOptions mo{a.classes, a.channels, a.image_size};
@@ -109,10 +114,10 @@ int run(const Args& a) {
   const double ips = static_cast<double>(a.steps * a.batch) / s;
   const double tflops = ips * flops_per_image * 1e-12;
   const double mfu = a.peak_tflops > 0 ? tflops / a.peak_tflops : 0.0;
-  std::printf("%s @%lld batch %lld %s %s%s: %.1f img/s, %.2f ms/step, %.1f TFLOP/s%s, loss %.3f\n",
+  std::printf("%s @%lld batch %lld %s %s%s%s: %.1f img/s, %.2f ms/step, %.1f TFLOP/s%s, loss %.3f\n",
               a.model.c_str(), static_cast<long long>(a.image_size), static_cast<long long>(a.batch),
-              a.precision.c_str(), device.str().c_str(), a.channels_last ? " NHWC" : "", ips,
-              1e3 * s / a.steps, tflops,
+              a.precision.c_str(), device.str().c_str(), a.channels_last ? " NHWC" : "",
+              device.is_cpu() ? (", " + cpu_gemm_name(cpu_gemm())).c_str() : "", ips, 1e3 * s / a.steps, tflops,
               a.peak_tflops > 0 ? (", MFU " + std::to_string(100 * mfu).substr(0, 5) + " %").c_str() : "",
               loss.item<double>());
   std::printf("{\"impl\": \"odyssey\", \"model\": \"%s\", \"image_size\": %lld, \"batch\": %lld, "

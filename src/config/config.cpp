@@ -263,6 +263,12 @@ const std::vector<Field>& schema() {
                  "order, the layout GPU tensor cores and oneDNN prefer (same results up to "
                  "rounding; on this CPU 1.5x faster than NCHW for the quickstart CNN and "
                  "EfficientNet); false = NCHW"),
+      string_field("train", "cpu_gemm", REF(train.cpu_gemm), {"auto", "onednn", "libtorch"},
+                   "who computes the ViT's linear layers and attention products on the CPU "
+                   "in float32: \"onednn\" = oneDNN's sgemm, JIT-compiled for the CPU's widest "
+                   "vectors (1.9x Debian's OpenBLAS on this AVX-512 CPU), \"libtorch\" = "
+                   "LibTorch's own (the system BLAS), \"auto\" = oneDNN when the process has "
+                   "it (Debian's LibTorch links it), else LibTorch"),
       string_field("optim", "name", REF(optim.name), {"sgd", "adamw", "rmsprop", "lamb", "lars"},
                    "optimizer: SGD (momentum, Nesterov; L2 decay), AdamW (decoupled decay), "
                    "RMSprop in TensorFlow's form (EfficientNet), LAMB, LARS"),

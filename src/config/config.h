@@ -58,6 +58,7 @@ struct TrainConfig {
   bool ema_warmup = true;   // decay min(ema_decay, (1 + t) / (10 + t)) at step t
   std::string device = "auto";  // "auto" (CUDA when every rank sees a GPU), "cpu" or "cuda"
   bool channels_last = true;    // conv nets: weights and activations in NHWC memory order
+  std::string cpu_gemm = "auto";  // CPU float32 linear layers: "auto", "onednn" or "libtorch"
 };
 
 struct OptimConfig {

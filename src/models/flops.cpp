@@ -40,6 +40,9 @@ const std::unordered_map<std::string, OpRule>& op_rules() {
       {"aten::baddbmm", {"matmul", Rule::matmul, 1}},
       {"aten::addmv", {"matmul", Rule::matmul, 1}},
       {"aten::scaled_dot_product_attention", {"attention", Rule::attention, 0}},
+      // Odyssey's own (models/linear.h, models/attention.h): the products of the plain path.
+      {"odyssey::linear", {"matmul", Rule::matmul, 0}},
+      {"odyssey::self_attention", {"matmul", Rule::attention, 0}},
   };
   return rules;
 }

@@ -12,7 +12,8 @@
 namespace odyssey {
 
 // MACs by operator kind: "conv"; "matmul" (linear layers and every matrix product; LibTorch's C++
-// nn::Linear itself runs as addmm or matmul); "attention" (LibTorch 2.x's fused attention).
+// nn::Linear itself runs as addmm or matmul; Odyssey's oneDNN linear and self-attention nodes count
+// as the products they replace); "attention" (LibTorch 2.x's fused attention).
 struct MacCount {
   std::map<std::string, int64_t> by_kind;
   int64_t total() const;
@@ -24,6 +25,8 @@ struct MacCount {
 //     elements; transposed: input elements x output channels per group x kernel elements
 //   linear, matmul, mm, bmm, addmm, baddbmm, mv, addmv: output elements x contraction length
 //   scaled_dot_product_attention (LibTorch 2.x): its two matrix products
+//   odyssey::linear, odyssey::self_attention (models/linear.h, attention.h): as aten::linear and
+//     as the two matrix products of the plain attention path
 // Everything else (normalisation, activations, pooling, elementwise products, einsum) counts
 // zero, as in torchvision's published GFLOPS. An operator running inside a counted one
 // (aten::linear -> aten::addmm) is not counted again. One counter per thread at a time.

@@ -1,12 +1,13 @@
 #include "models/vit.h"
 
 #include <torch/torch.h>
-#include <torch/version.h>
 
 #include <cmath>
 
 #include "common/error.h"
+#include "models/attention.h"
 #include "models/batch_norm.h"
+#include "models/linear.h"
 #include "models/registry.h"
 #include "models/stack.h"
 
@@ -28,16 +29,8 @@ struct SelfAttentionImpl : nn::Module {
     out_proj->bias.zero_();
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const int64_t b = x.size(0), t = x.size(1), d = x.size(2), hd = d / heads;
-    auto qkv = torch::linear(x, in_proj_weight, in_proj_bias).view({b, t, 3, heads, hd}).permute({2, 0, 3, 1, 4});
-    auto q = qkv[0], k = qkv[1], v = qkv[2];  // [B, H, T, hd]
-#if TORCH_VERSION_MAJOR >= 2
-    auto o = at::scaled_dot_product_attention(q, k, v);
-#else
-    auto attn = torch::matmul(q, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(static_cast<double>(hd)));
-    auto o = torch::matmul(attn.softmax(-1), v);
-#endif
-    return out_proj->forward(o.transpose(1, 2).reshape({b, t, d}));
+    auto qkv = linear(x, in_proj_weight, in_proj_bias);  // [B, T, 3D]
+    return linear(self_attention_core(qkv, heads), out_proj);
   }
   int64_t heads;
   torch::Tensor in_proj_weight, in_proj_bias;
@@ -55,14 +48,18 @@ struct EncoderBlockImpl : nn::Module {
     ln_1 = register_module("ln_1", layer_norm(d));
     self_attention = register_module("self_attention", SelfAttention(d, heads));
     ln_2 = register_module("ln_2", layer_norm(d));
-    mlp = register_module("mlp", nn::Sequential(nn::Linear(d, mlp_dim), nn::GELU(), nn::Dropout(dropout),
-                                                nn::Linear(mlp_dim, d), nn::Dropout(dropout)));
+    fc1 = nn::Linear(d, mlp_dim);
+    fc2 = nn::Linear(mlp_dim, d);
+    mlp = register_module("mlp", nn::Sequential(fc1, nn::GELU(), nn::Dropout(dropout), fc2, nn::Dropout(dropout)));
     torch::NoGradGuard g;
-    for (int i : {0, 3}) {
-      auto* lin = mlp[i]->as<nn::Linear>();
+    for (auto* lin : {fc1.get(), fc2.get()}) {
       nn::init::xavier_uniform_(lin->weight);
       lin->bias.normal_(0, 1e-6);
     }
+  }
+  torch::Tensor mlp_forward(const torch::Tensor& x) {  // mlp's layers in order
+    auto h = torch::dropout(torch::gelu(linear(x, fc1)), dropout, is_training());
+    return torch::dropout(linear(h, fc2), dropout, is_training());
   }
   torch::Tensor branch(torch::Tensor y) {
     if (!is_training() || drop_path <= 0) return y;
@@ -73,12 +70,13 @@ struct EncoderBlockImpl : nn::Module {
   torch::Tensor forward(torch::Tensor x) {
     auto a = torch::dropout(self_attention->forward(ln_1->forward(x)), dropout, is_training());
     x = x + branch(a);
-    return x + branch(mlp->forward(ln_2->forward(x)));
+    return x + branch(mlp_forward(ln_2->forward(x)));
   }
   double drop_path, dropout;
   nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   SelfAttention self_attention{nullptr};
   nn::Sequential mlp{nullptr};
+  nn::Linear fc1{nullptr}, fc2{nullptr};
 };
 TORCH_MODULE(EncoderBlock);
 
@@ -170,7 +168,10 @@ torch::Tensor VisionTransformer::features(torch::Tensor x) {
   return x.select(1, 0);
 }
 
-torch::Tensor VisionTransformer::forward(torch::Tensor x) { return heads_->forward(features(x)); }
+torch::Tensor VisionTransformer::forward(torch::Tensor x) {
+  const auto* head = heads_[0]->as<nn::Linear>();
+  return linear(features(x), head->weight, head->bias);
+}
 
 void register_vits(ModelRegistry& r) {
   struct Variant {

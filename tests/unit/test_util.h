@@ -1,4 +1,4 @@
-// Helpers shared by the unit tests: a fresh temporary folder per test.
+// Helpers shared by the unit tests: a fresh temporary folder per test, a scoped train.cpu_gemm.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -6,7 +6,19 @@
 #include <filesystem>
 #include <string>
 
+#include "models/cpu_gemm.h"
+
 namespace odyssey::testing {
+
+// Sets the process-wide CPU matrix-product choice for one scope and restores it after.
+class GemmChoice {
+ public:
+  explicit GemmChoice(CpuGemm g) : was_(cpu_gemm()) { set_cpu_gemm(g); }
+  ~GemmChoice() { set_cpu_gemm(was_); }
+
+ private:
+  CpuGemm was_;
+};
 
 // A new empty folder under the system temp dir, removed when the object dies.
 class TempDir {

@@ -1,0 +1,148 @@
+#include "models/attention.h"
+
+#include <torch/version.h>
+
+#include <cmath>
+
+#include "models/cpu_gemm.h"
+#include "models/record_op.h"
+#include "train/precision.h"
+
+namespace odyssey {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+// Where head h of image b lives: rows of T elements apart by the stride of its tensor.
+struct Geometry {
+  int64_t batch, tokens, dim, heads, head_dim;
+  int64_t qkv_row() const { return 3 * dim; }
+  // q (part 0), k (1) or v (2) of (b, h) in a [B, T, 3D] tensor.
+  int64_t qkv_offset(int64_t b, int64_t h, int64_t part) const {
+    return b * tokens * 3 * dim + part * dim + h * head_dim;
+  }
+  int64_t out_offset(int64_t b, int64_t h) const { return b * tokens * dim + h * head_dim; }
+  int64_t scores_offset(int64_t b, int64_t h) const { return (b * heads + h) * tokens * tokens; }
+};
+
+Geometry geometry(const torch::Tensor& qkv, int64_t heads) {
+  const int64_t dim = qkv.size(2) / 3;
+  return {qkv.size(0), qkv.size(1), dim, heads, dim / heads};
+}
+
+// The (b, h) pairs one after another: with one CPU thread per rank (the trainer's default for
+// several ranks per node) there is nothing to share, and dnnl_sgemm threads each product itself.
+template <class F>
+void for_each_head(const Geometry& g, F f) {
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t h = 0; h < g.heads; ++h) f(b, h);
+}
+
+// Forward: the output [B, T, D] and the attention probabilities P [B, H, T, T] backward needs.
+std::pair<torch::Tensor, torch::Tensor> attention_forward(const torch::Tensor& qkv, int64_t heads) {
+  const Geometry g = geometry(qkv, heads);
+  const int64_t t = g.tokens, ld = g.qkv_row(), hd = g.head_dim;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  auto scores = torch::empty({g.batch, heads, t, t}, qkv.options());
+  auto out = torch::empty({g.batch, t, g.dim}, qkv.options());
+  const float* in = qkv.data_ptr<float>();
+  float* s = scores.data_ptr<float>();
+  for_each_head(g, [&](int64_t b, int64_t h) {  // S = Q K^T / sqrt(hd)
+    onednn_sgemm(false, true, t, t, hd, scale, in + g.qkv_offset(b, h, 0), ld,
+                 in + g.qkv_offset(b, h, 1), ld, 0.0f, s + g.scores_offset(b, h), t);
+  });
+  auto p = at::_softmax(scores, -1, false);
+  const float* pp = p.data_ptr<float>();
+  float* o = out.data_ptr<float>();
+  for_each_head(g, [&](int64_t b, int64_t h) {  // O = P V, written into the heads' columns
+    onednn_sgemm(false, false, t, hd, t, 1.0f, pp + g.scores_offset(b, h), t,
+                 in + g.qkv_offset(b, h, 2), ld, 0.0f, o + g.out_offset(b, h), g.dim);
+  });
+  return {out, p};
+}
+
+struct OneDnnSelfAttention : torch::autograd::Function<OneDnnSelfAttention> {
+  static torch::Tensor forward(AutogradContext* ctx, torch::Tensor qkv, int64_t heads) {
+    auto [out, p] = attention_forward(qkv, heads);
+    ctx->save_for_backward({qkv, p});
+    ctx->saved_data["heads"] = heads;
+    return out;
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &qkv = saved[0], &p = saved[1];
+    const Geometry g = geometry(qkv, ctx->saved_data["heads"].toInt());
+    const int64_t t = g.tokens, ld = g.qkv_row(), hd = g.head_dim;
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    const auto go = grads[0].contiguous();
+    auto gp = torch::empty_like(p);
+    auto gqkv = torch::empty_like(qkv);  // every element is written below
+    const float *in = qkv.data_ptr<float>(), *pp = p.data_ptr<float>(), *gop = go.data_ptr<float>();
+    float *gpp = gp.data_ptr<float>(), *gin = gqkv.data_ptr<float>();
+    for_each_head(g, [&](int64_t b, int64_t h) {
+      const float* v = in + g.qkv_offset(b, h, 2);
+      const float* gob = gop + g.out_offset(b, h);
+      // dP = dO V^T; dV = P^T dO
+      onednn_sgemm(false, true, t, t, hd, 1.0f, gob, g.dim, v, ld, 0.0f, gpp + g.scores_offset(b, h), t);
+      onednn_sgemm(true, false, t, hd, t, 1.0f, pp + g.scores_offset(b, h), t, gob, g.dim, 0.0f,
+                   gin + g.qkv_offset(b, h, 2), ld);
+    });
+    const auto gs = at::_softmax_backward_data(gp, p, -1, torch::kFloat);
+    const float* gsp = gs.data_ptr<float>();
+    for_each_head(g, [&](int64_t b, int64_t h) {
+      const float* gsb = gsp + g.scores_offset(b, h);
+      // dQ = dS K / sqrt(hd); dK = dS^T Q / sqrt(hd)
+      onednn_sgemm(false, false, t, hd, t, scale, gsb, t, in + g.qkv_offset(b, h, 1), ld, 0.0f,
+                   gin + g.qkv_offset(b, h, 0), ld);
+      onednn_sgemm(true, false, t, hd, t, scale, gsb, t, in + g.qkv_offset(b, h, 0), ld, 0.0f,
+                   gin + g.qkv_offset(b, h, 1), ld);
+    });
+    return {gqkv, torch::Tensor()};
+  }
+};
+
+torch::Tensor plain_attention(const torch::Tensor& qkv, int64_t heads) {
+  const int64_t b = qkv.size(0), t = qkv.size(1), d = qkv.size(2) / 3, hd = d / heads;
+  auto parts = qkv.view({b, t, 3, heads, hd}).permute({2, 0, 3, 1, 4});
+  auto q = parts[0], k = parts[1], v = parts[2];  // [B, H, T, hd]
+#if TORCH_VERSION_MAJOR >= 2
+  auto o = at::scaled_dot_product_attention(q, k, v);
+#else
+  auto attn = torch::matmul(q, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(static_cast<double>(hd)));
+  auto o = torch::matmul(attn.softmax(-1), v);
+#endif
+  return o.transpose(1, 2).reshape({b, t, d});
+}
+
+}  // namespace
+
+bool onednn_attention_applies(const torch::Tensor& qkv) {
+#if TORCH_VERSION_MAJOR >= 2
+  return false;  // LibTorch's fused scaled_dot_product_attention
+#else
+  return cpu_gemm() == CpuGemm::kOneDnn && qkv.defined() && qkv.device().is_cpu() &&
+         qkv.scalar_type() == torch::kFloat && qkv.dim() == 3 && qkv.size(2) % 3 == 0 &&
+         qkv.numel() > 0 && !autocast_enabled(false);
+#endif
+}
+
+torch::Tensor self_attention_core(const torch::Tensor& qkv, int64_t heads) {
+  TORCH_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * heads) == 0, "self_attention_core: qkv ",
+              qkv.sizes(), " is not [B, T, 3 x heads x head_dim] for ", heads, " heads");
+  if (!onednn_attention_applies(qkv)) return plain_attention(qkv, heads);
+  RecordedOp record("odyssey::self_attention", [&] {  // q, k, v [B, H, T, hd], as LibTorch 2.x's
+    const int64_t b = qkv.size(0), t = qkv.size(1), d = qkv.size(2) / 3;
+    auto parts = qkv.reshape({b, t, 3, heads, d / heads}).permute({2, 0, 3, 1, 4});
+    return std::vector<c10::IValue>{parts[0], parts[1], parts[2]};
+  });
+  const auto x = qkv.contiguous();
+  auto out = torch::GradMode::is_enabled() && x.requires_grad()
+                 ? OneDnnSelfAttention::apply(x, heads)
+                 : attention_forward(x, heads).first;  // the same arithmetic, nothing saved
+  record.set_output(out);
+  return out;
+}
+
+}  // namespace odyssey
