@@ -51,7 +51,11 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--model", default="fmnist_cnn")
     ap.add_argument("--image-size", type=int, default=28)
-    ap.add_argument("--channels-last", action="store_true", help="model and inputs in NHWC order")
+    ap.add_argument("--memory-format", default="nchw", choices=["nchw", "nhwc", "as-loaded"],
+                    help="model and batches NCHW or NHWC, each batch with that order's own strides; "
+                    "as-loaded: model NCHW, batches as indexed from the permuted NHWC pixels (a "
+                    "1-channel batch then keeps channels-last strides, and convolutions answer "
+                    "channels-last: what a plain PyTorch script does with Fashion-MNIST)")
     a = ap.parse_args()
     rank = int(os.environ["OMPI_COMM_WORLD_RANK"]); world = int(os.environ["OMPI_COMM_WORLD_SIZE"])
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1"); os.environ.setdefault("MASTER_PORT", "29533")
@@ -63,8 +67,15 @@ def main():
     labels = np.concatenate([h5py.File(s)["labels"][()] for s in shards])
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255).sub_(0.2860).div_(0.3530).contiguous()
     y_all = torch.from_numpy(labels)
-    fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+    fmt = torch.channels_last if a.memory_format == "nhwc" else torch.contiguous_format
     model = nn.parallel.DistributedDataParallel(zoo_model(a.model, a.image_size).to(memory_format=fmt))
+
+    def in_order(x):
+        # A 1-channel batch is contiguous in both orders, so .contiguous(memory_format=...) keeps
+        # whatever strides it has; convolutions follow those. Give it the order's own strides.
+        if a.memory_format == "as-loaded":
+            return x
+        return torch.empty_like(x, memory_format=fmt).copy_(x)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     g = torch.Generator().manual_seed(1)
     perm = torch.randperm(len(x_all), generator=g)
@@ -77,7 +88,7 @@ def main():
         x, y = x_all[idx], y_all[idx]
         if a.image_size != x.shape[-1]:  # per batch, as Odyssey's augment.image_size
             x = F.interpolate(x, size=(a.image_size, a.image_size), mode="bilinear", align_corners=False, antialias=True)
-        loss = F.cross_entropy(model(x.contiguous(memory_format=fmt)), y)
+        loss = F.cross_entropy(model(in_order(x)), y)
         opt.zero_grad(); loss.backward(); opt.step()
     dist.barrier()
     dt = time.time() - t0

@@ -6,10 +6,12 @@
 //   build/bench_step --model vit_b16 --image-size 224 --batch 256 --precision bf16 \
 //       --device cuda --peak-tflops 790 [--channels-last] [--steps 30] [--warmup 10]
 //       [--cpu-gemm auto|onednn|libtorch]   (train.cpu_gemm; default auto, as the trainer)
+//       [--trace FILE]   (LibTorch's profiler over the timed steps: a Chrome trace of every operator)
 //
 // Prints one human line and one JSON line (launch/gpu-check and launch/peers/step_peer.py, the
 // PyTorch peer, print the same JSON keys).
 #include <torch/cuda.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -34,7 +36,7 @@ namespace {
 
 struct Args {
   std::string model = "resnet18", precision = "fp32", device = "cpu", optimizer = "sgd";
-  std::string cpu_gemm = "auto";
+  std::string cpu_gemm = "auto", trace;
   int64_t image_size = 224, batch = 32, steps = 20, warmup = 5, channels = 3, classes = 1000;
   int64_t threads = 0;
   double peak_tflops = 0;
@@ -63,6 +65,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--peak-tflops") a.peak_tflops = std::stod(next());
     else if (k == "--channels-last") a.channels_last = true;
     else if (k == "--cpu-gemm") a.cpu_gemm = next();
+    else if (k == "--trace") a.trace = next();
     else ODY_FAIL("bench_step: unknown argument '" + k + "'", "see the comment at the top of bench_step_main.cpp");
   }
   return a;
@@ -108,8 +111,12 @@ int run(const Args& a) {
   for (int64_t i = 0; i < a.warmup; ++i) step();
   sync(device);
   const auto t0 = Clock::now();
-  for (int64_t i = 0; i < a.steps; ++i) step();
-  sync(device);
+  {
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> trace;
+    if (!a.trace.empty()) trace = std::make_unique<torch::autograd::profiler::RecordProfile>(a.trace);
+    for (int64_t i = 0; i < a.steps; ++i) step();
+    sync(device);
+  }
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   const double ips = static_cast<double>(a.steps * a.batch) / s;
   const double tflops = ips * flops_per_image * 1e-12;

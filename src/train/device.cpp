@@ -36,12 +36,14 @@ void to_channels_last(torch::nn::Module& m) {
 
 torch::Tensor memory_order(const torch::Tensor& x, bool channels_last) {
   if (x.dim() != 4) return x;
-  if (channels_last) return x.contiguous(torch::MemoryFormat::ChannelsLast);
-  auto c = x.contiguous();
+  const auto fmt = channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+  auto c = x.contiguous(fmt);
   const auto n = c.sizes();
-  const std::vector<int64_t> nchw{n[1] * n[2] * n[3], n[2] * n[3], n[3], 1};
-  // Size-1 dimensions make strides free: the same elements, NCHW's strides.
-  return c.strides() == torch::IntArrayRef(nchw) ? c : c.as_strided(n, nchw);
+  const std::vector<int64_t> strides =
+      channels_last ? std::vector<int64_t>{n[1] * n[2] * n[3], 1, n[3] * n[1], n[1]}
+                    : std::vector<int64_t>{n[1] * n[2] * n[3], n[2] * n[3], n[3], 1};
+  // Size-1 dimensions make strides free: the same elements, the order's own strides.
+  return c.strides() == torch::IntArrayRef(strides) ? c : c.as_strided(n, strides);
 }
 
 }  // namespace odyssey

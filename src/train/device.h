@@ -20,10 +20,11 @@ torch::Device resolve_device(const std::string& setting, int local_rank, const s
 // tensors (optimizers and hooks keep them), other strides.
 void to_channels_last(torch::nn::Module& m);
 
-// x in the memory order the model expects: a 4-d batch channels-last when asked, else NCHW with
-// NCHW's own strides. (A [N, 1, H, W] batch made by permuting NHWC pixels counts as contiguous
-// but keeps channels-last strides; LibTorch's convolutions then run the whole network
-// channels-last, which train.channels_last = false must not mean.)
+// x in the memory order the model expects, with that order's own strides: a 4-d batch
+// channels-last when asked, else NCHW. A [N, 1, H, W] batch is contiguous in both orders, and
+// LibTorch's convolutions follow its strides, not the weights': one made by permuting NHWC pixels
+// keeps channels-last strides and runs the whole network channels-last, a freshly made one keeps
+// NCHW strides and runs it NCHW, whatever train.channels_last says, unless re-strided here.
 torch::Tensor memory_order(const torch::Tensor& x, bool channels_last);
 
 }  // namespace odyssey

@@ -263,3 +263,19 @@ TEST(Models, NchwBatchesGetNchwStridesSoConvolutionsStayNchw) {
   EXPECT_TRUE(torch::conv2d(x, w).is_contiguous());
   EXPECT_TRUE(memory_order(nhwc, true).is_contiguous(torch::MemoryFormat::ChannelsLast));
 }
+
+TEST(Models, ChannelsLastBatchesGetChannelsLastStridesSoConvolutionsRunNhwc) {
+  // The other way round: a fresh 1-channel batch has NCHW strides, which .contiguous(ChannelsLast)
+  // keeps (it is contiguous in both orders), so the network would run NCHW.
+  auto nchw = torch::rand({4, 1, 28, 28});
+  ASSERT_TRUE(nchw.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  auto w = torch::randn({8, 1, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast);
+  EXPECT_TRUE(torch::conv2d(nchw.contiguous(torch::MemoryFormat::ChannelsLast), w).is_contiguous());
+  auto x = memory_order(nchw, /*channels_last=*/true);
+  EXPECT_EQ(x.strides(), (std::vector<int64_t>{784, 1, 28, 1}));
+  EXPECT_TRUE(torch::equal(x, nchw));
+  auto y = torch::conv2d(x, w);
+  EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast) && !y.is_contiguous());
+  auto rgb = torch::rand({2, 3, 5, 5});  // unambiguous: as contiguous(ChannelsLast)
+  EXPECT_EQ(memory_order(rgb, true).strides(), (std::vector<int64_t>{75, 1, 15, 3}));
+}
