@@ -24,6 +24,7 @@ struct Geometry {
   }
   int64_t out_offset(int64_t b, int64_t h) const { return b * tokens * dim + h * head_dim; }
   int64_t scores_offset(int64_t b, int64_t h) const { return (b * heads + h) * tokens * tokens; }
+  float scale() const { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim))); }
 };
 
 Geometry geometry(const torch::Tensor& qkv, int64_t heads) {
@@ -43,7 +44,7 @@ void for_each_head(const Geometry& g, F f) {
 std::pair<torch::Tensor, torch::Tensor> attention_forward(const torch::Tensor& qkv, int64_t heads) {
   const Geometry g = geometry(qkv, heads);
   const int64_t t = g.tokens, ld = g.qkv_row(), hd = g.head_dim;
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  const float scale = g.scale();
   auto scores = torch::empty({g.batch, heads, t, t}, qkv.options());
   auto out = torch::empty({g.batch, t, g.dim}, qkv.options());
   const float* in = qkv.data_ptr<float>();
@@ -75,7 +76,7 @@ struct OneDnnSelfAttention : torch::autograd::Function<OneDnnSelfAttention> {
     const auto &qkv = saved[0], &p = saved[1];
     const Geometry g = geometry(qkv, ctx->saved_data["heads"].toInt());
     const int64_t t = g.tokens, ld = g.qkv_row(), hd = g.head_dim;
-    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    const float scale = g.scale();
     const auto go = grads[0].contiguous();
     auto gp = torch::empty_like(p);
     auto gqkv = torch::empty_like(qkv);  // every element is written below
@@ -122,9 +123,8 @@ bool onednn_attention_applies(const torch::Tensor& qkv) {
 #if TORCH_VERSION_MAJOR >= 2
   return false;  // LibTorch's fused scaled_dot_product_attention
 #else
-  return cpu_gemm() == CpuGemm::kOneDnn && qkv.defined() && qkv.device().is_cpu() &&
-         qkv.scalar_type() == torch::kFloat && qkv.dim() == 3 && qkv.size(2) % 3 == 0 &&
-         qkv.numel() > 0 && !autocast_enabled(false);
+  return cpu_gemm() == CpuGemm::kOneDnn && plain_cpu_float32(qkv) && qkv.dim() == 3 &&
+         qkv.size(2) % 3 == 0 && qkv.numel() > 0;
 #endif
 }
 

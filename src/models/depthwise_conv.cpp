@@ -120,11 +120,9 @@ class DepthwiseConvFunction : public torch::autograd::Function<DepthwiseConvFunc
 }  // namespace
 
 bool depthwise_kernels_apply(const torch::Tensor& x, const torch::Tensor& weight) {
-  return x.device().is_cpu() && x.scalar_type() == torch::kFloat &&
-         weight.scalar_type() == torch::kFloat && x.dim() == 4 &&
+  return plain_cpu_float32(x) && plain_cpu_float32(weight) && x.dim() == 4 &&
          (x.is_contiguous() || x.is_contiguous(torch::MemoryFormat::ChannelsLast)) &&
-         weight.dim() == 4 && weight.size(0) == x.size(1) && weight.size(1) == 1 &&
-         !autocast_enabled(/*cuda=*/false);
+         weight.dim() == 4 && weight.size(0) == x.size(1) && weight.size(1) == 1;
 }
 
 torch::Tensor depthwise_conv2d(const torch::Tensor& x, const torch::Tensor& weight,

@@ -10,10 +10,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-bool cpu_float(const torch::Tensor& t) {
-  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.layout() == torch::kStrided;
-}
-
 // y [m, n] = x [m, k] W^T (W [n, k]) + b; x and W contiguous.
 torch::Tensor forward_product(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   const int64_t m = x.size(0), k = x.size(1), n = w.size(0);
@@ -55,9 +51,9 @@ struct OneDnnLinear : torch::autograd::Function<OneDnnLinear> {
 
 bool onednn_linear_applies(const torch::Tensor& x, const torch::Tensor& weight,
                            const torch::Tensor& bias) {
-  return cpu_gemm() == CpuGemm::kOneDnn && cpu_float(x) && cpu_float(weight) && cpu_float(bias) &&
-         x.dim() >= 1 && weight.dim() == 2 && bias.dim() == 1 && x.numel() > 0 &&
-         !autocast_enabled(false);
+  return cpu_gemm() == CpuGemm::kOneDnn && plain_cpu_float32(x) && plain_cpu_float32(weight) &&
+         plain_cpu_float32(bias) && x.dim() >= 1 && weight.dim() == 2 && bias.dim() == 1 &&
+         x.numel() > 0;
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {

@@ -38,6 +38,11 @@ void set_autocast_dtype(bool cuda, c10::ScalarType t) {
 }  // namespace
 #endif
 
+bool plain_cpu_float32(const torch::Tensor& t) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat &&
+         t.layout() == torch::kStrided && !autocast_enabled(/*cuda=*/false);
+}
+
 void check_precision(const std::string& precision, const torch::Device& device) {
   ODY_CHECK(precision != "fp16" || device.is_cuda(),
             "train.precision = \"fp16\" needs a CUDA device (CPU autocast supports bfloat16 "

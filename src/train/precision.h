@@ -18,6 +18,10 @@ void check_precision(const std::string& precision, const torch::Device& device);
 // Whether autocast is on for CUDA (cuda) or the CPU (!cuda) on this thread.
 bool autocast_enabled(bool cuda);
 
+// Whether t is a dense float32 CPU tensor and CPU autocast is off on this thread: where Odyssey's
+// own CPU kernels (depthwise filter gradient, oneDNN linear and attention) may replace LibTorch's.
+bool plain_cpu_float32(const torch::Tensor& t);
+
 // Autocast on for this scope (nothing for "fp32").
 class AutocastScope {
  public:
