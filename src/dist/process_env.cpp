@@ -15,6 +15,12 @@
 namespace odyssey {
 
 MpiSession::MpiSession(int* argc, char*** argv) {
+  // Open MPI's progress loop spins while a collective waits for the other ranks. The
+  // communication thread shares the rank's cores with the compute threads, so that spinning takes
+  // CPU from the backward pass the collectives overlap: ResNet-18 @64 with one core per rank
+  // trained ~10 % faster with the waiting thread yielding its core. Open MPI turns this on by
+  // itself only on oversubscribed nodes; a user's own setting (environment or mpirun --mca) wins.
+  setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
   int provided = 0;
   // The communicator's thread issues the collectives while the main thread may still call
   // MPI_Abort or set up another communicator: ask for full thread support (Open MPI has it).

@@ -15,7 +15,9 @@ struct ProcessEnv {
 };
 
 // Initialises MPI (when the binary was started by mpirun/srun or MPI is otherwise usable) and
-// finalises it on destruction. One per process, in main().
+// finalises it on destruction. One per process, in main(). Sets Open MPI's
+// mpi_yield_when_idle (unless the user set it): a thread waiting in a collective yields its core
+// to the compute threads instead of spinning.
 class MpiSession {
  public:
   MpiSession(int* argc, char*** argv);
