@@ -6,6 +6,7 @@
 //   build/bench_step --model vit_b16 --image-size 224 --batch 256 --precision bf16 \
 //       --device cuda --peak-tflops 790 [--channels-last] [--steps 30] [--warmup 10]
 //       [--cpu-gemm auto|onednn|libtorch]   (train.cpu_gemm; default auto, as the trainer)
+//       [--cpu-conv auto|winograd|libtorch]   (train.cpu_conv; default auto, as the trainer)
 //       [--trace FILE]   (LibTorch's profiler over the timed steps: a Chrome trace of every operator)
 //
 // Prints one human line and one JSON line (launch/gpu-check and launch/peers/step_peer.py, the
@@ -25,6 +26,7 @@
 #include "models/cpu_gemm.h"
 #include "models/flops.h"
 #include "models/registry.h"
+#include "models/winograd_conv.h"
 #include "train/device.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
@@ -36,7 +38,7 @@ namespace {
 
 struct Args {
   std::string model = "resnet18", precision = "fp32", device = "cpu", optimizer = "sgd";
-  std::string cpu_gemm = "auto", trace;
+  std::string cpu_gemm = "auto", cpu_conv = "auto", trace;
   int64_t image_size = 224, batch = 32, steps = 20, warmup = 5, channels = 3, classes = 1000;
   int64_t threads = 0;
   double peak_tflops = 0;
@@ -65,6 +67,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--peak-tflops") a.peak_tflops = std::stod(next());
     else if (k == "--channels-last") a.channels_last = true;
     else if (k == "--cpu-gemm") a.cpu_gemm = next();
+    else if (k == "--cpu-conv") a.cpu_conv = next();
     else if (k == "--trace") a.trace = next();
     else ODY_FAIL("bench_step: unknown argument '" + k + "'", "see the comment at the top of bench_step_main.cpp");
   }
@@ -78,6 +81,7 @@ void sync(const torch::Device& d) {
 int run(const Args& a) {
   if (a.threads > 0) odyssey::set_thread_counts(static_cast<int>(a.threads));  // + OpenBLAS's pool
   set_cpu_gemm(resolve_cpu_gemm(a.cpu_gemm, "bench_step --cpu-gemm"));
+  set_cpu_conv(a.cpu_conv, "bench_step --cpu-conv");
   const torch::Device device = resolve_device(a.device, 0, "bench_step --device");
   check_precision(a.precision, device);
   const ModelOptions mo{a.classes, a.channels, a.image_size};
@@ -124,7 +128,7 @@ int run(const Args& a) {
   std::printf("%s @%lld batch %lld %s %s%s%s: %.1f img/s, %.2f ms/step, %.1f TFLOP/s%s, loss %.3f\n",
               a.model.c_str(), static_cast<long long>(a.image_size), static_cast<long long>(a.batch),
               a.precision.c_str(), device.str().c_str(), a.channels_last ? " NHWC" : "",
-              device.is_cpu() ? (", " + cpu_gemm_name(cpu_gemm())).c_str() : "", ips, 1e3 * s / a.steps, tflops,
+              device.is_cpu() ? (", " + cpu_gemm_name(cpu_gemm()) + ", 3x3 convolutions: " + cpu_conv_name(cpu_conv())).c_str() : "", ips, 1e3 * s / a.steps, tflops,
               a.peak_tflops > 0 ? (", MFU " + std::to_string(100 * mfu).substr(0, 5) + " %").c_str() : "",
               loss.item<double>());
   std::printf("{\"impl\": \"odyssey\", \"model\": \"%s\", \"image_size\": %lld, \"batch\": %lld, "

@@ -22,6 +22,7 @@
 #include "dist/process_env.h"
 #include "metrics/report.h"
 #include "models/cpu_gemm.h"
+#include "models/winograd_conv.h"
 #include "models/flops.h"
 #include "models/meta_model.h"
 #include "models/registry.h"
@@ -281,11 +282,14 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   comm->set_timeout(cfg.dist.first_timeout_s);
   int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
   agree(*comm, [&] { set_cpu_gemm(resolve_cpu_gemm(cfg.train.cpu_gemm, cfg.source + ": train.cpu_gemm")); });
+  agree(*comm, [&] { set_cpu_conv(cfg.train.cpu_conv, cfg.source + ": train.cpu_conv"); });
   // Every rank sees local_size < size alike: on every node when the job spans nodes, on none else.
   if (cfg.dist.bucket_mb == 0) cfg.dist.bucket_mb = env.local_size < env.size ? 25 : 4;
   log::info("{} ranks ({} per node), {} CPU threads per rank, device {}{}, backend {}, gradient "
             "buckets {} MB", env.size, env.local_size, threads, device.str(),
-            device.is_cpu() ? " (matrix products: " + cpu_gemm_name(cpu_gemm()) + ")" : "",
+            device.is_cpu() ? " (matrix products: " + cpu_gemm_name(cpu_gemm()) +
+                                  ", 3x3 convolutions: " + cpu_conv_name(cpu_conv()) + ")"
+                            : "",
             comm->name(), cfg.dist.bucket_mb);
   agree(*comm, [&] { trainer = std::make_unique<Trainer>(cfg, *comm, device); });
   agree(*comm, [&] { trainer->start(); });

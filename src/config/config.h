@@ -59,6 +59,7 @@ struct TrainConfig {
   std::string device = "auto";  // "auto" (CUDA when every rank sees a GPU), "cpu" or "cuda"
   bool channels_last = true;    // conv nets: weights and activations in NHWC memory order
   std::string cpu_gemm = "auto";  // CPU float32 linear layers: "auto", "onednn" or "libtorch"
+  std::string cpu_conv = "auto";  // CPU float32 3x3 stride-1 convolutions: "auto", "winograd", "libtorch"
 };
 
 struct OptimConfig {

@@ -43,6 +43,7 @@ const std::unordered_map<std::string, OpRule>& op_rules() {
       // Odyssey's own (models/linear.h, models/attention.h): the products of the plain path.
       {"odyssey::linear", {"matmul", Rule::matmul, 0}},
       {"odyssey::self_attention", {"matmul", Rule::attention, 0}},
+      {"odyssey::conv2d_winograd", {"conv", Rule::conv, 0}},  // counted as the direct convolution
   };
   return rules;
 }

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "models/registry.h"
+#include "models/winograd_conv.h"
 
 namespace odyssey {
 
@@ -37,7 +38,7 @@ struct ResBlockImpl : nn::Module {
   torch::Tensor forward(const torch::Tensor& x) {
     torch::Tensor y = x;
     for (size_t i = 0; i < convs.size(); ++i) {
-      y = bns[i]->forward(convs[i]->forward(y));
+      y = bns[i]->forward(conv2d_forward(convs[i], y));
       if (i + 1 < convs.size()) y = torch::relu(y);
     }
     return torch::relu(y + (downsample ? downsample->forward(x) : x));

@@ -1,0 +1,180 @@
+#include "models/winograd_conv.h"
+
+#include <ATen/Parallel.h>
+
+#include <atomic>
+
+#include "common/error.h"
+#include "models/cpu_gemm.h"
+#include "models/record_op.h"
+#include "models/winograd_kernels.h"
+#include "train/precision.h"
+
+namespace odyssey {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::tensor_list;
+
+std::atomic<int> g_mode{-1};  // -1: "auto"
+
+WinogradGeometry geometry(const torch::Tensor& x, const torch::Tensor& w) {
+  return {x.size(0), x.size(2), x.size(3), x.size(1), w.size(0)};
+}
+
+// Runs f(begin, end) over [0, n) in chunks of about `work` scalar operations per task.
+template <class F>
+void parallel(int64_t n, int64_t work_per_item, F f) {
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_item));
+  at::parallel_for(0, n, grain, f);
+}
+
+// c[p] = op(a[p]) op(b[p]) for the 16 transform points; a, b, c contiguous [16][rows][cols],
+// op(a[p]) m x k, op(b[p]) k x n.
+void products(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const torch::Tensor& a,
+              const torch::Tensor& b, torch::Tensor& c) {
+  if (cpu_gemm() == CpuGemm::kOneDnn) {
+    const float *ap = a.data_ptr<float>(), *bp = b.data_ptr<float>();
+    float* cp = c.data_ptr<float>();
+    for (int64_t p = 0; p < kWinogradPoints; ++p)
+      onednn_sgemm(ta, tb, m, n, k, 1.0f, ap + p * m * k, ta ? m : k, bp + p * k * n, tb ? k : n,
+                   0.0f, cp + p * m * n, n);
+  } else {
+    at::bmm_out(c, ta ? a.transpose(1, 2) : a, tb ? b.transpose(1, 2) : b);
+  }
+}
+
+// The filters' channels-last memory [K][3][3][C] (no copy when they are channels-last).
+torch::Tensor filters_cl(const torch::Tensor& w) {
+  return w.permute({0, 2, 3, 1}).contiguous();
+}
+
+// U [16, K, C] from the filters [K, C, 3, 3].
+torch::Tensor filter_transform(const torch::Tensor& w, const WinogradGeometry& g) {
+  const auto f = filters_cl(w);
+  auto u = torch::empty({kWinogradPoints, g.c_out, g.c_in}, w.options());
+  parallel(g.c_out, 64 * g.c_in, [&](int64_t k0, int64_t k1) {
+    winograd_filter_transform(f.data_ptr<float>(), u.data_ptr<float>(), g, k0, k1);
+  });
+  return u;
+}
+
+// V [16, tiles, C] from channels-last x.
+torch::Tensor input_transform(const torch::Tensor& x, const WinogradGeometry& g) {
+  auto v = torch::empty({kWinogradPoints, g.tiles(), g.c_in}, x.options());
+  parallel(g.tiles(), 64 * g.c_in, [&](int64_t t0, int64_t t1) {
+    winograd_input_transform(x.data_ptr<float>(), v.data_ptr<float>(), g, t0, t1);
+  });
+  return v;
+}
+
+// y (channels-last) = the convolution of channels-last x with the filters whose transform is u.
+torch::Tensor forward_conv(const torch::Tensor& x, const torch::Tensor& u, const WinogradGeometry& g) {
+  const auto v = input_transform(x, g);
+  auto m = torch::empty({kWinogradPoints, g.tiles(), g.c_out}, x.options());
+  products(false, true, g.tiles(), g.c_out, g.c_in, v, u, m);  // M = V U^T
+  auto y = torch::empty({g.n, g.c_out, g.h, g.w}, x.options().memory_format(torch::MemoryFormat::ChannelsLast));
+  parallel(g.tiles(), 32 * g.c_out, [&](int64_t t0, int64_t t1) {
+    winograd_output_transform(m.data_ptr<float>(), y.data_ptr<float>(), g, t0, t1);
+  });
+  return y;
+}
+
+struct WinogradConv : torch::autograd::Function<WinogradConv> {
+  // x channels-last contiguous.
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w) {
+    const auto g = geometry(x, w);
+    auto u = filter_transform(w, g);
+    ctx->save_for_backward({x, w, u});
+    return forward_conv(x, u, g);
+  }
+
+  static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &w = saved[1], &u = saved[2];
+    const auto g = geometry(x, w);
+    const auto gy = grads[0].contiguous(torch::MemoryFormat::ChannelsLast);
+    auto dm = torch::empty({kWinogradPoints, g.tiles(), g.c_out}, x.options());
+    parallel(g.tiles(), 32 * g.c_out, [&](int64_t t0, int64_t t1) {
+      winograd_output_adjoint(gy.data_ptr<float>(), dm.data_ptr<float>(), g, t0, t1);
+    });
+    torch::Tensor gx, gw;
+    if (ctx->needs_input_grad(0)) {
+      auto dv = torch::empty({kWinogradPoints, g.tiles(), g.c_in}, x.options());
+      products(false, false, g.tiles(), g.c_in, g.c_out, dm, u, dv);  // dV = dM U
+      // (torch::zeros ignores a memory format in its options)
+      gx = torch::empty(x.sizes(), x.options().memory_format(torch::MemoryFormat::ChannelsLast)).zero_();
+      parallel(g.n, 64 * g.c_in * g.tiles() / g.n, [&](int64_t n0, int64_t n1) {
+        winograd_input_adjoint(dv.data_ptr<float>(), gx.data_ptr<float>(), g, n0, n1);
+      });
+    }
+    if (ctx->needs_input_grad(1)) {
+      const auto v = input_transform(x, g);
+      auto du = torch::empty({kWinogradPoints, g.c_out, g.c_in}, x.options());
+      products(true, false, g.c_out, g.c_in, g.tiles(), dm, v, du);  // dU = dM^T V
+      gw = torch::empty_like(w);  // the filters' own strides
+      const bool cl = gw.permute({0, 2, 3, 1}).is_contiguous();
+      auto df = cl ? gw : torch::empty({g.c_out, 3, 3, g.c_in}, w.options());  // [K][3][3][C]
+      parallel(g.c_out, 64 * g.c_in, [&](int64_t k0, int64_t k1) {
+        winograd_filter_adjoint(du.data_ptr<float>(), df.data_ptr<float>(), g, k0, k1);
+      });
+      if (!cl) gw.permute({0, 2, 3, 1}).copy_(df);
+    }
+    return {gx, gw};
+  }
+};
+
+}  // namespace
+
+void set_cpu_conv(const std::string& mode, const std::string& key) {
+  if (mode == "auto") g_mode = -1;
+  else if (mode == "winograd") g_mode = static_cast<int>(CpuConv::kWinograd);
+  else if (mode == "libtorch") g_mode = static_cast<int>(CpuConv::kLibTorch);
+  else ODY_FAIL(ODY_MSG(key << " = \"" << mode << "\" is not a choice"),
+                "use \"auto\", \"winograd\" or \"libtorch\"");
+}
+
+CpuConv cpu_conv() {
+  const int mode = g_mode.load();
+  if (mode >= 0) return static_cast<CpuConv>(mode);
+  return cpu_gemm() == CpuGemm::kOneDnn ? CpuConv::kWinograd : CpuConv::kLibTorch;
+}
+
+std::string cpu_conv_name(CpuConv c) {
+  return c == CpuConv::kWinograd ? "Winograd F(2x2, 3x3)" : "LibTorch";
+}
+
+bool winograd_conv_applies(const torch::Tensor& x, const torch::Tensor& weight) {
+  return cpu_conv() == CpuConv::kWinograd && plain_cpu_float32(x) && plain_cpu_float32(weight) &&
+         x.dim() == 4 && weight.dim() == 4 && weight.size(1) == x.size(1) &&
+         weight.size(2) == 3 && weight.size(3) == 3 && x.numel() > 0 && weight.numel() > 0 &&
+         x.is_contiguous(torch::MemoryFormat::ChannelsLast);
+}
+
+torch::Tensor conv3x3(const torch::Tensor& x, const torch::Tensor& weight) {
+  if (!winograd_conv_applies(x, weight)) return torch::conv2d(x, weight, {}, 1, 1);
+  RecordedOp record("odyssey::conv2d_winograd", [&] { return std::vector<c10::IValue>{x, weight}; });
+  const bool grad = torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad());
+  torch::Tensor y;
+  if (grad) {
+    y = WinogradConv::apply(x, weight);
+  } else {
+    const auto g = geometry(x, weight);
+    y = forward_conv(x, filter_transform(weight, g), g);
+  }
+  record.set_output(y);
+  return y;
+}
+
+torch::Tensor conv2d_forward(const torch::nn::Conv2d& layer, const torch::Tensor& x) {
+  const auto& o = layer->options;
+  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  const bool plain_3x3 = (*o.kernel_size())[0] == 3 && (*o.kernel_size())[1] == 3 &&
+                         (*o.stride())[0] == 1 && (*o.stride())[1] == 1 && padding &&
+                         (**padding)[0] == 1 && (**padding)[1] == 1 && (*o.dilation())[0] == 1 &&
+                         (*o.dilation())[1] == 1 && o.groups() == 1 && !o.bias() &&
+                         !o.transposed() && c10::get_if<torch::enumtype::kZeros>(&o.padding_mode());
+  return plain_3x3 ? conv3x3(x, layer->weight) : layer.ptr()->forward(x);
+}
+
+}  // namespace odyssey
