@@ -22,7 +22,7 @@ WinogradGeometry geometry(const torch::Tensor& x, const torch::Tensor& w) {
   return {x.size(0), x.size(2), x.size(3), x.size(1), w.size(0)};
 }
 
-// Runs f(begin, end) over [0, n) in chunks of about `work` scalar operations per task.
+// Runs f(begin, end) over [0, n) in tasks of at least ~32k scalar operations (work_per_item each).
 template <class F>
 void parallel(int64_t n, int64_t work_per_item, F f) {
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_item));
