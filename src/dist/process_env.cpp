@@ -19,7 +19,8 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   // communication thread shares the rank's cores with the compute threads, so that spinning takes
   // CPU from the backward pass the collectives overlap: ResNet-18 @64 with one core per rank
   // trained ~10 % faster with the waiting thread yielding its core. Open MPI turns this on by
-  // itself only on oversubscribed nodes; a user's own setting (environment or mpirun --mca) wins.
+  // itself only on oversubscribed nodes; a user's own setting (environment or mpirun --mca) wins,
+  // but one in an MCA parameter file does not (the environment outranks the files).
   setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
   int provided = 0;
   // The communicator's thread issues the collectives while the main thread may still call

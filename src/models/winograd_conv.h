@@ -1,5 +1,4 @@
-// conv3x3: a 3x3 convolution with stride 1 and zero padding 1 (ResNet's and the small CNNs'
-// workhorse), computed on CPU float32 channels-last images by Winograd's F(2x2, 3x3) algorithm
+// conv3x3: a 3x3 convolution with stride 1 and zero padding 1 (ResNet's workhorse), computed on CPU float32 channels-last images by Winograd's F(2x2, 3x3) algorithm
 // (models/winograd_kernels.h): 16 multiplications per 2x2 output tile and channel pair instead of
 // 36, as 16 matrix products through models/cpu_gemm.h's library. Forward, input and filter
 // gradients; the result agrees with a direct convolution to float rounding (the transforms'
@@ -7,7 +6,8 @@
 // another kernel size) is torch::conv2d.
 //
 // train.cpu_conv chooses: "auto" is Winograd where oneDNN's sgemm computes the matrix products
-// (measured faster than LibTorch's direct oneDNN convolution on this CPU), else LibTorch.
+// (measured faster than LibTorch's direct oneDNN convolution on an AVX-512 CPU), else LibTorch.
+// The backward pass is not itself differentiable (no double backward), as the trainer needs.
 #pragma once
 
 #include <torch/torch.h>

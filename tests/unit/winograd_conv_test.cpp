@@ -1,8 +1,9 @@
 // conv3x3 by Winograd's F(2x2, 3x3) against LibTorch's convolution in double precision (forward,
-// input and filter gradients; odd and even sizes, 1x1 to 9x9 images, 1 to 70 channels, NCHW- and
+// input and filter gradients; odd and even sizes, 1x1 to 16x16 images, 1 to 70 channels, NCHW- and
 // channels-last-strided filters; both matrix-product libraries), the no-gradient path, the
 // fallbacks (NCHW images, double, autocast, train.cpu_conv = "libtorch"), the setting's checks,
 // which Conv2d layers take the path, and a ResNet-18 step either way.
+#include <ATen/record_function.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -25,7 +26,7 @@ namespace {
 
 constexpr auto kChannelsLast = torch::MemoryFormat::ChannelsLast;
 
-// Sets train.cpu_conv for one scope and restores "auto" after.
+// Sets train.cpu_conv for one scope and restores "auto" (the unit tests' setting) after.
 struct ConvChoice {
   explicit ConvChoice(const std::string& mode) { set_cpu_conv(mode, "test"); }
   ~ConvChoice() { set_cpu_conv("auto", "test"); }
@@ -34,6 +35,21 @@ struct ConvChoice {
 struct Grads {
   torch::Tensor y, gx, gw;
 };
+
+// How many convolutions took Winograd's path while f ran (conv3x3 records each as an operator).
+thread_local int t_winograd_calls = 0;
+template <class F>
+int winograd_calls(F f) {
+  t_winograd_calls = 0;
+  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
+      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+        if (std::string(fn.name()) == "odyssey::conv2d_winograd") ++t_winograd_calls;
+        return nullptr;
+      }));
+  f();
+  at::removeCallback(handle);
+  return t_winograd_calls;
+}
 
 Grads run(const torch::Tensor& x0, const torch::Tensor& w0, bool ours) {
   auto x = x0.clone(kChannelsLast).requires_grad_();
@@ -164,14 +180,17 @@ TEST(WinogradConv, OnlyPlain3x3LayersTakeThePath) {
     conv2d_forward(layer, x);
     return counter.count().total();
   };
+  const nn::Conv2d plain(nn::Conv2dOptions(4, 6, 3).padding(1).bias(false));
+  EXPECT_EQ(winograd_calls([&] { conv2d_forward(plain, x); }), 1);
   // The MAC counter sees Winograd's convolution as the direct one it replaces.
-  EXPECT_EQ(counted(nn::Conv2d(nn::Conv2dOptions(4, 6, 3).padding(1).bias(false))), 8 * 8 * 6 * 4 * 9);
+  EXPECT_EQ(counted(plain), 8 * 8 * 6 * 4 * 9);
   for (auto layer : {nn::Conv2d(nn::Conv2dOptions(4, 6, 3).padding(1).bias(true)),
                      nn::Conv2d(nn::Conv2dOptions(4, 6, 3).padding(1).stride(2).bias(false)),
                      nn::Conv2d(nn::Conv2dOptions(4, 6, 3).padding(0).bias(false)),
                      nn::Conv2d(nn::Conv2dOptions(4, 6, 1).bias(false)),
                      nn::Conv2d(nn::Conv2dOptions(4, 4, 3).padding(1).groups(2).bias(false))}) {
     torch::NoGradGuard no_grad;
+    EXPECT_EQ(winograd_calls([&] { conv2d_forward(layer, x); }), 0) << layer;
     EXPECT_TRUE(torch::equal(conv2d_forward(layer, x), layer->forward(x))) << layer;
   }
 }
@@ -187,7 +206,10 @@ TEST(WinogradConv, ResNetTrainsAlikeEitherWay) {
     model->train();
     torch::manual_seed(1);
     auto x = memory_order(torch::randn({4, 1, 32, 32}), true);
-    auto loss = torch::nn::functional::cross_entropy(model->forward(x), torch::tensor({1, 2, 3, 4}));
+    torch::Tensor logits;
+    // Every 3x3 but the strided one opening stages 2-4: 4 in layer1, 3 in each later stage.
+    EXPECT_EQ(winograd_calls([&] { logits = model->forward(x); }), mode == "winograd" ? 13 : 0);
+    auto loss = torch::nn::functional::cross_entropy(logits, torch::tensor({1, 2, 3, 4}));
     loss.backward();
     std::vector<torch::Tensor> out{loss.detach().reshape({1})};
     for (const auto& p : model->parameters()) out.push_back(p.grad().clone());
