@@ -3,13 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-// Each kernel is built for AVX-512, AVX2 and baseline x86-64 and picked at load time, so one
-// binary runs everywhere and uses the widest vectors the machine has.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ODYSSEY_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define ODYSSEY_VECTOR_CLONES
-#endif
+#include "models/vector_clones.h"  // each kernel built for AVX-512, AVX2 and baseline x86-64
 
 namespace odyssey {
 namespace {

@@ -2,12 +2,7 @@
 
 #include <vector>
 
-// Built for AVX-512, AVX2 and baseline x86-64, picked at load time (as models/depthwise_kernels).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ODYSSEY_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define ODYSSEY_VECTOR_CLONES
-#endif
+#include "models/vector_clones.h"  // each kernel built for AVX-512, AVX2 and baseline x86-64
 
 namespace odyssey {
 namespace {

@@ -76,7 +76,7 @@ class Trainer {
   ControlFlags train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
                           ClassificationCounts* window);
   void end_of_epoch(bool last);
-  void report_progress(ClassificationCounts& window, double window_s, double data_wait_s);
+  void report_progress(ClassificationCounts& window, double measured_s, double data_wait_s);
   void report_eval(const ClassificationCounts& counts);
   // The columns of metrics.csv (train and eval records share them; empty where not applicable).
   static const std::vector<std::string>& metrics_csv_columns();

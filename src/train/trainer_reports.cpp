@@ -43,8 +43,14 @@ const std::vector<std::string>& Trainer::metrics_csv_columns() {
   return c;
 }
 
-void Trainer::report_progress(ClassificationCounts& window, double window_s, double data_wait_s) {
+void Trainer::report_progress(ClassificationCounts& window, double measured_s, double data_wait_s) {
+  // The window's own all-reduce belongs to it: a stall there (a network outage) is time spent
+  // waiting for collectives, not time between windows.
+  const auto t_reduce = Clock::now();
   window.allreduce(comm_);  // all ranks
+  const double reduce_s = std::chrono::duration<double>(Clock::now() - t_reduce).count();
+  comm_wait_s_ += reduce_s;
+  const double window_s = measured_s + reduce_s;
   const double lr = lr_at(cfg_.schedule, peak_lr_, std::max<int64_t>(0, state_.step - 1),
                           warmup_steps_, total_steps_, steps_per_epoch_);
   const double ips = window.count() / std::max(1e-9, window_s);

@@ -23,16 +23,8 @@ if ! grep -qF "3x3 convolutions: Winograd F(2x2, 3x3)" "$WORK/steps_auto.txt"; t
   echo "SKIP: this process has no oneDNN sgemm (auto chose LibTorch's convolutions)"
   exit 0
 fi
-/usr/bin/python3 - "$WORK/steps_auto/metrics.jsonl" "$WORK/steps_libtorch/metrics.jsonl" <<'PY'
-import json, sys
-loss = lambda p: [r["loss"] for r in map(json.loads, open(p)) if r["kind"] == "train"]
-a, b = loss(sys.argv[1]), loss(sys.argv[2])
-assert len(a) == len(b) == 2, (a, b)
-for i, (x, y) in enumerate(zip(a, b)):
-    assert abs(x - y) <= 2e-5 * abs(y), f"step {i + 1}: Winograd loss {x} vs LibTorch {y}"
-assert a[-1] != a[0], a  # the weights moved
-print("per-step losses agree:", a)
-PY
+same_step_losses "$WORK/steps_auto/metrics.jsonl" "$WORK/steps_libtorch/metrics.jsonl" 2 2e-5 \
+  "Winograd against LibTorch"
 # It learns: one epoch of 6,400 images at 28 px, 100 steps of 2 x 32, 2,000 test images (73 %
 # measured; chance is 10 %).
 resnet_run learns data.train_limit=6400 data.eval_limit=2000 train.epochs=1 train.batch_size=32 \

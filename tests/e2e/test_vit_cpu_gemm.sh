@@ -6,9 +6,9 @@
 source "$(dirname "$0")/common.sh"
 vit_run() {  # vit_run NAME [overrides...]
   local name=$1; shift
-  "${MPI[@]}" -np 2 "$TRAINER" configs/fmnist_vit.toml data.path="$DATA" run.out_dir="$WORK" \
-    run.name="$name" model.name=vit_mini4 augment.hflip=false augment.crop_padding=0 \
-    checkpoint.every_epochs=0 "$@" > "$WORK/$name.txt" 2>&1 || { cat "$WORK/$name.txt"; fail "$name failed"; }
+  SMALL_RUN_CONFIG=configs/fmnist_vit.toml small_run 2 "$name" model.name=vit_mini4 \
+    augment.hflip=false augment.crop_padding=0 checkpoint.every_epochs=0 "$@" \
+    > "$WORK/$name.txt" 2>&1 || { cat "$WORK/$name.txt"; fail "$name failed"; }
 }
 # Same start, same batches: per-step losses with either library's products ("auto" first: where
 # it finds no oneDNN there is nothing to compare).
@@ -22,16 +22,8 @@ if ! grep -qF "matrix products: oneDNN" "$WORK/steps_auto.txt"; then
   echo "SKIP: this process has no oneDNN sgemm (auto chose LibTorch's products)"
   exit 0
 fi
-/usr/bin/python3 - "$WORK/steps_auto/metrics.jsonl" "$WORK/steps_libtorch/metrics.jsonl" <<'PY'
-import json, sys
-loss = lambda p: [r["loss"] for r in map(json.loads, open(p)) if r["kind"] == "train"]
-a, b = loss(sys.argv[1]), loss(sys.argv[2])
-assert len(a) == len(b) == 5, (a, b)
-for i, (x, y) in enumerate(zip(a, b)):
-    assert abs(x - y) <= 1e-4 * abs(y), f"step {i + 1}: oneDNN loss {x} vs LibTorch {y}"
-assert a[-1] != a[0], a  # the weights moved
-print("per-step losses agree:", a)
-PY
+same_step_losses "$WORK/steps_auto/metrics.jsonl" "$WORK/steps_libtorch/metrics.jsonl" 5 1e-4 \
+  "oneDNN against LibTorch"
 # It learns: three epochs of 6,400 images, 300 AdamW steps (68 % measured; chance is 10 %, the
 # full recipe reaches 91 % in 12 epochs of 60,000), 2,000 test images.
 vit_run learns data.train_limit=6400 data.eval_limit=2000 train.epochs=3 train.batch_size=32 \
