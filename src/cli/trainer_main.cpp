@@ -22,11 +22,11 @@
 #include "dist/process_env.h"
 #include "metrics/report.h"
 #include "models/cpu_gemm.h"
-#include "models/winograd_conv.h"
 #include "models/flops.h"
 #include "models/meta_model.h"
 #include "models/registry.h"
 #include "models/weights.h"
+#include "models/winograd_conv.h"
 #include "train/device.h"
 #include "train/trainer.h"
 
