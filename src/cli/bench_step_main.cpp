@@ -128,7 +128,7 @@ int run(const Args& a) {
   std::printf("%s @%lld batch %lld %s %s%s%s: %.1f img/s, %.2f ms/step, %.1f TFLOP/s%s, loss %.3f\n",
               a.model.c_str(), static_cast<long long>(a.image_size), static_cast<long long>(a.batch),
               a.precision.c_str(), device.str().c_str(), a.channels_last ? " NHWC" : "",
-              device.is_cpu() ? (", " + cpu_gemm_name(cpu_gemm()) + ", 3x3 convolutions: " + cpu_conv_name(a.channels_last ? cpu_conv() : CpuConv::kLibTorch)).c_str() : "", ips, 1e3 * s / a.steps, tflops,
+              device.is_cpu() ? (", " + cpu_gemm_name(cpu_gemm()) + ", 3x3 convolutions: " + cpu_conv_name(cpu_conv_for(a.channels_last))).c_str() : "", ips, 1e3 * s / a.steps, tflops,
               a.peak_tflops > 0 ? (", MFU " + std::to_string(100 * mfu).substr(0, 5) + " %").c_str() : "",
               loss.item<double>());
   std::printf("{\"impl\": \"odyssey\", \"model\": \"%s\", \"image_size\": %lld, \"batch\": %lld, "

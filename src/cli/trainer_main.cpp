@@ -283,15 +283,13 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
   agree(*comm, [&] { set_cpu_gemm(resolve_cpu_gemm(cfg.train.cpu_gemm, cfg.source + ": train.cpu_gemm")); });
   agree(*comm, [&] { set_cpu_conv(cfg.train.cpu_conv, cfg.source + ": train.cpu_conv"); });
-  // Winograd's path takes channels-last tensors only.
-  const std::string conv_label = cpu_conv_name(
-      cfg.train.channels_last ? cpu_conv() : CpuConv::kLibTorch);
   // Every rank sees local_size < size alike: on every node when the job spans nodes, on none else.
   if (cfg.dist.bucket_mb == 0) cfg.dist.bucket_mb = env.local_size < env.size ? 25 : 4;
   log::info("{} ranks ({} per node), {} CPU threads per rank, device {}{}, backend {}, gradient "
             "buckets {} MB", env.size, env.local_size, threads, device.str(),
             device.is_cpu() ? " (matrix products: " + cpu_gemm_name(cpu_gemm()) +
-                                  ", 3x3 convolutions: " + conv_label + ")"
+                                  ", 3x3 convolutions: " +
+                                  cpu_conv_name(cpu_conv_for(cfg.train.channels_last)) + ")"
                             : "",
             comm->name(), cfg.dist.bucket_mb);
   agree(*comm, [&] { trainer = std::make_unique<Trainer>(cfg, *comm, device); });

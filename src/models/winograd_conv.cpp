@@ -140,6 +140,10 @@ CpuConv cpu_conv() {
   return cpu_gemm() == CpuGemm::kOneDnn ? CpuConv::kWinograd : CpuConv::kLibTorch;
 }
 
+CpuConv cpu_conv_for(bool channels_last) {
+  return channels_last ? cpu_conv() : CpuConv::kLibTorch;
+}
+
 std::string cpu_conv_name(CpuConv c) {
   return c == CpuConv::kWinograd ? "Winograd F(2x2, 3x3)" : "LibTorch";
 }

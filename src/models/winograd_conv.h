@@ -1,5 +1,5 @@
-// conv3x3: a 3x3 convolution with stride 1 and zero padding 1 (ResNet's workhorse), computed on CPU float32 channels-last images by Winograd's F(2x2, 3x3) algorithm
-// (models/winograd_kernels.h): 16 multiplications per 2x2 output tile and channel pair instead of
+// conv3x3: a 3x3 convolution with stride 1 and zero padding 1 (ResNet's workhorse), computed on
+// CPU float32 channels-last images by Winograd's F(2x2, 3x3) algorithm (models/winograd_kernels.h): 16 multiplications per 2x2 output tile and channel pair instead of
 // 36, as 16 matrix products through models/cpu_gemm.h's library. Forward, input and filter
 // gradients; the result agrees with a direct convolution to float rounding (the transforms'
 // coefficients are 0, +-1 and 1/2). Anything else (CUDA, NCHW images, half precision, autocast,
@@ -22,6 +22,8 @@ enum class CpuConv { kLibTorch, kWinograd };
 // Process-wide, set once at start-up by the trainer (initially "auto").
 void set_cpu_conv(const std::string& mode, const std::string& key);
 CpuConv cpu_conv();  // "auto" resolved against the current models/cpu_gemm.h choice
+// What a run's 3x3 convolutions get in this memory order (Winograd takes channels-last only).
+CpuConv cpu_conv_for(bool channels_last);
 std::string cpu_conv_name(CpuConv c);  // "Winograd F(2x2, 3x3)" or "LibTorch"
 
 // x [N, C, H, W], weight [K, C, 3, 3]: torch::conv2d(x, weight, {}, 1, 1).

@@ -16,8 +16,19 @@ Tile tile_of(int64_t t, const WinogradGeometry& g) {
   return {t / per_image, 2 * (rem / g.tiles_w()), 2 * (rem % g.tiles_w())};
 }
 
-bool inside(int64_t r, int64_t c, const WinogradGeometry& g) {
-  return r >= 0 && r < g.h && c >= 0 && c < g.w;
+// Pointers to the channel vectors of a tile's n x n pixels in image memory [n][h][w][channels]:
+// the 4x4 input patch (n = 4, from one pixel up and left of the tile) or the 2x2 output tile
+// (n = 2); pixels outside the image get `outside` (zeros to read, or a sink to write).
+template <int N, class T>
+void tile_pixels(T* image, const Tile& tile, int64_t channels, const WinogradGeometry& g,
+                 T* outside, T* (&pixel)[N * N]) {
+  const int64_t origin = N == 4 ? -1 : 0;
+  for (int i = 0; i < N; ++i)
+    for (int j = 0; j < N; ++j) {
+      const int64_t r = tile.row + origin + i, c = tile.col + origin + j;
+      const bool in = r >= 0 && r < g.h && c >= 0 && c < g.w;
+      pixel[i * N + j] = in ? image + ((tile.image * g.h + r) * g.w + c) * channels : outside;
+    }
 }
 
 }  // namespace
@@ -30,11 +41,7 @@ void winograd_input_transform(const float* x, float* v, const WinogradGeometry& 
   for (int64_t t = t0; t < t1; ++t) {
     const Tile tile = tile_of(t, g);
     const float* p[16];
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) {
-        const int64_t r = tile.row - 1 + i, c = tile.col - 1 + j;
-        p[i * 4 + j] = inside(r, c, g) ? x + ((tile.image * g.h + r) * g.w + c) * C : zeros.data();
-      }
+    tile_pixels<4>(x, tile, C, g, zeros.data(), p);
     float* __restrict o = v + t * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
@@ -92,11 +99,7 @@ void winograd_output_transform(const float* m, float* y, const WinogradGeometry&
   for (int64_t t = t0; t < t1; ++t) {
     const Tile tile = tile_of(t, g);
     float* q[4];
-    for (int a = 0; a < 2; ++a)
-      for (int b = 0; b < 2; ++b) {
-        const int64_t r = tile.row + a, c = tile.col + b;
-        q[a * 2 + b] = inside(r, c, g) ? y + ((tile.image * g.h + r) * g.w + c) * K : sink.data();
-      }
+    tile_pixels<2>(y, tile, K, g, sink.data(), q);
     const float* __restrict in = m + t * K;
 #pragma omp simd
     for (int64_t k = 0; k < K; ++k) {
@@ -122,11 +125,7 @@ void winograd_output_adjoint(const float* dy, float* dm, const WinogradGeometry&
   for (int64_t t = t0; t < t1; ++t) {
     const Tile tile = tile_of(t, g);
     const float* p[4];
-    for (int a = 0; a < 2; ++a)
-      for (int b = 0; b < 2; ++b) {
-        const int64_t r = tile.row + a, c = tile.col + b;
-        p[a * 2 + b] = inside(r, c, g) ? dy + ((tile.image * g.h + r) * g.w + c) * K : zeros.data();
-      }
+    tile_pixels<2>(dy, tile, K, g, zeros.data(), p);
     float* __restrict o = dm + t * K;
 #pragma omp simd
     for (int64_t k = 0; k < K; ++k) {
@@ -152,11 +151,7 @@ void winograd_input_adjoint(const float* dv, float* dx, const WinogradGeometry& 
   for (int64_t t = n0 * per_image; t < n1 * per_image; ++t) {
     const Tile tile = tile_of(t, g);
     float* q[16];
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) {
-        const int64_t r = tile.row - 1 + i, c = tile.col - 1 + j;
-        q[i * 4 + j] = inside(r, c, g) ? dx + ((tile.image * g.h + r) * g.w + c) * C : sink.data();
-      }
+    tile_pixels<4>(dx, tile, C, g, sink.data(), q);
     const float* __restrict in = dv + t * C;
     // Every padding pixel lands in `sink`, whose contents are never read.
 #pragma omp simd

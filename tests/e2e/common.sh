@@ -33,8 +33,35 @@ print("per-step losses agree:", a)
 PY
 }
 
+# final_top1_above METRICS.jsonl SAMPLES MIN WHAT: the run's last evaluation covered SAMPLES
+# images and its top-1 accuracy exceeds MIN.
+final_top1_above() {
+  /usr/bin/python3 - "$@" <<'PY'
+import json, sys
+path, samples, least, what = sys.argv[1:5]
+evals = [r for r in map(json.loads, open(path)) if r["kind"] == "eval"]
+assert evals and evals[-1]["samples"] == int(samples), evals
+assert evals[-1]["top1"] > float(least), evals[-1]
+print(f"{what}: test top-1", evals[-1]["top1"])
+PY
+}
+
 # count_in FILE TEXT: how many lines contain TEXT.
 count_in() { grep -cF -- "$2" "$1" || true; }
+
+# expect_error EXPECTED_TEXT [trainer args...]: the trainer under mpirun -np 2 fails (non-zero
+# exit, no hang within 60 s) and prints EXPECTED_TEXT exactly once.
+expect_error() {
+  local want=$1; shift
+  local rc=0
+  timeout 60 "${MPI[@]}" -np 2 "$TRAINER" "$@" > "$WORK/out.txt" 2>&1 || rc=$?
+  [ $rc -ne 0 ] || { cat "$WORK/out.txt"; fail "exit code 0 for: $*"; }
+  [ $rc -ne 124 ] || fail "timed out (hang) for: $*"
+  expect_in "$WORK/out.txt" "$want"
+  local n; n=$(count_in "$WORK/out.txt" "$want")
+  [ "$n" = 1 ] || { cat "$WORK/out.txt"; fail "message printed $n times, expected once"; }
+  echo "ok (exit $rc): $want"
+}
 
 # A small real-data run: the quickstart (or the config in SMALL_RUN_CONFIG) on the test copy of
 # Fashion-MNIST, one thread per rank, its run folder under $WORK.
