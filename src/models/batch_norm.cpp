@@ -21,15 +21,24 @@ void BatchNorm2dImpl::pretty_print(std::ostream& stream) const {
          << ", momentum=" << options.momentum().value_or(-1) << ")";
 }
 
+double BatchNorm2dImpl::count_batch() {
+  num_batches_tracked += 1;
+  return options.momentum().has_value() ? *options.momentum()
+                                        : 1.0 / num_batches_tracked.item<double>();
+}
+
+bool BatchNorm2dImpl::synced() const {
+  Communicator* comm = batch_norm_sync();
+  return comm != nullptr && comm->size() > 1;
+}
+
 torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& input) {
   double momentum = options.momentum().value_or(0.0);
-  if (is_training()) {  // as torch: count the batch; no momentum = the cumulative average
-    num_batches_tracked += 1;
-    if (!options.momentum().has_value()) momentum = 1.0 / num_batches_tracked.item<double>();
-    Communicator* comm = batch_norm_sync();
-    if (comm != nullptr && comm->size() > 1)
+  if (is_training()) {
+    momentum = count_batch();
+    if (synced())
       return sync_batch_norm(input, weight, bias, running_mean, running_var, momentum,
-                             options.eps(), *comm);
+                             options.eps(), *batch_norm_sync());
   }
   return torch::batch_norm(input, weight, bias, running_mean, running_var, is_training(), momentum,
                            options.eps(), /*cudnn_enabled=*/true);

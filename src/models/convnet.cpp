@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "models/batch_norm.h"
+#include "models/bn_relu_pool.h"
 #include "models/registry.h"
 
 namespace odyssey {
@@ -18,9 +19,12 @@ ConvNet::ConvNet(const ConvNetSpec& spec, const ModelOptions& o)
   features_ = nn::Sequential();
   int64_t c = o.in_channels, side = o.image_size;
   for (int64_t w : spec.widths) {
-    features_->push_back(
-        nn::Conv2d(nn::Conv2dOptions(c, w, 3).padding(1).bias(!spec.batch_norm)));
-    if (spec.batch_norm) features_->push_back(BatchNorm2d(w));
+    convs_.push_back(nn::Conv2d(nn::Conv2dOptions(c, w, 3).padding(1).bias(!spec.batch_norm)));
+    features_->push_back(convs_.back());
+    if (spec.batch_norm) {
+      norms_.push_back(BatchNorm2d(w));
+      features_->push_back(norms_.back());
+    }
     features_->push_back(nn::ReLU(nn::ReLUOptions(/*inplace=*/true)));
     features_->push_back(nn::MaxPool2d(nn::MaxPool2dOptions(2)));
     c = w;
@@ -37,7 +41,11 @@ ConvNet::ConvNet(const ConvNetSpec& spec, const ModelOptions& o)
 }
 
 torch::Tensor ConvNet::features(torch::Tensor x) {
-  x = features_->forward(x);
+  for (size_t i = 0; i < convs_.size(); ++i) {  // features_'s modules in order
+    x = convs_[i]->forward(x);
+    // BatchNorm-ReLU-MaxPool: fused for channels-last CPU floats
+    x = norms_.empty() ? torch::max_pool2d(torch::relu_(x), 2) : bn_relu_pool(x, *norms_[i]);
+  }
   return global_pool_ ? x.mean({2, 3}) : x.flatten(1);
 }
 

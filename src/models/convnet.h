@@ -3,10 +3,12 @@
 #pragma once
 
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
 #include <vector>
 
+#include "models/batch_norm.h"
 #include "models/classifier.h"
 
 namespace odyssey {
@@ -27,7 +29,9 @@ class ConvNet : public Classifier {
   torch::Tensor features(torch::Tensor x) override;
 
  private:
-  torch::nn::Sequential features_{nullptr};
+  torch::nn::Sequential features_{nullptr};  // the stages' modules, for their names
+  std::vector<torch::nn::Conv2d> convs_;      // the same modules, one per stage
+  std::vector<BatchNorm2d> norms_;            // (empty without BatchNorm)
   torch::nn::Linear classifier_{nullptr};
   bool global_pool_;
   double dropout_;

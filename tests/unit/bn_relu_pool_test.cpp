@@ -1,0 +1,190 @@
+// bn_relu_pool (fused BatchNorm, ReLU and 2x2 max-pool on channels-last CPU floats) against
+// LibTorch's three operators in double precision: output, input/weight/bias gradients, running
+// statistics and batch count, in training and evaluation mode, even and odd sizes (the dropped
+// last row/column), 1-70 channels, negative BatchNorm weights, tied window values; the result is
+// the same bits at any thread count; NaN passes as in LibTorch; the fallbacks; and ConvNet's
+// training step (three fused stages) against the same model in NCHW, which takes LibTorch's path.
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+
+#include "../dist/dist_util.h"
+#include "models/batch_norm.h"
+#include "models/bn_relu_pool.h"
+#include "models/registry.h"
+#include "train/device.h"
+
+using namespace odyssey;
+using odyssey::testing::rel_err;  // max |a - b| / max |b|
+
+namespace {
+
+constexpr auto kChannelsLast = torch::MemoryFormat::ChannelsLast;
+
+struct Result {
+  torch::Tensor y, gx, gw, gb, running_mean, running_var, batches;
+};
+
+// A layer with random affine parameters (some weights negative) and running statistics.
+BatchNorm2d make_layer(int64_t c, bool training) {
+  BatchNorm2d bn(c);
+  torch::NoGradGuard no_grad;
+  bn->weight.copy_(torch::randn({c}));
+  bn->bias.copy_(torch::randn({c}) * 0.5);
+  bn->running_mean.copy_(torch::randn({c}) * 0.1);
+  bn->running_var.copy_(torch::rand({c}) + 0.5);
+  bn->train(training);
+  return bn;
+}
+
+// Values on a 0.5 grid: windows hold ties, and equal values stay equal after normalising.
+torch::Tensor grid_input(std::vector<int64_t> shape) {
+  return (torch::randn(shape) * 4).round() / 2;
+}
+
+// The fused path (ours) or LibTorch's operators in double precision on a copy of the layer.
+Result run(const torch::Tensor& x0, const BatchNorm2d& layer, const torch::Tensor& gy, bool ours) {
+  auto bn = std::dynamic_pointer_cast<BatchNorm2dImpl>(layer->clone());
+  if (!ours) bn->to(torch::kDouble);
+  auto x = (ours ? x0.clone(kChannelsLast) : x0.to(torch::kDouble)).requires_grad_();
+  auto y = ours ? bn_relu_pool(x, *bn) : torch::max_pool2d(torch::relu(bn->forward(x)), 2);
+  y.backward(gy.to(y.scalar_type()));
+  auto dbl = [](const torch::Tensor& t) { return t.to(torch::kDouble); };
+  return {dbl(y.detach()), dbl(x.grad()), dbl(bn->weight.grad()), dbl(bn->bias.grad()),
+          dbl(bn->running_mean), dbl(bn->running_var), bn->num_batches_tracked.clone()};
+}
+
+void expect_close(const Result& a, const Result& b, double tol) {
+  EXPECT_LT(rel_err(a.y, b.y), tol);
+  EXPECT_LT(rel_err(a.gx, b.gx), tol);
+  EXPECT_LT(rel_err(a.gw, b.gw), tol);
+  EXPECT_LT(rel_err(a.gb, b.gb), tol);
+  EXPECT_LT(rel_err(a.running_mean, b.running_mean), tol);
+  EXPECT_LT(rel_err(a.running_var, b.running_var), tol);
+  EXPECT_TRUE(torch::equal(a.batches, b.batches));
+}
+
+}  // namespace
+
+TEST(BnReluPool, MatchesLibTorchInTrainingAndEvaluation) {
+  const std::vector<std::vector<int64_t>> shapes = {
+      {4, 32, 28, 28}, {3, 17, 7, 7}, {2, 5, 6, 9}, {1, 1, 2, 2}, {5, 70, 3, 3}, {2, 3, 5, 4}};
+  int64_t zeros = 0;
+  for (bool training : {true, false})
+    for (const auto& s : shapes) {
+      SCOPED_TRACE(::testing::Message() << (training ? "training " : "eval ") << s);
+      torch::manual_seed(s[1] * 7 + s[2]);
+      const auto x = grid_input(s);
+      const auto layer = make_layer(s[1], training);
+      const auto gy = torch::randn({s[0], s[1], s[2] / 2, s[3] / 2});
+      const auto ours = run(x, layer, gy, true);
+      EXPECT_TRUE(bn_relu_pool_fused(x.contiguous(kChannelsLast), *layer));
+      expect_close(ours, run(x, layer, gy, false), 2e-5);
+      zeros += (ours.y == 0).sum().item<int64_t>();
+    }
+  // Many window maxima are ReLU's zeros: their windows get no gradient beyond the statistics'
+  // share (nothing at all in evaluation mode).
+  EXPECT_GT(zeros, 1000);
+}
+
+TEST(BnReluPool, SameBitsAtAnyThreadCountAndWithoutGradients) {
+  torch::manual_seed(1);
+  const auto x = torch::randn({16, 24, 14, 14});
+  const auto layer = make_layer(24, true);
+  const auto gy = torch::randn({16, 24, 7, 7});
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto one = run(x, layer, gy, true);
+  at::set_num_threads(2);
+  const auto two = run(x, layer, gy, true);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one.y, two.y));
+  EXPECT_TRUE(torch::equal(one.gx, two.gx));
+  EXPECT_TRUE(torch::equal(one.gw, two.gw));
+  EXPECT_TRUE(torch::equal(one.running_var, two.running_var));
+  // Without gradients: the same output and the same update of the running statistics.
+  auto bn = std::dynamic_pointer_cast<BatchNorm2dImpl>(layer->clone());
+  torch::Tensor y;
+  {
+    torch::NoGradGuard no_grad;
+    y = bn_relu_pool(x.contiguous(kChannelsLast), *bn);
+  }
+  EXPECT_TRUE(torch::equal(y.to(torch::kDouble), one.y));
+  EXPECT_TRUE(torch::equal(bn->running_mean.to(torch::kDouble), one.running_mean));
+  EXPECT_TRUE(torch::equal(bn->num_batches_tracked, one.batches));
+}
+
+TEST(BnReluPool, NaNPassesAsInLibTorch) {
+  torch::manual_seed(2);
+  auto x = torch::randn({2, 3, 4, 4});
+  x[1][2][1][2] = std::numeric_limits<float>::quiet_NaN();
+  auto layer = make_layer(3, false);
+  torch::NoGradGuard no_grad;
+  const auto ours = bn_relu_pool(x.contiguous(kChannelsLast), *layer);
+  const auto ref = torch::max_pool2d(torch::relu(layer->forward(x)), 2);
+  EXPECT_TRUE(torch::isnan(ours[1][2][0][1]).item<bool>());
+  EXPECT_TRUE(torch::allclose(ours, ref, 1e-5, 1e-6, /*equal_nan=*/true));
+  EXPECT_EQ(torch::isnan(ours).sum().item<int64_t>(), 1);
+}
+
+TEST(BnReluPool, FallsBackToLibTorch) {
+  torch::manual_seed(3);
+  const auto layer = make_layer(8, true);
+  const auto x = torch::randn({2, 8, 6, 6});
+  EXPECT_FALSE(bn_relu_pool_fused(x, *layer));                                 // NCHW
+  EXPECT_FALSE(bn_relu_pool_fused(x.to(torch::kDouble).contiguous(kChannelsLast), *layer));
+  EXPECT_FALSE(bn_relu_pool_fused(torch::randn({2, 8, 1, 5}).contiguous(kChannelsLast), *layer));
+  // A fallback computes the same thing: NCHW through LibTorch against channels-last fused.
+  const auto gy = torch::randn({2, 8, 3, 3});
+  auto lib_bn = std::dynamic_pointer_cast<BatchNorm2dImpl>(layer->clone());
+  auto xl = x.clone().requires_grad_();
+  auto yl = bn_relu_pool(xl, *lib_bn);
+  yl.backward(gy);
+  const auto ours = run(x, layer, gy, true);
+  EXPECT_LT(rel_err(yl.to(torch::kDouble), ours.y), 1e-5);
+  EXPECT_LT(rel_err(xl.grad().to(torch::kDouble), ours.gx), 1e-4);
+  EXPECT_TRUE(torch::equal(lib_bn->num_batches_tracked, ours.batches));
+}
+
+// ConvNet's stages take the fused path in channels-last: a training step matches the same model in
+// NCHW (LibTorch's operators), and each forward runs three fused stages.
+TEST(BnReluPool, ConvNetStepMatchesNchw) {
+  thread_local int fused = 0;
+  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
+      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+        if (std::string(fn.name()) == "odyssey::bn_relu_pool") ++fused;
+        return nullptr;
+      }));
+  const ModelOptions mo{10, 1, 28};
+  auto make = [&] {
+    torch::manual_seed(4);
+    auto model = ModelRegistry::instance().create("fmnist_cnn", mo);
+    model->train();
+    return model;
+  };
+  auto a = make(), b = make();
+  to_channels_last(*b);
+  torch::manual_seed(5);
+  const auto x = torch::randn({8, 1, 28, 28});
+  const auto labels = torch::randint(0, 10, {8});
+  fused = 0;
+  torch::nn::functional::cross_entropy(a->forward(x), labels).backward();
+  EXPECT_EQ(fused, 0);
+  torch::nn::functional::cross_entropy(b->forward(memory_order(x, true)), labels).backward();
+  at::removeCallback(handle);
+  EXPECT_EQ(fused, 3);
+  const auto pa = a->named_parameters(), pb = b->named_parameters();
+  for (const auto& p : pa) {
+    SCOPED_TRACE(p.key());
+    EXPECT_LT(rel_err(pb[p.key()].grad(), p.value().grad()), 1e-3);
+  }
+  for (const auto& buf : a->named_buffers())
+    if (buf.value().is_floating_point()) {
+      SCOPED_TRACE(buf.key());
+      EXPECT_LT(rel_err(b->named_buffers()[buf.key()], buf.value()), 1e-4);
+    }
+}
