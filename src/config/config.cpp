@@ -323,6 +323,11 @@ const std::vector<Field>& schema() {
       float_field("schedule", "decay_rate", REF(schedule.decay_rate), 0.0, 1.0,
                   "step/exponential: the factor applied every decay_epochs"),
       bool_field("augment", "hflip", REF(augment.hflip), "random horizontal flip (p = 0.5)"),
+      string_field("augment", "device", REF(augment.device), {"auto", "cpu"},
+                   "where augmentation and evaluation preprocessing run: \"auto\" = the training "
+                   "device (on a GPU the loader's uint8 batches are copied there from pinned "
+                   "memory without blocking, and augmented there with the same random draws), "
+                   "\"cpu\" = the CPU, the float batch copied after"),
       int_field("augment", "crop_padding", REF(augment.crop_padding), 0, 1024,
                 "random crop after zero padding by N pixels (0 = off)"),
       float_field("augment", "rrc_scale_min", REF(augment.rrc_scale_min), 0.0, 1.0,

@@ -118,6 +118,9 @@ struct AugmentConfig {
   // the shorter side to image_size / eval_crop and takes the centre square.
   int64_t image_size = 0;
   double eval_crop = 1.0;
+  // Where augmentation runs: "auto" = the training device (on a GPU the loader's uint8 batch goes
+  // there first, from pinned memory without blocking), "cpu" = always the CPU.
+  std::string device = "auto";
   bool warps() const { return rrc_scale_min > 0 || rotate_deg > 0 || translate > 0 || shear_deg > 0 || perspective > 0; }
   bool mixes() const { return mixup_alpha > 0 || cutmix_alpha > 0; }
 };

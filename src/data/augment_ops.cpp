@@ -92,13 +92,15 @@ torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices) {
 torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices, int64_t out_h,
                    int64_t out_w) {
   const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
-  // Pixel centres of the output, in pixels from the output's centre, homogeneous: [H*W, 3].
-  auto ys = torch::arange(out_h, torch::kDouble) + 0.5 - out_h / 2.0;
-  auto xs = torch::arange(out_w, torch::kDouble) + 0.5 - out_w / 2.0;
+  // Pixel centres of the output, in pixels from the output's centre, homogeneous: [H*W, 3]; the
+  // sampling grid is computed on the images' device (float64), from the matrices drawn on the CPU.
+  const auto f64 = torch::TensorOptions(torch::kDouble).device(images.device());
+  auto ys = torch::arange(out_h, f64) + 0.5 - out_h / 2.0;
+  auto xs = torch::arange(out_w, f64) + 0.5 - out_w / 2.0;
   auto grid = torch::meshgrid({ys, xs}, "ij");
   auto pts = torch::stack({grid[1].reshape(-1), grid[0].reshape(-1),
-                           torch::ones({out_h * out_w}, torch::kDouble)}, 1);
-  auto src = torch::matmul(matrices, pts.t());  // [B, 3, H*W]
+                           torch::ones({out_h * out_w}, f64)}, 1);
+  auto src = torch::matmul(matrices.to(images.device()), pts.t());  // [B, 3, H*W]
   auto sx = src.select(1, 0) / src.select(1, 2) / (w / 2.0);
   auto sy = src.select(1, 1) / src.select(1, 2) / (h / 2.0);
   auto g = torch::stack({sx, sy}, 2).view({b, out_h, out_w, 2}).to(images.scalar_type());
@@ -127,7 +129,7 @@ torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cf
   const int64_t b = images.size(0);
   const bool rgb = images.size(1) == 3;
   auto per_image = [&](double x) {
-    return uniform(b, 1 - x, 1 + x, gen).to(images.scalar_type()).view({b, 1, 1, 1});
+    return uniform(b, 1 - x, 1 + x, gen).to(images.device(), images.scalar_type()).view({b, 1, 1, 1});
   };
   auto x = images;
   if (cfg.brightness > 0) x = x * per_image(cfg.brightness);
@@ -148,11 +150,11 @@ torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cf
     auto rot = eye3(b);
     rot.select(1, 1).select(1, 1).copy_(torch::cos(angle)), rot.select(1, 1).select(1, 2).copy_(-torch::sin(angle));
     rot.select(1, 2).select(1, 1).copy_(torch::sin(angle)), rot.select(1, 2).select(1, 2).copy_(torch::cos(angle));
-    auto m = torch::matmul(torch::matmul(from_yiq, rot), to_yiq).to(x.scalar_type());  // [B,3,3]
+    auto m = torch::matmul(torch::matmul(from_yiq, rot), to_yiq).to(x.device(), x.scalar_type());  // [B,3,3]
     x = torch::einsum("bij,bjhw->bihw", {m, x});
   }
   if (rgb && cfg.grayscale_p > 0) {
-    auto flags = (torch::rand({b}, gen) < cfg.grayscale_p).view({b, 1, 1, 1});
+    auto flags = (torch::rand({b}, gen) < cfg.grayscale_p).to(x.device()).view({b, 1, 1, 1});
     x = torch::where(flags, luminance(x).expand_as(x), x);
   }
   return x.clamp(0.0, 1.0);
@@ -184,7 +186,7 @@ torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generato
 Mixed mix_batch(const torch::Tensor& images, const torch::Tensor& labels, int64_t classes,
                 const AugmentConfig& cfg, at::Generator& gen) {
   Mixed m;
-  auto onehot = torch::one_hot(labels, classes).to(images.scalar_type());
+  auto onehot = torch::one_hot(labels, classes).to(images.device(), images.scalar_type());
   auto draws = torch::rand({4}, gen, torch::kDouble);
   auto r = draws.accessor<double, 1>();
   const bool mix = cfg.mixes() && r[0] < cfg.mix_p;
@@ -254,7 +256,7 @@ torch::Tensor levels(const torch::Tensor& x) { return (x * 255).round_().clamp_(
 
 // torchvision's _blend: ratio * a + (1 - ratio) * b, clamped to [0, 1]; ratio per image.
 torch::Tensor blend(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& ratio) {
-  auto r = ratio.to(a.scalar_type()).view({-1, 1, 1, 1});
+  auto r = ratio.to(a.device(), a.scalar_type()).view({-1, 1, 1, 1});
   return (r * a + (1 - r) * b).clamp_(0, 1);
 }
 
@@ -275,11 +277,11 @@ torch::Tensor equalize(const torch::Tensor& images) {
   // the cumulative histogram in steps of (pixels - count of the top level) / 255.
   const int64_t b = images.size(0), c = images.size(1), hw = images.size(2) * images.size(3);
   auto v = levels(images).to(torch::kLong).reshape({b * c, hw});
-  auto hist = torch::zeros({b * c, 256}, torch::kLong).scatter_add_(1, v, torch::ones_like(v));
+  auto hist = torch::zeros({b * c, 256}, v.options()).scatter_add_(1, v, torch::ones_like(v));
   auto top = hist.gather(1, v.amax(1, true));
   auto step = torch::div(hw - top, 255, "floor");
   auto lut = torch::div(hist.cumsum(1) + torch::div(step, 2, "floor"), step.clamp_min(1), "floor");
-  lut = torch::cat({torch::zeros({b * c, 1}, torch::kLong), lut.narrow(1, 0, 255)}, 1).clamp_(0, 255);
+  lut = torch::cat({torch::zeros({b * c, 1}, v.options()), lut.narrow(1, 0, 255)}, 1).clamp_(0, 255);
   auto out = torch::where(step == 0, v, lut.gather(1, v));
   return out.to(images.scalar_type()).div_(255).view_as(images);
 }
@@ -319,11 +321,11 @@ torch::Tensor apply_rand_op(const torch::Tensor& x, RandOp op, const torch::Tens
       return blend(x, smooth, 1 + m);
     }
     case RandOp::kPosterize: {  // keep the top `bits` bits of each level
-      auto q = torch::pow(2.0, 8 - m).to(x.scalar_type()).view({b, 1, 1, 1});
+      auto q = torch::pow(2.0, 8 - m).to(x.device(), x.scalar_type()).view({b, 1, 1, 1});
       return (torch::floor(levels(x) / q) * q).div_(255);
     }
     case RandOp::kSolarize: {  // levels at or above the threshold inverted
-      auto t = m.to(x.scalar_type()).view({b, 1, 1, 1});
+      auto t = m.to(x.device(), x.scalar_type()).view({b, 1, 1, 1});
       return torch::where(levels(x) >= t, 1 - x, x);
     }
     case RandOp::kAutoContrast: return autocontrast(x);
@@ -349,7 +351,8 @@ torch::Tensor rand_augment(const torch::Tensor& images, int64_t n, int64_t m, at
       auto mag = torch::full({static_cast<int64_t>(idx.size())}, rand_op_magnitude(op, m, h, w),
                              torch::kDouble);
       if (rand_op_signed(op)) mag = torch::where(signs.index_select(0, sel) == 1, -mag, mag);
-      x.index_copy_(0, sel, apply_rand_op(x.index_select(0, sel), op, mag));
+      const auto at = sel.to(x.device());
+      x.index_copy_(0, at, apply_rand_op(x.index_select(0, at), op, mag));
     }
   }
   return x;

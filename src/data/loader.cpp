@@ -1,18 +1,22 @@
 #include "data/loader.h"
 
+#include <c10/core/DeviceGuard.h>
+
 #include <algorithm>
 #include <chrono>
 
 namespace odyssey {
 
 Loader::Loader(const SplitReader& reader, IndicesOf indices_of, int64_t first_step,
-               int64_t end_step, int64_t prefetch, int threads)
+               int64_t end_step, int64_t prefetch, int threads,
+               std::optional<torch::Device> pin_for)
     : reader_(reader),
       indices_of_(std::move(indices_of)),
       first_step_(first_step),
       end_step_(end_step),
       consumed_(first_step),
-      threads_(std::max(1, threads)) {
+      threads_(std::max(1, threads)),
+      pin_for_(pin_for) {
   window_ = std::max<int64_t>(prefetch, threads_);
   for (int t = 0; t < threads_; ++t) pool_.emplace_back([this, t] { run(t); });
 }
@@ -37,6 +41,10 @@ void Loader::run(int thread) {
     try {
       auto indices = indices_of_(step);
       Batch b{step, reader_.gather_images(indices), reader_.gather_labels(indices)};
+      if (pin_for_) {
+        c10::DeviceGuard on(*pin_for_);
+        b.images = b.images.pin_memory();
+      }
       std::lock_guard<std::mutex> lock(mu_);
       ready_.emplace(step, std::move(b));
     } catch (...) {

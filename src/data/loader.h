@@ -29,9 +29,11 @@ class Loader {
 
   // Reads batches for steps [first_step, end_step); the samples of a step come from indices_of
   // (called from the reader threads: it must be safe to call concurrently). At most `prefetch`
-  // batches (at least one per thread) are read ahead of the one next() returns.
+  // batches (at least one per thread) are read ahead of the one next() returns. pin_for (a CUDA
+  // device): the reader threads move each batch's images into page-locked memory, with that device
+  // current (no context on another GPU), so the training thread's copy can run without blocking.
   Loader(const SplitReader& reader, IndicesOf indices_of, int64_t first_step, int64_t end_step,
-         int64_t prefetch, int threads = 1);
+         int64_t prefetch, int threads = 1, std::optional<torch::Device> pin_for = std::nullopt);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -50,6 +52,7 @@ class Loader {
   int64_t first_step_, end_step_, consumed_;
   int64_t window_;
   int threads_;
+  std::optional<torch::Device> pin_for_;
   std::map<int64_t, Batch> ready_;
   std::map<int64_t, std::exception_ptr> errors_;
   bool stop_ = false;

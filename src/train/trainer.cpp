@@ -217,11 +217,11 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
                                   static_cast<uint64_t>(state_.step_in_epoch),
                                   static_cast<uint64_t>(comm_.rank())});
   torch::manual_seed(base ^ 1);
-  const TrainInputs in =
-      augment_train_batch(images, labels, num_classes_, cfg_.augment, norm_, base);
+  const TrainInputs in = augment_train_batch(images_for_augment(images), labels, num_classes_,
+                                             cfg_.augment, norm_, base);
   // Gradient accumulation: micro-batches accumulate locally; the last backward all-reduces, its
-  // buckets launched while backward still runs. Augmentation runs on the CPU; the batch then
-  // moves to the model's device (metrics count on the CPU labels).
+  // buckets launched while backward still runs. The augmented batch moves to the model's device
+  // if it is not there yet (metrics count on the CPU labels).
   const int64_t micro = cfg_.train.accum_steps;
   const auto xs = memory_order(in.images.to(device_), cfg_.train.channels_last).chunk(micro);
   const auto ys = labels.to(device_).chunk(micro), ys_host = labels.chunk(micro);
@@ -353,7 +353,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     }
     Loader loader(
         *train_, [&plan](int64_t s) { return plan.batch(s); }, state_.step_in_epoch, plan.steps(),
-        cfg_.data.prefetch, static_cast<int>(cfg_.data.readers));
+        cfg_.data.prefetch, static_cast<int>(cfg_.data.readers), pin_for());
     double waited = 0;
     bool limit = false;
     while (auto batch = loader.next()) {
@@ -392,6 +392,12 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     if (limit) return StopReason::kStepLimit;
   }
   return StopReason::kDone;
+}
+
+torch::Tensor Trainer::images_for_augment(const torch::Tensor& images_u8) const {
+  // From the loader's pinned memory the copy is queued on the current stream and the CPU goes on;
+  // the augmentation's kernels follow it on that stream.
+  return augment_on_device() ? images_u8.to(device_, /*non_blocking=*/true) : images_u8;
 }
 
 void Trainer::next_epoch() {
@@ -478,11 +484,11 @@ ClassificationCounts Trainer::evaluate() {
         for (int64_t i = begin + s * b; i < std::min(end, begin + (s + 1) * b); ++i) idx.push_back(i);
         return idx;
       },
-      0, steps, cfg_.data.prefetch, static_cast<int>(cfg_.data.readers));
+      0, steps, cfg_.data.prefetch, static_cast<int>(cfg_.data.readers), pin_for());
   while (auto batch = loader.next()) {
+    const auto images = prepare_eval(images_for_augment(batch->images), norm_, cfg_.augment);
     AutocastScope autocast(cfg_.train.precision, device_);
-    auto x = memory_order(prepare_eval(batch->images, norm_, cfg_.augment).to(device_),
-                          cfg_.train.channels_last);
+    auto x = memory_order(images.to(device_), cfg_.train.channels_last);
     counts.add(model_->forward(x).to(torch::kCPU), batch->labels);
   }
   if (ema_) ema_->swap();

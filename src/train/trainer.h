@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "checkpoint/async_writer.h"
@@ -105,6 +106,13 @@ class Trainer {
   std::unique_ptr<Ema> ema_;           // train.ema_decay > 0
   std::unique_ptr<LossScaler> scaler_;  // train.precision = "fp16"
   torch::Device device_{torch::kCPU};
+  // augment.device "auto" on a GPU: pinned uint8 batches, augmented on the device.
+  bool augment_on_device() const { return device_.is_cuda() && cfg_.augment.device == "auto"; }
+  std::optional<torch::Device> pin_for() const {  // the loaders' page-locked batches
+    return augment_on_device() ? std::optional<torch::Device>(device_) : std::nullopt;
+  }
+  // A batch's uint8 images where augmentation runs (on a GPU: copied without blocking).
+  torch::Tensor images_for_augment(const torch::Tensor& images_u8) const;
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<Coordinator> coordinator_;
   int64_t skipped_steps_ = 0;

@@ -1,0 +1,58 @@
+// Augmentation on the GPU (augment.device = "auto" on CUDA): every op of the training transform,
+// run on a CUDA batch, gives the batch the CPU gives from the same seed (the random draws come
+// from the same CPU generator; the images differ only by the devices' float rounding, which can
+// move a RandAugment level by one step), the mixed targets equal; evaluation preprocessing
+// likewise; pinned batches copy without blocking. Skips without a CUDA LibTorch or a GPU.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "data/augment.h"
+#include "train/device.h"
+
+using namespace odyssey;
+
+namespace {
+
+AugmentConfig every_op() {
+  AugmentConfig c;
+  c.hflip = true;
+  c.crop_padding = 4;
+  c.rrc_scale_min = 0.35;
+  c.rotate_deg = 15, c.translate = 0.1, c.shear_deg = 10, c.perspective = 0.2;
+  c.brightness = 0.4, c.contrast = 0.4, c.saturation = 0.4, c.hue = 0.1, c.grayscale_p = 0.2;
+  c.erasing_p = 0.5;
+  c.mixup_alpha = 0.8, c.cutmix_alpha = 1.0;
+  c.randaugment_n = 2, c.randaugment_m = 9;
+  c.image_size = 40;
+  return c;
+}
+
+void expect_same_images(const torch::Tensor& gpu, const torch::Tensor& cpu) {
+  ASSERT_TRUE(gpu.is_cuda());
+  const auto diff = (gpu.to(torch::kCPU) - cpu).abs();
+  EXPECT_LT(diff.mean().item<double>(), 5e-3);
+  EXPECT_LT((diff > 0.05).to(torch::kFloat).mean().item<double>(), 0.01);
+}
+
+}  // namespace
+
+TEST(CudaAugment, EveryOpMatchesTheCpu) {
+  if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
+  const torch::Device gpu(torch::kCUDA, 0);
+  torch::manual_seed(7);
+  const auto images = torch::randint(0, 256, {16, 32, 32, 3}, torch::kLong).to(torch::kUInt8);
+  const auto labels = torch::randint(0, 10, {16}, torch::kLong);
+  const Normalize norm{{0.5, 0.45, 0.4}, {0.25, 0.25, 0.25}};
+  for (uint64_t seed : {1, 2, 3, 4}) {
+    SCOPED_TRACE(seed);
+    const auto cpu = augment_train_batch(images, labels, 10, every_op(), norm, seed);
+    const auto on_gpu = augment_train_batch(images.pin_memory().to(gpu, /*non_blocking=*/true),
+                                            labels, 10, every_op(), norm, seed);
+    expect_same_images(on_gpu.images, cpu.images);
+    ASSERT_TRUE(on_gpu.targets.defined());
+    EXPECT_TRUE(torch::allclose(on_gpu.targets.to(torch::kCPU), cpu.targets, 1e-6, 1e-6));
+  }
+  auto eval = every_op();
+  eval.eval_crop = 0.875;
+  expect_same_images(prepare_eval(images.to(gpu), norm, eval), prepare_eval(images, norm, eval));
+}
