@@ -31,6 +31,9 @@ Loader::~Loader() {
 }
 
 void Loader::run(int thread) {
+  // Page-locked batches are allocated with the rank's GPU current, set once for the thread.
+  std::optional<c10::DeviceGuard> on;
+  if (pin_for_) on.emplace(*pin_for_);
   for (int64_t step = first_step_ + thread; step < end_step_; step += threads_) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -42,8 +45,8 @@ void Loader::run(int thread) {
       auto indices = indices_of_(step);
       Batch b{step, reader_.gather_images(indices), reader_.gather_labels(indices)};
       if (pin_for_) {
-        c10::DeviceGuard on(*pin_for_);
         b.images = b.images.pin_memory();
+        b.labels = b.labels.pin_memory();
       }
       std::lock_guard<std::mutex> lock(mu_);
       ready_.emplace(step, std::move(b));

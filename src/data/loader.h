@@ -30,8 +30,9 @@ class Loader {
   // Reads batches for steps [first_step, end_step); the samples of a step come from indices_of
   // (called from the reader threads: it must be safe to call concurrently). At most `prefetch`
   // batches (at least one per thread) are read ahead of the one next() returns. pin_for (a CUDA
-  // device): the reader threads move each batch's images into page-locked memory, with that device
-  // current (no context on another GPU), so the training thread's copy can run without blocking.
+  // device): the reader threads move each batch's images and labels into page-locked memory, with
+  // that device current (no context on another GPU), so the training thread's copies can run
+  // without blocking.
   Loader(const SplitReader& reader, IndicesOf indices_of, int64_t first_step, int64_t end_step,
          int64_t prefetch, int threads = 1, std::optional<torch::Device> pin_for = std::nullopt);
   ~Loader();

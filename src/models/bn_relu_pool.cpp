@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "common/error.h"
 #include "models/bn_relu_pool_kernels.h"
 #include "models/record_op.h"
 #include "train/precision.h"
@@ -65,7 +66,8 @@ Stats batch_stats(const torch::Tensor& x, const PoolGeometry& g, BatchNorm2dImpl
   float* rv = bn.running_var.data_ptr<float>();
   for (int64_t c = 0; c < g.c; ++c) {
     mean[c] = sum[c] / count;
-    const double var = std::max(0.0, sumsq[c] / count - mean[c] * mean[c]);
+    double var = sumsq[c] / count - mean[c] * mean[c];
+    if (var < 0) var = 0;  // rounding; a NaN stays NaN, as in LibTorch
     invstd[c] = 1.0 / std::sqrt(var + bn.options.eps());
     rm[c] = static_cast<float>(momentum * mean[c] + (1 - momentum) * rm[c]);
     rv[c] = static_cast<float>(momentum * var * count / (count - 1) + (1 - momentum) * rv[c]);
@@ -74,7 +76,8 @@ Stats batch_stats(const torch::Tensor& x, const PoolGeometry& g, BatchNorm2dImpl
 }
 
 Stats running_stats(const BatchNorm2dImpl& bn) {
-  return {bn.running_mean.contiguous(), torch::rsqrt(bn.running_var + bn.options.eps())};
+  // A copy: a later training forward updates the buffer in place, after this graph saved it.
+  return {bn.running_mean.clone(), torch::rsqrt(bn.running_var + bn.options.eps())};
 }
 
 struct Affine {
@@ -111,6 +114,9 @@ struct BnReluPool : torch::autograd::Function<BnReluPool> {
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    ODY_CHECK(!torch::GradMode::is_enabled(),
+              "odyssey::bn_relu_pool has no second derivative (backward with create_graph)",
+              "train without double backward, or use NCHW tensors (LibTorch's operators)");
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &mean = saved[2], &invstd = saved[3];
     const bool batch_stats = ctx->saved_data["batch_stats"].toBool();
@@ -132,12 +138,15 @@ struct BnReluPool : torch::autograd::Function<BnReluPool> {
       k[c] = batch_stats ? -a[c] * sum_dy[c] / count - b[c] * mp[c] : 0.0;
       dw[c] = sum_dyx[c] * is;
     }
-    const auto at = channel_vector(a), bt = channel_vector(b), kt = channel_vector(k);
-    auto dx = torch::empty(x.sizes(), x.options().memory_format(torch::MemoryFormat::ChannelsLast));
-    over_images(g, [&](int64_t n0, int64_t n1) {
-      bn_relu_pool_backward(xp, gp, scale, shift, at.data_ptr<float>(), bt.data_ptr<float>(),
-                            kt.data_ptr<float>(), dx.data_ptr<float>(), g, n0, n1);
-    });
+    torch::Tensor dx;
+    if (ctx->needs_input_grad(0)) {
+      const auto at = channel_vector(a), bt = channel_vector(b), kt = channel_vector(k);
+      dx = torch::empty(x.sizes(), x.options().memory_format(torch::MemoryFormat::ChannelsLast));
+      over_images(g, [&](int64_t n0, int64_t n1) {
+        bn_relu_pool_backward(xp, gp, scale, shift, at.data_ptr<float>(), bt.data_ptr<float>(),
+                              kt.data_ptr<float>(), dx.data_ptr<float>(), g, n0, n1);
+      });
+    }
     return {dx, channel_vector(dw), channel_vector(sum_dy), {}, {}, {}};
   }
 };

@@ -224,7 +224,8 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   // if it is not there yet (metrics count on the CPU labels).
   const int64_t micro = cfg_.train.accum_steps;
   const auto xs = memory_order(in.images.to(device_), cfg_.train.channels_last).chunk(micro);
-  const auto ys = labels.to(device_).chunk(micro), ys_host = labels.chunk(micro);
+  const auto ys = labels.to(device_, /*non_blocking=*/true).chunk(micro);  // pinned on a GPU
+  const auto ys_host = labels.chunk(micro);
   const auto ts = in.targets.defined() ? in.targets.to(device_).chunk(micro) : std::vector<torch::Tensor>{};
   std::vector<torch::Tensor> logits(micro);
   double loss_value = 0;

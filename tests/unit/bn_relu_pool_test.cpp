@@ -188,3 +188,35 @@ TEST(BnReluPool, ConvNetStepMatchesNchw) {
       EXPECT_LT(rel_err(b->named_buffers()[buf.key()], buf.value()), 1e-4);
     }
 }
+
+// No momentum (the cumulative average) counts batches as LibTorch does; a gradient for the weight
+// alone; evaluation with gradients reads a copy of the running mean, so a later training forward
+// of the same layer does not change that graph's backward; no second derivative.
+TEST(BnReluPool, CumulativeAverageEvalGraphsAndNoDoubleBackward) {
+  torch::manual_seed(6);
+  BatchNorm2d layer(torch::nn::BatchNormOptions(6).momentum(c10::nullopt));
+  auto ref = std::dynamic_pointer_cast<BatchNorm2dImpl>(layer->clone());
+  ref->to(torch::kDouble);
+  for (int step = 0; step < 3; ++step) {
+    const auto x = torch::randn({3, 6, 6, 6}) + step;
+    torch::NoGradGuard no_grad;
+    bn_relu_pool(x.contiguous(kChannelsLast), *layer);
+    torch::max_pool2d(torch::relu(ref->forward(x.to(torch::kDouble))), 2);
+  }
+  EXPECT_EQ(layer->num_batches_tracked.item<int64_t>(), 3);
+  EXPECT_LT(rel_err(layer->running_mean.to(torch::kDouble), ref->running_mean), 1e-6);
+  EXPECT_LT(rel_err(layer->running_var.to(torch::kDouble), ref->running_var), 1e-6);
+
+  const auto x = torch::randn({2, 6, 4, 4}).contiguous(kChannelsLast);
+  layer->eval();
+  auto y = bn_relu_pool(x, *layer);  // the weight needs a gradient, x does not
+  const auto expected = torch::autograd::grad({y.sum()}, {layer->weight}, {}, true)[0].clone();
+  layer->train();
+  bn_relu_pool(x + 5, *layer);  // moves the running statistics
+  EXPECT_TRUE(torch::equal(torch::autograd::grad({y.sum()}, {layer->weight})[0], expected));
+
+  auto xg = x.clone().requires_grad_();
+  auto z = bn_relu_pool(xg, *layer).pow(2).sum();
+  EXPECT_THROW(torch::autograd::grad({z}, {xg}, {}, true, /*create_graph=*/true), std::exception);
+  EXPECT_TRUE(torch::autograd::grad({z}, {xg})[0].defined());  // a plain backward works
+}
