@@ -20,7 +20,7 @@ class BatchNorm2dImpl : public torch::nn::Cloneable<BatchNorm2dImpl> {
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& input);
   // Training: counts the batch and returns the running statistics' momentum for it (as torch:
-  // no momentum = the cumulative average). The forward calls it; so does models/bn_relu_pool.h.
+  // no momentum = the cumulative average). The forward calls it; so does models/batch_norm_fused.h.
   double count_batch();
   // Whether a training forward all-reduces the batch statistics across ranks (dist.sync_bn).
   bool synced() const;

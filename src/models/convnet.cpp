@@ -4,7 +4,7 @@
 
 #include "common/error.h"
 #include "models/batch_norm.h"
-#include "models/bn_relu_pool.h"
+#include "models/batch_norm_fused.h"
 #include "models/registry.h"
 
 namespace odyssey {

@@ -1,8 +1,9 @@
-// Kernels of models/bn_relu_pool.h: BatchNorm, ReLU and a 2x2 max-pool of stride 2 in one pass
-// over float32 channels-last images x [n][h][w][c] (pooled output y [n][h/2][w/2][c]), and the
-// backward pass in two (no index is kept: the backward finds the maxima again). Vector loops run
-// across channels, branch-free; each function covers whole images, so callers split the batch
-// across threads by image.
+// Kernels of models/batch_norm_fused.h on float32 channels-last images x [n][h][w][c]: BatchNorm's
+// statistics; BatchNorm, ReLU and a 2x2 max-pool of stride 2 in one pass (pooled output y
+// [n][h/2][w/2][c]) and its backward pass in two (no index is kept: the backward finds the maxima
+// again); BatchNorm and SiLU in one pass and its backward in two. Vector loops run across
+// channels, branch-free; each function covers whole images, so callers split the batch across
+// threads by image.
 #pragma once
 
 #include <cstdint>
@@ -37,5 +38,20 @@ void bn_relu_pool_grad_sums(const float* x, const float* gy, const float* scale,
 void bn_relu_pool_backward(const float* x, const float* gy, const float* scale, const float* shift,
                            const float* a, const float* b, const float* k, float* dx,
                            const PoolGeometry& g, int64_t n0, int64_t n1);
+
+// Images [n0, n1): y = silu(x * scale + shift), silu(z) = z / (1 + exp(-z)).
+void bn_silu_forward(const float* x, const float* scale, const float* shift, float* y,
+                     const PoolGeometry& g, int64_t n0, int64_t n1);
+
+// The backward pass recomputes z = x * scale + shift: dz = gy * silu'(z).
+// Per channel of image `image`: sum_dz[c] += the sum of dz, sum_dzx[c] += the sum of dz * (x - mean).
+void bn_silu_grad_sums(const float* x, const float* gy, const float* scale, const float* shift,
+                       const float* mean, const PoolGeometry& g, int64_t image, float* sum_dz,
+                       float* sum_dzx);
+
+// Images [n0, n1): dx = a * dz + b * x + k per channel.
+void bn_silu_backward(const float* x, const float* gy, const float* scale, const float* shift,
+                      const float* a, const float* b, const float* k, float* dx,
+                      const PoolGeometry& g, int64_t n0, int64_t n1);
 
 }  // namespace odyssey

@@ -1,9 +1,11 @@
-// bn_relu_pool (fused BatchNorm, ReLU and 2x2 max-pool on channels-last CPU floats) against
+// bn_relu_pool (fused BatchNorm, ReLU and 2x2 max-pool on channels-last CPU floats) and bn_silu
+// (BatchNorm and SiLU) against
 // LibTorch's three operators in double precision: output, input/weight/bias gradients, running
 // statistics and batch count, in training and evaluation mode, even and odd sizes (the dropped
 // last row/column), 1-70 channels, negative BatchNorm weights, tied window values; the result is
 // the same bits at any thread count; NaN passes as in LibTorch; the fallbacks; and ConvNet's
-// training step (three fused stages) against the same model in NCHW, which takes LibTorch's path.
+// training step (three fused stages) against the same model in NCHW, which takes LibTorch's path;
+// bn_silu likewise, over large values too (its exp), and an EfficientNet step either way.
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <gtest/gtest.h>
@@ -14,7 +16,7 @@
 
 #include "../dist/dist_util.h"
 #include "models/batch_norm.h"
-#include "models/bn_relu_pool.h"
+#include "models/batch_norm_fused.h"
 #include "models/registry.h"
 #include "train/device.h"
 
@@ -46,12 +48,18 @@ torch::Tensor grid_input(std::vector<int64_t> shape) {
   return (torch::randn(shape) * 4).round() / 2;
 }
 
-// The fused path (ours) or LibTorch's operators in double precision on a copy of the layer.
-Result run(const torch::Tensor& x0, const BatchNorm2d& layer, const torch::Tensor& gy, bool ours) {
+// The fused path (ours) or LibTorch's operators in double precision on a copy of the layer;
+// BatchNorm-ReLU-MaxPool, or BatchNorm-SiLU (silu).
+Result run(const torch::Tensor& x0, const BatchNorm2d& layer, const torch::Tensor& gy, bool ours,
+           bool silu = false) {
   auto bn = std::dynamic_pointer_cast<BatchNorm2dImpl>(layer->clone());
   if (!ours) bn->to(torch::kDouble);
   auto x = (ours ? x0.clone(kChannelsLast) : x0.to(torch::kDouble)).requires_grad_();
-  auto y = ours ? bn_relu_pool(x, *bn) : torch::max_pool2d(torch::relu(bn->forward(x)), 2);
+  torch::Tensor y;
+  if (silu)
+    y = ours ? bn_silu(x, *bn) : torch::silu(bn->forward(x));
+  else
+    y = ours ? bn_relu_pool(x, *bn) : torch::max_pool2d(torch::relu(bn->forward(x)), 2);
   y.backward(gy.to(y.scalar_type()));
   auto dbl = [](const torch::Tensor& t) { return t.to(torch::kDouble); };
   return {dbl(y.detach()), dbl(x.grad()), dbl(bn->weight.grad()), dbl(bn->bias.grad()),
@@ -219,4 +227,67 @@ TEST(BnReluPool, CumulativeAverageEvalGraphsAndNoDoubleBackward) {
   auto z = bn_relu_pool(xg, *layer).pow(2).sum();
   EXPECT_THROW(torch::autograd::grad({z}, {xg}, {}, true, /*create_graph=*/true), std::exception);
   EXPECT_TRUE(torch::autograd::grad({z}, {xg})[0].defined());  // a plain backward works
+}
+
+TEST(BnSilu, MatchesLibTorchInTrainingAndEvaluation) {
+  const std::vector<std::vector<int64_t>> shapes = {
+      {4, 32, 16, 16}, {3, 17, 7, 7}, {2, 5, 6, 9}, {1, 1, 1, 1}, {5, 70, 3, 3}};
+  for (bool training : {true, false})
+    for (const auto& s : shapes) {
+      if (training && s[0] * s[2] * s[3] == 1) continue;  // one value per channel: no variance
+      SCOPED_TRACE(::testing::Message() << (training ? "training " : "eval ") << s);
+      torch::manual_seed(s[1] * 5 + s[2]);
+      // Normalised values up to about +-60: SiLU's tails and exp's range.
+      const auto x = torch::randn(s) * (1 + 15 * torch::rand({1, s[1], 1, 1}));
+      auto layer = make_layer(s[1], training);
+      {
+        torch::NoGradGuard no_grad;
+        layer->weight.mul_(4);
+      }
+      const auto gy = torch::randn(s);
+      EXPECT_TRUE(bn_silu_fused(x.contiguous(kChannelsLast), *layer));
+      expect_close(run(x, layer, gy, true, true), run(x, layer, gy, false, true), 2e-5);
+    }
+}
+
+// EfficientNet's BatchNorm-SiLU pairs take the fused path in channels-last: a training step
+// matches the same model in NCHW (LibTorch's operators).
+TEST(BnSilu, EfficientNetStepMatchesNchw) {
+  thread_local int fused = 0;
+  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
+      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+        if (std::string(fn.name()) == "odyssey::bn_silu") ++fused;
+        return nullptr;
+      }));
+  const ModelOptions mo{10, 3, 32};
+  auto make = [&] {
+    torch::manual_seed(4);
+    auto model = ModelRegistry::instance().create("efficientnet_s", mo);
+    model->train();
+    return model;
+  };
+  auto a = make(), b = make();
+  to_channels_last(*b);
+  torch::manual_seed(5);
+  const auto x = torch::randn({4, 3, 32, 32});
+  const auto labels = torch::randint(0, 10, {4});
+  fused = 0;
+  torch::manual_seed(6);  // the same stochastic-depth draws
+  torch::nn::functional::cross_entropy(a->forward(x), labels).backward();
+  EXPECT_EQ(fused, 0);
+  torch::manual_seed(6);
+  torch::nn::functional::cross_entropy(b->forward(memory_order(x, true)), labels).backward();
+  at::removeCallback(handle);
+  EXPECT_GT(fused, 10);
+  // Relative to the largest gradient of the whole model: the biases of the BatchNorms before a
+  // convolution and another BatchNorm get only rounding noise (the next BatchNorm removes any
+  // per-channel shift), against which a per-tensor ratio is meaningless.
+  double largest = 0;
+  for (const auto& p : a->parameters()) largest = std::max(largest, p.grad().abs().max().item<double>());
+  const auto pb = b->named_parameters();
+  for (const auto& p : a->named_parameters()) {
+    SCOPED_TRACE(p.key());
+    const double err = (pb[p.key()].grad() - p.value().grad()).abs().max().item<double>();
+    EXPECT_LT(err, 1e-4 * largest);
+  }
 }

@@ -1,4 +1,4 @@
-#include "models/bn_relu_pool_kernels.h"
+#include "models/batch_norm_kernels.h"
 
 #include "models/vector_clones.h"  // each kernel built for AVX-512, AVX2 and baseline x86-64
 
@@ -41,6 +41,27 @@ struct WindowMax {
   }
   bool active() const { return !(m <= 0.0f); }  // ReLU passes it (NaN too, as LibTorch's does)
 };
+
+// exp(x) in float, vectorisable (glibc's expf is not, without -ffast-math): rounding by adding
+// 1.5 * 2^23, Cody-Waite reduction by ln 2 and Cephes' degree-6 polynomial on [-ln2/2, ln2/2],
+// within a few ulp of expf; the input is
+// clamped to [-87.3, 88.7] (exp(-87.3) ~ 1.2e-38, the smallest normal float; the top stays finite);
+// NaN stays NaN.
+inline float vexp(float x) {
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.7f ? 88.7f : x;
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2)
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
+  return p * __builtin_bit_cast(float, bits);
+}
 
 int64_t out_offset(const PoolGeometry& g, int64_t n, int64_t i, int64_t j) {
   return ((n * g.oh() + i) * g.ow() + j) * g.c;
@@ -148,6 +169,57 @@ void bn_relu_pool_backward(const float* x, const float* gy, const float* scale, 
     }
     if (g.h % 2 == 1)
       for (int64_t col = 0; col < g.w; ++col) outside_windows(x, b, k, dx, g, n, g.h - 1, col);
+  }
+}
+
+ODYSSEY_VECTOR_CLONES
+void bn_silu_forward(const float* x, const float* scale, const float* shift, float* y,
+                     const PoolGeometry& g, int64_t n0, int64_t n1) {
+  const int64_t C = g.c;
+  for (int64_t p = n0 * g.image_pixels(); p < n1 * g.image_pixels(); ++p) {
+    const float* __restrict px = x + p * C;
+    float* __restrict py = y + p * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const float z = px[c] * scale[c] + shift[c];
+      py[c] = z / (1.0f + vexp(-z));
+    }
+  }
+}
+
+ODYSSEY_VECTOR_CLONES
+void bn_silu_grad_sums(const float* x, const float* gy, const float* scale, const float* shift,
+                       const float* mean, const PoolGeometry& g, int64_t image, float* sum_dz,
+                       float* sum_dzx) {
+  const int64_t C = g.c;
+  for (int64_t p = image * g.image_pixels(); p < (image + 1) * g.image_pixels(); ++p) {
+    const float* __restrict px = x + p * C;
+    const float* __restrict pg = gy + p * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const float xc = px[c], z = xc * scale[c] + shift[c], s = 1.0f / (1.0f + vexp(-z));
+      const float dz = pg[c] * s * (1.0f + z * (1.0f - s));
+      sum_dz[c] += dz;
+      sum_dzx[c] += dz * (xc - mean[c]);
+    }
+  }
+}
+
+ODYSSEY_VECTOR_CLONES
+void bn_silu_backward(const float* x, const float* gy, const float* scale, const float* shift,
+                      const float* a, const float* b, const float* k, float* dx,
+                      const PoolGeometry& g, int64_t n0, int64_t n1) {
+  const int64_t C = g.c;
+  for (int64_t p = n0 * g.image_pixels(); p < n1 * g.image_pixels(); ++p) {
+    const float* __restrict px = x + p * C;
+    const float* __restrict pg = gy + p * C;
+    float* __restrict pd = dx + p * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const float xc = px[c], z = xc * scale[c] + shift[c], s = 1.0f / (1.0f + vexp(-z));
+      const float dz = pg[c] * s * (1.0f + z * (1.0f - s));
+      pd[c] = a[c] * dz + b[c] * xc + k[c];
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-#include "models/bn_relu_pool.h"
+#include "models/batch_norm_fused.h"
 
 #include <ATen/Parallel.h>
 
@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "models/bn_relu_pool_kernels.h"
+#include "models/batch_norm_kernels.h"
 #include "models/record_op.h"
 #include "train/precision.h"
 
@@ -89,18 +89,43 @@ Affine affine(const Stats& stats, const torch::Tensor& weight, const torch::Tens
   return {scale, (bias.detach() - stats.mean * scale).contiguous()};
 }
 
+// What follows BatchNorm in the fused operator: its output shape and kernels.
+struct PoolTail {  // ReLU, then a 2x2 max-pool of stride 2
+  static constexpr const char* kName = "odyssey::bn_relu_pool";
+  static std::vector<int64_t> out_shape(const PoolGeometry& g) { return {g.n, g.c, g.oh(), g.ow()}; }
+  static constexpr auto forward = bn_relu_pool_forward;
+  static constexpr auto grad_sums = bn_relu_pool_grad_sums;
+  static constexpr auto backward = bn_relu_pool_backward;
+  static torch::Tensor reference(BatchNorm2dImpl& bn, const torch::Tensor& x) {
+    return torch::max_pool2d(bn.forward(x).relu_(), 2);
+  }
+};
+
+struct SiluTail {
+  static constexpr const char* kName = "odyssey::bn_silu";
+  static std::vector<int64_t> out_shape(const PoolGeometry& g) { return {g.n, g.c, g.h, g.w}; }
+  static constexpr auto forward = bn_silu_forward;
+  static constexpr auto grad_sums = bn_silu_grad_sums;
+  static constexpr auto backward = bn_silu_backward;
+  static torch::Tensor reference(BatchNorm2dImpl& bn, const torch::Tensor& x) {
+    return torch::silu(bn.forward(x));
+  }
+};
+
+template <class Tail>
 torch::Tensor forward_pass(const torch::Tensor& x, const Affine& f) {
   const auto g = geometry(x);
-  auto y = torch::empty({g.n, g.c, g.oh(), g.ow()},
-                        x.options().memory_format(torch::MemoryFormat::ChannelsLast));
+  torch::Tensor y = torch::empty(Tail::out_shape(g),
+                                 x.options().memory_format(torch::MemoryFormat::ChannelsLast));
   over_images(g, [&](int64_t n0, int64_t n1) {
-    bn_relu_pool_forward(x.data_ptr<float>(), f.scale.data_ptr<float>(), f.shift.data_ptr<float>(),
-                         y.data_ptr<float>(), g, n0, n1);
+    Tail::forward(x.data_ptr<float>(), f.scale.data_ptr<float>(), f.shift.data_ptr<float>(),
+                  y.data_ptr<float>(), g, n0, n1);
   });
   return y;
 }
 
-struct BnReluPool : torch::autograd::Function<BnReluPool> {
+template <class Tail>
+struct FusedBatchNorm : torch::autograd::Function<FusedBatchNorm<Tail>> {
   // x channels-last contiguous; mean, invstd: the statistics x is normalised with, the batch's own
   // (batch_stats: their dependence on x is part of the gradient) or the running ones.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
@@ -110,12 +135,13 @@ struct BnReluPool : torch::autograd::Function<BnReluPool> {
     const Affine f = affine({mean, invstd}, weight, bias);
     ctx->save_for_backward({x, weight, mean, invstd, f.scale, f.shift});
     ctx->saved_data["batch_stats"] = batch_stats;
-    return forward_pass(x, f);
+    return forward_pass<Tail>(x, f);
   }
 
+  // dy: the gradient reaching BatchNorm's output through the tail (computed by the kernels).
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     ODY_CHECK(!torch::GradMode::is_enabled(),
-              "odyssey::bn_relu_pool has no second derivative (backward with create_graph)",
+              ODY_MSG(Tail::kName << " has no second derivative (backward with create_graph)"),
               "train without double backward, or use NCHW tensors (LibTorch's operators)");
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &mean = saved[2], &invstd = saved[3];
@@ -125,7 +151,7 @@ struct BnReluPool : torch::autograd::Function<BnReluPool> {
     const float *xp = x.data_ptr<float>(), *gp = gy.data_ptr<float>(), *mp = mean.data_ptr<float>(),
                 *scale = saved[4].data_ptr<float>(), *shift = saved[5].data_ptr<float>();
     const auto [sum_dy, sum_dyx] = channel_sums<float>(g, [&](int64_t n, float* s, float* s2) {
-      bn_relu_pool_grad_sums(xp, gp, scale, shift, mp, g, n, s, s2);
+      Tail::grad_sums(xp, gp, scale, shift, mp, g, n, s, s2);
     });
     // dx = w invstd (dy - mean(dy) - xhat mean(dy xhat)), xhat = (x - mean) invstd, with the
     // batch's statistics; w invstd dy with the running ones.
@@ -143,8 +169,8 @@ struct BnReluPool : torch::autograd::Function<BnReluPool> {
       const auto at = channel_vector(a), bt = channel_vector(b), kt = channel_vector(k);
       dx = torch::empty(x.sizes(), x.options().memory_format(torch::MemoryFormat::ChannelsLast));
       over_images(g, [&](int64_t n0, int64_t n1) {
-        bn_relu_pool_backward(xp, gp, scale, shift, at.data_ptr<float>(), bt.data_ptr<float>(),
-                              kt.data_ptr<float>(), dx.data_ptr<float>(), g, n0, n1);
+        Tail::backward(xp, gp, scale, shift, at.data_ptr<float>(), bt.data_ptr<float>(),
+                       kt.data_ptr<float>(), dx.data_ptr<float>(), g, n0, n1);
       });
     }
     return {dx, channel_vector(dw), channel_vector(sum_dy), {}, {}, {}};
@@ -155,21 +181,20 @@ bool plain_vector(const torch::Tensor& t, int64_t c) {
   return plain_cpu_float32(t) && t.dim() == 1 && t.size(0) == c && t.is_contiguous();
 }
 
-}  // namespace
-
-bool bn_relu_pool_fused(const torch::Tensor& x, const BatchNorm2dImpl& bn) {
+// The checks both fused operators share (the pool's window size apart).
+bool fusable(const torch::Tensor& x, const BatchNorm2dImpl& bn) {
   if (!plain_cpu_float32(x) || x.dim() != 4 || !x.is_contiguous(torch::MemoryFormat::ChannelsLast))
     return false;
   const auto g = geometry(x);
-  return g.n > 0 && g.oh() > 0 && g.ow() > 0 && !(bn.is_training() && bn.synced()) &&
+  return g.n > 0 && g.image_pixels() > 0 && !(bn.is_training() && bn.synced()) &&
          (!bn.is_training() || g.n * g.image_pixels() > 1) && plain_vector(bn.weight, g.c) &&
          plain_vector(bn.bias, g.c) && plain_vector(bn.running_mean, g.c) &&
          plain_vector(bn.running_var, g.c);
 }
 
-torch::Tensor bn_relu_pool(const torch::Tensor& x, BatchNorm2dImpl& bn) {
-  if (!bn_relu_pool_fused(x, bn)) return torch::max_pool2d(bn.forward(x).relu_(), 2);
-  RecordedOp record("odyssey::bn_relu_pool", [&] { return std::vector<c10::IValue>{x}; });
+template <class Tail>
+torch::Tensor fused(const torch::Tensor& x, BatchNorm2dImpl& bn) {
+  RecordedOp record(Tail::kName, [&] { return std::vector<c10::IValue>{x}; });
   const bool training = bn.is_training();
   Stats stats;
   if (training) {
@@ -182,11 +207,27 @@ torch::Tensor bn_relu_pool(const torch::Tensor& x, BatchNorm2dImpl& bn) {
                     (x.requires_grad() || bn.weight.requires_grad() || bn.bias.requires_grad());
   torch::Tensor y;
   if (grad)
-    y = BnReluPool::apply(x, bn.weight, bn.bias, stats.mean, stats.invstd, training);
+    y = FusedBatchNorm<Tail>::apply(x, bn.weight, bn.bias, stats.mean, stats.invstd, training);
   else
-    y = forward_pass(x, affine(stats, bn.weight, bn.bias));
+    y = forward_pass<Tail>(x, affine(stats, bn.weight, bn.bias));
   record.set_output(y);
   return y;
+}
+
+}  // namespace
+
+bool bn_relu_pool_fused(const torch::Tensor& x, const BatchNorm2dImpl& bn) {
+  return fusable(x, bn) && x.size(2) >= 2 && x.size(3) >= 2;
+}
+
+torch::Tensor bn_relu_pool(const torch::Tensor& x, BatchNorm2dImpl& bn) {
+  return bn_relu_pool_fused(x, bn) ? fused<PoolTail>(x, bn) : PoolTail::reference(bn, x);
+}
+
+bool bn_silu_fused(const torch::Tensor& x, const BatchNorm2dImpl& bn) { return fusable(x, bn); }
+
+torch::Tensor bn_silu(const torch::Tensor& x, BatchNorm2dImpl& bn) {
+  return bn_silu_fused(x, bn) ? fused<SiluTail>(x, bn) : SiluTail::reference(bn, x);
 }
 
 }  // namespace odyssey
