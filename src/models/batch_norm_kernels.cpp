@@ -44,12 +44,12 @@ struct WindowMax {
 
 // exp(x) in float, vectorisable (glibc's expf is not, without -ffast-math): rounding by adding
 // 1.5 * 2^23, Cody-Waite reduction by ln 2 and Cephes' degree-6 polynomial on [-ln2/2, ln2/2],
-// within a few ulp of expf; the input is
-// clamped to [-87.3, 88.7] (exp(-87.3) ~ 1.2e-38, the smallest normal float; the top stays finite);
-// NaN stays NaN.
+// within a few ulp of expf. The input is clamped to [-87.3, 88.3], where 2^round(x / ln 2) is a
+// normal float: exp(-87.3) ~ 1.2e-38, exp(88.3) ~ 2.2e38 (SiLU and sigmoid are flat there). NaN
+// stays NaN.
 inline float vexp(float x) {
   x = x < -87.3f ? -87.3f : x;
-  x = x > 88.7f ? 88.7f : x;
+  x = x > 88.3f ? 88.3f : x;
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2)
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;

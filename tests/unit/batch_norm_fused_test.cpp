@@ -291,3 +291,20 @@ TEST(BnSilu, EfficientNetStepMatchesNchw) {
     EXPECT_LT(err, 1e-4 * largest);
   }
 }
+
+// Normalised values far outside exp's float range (|z| up to ~500): SiLU is z or 0 there, its
+// derivative 1 or 0, with no overflow to infinity or NaN.
+TEST(BnSilu, SaturatesBeyondExpRange) {
+  torch::manual_seed(8);
+  const auto x = torch::randn({2, 4, 5, 5}) * 3;
+  auto layer = make_layer(4, false);
+  {
+    torch::NoGradGuard no_grad;
+    layer->weight.fill_(50);
+  }
+  const auto gy = torch::randn({2, 4, 5, 5});
+  const auto ours = run(x, layer, gy, true, true);
+  EXPECT_TRUE(torch::isfinite(ours.y).all().item<bool>());
+  EXPECT_TRUE(torch::isfinite(ours.gx).all().item<bool>());
+  expect_close(ours, run(x, layer, gy, false, true), 2e-5);
+}
