@@ -76,6 +76,46 @@ void expect_close(const Result& a, const Result& b, double tol) {
   EXPECT_TRUE(torch::equal(a.batches, b.batches));
 }
 
+// One training step of the same model (same initial weights, batch and random draws) in NCHW,
+// which takes LibTorch's operators, and in channels-last, counting the calls of operator `op`.
+struct TwinSteps {
+  std::shared_ptr<Classifier> nchw, nhwc;
+  int calls_nchw = 0, calls_nhwc = 0;
+};
+
+thread_local const char* t_op = nullptr;
+thread_local int t_calls = 0;
+
+TwinSteps twin_steps(const std::string& model, const ModelOptions& mo, int64_t batch,
+                     const char* op) {
+  t_op = op;
+  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
+      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+        if (std::string(fn.name()) == t_op) ++t_calls;
+        return nullptr;
+      }));
+  auto make = [&] {
+    torch::manual_seed(4);
+    auto m = ModelRegistry::instance().create(model, mo);
+    m->train();
+    return m;
+  };
+  TwinSteps t{make(), make()};
+  to_channels_last(*t.nhwc);
+  torch::manual_seed(5);
+  const auto x = torch::randn({batch, mo.in_channels, mo.image_size, mo.image_size});
+  const auto labels = torch::randint(0, mo.num_classes, {batch});
+  for (bool cl : {false, true}) {
+    auto& m = cl ? t.nhwc : t.nchw;
+    t_calls = 0;
+    torch::manual_seed(6);  // the same stochastic-depth draws
+    torch::nn::functional::cross_entropy(m->forward(memory_order(x, cl)), labels).backward();
+    (cl ? t.calls_nhwc : t.calls_nchw) = t_calls;
+  }
+  at::removeCallback(handle);
+  return t;
+}
+
 }  // namespace
 
 TEST(BnReluPool, MatchesLibTorchInTrainingAndEvaluation) {
@@ -161,30 +201,10 @@ TEST(BnReluPool, FallsBackToLibTorch) {
 // ConvNet's stages take the fused path in channels-last: a training step matches the same model in
 // NCHW (LibTorch's operators), and each forward runs three fused stages.
 TEST(BnReluPool, ConvNetStepMatchesNchw) {
-  thread_local int fused = 0;
-  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
-      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
-        if (std::string(fn.name()) == "odyssey::bn_relu_pool") ++fused;
-        return nullptr;
-      }));
-  const ModelOptions mo{10, 1, 28};
-  auto make = [&] {
-    torch::manual_seed(4);
-    auto model = ModelRegistry::instance().create("fmnist_cnn", mo);
-    model->train();
-    return model;
-  };
-  auto a = make(), b = make();
-  to_channels_last(*b);
-  torch::manual_seed(5);
-  const auto x = torch::randn({8, 1, 28, 28});
-  const auto labels = torch::randint(0, 10, {8});
-  fused = 0;
-  torch::nn::functional::cross_entropy(a->forward(x), labels).backward();
-  EXPECT_EQ(fused, 0);
-  torch::nn::functional::cross_entropy(b->forward(memory_order(x, true)), labels).backward();
-  at::removeCallback(handle);
-  EXPECT_EQ(fused, 3);
+  const auto t = twin_steps("fmnist_cnn", {10, 1, 28}, 8, "odyssey::bn_relu_pool");
+  EXPECT_EQ(t.calls_nchw, 0);
+  EXPECT_EQ(t.calls_nhwc, 3);
+  const auto &a = t.nchw, &b = t.nhwc;
   const auto pa = a->named_parameters(), pb = b->named_parameters();
   for (const auto& p : pa) {
     SCOPED_TRACE(p.key());
@@ -253,32 +273,10 @@ TEST(BnSilu, MatchesLibTorchInTrainingAndEvaluation) {
 // EfficientNet's BatchNorm-SiLU pairs take the fused path in channels-last: a training step
 // matches the same model in NCHW (LibTorch's operators).
 TEST(BnSilu, EfficientNetStepMatchesNchw) {
-  thread_local int fused = 0;
-  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
-      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
-        if (std::string(fn.name()) == "odyssey::bn_silu") ++fused;
-        return nullptr;
-      }));
-  const ModelOptions mo{10, 3, 32};
-  auto make = [&] {
-    torch::manual_seed(4);
-    auto model = ModelRegistry::instance().create("efficientnet_s", mo);
-    model->train();
-    return model;
-  };
-  auto a = make(), b = make();
-  to_channels_last(*b);
-  torch::manual_seed(5);
-  const auto x = torch::randn({4, 3, 32, 32});
-  const auto labels = torch::randint(0, 10, {4});
-  fused = 0;
-  torch::manual_seed(6);  // the same stochastic-depth draws
-  torch::nn::functional::cross_entropy(a->forward(x), labels).backward();
-  EXPECT_EQ(fused, 0);
-  torch::manual_seed(6);
-  torch::nn::functional::cross_entropy(b->forward(memory_order(x, true)), labels).backward();
-  at::removeCallback(handle);
-  EXPECT_GT(fused, 10);
+  const auto t = twin_steps("efficientnet_s", {10, 3, 32}, 4, "odyssey::bn_silu");
+  EXPECT_EQ(t.calls_nchw, 0);
+  EXPECT_GT(t.calls_nhwc, 10);
+  const auto &a = t.nchw, &b = t.nhwc;
   // Relative to the largest gradient of the whole model: the biases of the BatchNorms before a
   // convolution and another BatchNorm get only rounding noise (the next BatchNorm removes any
   // per-channel shift), against which a per-tensor ratio is meaningless.
