@@ -14,8 +14,8 @@ torch::Tensor to_float_nchw(const torch::Tensor& images_u8) {
 namespace {
 torch::Tensor normalize(torch::Tensor x, const Normalize& norm) {
   const int64_t c = x.size(1);
-  auto mean = torch::tensor(norm.mean, torch::kDouble).to(torch::kFloat).to(x.device()).view({1, c, 1, 1});
-  auto stdv = torch::tensor(norm.std, torch::kDouble).to(torch::kFloat).to(x.device()).view({1, c, 1, 1});
+  auto mean = torch::tensor(norm.mean, torch::kDouble).to(x.device(), torch::kFloat).view({1, c, 1, 1});
+  auto stdv = torch::tensor(norm.std, torch::kDouble).to(x.device(), torch::kFloat).view({1, c, 1, 1});
   return x.sub_(mean).div_(stdv);
 }
 }  // namespace

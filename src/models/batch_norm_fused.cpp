@@ -16,20 +16,20 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-PoolGeometry geometry(const torch::Tensor& x) {
+ImageGeometry geometry(const torch::Tensor& x) {
   return {x.size(0), x.size(2), x.size(3), x.size(1)};
 }
 
 // f(n0, n1) over the batch's images, in tasks of at least ~32k values.
 template <class F>
-void over_images(const PoolGeometry& g, F f) {
+void over_images(const ImageGeometry& g, F f) {
   at::parallel_for(0, g.n, std::max<int64_t>(1, 32768 / (g.image_pixels() * g.c)), f);
 }
 
 // Per-channel sums of two per-image quantities, added in image order (the same result whatever
 // the thread count): f(image, first, second) adds image's values to the two [C] arrays of T.
 template <class T, class F>
-std::pair<std::vector<double>, std::vector<double>> channel_sums(const PoolGeometry& g, F f) {
+std::pair<std::vector<double>, std::vector<double>> channel_sums(const ImageGeometry& g, F f) {
   std::vector<T> part(g.n * 2 * g.c, T(0));
   over_images(g, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) f(n, &part[n * 2 * g.c], &part[(n * 2 + 1) * g.c]);
@@ -55,7 +55,7 @@ struct Stats {
 
 // The batch's statistics; updates the layer's running statistics as LibTorch does (the unbiased
 // variance, weighted by momentum).
-Stats batch_stats(const torch::Tensor& x, const PoolGeometry& g, BatchNorm2dImpl& bn, double momentum) {
+Stats batch_stats(const torch::Tensor& x, const ImageGeometry& g, BatchNorm2dImpl& bn, double momentum) {
   const float* xp = x.data_ptr<float>();
   const auto [sum, sumsq] = channel_sums<double>(g, [&](int64_t n, double* s, double* s2) {
     bn_image_sums(xp, g, n, s, s2);
@@ -92,7 +92,7 @@ Affine affine(const Stats& stats, const torch::Tensor& weight, const torch::Tens
 // What follows BatchNorm in the fused operator: its output shape and kernels.
 struct PoolTail {  // ReLU, then a 2x2 max-pool of stride 2
   static constexpr const char* kName = "odyssey::bn_relu_pool";
-  static std::vector<int64_t> out_shape(const PoolGeometry& g) { return {g.n, g.c, g.oh(), g.ow()}; }
+  static std::vector<int64_t> out_shape(const ImageGeometry& g) { return {g.n, g.c, g.oh(), g.ow()}; }
   static constexpr auto forward = bn_relu_pool_forward;
   static constexpr auto grad_sums = bn_relu_pool_grad_sums;
   static constexpr auto backward = bn_relu_pool_backward;
@@ -103,7 +103,7 @@ struct PoolTail {  // ReLU, then a 2x2 max-pool of stride 2
 
 struct SiluTail {
   static constexpr const char* kName = "odyssey::bn_silu";
-  static std::vector<int64_t> out_shape(const PoolGeometry& g) { return {g.n, g.c, g.h, g.w}; }
+  static std::vector<int64_t> out_shape(const ImageGeometry& g) { return {g.n, g.c, g.h, g.w}; }
   static constexpr auto forward = bn_silu_forward;
   static constexpr auto grad_sums = bn_silu_grad_sums;
   static constexpr auto backward = bn_silu_backward;

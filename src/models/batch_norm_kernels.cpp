@@ -8,7 +8,7 @@ namespace {
 // The channel vectors of a 2x2 window's pixels, row-major, for output pixel (i, j) of image n.
 struct Window {
   const float* p[4];
-  Window(const float* x, const PoolGeometry& g, int64_t n, int64_t i, int64_t j) {
+  Window(const float* x, const ImageGeometry& g, int64_t n, int64_t i, int64_t j) {
     p[0] = x + ((n * g.h + 2 * i) * g.w + 2 * j) * g.c;
     p[1] = p[0] + g.c;
     p[2] = p[0] + g.w * g.c;
@@ -18,7 +18,7 @@ struct Window {
 
 // dx of a pixel outside every window (an odd last row or column), where dy = 0.
 void outside_windows(const float* x, const float* b, const float* k, float* dx,
-                     const PoolGeometry& g, int64_t n, int64_t row, int64_t col) {
+                     const ImageGeometry& g, int64_t n, int64_t row, int64_t col) {
   const int64_t off = ((n * g.h + row) * g.w + col) * g.c;
   const float* __restrict px = x + off;
   float* __restrict pd = dx + off;
@@ -63,14 +63,20 @@ inline float vexp(float x) {
   return p * __builtin_bit_cast(float, bits);
 }
 
-int64_t out_offset(const PoolGeometry& g, int64_t n, int64_t i, int64_t j) {
+// dy * silu'(z): silu'(z) = s (1 + z (1 - s)), s = sigmoid(z).
+inline float silu_grad(float z, float dy) {
+  const float s = 1.0f / (1.0f + vexp(-z));
+  return dy * s * (1.0f + z * (1.0f - s));
+}
+
+int64_t out_offset(const ImageGeometry& g, int64_t n, int64_t i, int64_t j) {
   return ((n * g.oh() + i) * g.ow() + j) * g.c;
 }
 
 }  // namespace
 
 ODYSSEY_VECTOR_CLONES
-void bn_image_sums(const float* x, const PoolGeometry& g, int64_t image, double* sum,
+void bn_image_sums(const float* x, const ImageGeometry& g, int64_t image, double* sum,
                    double* sumsq) {
   const int64_t C = g.c;
   const float* px = x + image * g.image_pixels() * C;
@@ -86,7 +92,7 @@ void bn_image_sums(const float* x, const PoolGeometry& g, int64_t image, double*
 
 ODYSSEY_VECTOR_CLONES
 void bn_relu_pool_forward(const float* x, const float* scale, const float* shift, float* y,
-                          const PoolGeometry& g, int64_t n0, int64_t n1) {
+                          const ImageGeometry& g, int64_t n0, int64_t n1) {
   const int64_t C = g.c;
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t i = 0; i < g.oh(); ++i)
@@ -106,7 +112,7 @@ void bn_relu_pool_forward(const float* x, const float* scale, const float* shift
 
 ODYSSEY_VECTOR_CLONES
 void bn_relu_pool_grad_sums(const float* x, const float* gy, const float* scale,
-                            const float* shift, const float* mean, const PoolGeometry& g,
+                            const float* shift, const float* mean, const ImageGeometry& g,
                             int64_t image, float* sum_dy, float* sum_dyx) {
   const int64_t C = g.c;
   for (int64_t i = 0; i < g.oh(); ++i)
@@ -133,7 +139,7 @@ void bn_relu_pool_grad_sums(const float* x, const float* gy, const float* scale,
 ODYSSEY_VECTOR_CLONES
 void bn_relu_pool_backward(const float* x, const float* gy, const float* scale, const float* shift,
                            const float* a, const float* b, const float* k, float* dx,
-                           const PoolGeometry& g, int64_t n0, int64_t n1) {
+                           const ImageGeometry& g, int64_t n0, int64_t n1) {
   const int64_t C = g.c;
   for (int64_t n = n0; n < n1; ++n) {
     for (int64_t i = 0; i < g.oh(); ++i) {
@@ -174,7 +180,7 @@ void bn_relu_pool_backward(const float* x, const float* gy, const float* scale, 
 
 ODYSSEY_VECTOR_CLONES
 void bn_silu_forward(const float* x, const float* scale, const float* shift, float* y,
-                     const PoolGeometry& g, int64_t n0, int64_t n1) {
+                     const ImageGeometry& g, int64_t n0, int64_t n1) {
   const int64_t C = g.c;
   for (int64_t p = n0 * g.image_pixels(); p < n1 * g.image_pixels(); ++p) {
     const float* __restrict px = x + p * C;
@@ -189,7 +195,7 @@ void bn_silu_forward(const float* x, const float* scale, const float* shift, flo
 
 ODYSSEY_VECTOR_CLONES
 void bn_silu_grad_sums(const float* x, const float* gy, const float* scale, const float* shift,
-                       const float* mean, const PoolGeometry& g, int64_t image, float* sum_dz,
+                       const float* mean, const ImageGeometry& g, int64_t image, float* sum_dz,
                        float* sum_dzx) {
   const int64_t C = g.c;
   for (int64_t p = image * g.image_pixels(); p < (image + 1) * g.image_pixels(); ++p) {
@@ -197,8 +203,7 @@ void bn_silu_grad_sums(const float* x, const float* gy, const float* scale, cons
     const float* __restrict pg = gy + p * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      const float xc = px[c], z = xc * scale[c] + shift[c], s = 1.0f / (1.0f + vexp(-z));
-      const float dz = pg[c] * s * (1.0f + z * (1.0f - s));
+      const float xc = px[c], dz = silu_grad(xc * scale[c] + shift[c], pg[c]);
       sum_dz[c] += dz;
       sum_dzx[c] += dz * (xc - mean[c]);
     }
@@ -208,7 +213,7 @@ void bn_silu_grad_sums(const float* x, const float* gy, const float* scale, cons
 ODYSSEY_VECTOR_CLONES
 void bn_silu_backward(const float* x, const float* gy, const float* scale, const float* shift,
                       const float* a, const float* b, const float* k, float* dx,
-                      const PoolGeometry& g, int64_t n0, int64_t n1) {
+                      const ImageGeometry& g, int64_t n0, int64_t n1) {
   const int64_t C = g.c;
   for (int64_t p = n0 * g.image_pixels(); p < n1 * g.image_pixels(); ++p) {
     const float* __restrict px = x + p * C;
@@ -216,8 +221,7 @@ void bn_silu_backward(const float* x, const float* gy, const float* scale, const
     float* __restrict pd = dx + p * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      const float xc = px[c], z = xc * scale[c] + shift[c], s = 1.0f / (1.0f + vexp(-z));
-      const float dz = pg[c] * s * (1.0f + z * (1.0f - s));
+      const float xc = px[c], dz = silu_grad(xc * scale[c] + shift[c], pg[c]);
       pd[c] = a[c] * dz + b[c] * xc + k[c];
     }
   }
