@@ -1,6 +1,7 @@
 #include "data/augment_ops.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/linalg.h>  // newer LibTorch (2.14) no longer includes it from torch/torch.h
 #include <torch/torch.h>
 
 #include <cmath>

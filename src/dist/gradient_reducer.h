@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dist/communicator.h"
@@ -83,7 +84,9 @@ class GradientReducer {
   ReducerOptions options_;
   std::vector<Bucket> buckets_;
   std::vector<size_t> bucket_of_;  // parameter index -> bucket index
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  // std::shared_ptr<Node> in LibTorch 1.13 and 2.x, c10::intrusive_ptr<Node> in newer releases.
+  using AccumulatorPtr = decltype(torch::autograd::impl::grad_accumulator(std::declval<at::Tensor>()));
+  std::vector<AccumulatorPtr> accumulators_;
   std::vector<uintptr_t> hook_keys_;
   size_t next_launch_ = 0;
   bool sync_ = false;
