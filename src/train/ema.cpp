@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace odyssey {
 
@@ -26,8 +27,13 @@ double Ema::decay_at(int64_t t) const {
 void Ema::update(int64_t t) {
   torch::NoGradGuard no_grad;
   const double d = decay_at(t);
+  // avg = d * avg + (1 - d) * p, as multi-tensor operations (a few kernels on CUDA for every
+  // parameter; per tensor on the CPU, the same arithmetic).
+  std::vector<torch::Tensor> avg, now;
   for (size_t i = 0; i < params_.size(); ++i)
-    avg_[i].second.mul_(d).add_(params_[i].second.detach(), 1 - d);
+    avg.push_back(avg_[i].second), now.push_back(params_[i].second.detach());
+  at::_foreach_mul_(avg, d);
+  at::_foreach_add_(avg, now, 1 - d);
 }
 
 void Ema::swap() {

@@ -54,6 +54,30 @@ bool layer_ids(const NamedTensors& params, std::vector<int64_t>& ids, int64_t& d
   return true;
 }
 
+// The tensors of one update in lists for LibTorch's multi-tensor (_foreach_) operations: on CUDA
+// a few kernels update every parameter, where one operation per parameter launched some ten
+// kernels each (ViT-B/16: ~2,000 launches a step); on the CPU they run per tensor, the same
+// arithmetic in the same order as the per-parameter form they replace.
+struct MultiTensor {
+  std::vector<torch::Tensor> params, grads, first, second;  // first/second: optimizer state slots
+  std::vector<c10::Scalar> steps;                             // a factor per parameter
+  std::vector<double> rates;                                  // a step size per parameter
+};
+
+// p_i += rate_i * d_i: one multi-tensor call per distinct rate (one in all without layer decay),
+// LibTorch's add with alpha as in p.add_(d, rate).
+void add_scaled(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& d,
+                const std::vector<double>& rates) {
+  std::vector<bool> done(params.size(), false);
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (done[i]) continue;
+    std::vector<torch::Tensor> ps, ds;
+    for (size_t j = i; j < params.size(); ++j)
+      if (!done[j] && rates[j] == rates[i]) ps.push_back(params[j]), ds.push_back(d[j]), done[j] = true;
+    at::_foreach_add_(ps, ds, rates[i]);
+  }
+}
+
 // Heavy-ball momentum as PyTorch's SGD: buf = momentum*buf + g; the step direction is buf, or
 // g + momentum*buf with Nesterov.
 torch::Tensor with_momentum(const OptimConfig& cfg, torch::Tensor& buf, const torch::Tensor& g) {
@@ -103,15 +127,28 @@ class Sgd final : public Optimizer {
   }
   void step(double base_lr) override {
     torch::NoGradGuard no_grad;
+    MultiTensor t, decayed;
+    std::vector<size_t> decayed_at;
     for (size_t i = 0; i < params_.size(); ++i) {
       auto& p = params_[i].second;
       if (!p.grad().defined()) continue;
-      const double lr = base_lr * settings_[i].lr_scale;
-      auto g = p.grad();
-      if (cfg_.weight_decay > 0 && settings_[i].decay) g = g.add(p, cfg_.weight_decay);
-      if (cfg_.momentum > 0) g = with_momentum(cfg_, state_[i].second, g);
-      p.add_(g, -lr);
+      if (cfg_.weight_decay > 0 && settings_[i].decay)
+        decayed_at.push_back(t.params.size()), decayed.params.push_back(p), decayed.grads.push_back(p.grad());
+      t.params.push_back(p), t.grads.push_back(p.grad()), t.rates.push_back(-base_lr * settings_[i].lr_scale);
+      if (cfg_.momentum > 0) t.first.push_back(state_[i].second);
     }
+    if (t.params.empty()) return;
+    if (!decayed.params.empty()) {  // g + wd * p, new tensors (the gradients stay as they are)
+      auto with_decay = at::_foreach_add(decayed.grads, decayed.params, cfg_.weight_decay);
+      for (size_t k = 0; k < decayed_at.size(); ++k) t.grads[decayed_at[k]] = with_decay[k];
+    }
+    auto d = t.grads;
+    if (cfg_.momentum > 0) {  // with_momentum, for all parameters at once
+      at::_foreach_mul_(t.first, cfg_.momentum);
+      at::_foreach_add_(t.first, t.grads);
+      d = cfg_.nesterov ? at::_foreach_add(t.grads, t.first, cfg_.momentum) : t.first;
+    }
+    add_scaled(t.params, d, t.rates);
   }
 
  private:
@@ -125,15 +162,26 @@ class AdamW final : public AdamMoments {
   void step(double base_lr) override {
     torch::NoGradGuard no_grad;
     const auto [bc1, bc2] = next_corrections();
+    MultiTensor t, decayed;
     for (size_t i = 0; i < params_.size(); ++i) {
       auto& p = params_[i].second;
       if (!p.grad().defined()) continue;
       const double lr = base_lr * settings_[i].lr_scale;
-      if (cfg_.weight_decay > 0 && settings_[i].decay) p.mul_(1 - lr * cfg_.weight_decay);
-      auto [m, v] = update_moments(i, p.grad());
-      auto denom = v.sqrt().div_(std::sqrt(bc2)).add_(cfg_.eps);
-      p.addcdiv_(m, denom, -lr / bc1);
+      if (cfg_.weight_decay > 0 && settings_[i].decay)
+        decayed.params.push_back(p), decayed.steps.emplace_back(1 - lr * cfg_.weight_decay);
+      t.params.push_back(p), t.grads.push_back(p.grad()), t.steps.emplace_back(-lr / bc1);
+      t.first.push_back(state_[2 * i].second), t.second.push_back(state_[2 * i + 1].second);
     }
+    if (t.params.empty()) return;
+    if (!decayed.params.empty()) at::_foreach_mul_(decayed.params, decayed.steps);
+    at::_foreach_mul_(t.first, cfg_.beta1);  // update_moments, for all parameters at once
+    at::_foreach_add_(t.first, t.grads, 1 - cfg_.beta1);
+    at::_foreach_mul_(t.second, cfg_.beta2);
+    at::_foreach_addcmul_(t.second, t.grads, t.grads, 1 - cfg_.beta2);
+    auto denom = at::_foreach_sqrt(t.second);
+    at::_foreach_div_(denom, std::sqrt(bc2));
+    at::_foreach_add_(denom, cfg_.eps);
+    at::_foreach_addcdiv_(t.params, t.first, denom, t.steps);
   }
 };
 
@@ -260,8 +308,10 @@ Optimizer::Optimizer(NamedTensors params, std::vector<ParamSettings> settings)
 }
 
 void Optimizer::zero_grad() {
+  std::vector<torch::Tensor> grads;
   for (auto& [name, p] : params_)
-    if (p.grad().defined()) p.mutable_grad().zero_();
+    if (p.grad().defined()) grads.push_back(p.mutable_grad());
+  if (!grads.empty()) at::_foreach_zero_(grads);
 }
 
 torch::Tensor& Optimizer::add_state(const std::string& param, const std::string& slot,
@@ -293,9 +343,14 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimConfig& cfg, NamedTensors p
 
 double grad_norm(const NamedTensors& params) {
   torch::NoGradGuard no_grad;
-  double sq = 0;
+  std::vector<torch::Tensor> sums;  // per parameter, on its device: one copy to the host, not one each
   for (const auto& [name, p] : params)
-    if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
+    if (p.grad().defined()) sums.push_back(p.grad().pow(2).sum().to(torch::kDouble));
+  if (sums.empty()) return 0;
+  const auto host = torch::stack(sums).cpu();
+  const double* v = host.data_ptr<double>();
+  double sq = 0;
+  for (int64_t i = 0; i < host.numel(); ++i) sq += v[i];  // in parameter order, as before
   return std::sqrt(sq);
 }
 

@@ -66,6 +66,72 @@ TEST(Optimizer, NoWeightDecayOnBiasesAndNormParameters) {
   EXPECT_TRUE(torch::allclose(weight, torch::full({2, 2}, 1 - 0.1 * 0.5)));
 }
 
+namespace {
+
+// Several parameters with mixed settings (decayed weights, undecayed biases, two layer-decay
+// rates, one parameter without a gradient): the multi-tensor update must give the bits of the
+// per-parameter formulas, leave the gradients as they were and skip the parameter without one.
+void expect_per_parameter_bits(OptimConfig cfg) {
+  cfg.layer_decay = 0.5;
+  const std::vector<std::string> names = {"features.0.0.weight", "features.0.1.bias", "features.1.0.weight",
+                                          "classifier.1.weight", "classifier.1.bias"};
+  const std::vector<std::vector<int64_t>> shapes = {{4, 3, 3, 3}, {4}, {8, 4, 1, 1}, {5, 8}, {5}};
+  const std::vector<double> scale = {0.25, 0.25, 0.5, 1.0, 1.0};  // 0.5^(depth - layer), depth 2
+  const std::vector<bool> decayed = {true, false, true, true, false};
+  torch::manual_seed(3);
+  NamedTensors params;
+  std::vector<torch::Tensor> ref, m, v;
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto w = torch::randn(shapes[i]);
+    params.emplace_back(names[i], w.clone().requires_grad_());
+    ref.push_back(w.clone()), m.push_back(torch::zeros_like(w)), v.push_back(torch::zeros_like(w));
+  }
+  auto opt = make_optimizer(cfg, params);
+  const double lr = 0.3;
+  for (int step = 1; step <= 4; ++step) {
+    std::vector<torch::Tensor> grads;
+    for (size_t i = 0; i < names.size(); ++i) {
+      grads.push_back(torch::randn(shapes[i]));
+      params[i].second.mutable_grad() = i == 2 ? torch::Tensor() : grads[i].clone();
+    }
+    opt->step(lr);
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (i == 2) continue;  // no gradient: unchanged
+      const double r = lr * scale[i];
+      auto g = grads[i];
+      if (cfg.name == "adamw") {
+        const double bc1 = 1 - std::pow(cfg.beta1, step), bc2 = 1 - std::pow(cfg.beta2, step);
+        if (decayed[i]) ref[i].mul_(1 - r * cfg.weight_decay);
+        m[i].mul_(cfg.beta1).add_(g, 1 - cfg.beta1);
+        v[i].mul_(cfg.beta2).addcmul_(g, g, 1 - cfg.beta2);
+        ref[i].addcdiv_(m[i], v[i].sqrt().div_(std::sqrt(bc2)).add_(cfg.eps), -r / bc1);
+      } else {
+        if (decayed[i]) g = g.add(ref[i], cfg.weight_decay);
+        m[i].mul_(cfg.momentum).add_(g);
+        ref[i].add_(cfg.nesterov ? g.add(m[i], cfg.momentum) : m[i], -r);
+      }
+      EXPECT_TRUE(torch::equal(params[i].second.detach(), ref[i])) << names[i] << " step " << step;
+      EXPECT_TRUE(torch::equal(params[i].second.grad(), grads[i])) << names[i] << ": gradient changed";
+    }
+  }
+}
+
+}  // namespace
+
+TEST(Optimizer, MultiTensorSgdGivesThePerParameterBits) {
+  OptimConfig cfg;
+  cfg.momentum = 0.9, cfg.nesterov = true, cfg.weight_decay = 0.01;
+  expect_per_parameter_bits(cfg);
+  cfg.nesterov = false;
+  expect_per_parameter_bits(cfg);
+}
+
+TEST(Optimizer, MultiTensorAdamWGivesThePerParameterBits) {
+  OptimConfig cfg;
+  cfg.name = "adamw", cfg.weight_decay = 0.05, cfg.beta1 = 0.8, cfg.beta2 = 0.99, cfg.eps = 1e-6;
+  expect_per_parameter_bits(cfg);
+}
+
 TEST(Schedule, WarmupThenCosine) {
   ScheduleConfig s;
   s.name = "cosine";
