@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <cmath>
+#include <vector>
 
 #include "common/error.h"
 
@@ -83,12 +84,14 @@ bool LossScaler::unscale_and_check(const NamedTensors& params) {
   auto& scale = state_[0].second;
   auto& clean = state_[1].second;
   const double inv = 1.0 / scale.item<double>();
-  bool finite = true;
-  for (const auto& [name, p] : params) {
-    if (!p.grad().defined()) continue;
-    p.grad().mul_(inv);
-    finite = finite && p.grad().isfinite().all().item<bool>();
-  }
+  // One multi-tensor unscale and one device-to-host read for all parameters (on a GPU a read per
+  // parameter would wait for the device each time).
+  std::vector<torch::Tensor> grads, finite_each;
+  for (const auto& [name, p] : params)
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (!grads.empty()) at::_foreach_mul_(grads, inv);
+  for (const auto& g : grads) finite_each.push_back(g.isfinite().all());
+  const bool finite = grads.empty() || torch::stack(finite_each).all().item<bool>();
   if (!finite) {
     scale.mul_(0.5);
     clean.zero_();

@@ -41,6 +41,13 @@ TEST(LossScaler, HalvesOnOverflowGrowsAfterCleanSteps) {
   p.mutable_grad() = torch::tensor({1.0f, std::numeric_limits<float>::infinity()});
   EXPECT_FALSE(s.unscale_and_check(params));
   EXPECT_DOUBLE_EQ(s.scale(), 1024.0);  // overflow: halves, step to be skipped
+  auto q = torch::zeros({3}).requires_grad_();  // a NaN in the first of two parameters
+  NamedTensors two = {{"q", q}, {"p", p}};
+  q.mutable_grad() = torch::tensor({1.0f, std::nanf(""), 1.0f});
+  p.mutable_grad() = torch::full({2}, 1024.0f);
+  EXPECT_FALSE(s.unscale_and_check(two));
+  EXPECT_DOUBLE_EQ(s.scale(), 512.0);
+  EXPECT_TRUE(torch::allclose(p.grad(), torch::full({2}, 1.0f)));  // every gradient unscaled
 }
 
 TEST(Precision, Fp16NeedsCudaAndBf16AutocastsOnCpu) {
