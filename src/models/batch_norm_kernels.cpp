@@ -16,13 +16,17 @@ struct Window {
   }
 };
 
+// b x, and 0 where b is 0: in evaluation b is 0 and the input's value is no part of its gradient,
+// not even a NaN (LibTorch's gradient there is finite).
+inline float times_x(float b, float x) { return b == 0.0f ? 0.0f : b * x; }
+
 // dx of a pixel outside every window (an odd last row or column), where dy = 0.
 void outside_windows(const float* x, const float* b, const float* k, float* dx,
                      const ImageGeometry& g, int64_t n, int64_t row, int64_t col) {
   const int64_t off = ((n * g.h + row) * g.w + col) * g.c;
   const float* __restrict px = x + off;
   float* __restrict pd = dx + off;
-  for (int64_t c = 0; c < g.c; ++c) pd[c] = b[c] * px[c] + k[c];
+  for (int64_t c = 0; c < g.c; ++c) pd[c] = times_x(b[c], px[c]) + k[c];
 }
 
 // The first maximum of a 2x2 window's normalised values v0-v3 (row-major), found as LibTorch's
@@ -162,10 +166,10 @@ void bn_relu_pool_backward(const float* x, const float* gy, const float* scale, 
           const float g2 = w.t2 ? r3 : 0.0f, r2 = w.t2 ? 0.0f : r3;
           const float g1 = w.t1 ? r2 : 0.0f, h0 = w.t1 ? 0.0f : r2;
           const float bc = b[c], kc = k[c];
-          d0[c] = bc * x0 + kc + h0;
-          d1[c] = bc * x1 + kc + g1;
-          d2[c] = bc * x2 + kc + g2;
-          d3[c] = bc * x3 + kc + g3;
+          d0[c] = times_x(bc, x0) + kc + h0;
+          d1[c] = times_x(bc, x1) + kc + g1;
+          d2[c] = times_x(bc, x2) + kc + g2;
+          d3[c] = times_x(bc, x3) + kc + g3;
         }
       }
       if (g.w % 2 == 1) {
@@ -222,7 +226,7 @@ void bn_silu_backward(const float* x, const float* gy, const float* scale, const
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
       const float xc = px[c], dz = silu_grad(xc * scale[c] + shift[c], pg[c]);
-      pd[c] = a[c] * dz + b[c] * xc + k[c];
+      pd[c] = a[c] * dz + times_x(b[c], xc) + k[c];
     }
   }
 }

@@ -32,6 +32,7 @@ void Ema::update(int64_t t) {
   std::vector<torch::Tensor> avg, now;
   for (size_t i = 0; i < params_.size(); ++i)
     avg.push_back(avg_[i].second), now.push_back(params_[i].second.detach());
+  if (avg.empty()) return;
   at::_foreach_mul_(avg, d);
   at::_foreach_add_(avg, now, 1 - d);
 }

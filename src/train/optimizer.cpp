@@ -71,8 +71,8 @@ void add_scaled(const std::vector<torch::Tensor>& params, const std::vector<torc
   std::vector<bool> done(params.size(), false);
   for (size_t i = 0; i < params.size(); ++i) {
     if (done[i]) continue;
-    std::vector<torch::Tensor> ps, ds;
-    for (size_t j = i; j < params.size(); ++j)
+    std::vector<torch::Tensor> ps{params[i]}, ds{d[i]};  // i itself even if its rate is NaN
+    for (size_t j = i + 1; j < params.size(); ++j)
       if (!done[j] && rates[j] == rates[i]) ps.push_back(params[j]), ds.push_back(d[j]), done[j] = true;
     at::_foreach_add_(ps, ds, rates[i]);
   }

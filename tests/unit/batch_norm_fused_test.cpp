@@ -171,6 +171,12 @@ TEST(BnReluPool, NaNPassesAsInLibTorch) {
   auto x = torch::randn({2, 3, 4, 4});
   x[1][2][1][2] = std::numeric_limits<float>::quiet_NaN();
   auto layer = make_layer(3, false);
+  {  // the NaN is its window's maximum and gets the gradient, a finite one (evaluation)
+    const auto gy = torch::randn({2, 3, 2, 2});
+    const auto a = run(x, layer, gy, true), b = run(x, layer, gy, false);
+    EXPECT_TRUE(torch::equal(torch::isnan(a.gx), torch::isnan(b.gx)));
+    EXPECT_LT(rel_err(a.gx, b.gx), 2e-5);
+  }
   torch::NoGradGuard no_grad;
   const auto ours = bn_relu_pool(x.contiguous(kChannelsLast), *layer);
   const auto ref = torch::max_pool2d(torch::relu(layer->forward(x)), 2);

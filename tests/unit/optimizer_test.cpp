@@ -124,11 +124,17 @@ TEST(Optimizer, MultiTensorSgdGivesThePerParameterBits) {
   expect_per_parameter_bits(cfg);
   cfg.nesterov = false;
   expect_per_parameter_bits(cfg);
+  cfg.weight_decay = 0;
+  expect_per_parameter_bits(cfg);
+  cfg.momentum = 0;  // the step is the gradient itself
+  expect_per_parameter_bits(cfg);
 }
 
 TEST(Optimizer, MultiTensorAdamWGivesThePerParameterBits) {
   OptimConfig cfg;
   cfg.name = "adamw", cfg.weight_decay = 0.05, cfg.beta1 = 0.8, cfg.beta2 = 0.99, cfg.eps = 1e-6;
+  expect_per_parameter_bits(cfg);
+  cfg.weight_decay = 0;
   expect_per_parameter_bits(cfg);
 }
 
