@@ -58,31 +58,33 @@ bool layer_ids(const NamedTensors& params, std::vector<int64_t>& ids, int64_t& d
 // a few kernels update every parameter, where one operation per parameter launched some ten
 // kernels each (ViT-B/16: ~2,000 launches a step); on the CPU they run per tensor, the same
 // arithmetic in the same order as the per-parameter form they replace.
+using Tensors = std::vector<torch::Tensor>;
 struct MultiTensor {
-  std::vector<torch::Tensor> params, grads, first, second;  // first/second: optimizer state slots
-  std::vector<c10::Scalar> steps;                             // a factor per parameter
-  std::vector<double> rates;                                  // a step size per parameter
+  Tensors params, grads, first, second;  // first/second: optimizer state slots
+  std::vector<double> factors;           // a factor per parameter (a step size, a decay)
+  std::vector<size_t> index;             // each entry's parameter index, where kept
+  std::vector<c10::Scalar> scalars() const { return {factors.begin(), factors.end()}; }
 };
 
 // p_i += rate_i * d_i: one multi-tensor call per distinct rate (one in all without layer decay),
 // LibTorch's add with alpha as in p.add_(d, rate).
-void add_scaled(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& d,
-                const std::vector<double>& rates) {
+void add_scaled(const Tensors& params, const Tensors& d, const std::vector<double>& rates) {
   std::vector<bool> done(params.size(), false);
   for (size_t i = 0; i < params.size(); ++i) {
     if (done[i]) continue;
-    std::vector<torch::Tensor> ps{params[i]}, ds{d[i]};  // i itself even if its rate is NaN
+    Tensors ps{params[i]}, ds{d[i]};  // i itself even if its rate is NaN
     for (size_t j = i + 1; j < params.size(); ++j)
       if (!done[j] && rates[j] == rates[i]) ps.push_back(params[j]), ds.push_back(d[j]), done[j] = true;
     at::_foreach_add_(ps, ds, rates[i]);
   }
 }
 
-// Heavy-ball momentum as PyTorch's SGD: buf = momentum*buf + g; the step direction is buf, or
-// g + momentum*buf with Nesterov.
-torch::Tensor with_momentum(const OptimConfig& cfg, torch::Tensor& buf, const torch::Tensor& g) {
-  buf.mul_(cfg.momentum).add_(g);
-  return cfg.nesterov ? g.add(buf, cfg.momentum) : buf;
+// Heavy-ball momentum as PyTorch's SGD, per parameter: buf = momentum*buf + g; the step direction
+// is buf, or g + momentum*buf with Nesterov (new tensors: g stays as it is).
+Tensors with_momentum(const OptimConfig& cfg, const Tensors& bufs, const Tensors& grads) {
+  at::_foreach_mul_(bufs, cfg.momentum);
+  at::_foreach_add_(bufs, grads);
+  return cfg.nesterov ? at::_foreach_add(grads, bufs, cfg.momentum) : bufs;
 }
 
 // Adam's moment estimates: exp_avg and exp_avg_sq per parameter plus a step count; the bias
@@ -105,13 +107,25 @@ class AdamMoments : public Optimizer {
     const double t = next_count();
     return {1 - std::pow(cfg_.beta1, t), 1 - std::pow(cfg_.beta2, t)};
   }
-  // Updates parameter i's moments with gradient g; returns them (m, v).
-  std::pair<torch::Tensor&, torch::Tensor&> update_moments(size_t i, const torch::Tensor& g) {
-    auto& m = state_[2 * i].second;
-    auto& v = state_[2 * i + 1].second;
-    m.mul_(cfg_.beta1).add_(g, 1 - cfg_.beta1);
-    v.mul_(cfg_.beta2).addcmul_(g, g, 1 - cfg_.beta2);
-    return {m, v};
+  // The parameters with a gradient, their indices, gradients and moments (first: m, second: v),
+  // in lists; factors left to the caller.
+  MultiTensor with_gradients() {
+    MultiTensor t;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      auto& p = params_[i].second;
+      if (!p.grad().defined()) continue;
+      t.params.push_back(p), t.grads.push_back(p.grad()), t.index.push_back(i);
+      t.first.push_back(state_[2 * i].second), t.second.push_back(state_[2 * i + 1].second);
+    }
+    return t;
+  }
+  // Updates the moments m and v with the gradients.
+  void update_moments(const MultiTensor& t) {
+    if (t.params.empty()) return;
+    at::_foreach_mul_(t.first, cfg_.beta1);
+    at::_foreach_add_(t.first, t.grads, 1 - cfg_.beta1);
+    at::_foreach_mul_(t.second, cfg_.beta2);
+    at::_foreach_addcmul_(t.second, t.grads, t.grads, 1 - cfg_.beta2);
   }
   OptimConfig cfg_;
 };
@@ -134,7 +148,7 @@ class Sgd final : public Optimizer {
       if (!p.grad().defined()) continue;
       if (cfg_.weight_decay > 0 && settings_[i].decay)
         decayed_at.push_back(t.params.size()), decayed.params.push_back(p), decayed.grads.push_back(p.grad());
-      t.params.push_back(p), t.grads.push_back(p.grad()), t.rates.push_back(-base_lr * settings_[i].lr_scale);
+      t.params.push_back(p), t.grads.push_back(p.grad()), t.factors.push_back(-base_lr * settings_[i].lr_scale);
       if (cfg_.momentum > 0) t.first.push_back(state_[i].second);
     }
     if (t.params.empty()) return;
@@ -142,13 +156,7 @@ class Sgd final : public Optimizer {
       auto with_decay = at::_foreach_add(decayed.grads, decayed.params, cfg_.weight_decay);
       for (size_t k = 0; k < decayed_at.size(); ++k) t.grads[decayed_at[k]] = with_decay[k];
     }
-    auto d = t.grads;
-    if (cfg_.momentum > 0) {  // with_momentum, for all parameters at once
-      at::_foreach_mul_(t.first, cfg_.momentum);
-      at::_foreach_add_(t.first, t.grads);
-      d = cfg_.nesterov ? at::_foreach_add(t.grads, t.first, cfg_.momentum) : t.first;
-    }
-    add_scaled(t.params, d, t.rates);
+    add_scaled(t.params, cfg_.momentum > 0 ? with_momentum(cfg_, t.first, t.grads) : t.grads, t.factors);
   }
 
  private:
@@ -162,26 +170,21 @@ class AdamW final : public AdamMoments {
   void step(double base_lr) override {
     torch::NoGradGuard no_grad;
     const auto [bc1, bc2] = next_corrections();
-    MultiTensor t, decayed;
-    for (size_t i = 0; i < params_.size(); ++i) {
-      auto& p = params_[i].second;
-      if (!p.grad().defined()) continue;
-      const double lr = base_lr * settings_[i].lr_scale;
-      if (cfg_.weight_decay > 0 && settings_[i].decay)
-        decayed.params.push_back(p), decayed.steps.emplace_back(1 - lr * cfg_.weight_decay);
-      t.params.push_back(p), t.grads.push_back(p.grad()), t.steps.emplace_back(-lr / bc1);
-      t.first.push_back(state_[2 * i].second), t.second.push_back(state_[2 * i + 1].second);
-    }
+    MultiTensor t = with_gradients(), decayed;
     if (t.params.empty()) return;
-    if (!decayed.params.empty()) at::_foreach_mul_(decayed.params, decayed.steps);
-    at::_foreach_mul_(t.first, cfg_.beta1);  // update_moments, for all parameters at once
-    at::_foreach_add_(t.first, t.grads, 1 - cfg_.beta1);
-    at::_foreach_mul_(t.second, cfg_.beta2);
-    at::_foreach_addcmul_(t.second, t.grads, t.grads, 1 - cfg_.beta2);
+    for (size_t k = 0; k < t.params.size(); ++k) {
+      const auto& s = settings_[t.index[k]];
+      const double lr = base_lr * s.lr_scale;
+      if (cfg_.weight_decay > 0 && s.decay)
+        decayed.params.push_back(t.params[k]), decayed.factors.push_back(1 - lr * cfg_.weight_decay);
+      t.factors.push_back(-lr / bc1);
+    }
+    if (!decayed.params.empty()) at::_foreach_mul_(decayed.params, decayed.scalars());
+    update_moments(t);
     auto denom = at::_foreach_sqrt(t.second);
     at::_foreach_div_(denom, std::sqrt(bc2));
     at::_foreach_add_(denom, cfg_.eps);
-    at::_foreach_addcdiv_(t.params, t.first, denom, t.steps);
+    at::_foreach_addcdiv_(t.params, t.first, denom, t.scalars());
   }
 };
 
@@ -231,11 +234,13 @@ class Lamb final : public AdamMoments {
   void step(double base_lr) override {
     torch::NoGradGuard no_grad;
     const auto [bc1, bc2] = next_corrections();
-    for (size_t i = 0; i < params_.size(); ++i) {
+    const MultiTensor t = with_gradients();
+    update_moments(t);
+    for (size_t k = 0; k < t.params.size(); ++k) {
+      const size_t i = t.index[k];
       auto& p = params_[i].second;
-      if (!p.grad().defined()) continue;
       const double lr = base_lr * settings_[i].lr_scale;
-      auto [m, v] = update_moments(i, p.grad());
+      const auto &m = t.first[k], &v = t.second[k];
       auto update = (m / bc1).div_(v.div(bc2).sqrt_().add_(cfg_.eps));
       double trust = 1.0;
       if (settings_[i].decay) {
@@ -271,7 +276,7 @@ class Lars final : public Optimizer {
         if (w > 0 && gn > 0) trust = cfg_.trust_coef * w / (gn + cfg_.weight_decay * w + 1e-12);
         g = g.add(p, cfg_.weight_decay).mul_(trust);
       }
-      if (cfg_.momentum > 0) g = with_momentum(cfg_, state_[i].second, g);
+      if (cfg_.momentum > 0) g = with_momentum(cfg_, {state_[i].second}, {g})[0];
       p.add_(g, -lr);
     }
   }
