@@ -7,6 +7,10 @@ machine has. Used by launch/torch-compat.
 HEADER_PREFIX holds usr/include/{ATen,c10,torch} of the other LibTorch (a libtorch-dev .deb
 unpacked); CXX_STD is the -std= value (gnu++17, gnu++20). Prints one line per file and a count,
 writes the compiler's errors to LOG; exits 1 if any file failed.
+
+Every other LibTorch's headers (Debian's 1.13 in /usr/include) are hidden from each compile (an
+empty tmpfs over their folders, in a mount namespace of its own): otherwise a header the checked
+release no longer ships would silently come from 1.13 (torch/linalg.h did).
 """
 import json, os, shlex, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
@@ -29,14 +33,48 @@ def command(entry, prefix, std):
     return out + ["-fsyntax-only", "-w", entry["file"]]
 
 
+def other_torch_dirs(entries, prefix):
+    """LibTorch's include folders (torch, ATen, c10, caffe2) that a compile could reach outside
+    PREFIX: under the include folders the commands name and the compiler's own (/usr/include)."""
+    prefix = os.path.realpath(prefix)
+    roots = {"/usr/include", "/usr/local/include"}
+    for e in entries:
+        a = shlex.split(e["command"])
+        for i, x in enumerate(a):
+            if x.startswith("-I") and len(x) > 2:
+                roots.add(x[2:])
+            elif x in ("-I", "-isystem") and i + 1 < len(a):
+                roots.add(a[i + 1])
+    dirs = set()
+    for r in map(os.path.realpath, roots):
+        if r == prefix or r.startswith(prefix + os.sep):
+            continue
+        dirs.update(d for d in (os.path.join(r, n) for n in ("torch", "ATen", "c10", "caffe2"))
+                    if os.path.isdir(d) and not os.path.realpath(d).startswith(prefix + os.sep))
+    return [d for d in sorted(dirs) if not any(d.startswith(o + os.sep) for o in dirs)]  # outermost
+
+
+def hidden(cmd, dirs):
+    if not dirs:
+        return cmd
+    mounts = 'while [ "$1" != -- ]; do mount -t tmpfs none "$1" || exit 3; shift; done; shift; exec "$@"'
+    return (["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-r", "-m"]) + \
+        ["sh", "-c", mounts, "sh"] + dirs + ["--"] + cmd
+
+
 def main():
     build, prefix, std, log = sys.argv[1:5]
     jobs = int(sys.argv[5]) if len(sys.argv) > 5 else os.cpu_count()
     entries = [e for e in json.load(open(os.path.join(build, "compile_commands.json")))
                if "cmake_pch" not in e["file"]]
 
+    hide = other_torch_dirs(entries, prefix)
+    if hide:
+        print("hidden from every compile: " + " ".join(hide), flush=True)
+
     def run(e):
-        p = subprocess.run(command(e, prefix, std), cwd=e["directory"], capture_output=True, text=True)
+        p = subprocess.run(hidden(command(e, prefix, std), hide), cwd=e["directory"], capture_output=True,
+                           text=True)
         return e["file"], p.returncode, p.stderr
 
     failed = 0

@@ -1,7 +1,6 @@
 #include "data/augment_ops.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/linalg.h>  // newer LibTorch (2.14) no longer includes it from torch/torch.h
 #include <torch/torch.h>
 
 #include <cmath>
@@ -43,7 +42,7 @@ torch::Tensor homography(const torch::Tensor& corners, const torch::Tensor& move
     r1.select(1, 6).copy_(-x * v), r1.select(1, 7).copy_(-y * v);
     rhs.select(1, 2 * k).copy_(u), rhs.select(1, 2 * k + 1).copy_(v);
   }
-  auto h = torch::linalg::solve(a, rhs.unsqueeze(2), /*left=*/true).squeeze(2);
+  auto h = at::linalg_solve(a, rhs.unsqueeze(2), /*left=*/true).squeeze(2);
   return torch::cat({h, torch::ones({b, 1}, torch::kDouble)}, 1).view({b, 3, 3});
 }
 
@@ -146,7 +145,7 @@ torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cf
     // Rotate the chroma plane of YIQ by the hue angle.
     auto to_yiq = torch::tensor({0.299, 0.587, 0.114, 0.596, -0.274, -0.322, 0.211, -0.523, 0.312},
                                 torch::kDouble).view({3, 3});
-    auto from_yiq = torch::linalg::inv(to_yiq);
+    auto from_yiq = at::linalg_inv(to_yiq);
     auto angle = uniform(b, -cfg.hue, cfg.hue, gen) * (2 * kPi);
     auto rot = eye3(b);
     rot.select(1, 1).select(1, 1).copy_(torch::cos(angle)), rot.select(1, 1).select(1, 2).copy_(-torch::sin(angle));
