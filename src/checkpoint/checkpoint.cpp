@@ -73,9 +73,27 @@ struct VisitCtx {
   std::vector<std::string> names;
 };
 
-herr_t collect(hid_t, const char* name, const H5O_info_t* info, void* data) {
+// HDF5 1.12 changed H5Ovisit (now H5Ovisit3) and its object info: the versioned calls build with
+// 1.10 (Debian 12) and 1.12+ (Debian 13's 1.14), and ask only for the object type.
+#if H5_VERSION_GE(1, 12, 0)
+using ObjectInfo = H5O_info2_t;
+#else
+using ObjectInfo = H5O_info_t;
+#endif
+
+herr_t collect(hid_t, const char* name, const ObjectInfo* info, void* data) {
   if (info->type == H5O_TYPE_DATASET) static_cast<VisitCtx*>(data)->names.emplace_back(name);
   return 0;
+}
+
+// The datasets under g, in the given order; false if HDF5 cannot list them.
+bool list_datasets(hid_t g, H5_index_t order, VisitCtx& ctx) {
+  ctx.names.clear();  // a failed attempt may have listed some
+#if H5_VERSION_GE(1, 12, 0)
+  return H5Ovisit3(g, order, H5_ITER_INC, collect, &ctx, H5O_INFO_BASIC) >= 0;
+#else
+  return H5Ovisit2(g, order, H5_ITER_INC, collect, &ctx, H5O_INFO_BASIC) >= 0;
+#endif
 }
 
 NamedTensors read_group(hid_t file, const std::string& group, const std::string& path) {
@@ -83,8 +101,7 @@ NamedTensors read_group(hid_t file, const std::string& group, const std::string&
   if (!h5::exists(file, group)) return out;
   h5::Handle g(H5Gopen2(file, group.c_str(), H5P_DEFAULT), H5Gclose);
   VisitCtx ctx;
-  ODY_CHECK(H5Ovisit(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, collect, &ctx) >= 0 ||
-                H5Ovisit(g, H5_INDEX_NAME, H5_ITER_INC, collect, &ctx) >= 0,
+  ODY_CHECK(list_datasets(g, H5_INDEX_CRT_ORDER, ctx) || list_datasets(g, H5_INDEX_NAME, ctx),
             "cannot list group /" + group + " of '" + path + "'", "the checkpoint is damaged");
   for (const auto& name : ctx.names) {
     std::string full = "/" + group + "/" + name;
