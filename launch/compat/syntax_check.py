@@ -3,6 +3,7 @@ headers, so that code written against Debian's 1.13 keeps building against the P
 machine has. Used by launch/torch-compat.
 
   python3 launch/compat/syntax_check.py BUILD_DIR HEADER_PREFIX CXX_STD LOG [JOBS]
+  python3 launch/compat/syntax_check.py --run BUILD_DIR HEADER_PREFIX COMMAND...
 
 HEADER_PREFIX holds usr/include/{ATen,c10,torch} of the other LibTorch (a libtorch-dev .deb
 unpacked); CXX_STD is the -std= value (gnu++17, gnu++20). Prints one line per file and a count,
@@ -10,7 +11,8 @@ writes the compiler's errors to LOG; exits 1 if any file failed.
 
 Every other LibTorch's headers (Debian's 1.13 in /usr/include) are hidden from each compile (an
 empty tmpfs over their folders, in a mount namespace of its own): otherwise a header the checked
-release no longer ships would silently come from 1.13 (torch/linalg.h did).
+release no longer ships would silently come from 1.13 (torch/linalg.h did). --run runs COMMAND
+(a real build of BUILD_DIR, say) with the same folders hidden.
 """
 import json, os, shlex, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
@@ -62,15 +64,26 @@ def hidden(cmd, dirs):
         ["sh", "-c", mounts, "sh"] + dirs + ["--"] + cmd
 
 
-def main():
-    build, prefix, std, log = sys.argv[1:5]
-    jobs = int(sys.argv[5]) if len(sys.argv) > 5 else os.cpu_count()
-    entries = [e for e in json.load(open(os.path.join(build, "compile_commands.json")))
-               if "cmake_pch" not in e["file"]]
+def compile_entries(build):
+    return [e for e in json.load(open(os.path.join(build, "compile_commands.json")))
+            if "cmake_pch" not in e["file"]]
 
+
+def hidden_dirs(entries, prefix):
     hide = other_torch_dirs(entries, prefix)
     if hide:
         print("hidden from every compile: " + " ".join(hide), flush=True)
+    return hide
+
+
+def main():
+    if sys.argv[1] == "--run":
+        build, prefix, cmd = sys.argv[2], sys.argv[3], sys.argv[4:]
+        sys.exit(subprocess.run(hidden(cmd, hidden_dirs(compile_entries(build), prefix))).returncode)
+    build, prefix, std, log = sys.argv[1:5]
+    jobs = int(sys.argv[5]) if len(sys.argv) > 5 else os.cpu_count()
+    entries = compile_entries(build)
+    hide = hidden_dirs(entries, prefix)
 
     def run(e):
         p = subprocess.run(hidden(command(e, prefix, std), hide), cwd=e["directory"], capture_output=True,
