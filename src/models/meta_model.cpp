@@ -1,5 +1,6 @@
 #include "models/meta_model.h"
 
+#include <ATen/ExpandUtils.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
@@ -46,13 +47,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> meta_batch_norm(
 at::Tensor meta_relu(const at::Tensor& self) { return at::empty_like(self); }
 at::Tensor& meta_relu_(at::Tensor& self) { return self; }
 
-// Registers each kernel above for the meta device where this LibTorch has none (1.13 has none of
-// them; a later LibTorch may have its own, which are kept).
+// LibTorch 2.5+ computes where() through where.self_out, whose meta kernel lives only in PyTorch's
+// Python (torch/_meta_registrations.py): without this, scaled_dot_product_attention's softmax
+// (_safe_softmax) fails on meta tensors and every ViT is sized by building it on the CPU.
+at::Tensor& meta_where_out(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other,
+                           at::Tensor& out) {
+  out.resize_(at::infer_size(at::infer_size(condition.sizes(), self.sizes()), other.sizes()));
+  return out;
+}
+
+// Registers each kernel above for the meta device where this LibTorch has none (1.13 lacks the
+// first four; a later LibTorch may have its own, which are kept).
 void register_missing_meta_kernels() {
   static std::once_flag once;
   std::call_once(once, [] {
-    auto missing = [](const char* name) {
-      auto op = c10::Dispatcher::singleton().findSchema({name, ""});
+    auto missing = [](const char* name, const char* overload = "") {
+      auto op = c10::Dispatcher::singleton().findSchema({name, overload});
       return op && !op->hasKernelForDispatchKey(c10::DispatchKey::Meta);
     };
     // Kept for the life of the process (its destructor would deregister the kernels).
@@ -62,6 +72,7 @@ void register_missing_meta_kernels() {
     if (missing("aten::native_batch_norm")) lib->impl("native_batch_norm", TORCH_FN(meta_batch_norm));
     if (missing("aten::relu")) lib->impl("relu", TORCH_FN(meta_relu));
     if (missing("aten::relu_")) lib->impl("relu_", TORCH_FN(meta_relu_));
+    if (missing("aten::where", "self_out")) lib->impl("where.self_out", TORCH_FN(meta_where_out));
   });
 }
 
