@@ -66,6 +66,21 @@ struct MultiTensor {
   std::vector<c10::Scalar> scalars() const { return {factors.begin(), factors.end()}; }
 };
 
+// The parameters with a gradient, their indices and gradients, and `slots` state tensors each
+// (slot j of parameter i at state[slots * i + j]: SGD's momentum buffer, Adam's m and v), in lists;
+// factors left to the caller.
+MultiTensor with_gradients(const NamedTensors& params, const NamedTensors& state, size_t slots) {
+  MultiTensor t;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& p = params[i].second;
+    if (!p.grad().defined()) continue;
+    t.params.push_back(p), t.grads.push_back(p.grad()), t.index.push_back(i);
+    if (slots >= 1) t.first.push_back(state[slots * i].second);
+    if (slots >= 2) t.second.push_back(state[slots * i + 1].second);
+  }
+  return t;
+}
+
 // p_i += rate_i * d_i: one multi-tensor call per distinct rate (one in all without layer decay),
 // LibTorch's add with alpha as in p.add_(d, rate).
 void add_scaled(const Tensors& params, const Tensors& d, const std::vector<double>& rates) {
@@ -107,18 +122,8 @@ class AdamMoments : public Optimizer {
     const double t = next_count();
     return {1 - std::pow(cfg_.beta1, t), 1 - std::pow(cfg_.beta2, t)};
   }
-  // The parameters with a gradient, their indices, gradients and moments (first: m, second: v),
-  // in lists; factors left to the caller.
-  MultiTensor with_gradients() {
-    MultiTensor t;
-    for (size_t i = 0; i < params_.size(); ++i) {
-      auto& p = params_[i].second;
-      if (!p.grad().defined()) continue;
-      t.params.push_back(p), t.grads.push_back(p.grad()), t.index.push_back(i);
-      t.first.push_back(state_[2 * i].second), t.second.push_back(state_[2 * i + 1].second);
-    }
-    return t;
-  }
+  // The parameters with a gradient and their moments (first: m, second: v).
+  MultiTensor with_gradients() const { return odyssey::with_gradients(params_, state_, 2); }
   // Updates the moments m and v with the gradients.
   void update_moments(const MultiTensor& t) {
     if (t.params.empty()) return;
@@ -141,17 +146,15 @@ class Sgd final : public Optimizer {
   }
   void step(double base_lr) override {
     torch::NoGradGuard no_grad;
-    MultiTensor t, decayed;
-    std::vector<size_t> decayed_at;
-    for (size_t i = 0; i < params_.size(); ++i) {
-      auto& p = params_[i].second;
-      if (!p.grad().defined()) continue;
-      if (cfg_.weight_decay > 0 && settings_[i].decay)
-        decayed_at.push_back(t.params.size()), decayed.params.push_back(p), decayed.grads.push_back(p.grad());
-      t.params.push_back(p), t.grads.push_back(p.grad()), t.factors.push_back(-base_lr * settings_[i].lr_scale);
-      if (cfg_.momentum > 0) t.first.push_back(state_[i].second);
-    }
+    MultiTensor t = with_gradients(params_, state_, cfg_.momentum > 0 ? 1 : 0), decayed;
     if (t.params.empty()) return;
+    std::vector<size_t> decayed_at;
+    for (size_t k = 0; k < t.params.size(); ++k) {
+      const auto& s = settings_[t.index[k]];
+      if (cfg_.weight_decay > 0 && s.decay)
+        decayed_at.push_back(k), decayed.params.push_back(t.params[k]), decayed.grads.push_back(t.grads[k]);
+      t.factors.push_back(-base_lr * s.lr_scale);
+    }
     if (!decayed.params.empty()) {  // g + wd * p, new tensors (the gradients stay as they are)
       auto with_decay = at::_foreach_add(decayed.grads, decayed.params, cfg_.weight_decay);
       for (size_t k = 0; k < decayed_at.size(); ++k) t.grads[decayed_at[k]] = with_decay[k];
