@@ -263,6 +263,13 @@ const std::vector<Field>& schema() {
                  "order, the layout GPU tensor cores and oneDNN prefer (same results up to "
                  "rounding; on this CPU 1.5x faster than NCHW for the quickstart CNN and "
                  "EfficientNet); false = NCHW"),
+      bool_field("train", "tf32", REF(train.tf32),
+                 "on CUDA (Ampere and later GPUs), float32 convolutions and matrix products "
+                 "round their inputs to TensorFloat-32 (10-bit mantissa, float32 "
+                 "accumulation) on the tensor cores: several times faster, as NVIDIA's "
+                 "training recipes use; false = IEEE float32 throughout (LibTorch's own "
+                 "default: TF32 for cuDNN convolutions only). No effect on the CPU or on what "
+                 "train.precision autocasts to bf16/fp16"),
       string_field("train", "cpu_gemm", REF(train.cpu_gemm), {"auto", "onednn", "libtorch"},
                    "who computes the ViT's linear layers and attention products on the CPU "
                    "in float32: \"onednn\" = oneDNN's sgemm, JIT-compiled for the CPU's widest "

@@ -58,6 +58,7 @@ struct TrainConfig {
   bool ema_warmup = true;   // decay min(ema_decay, (1 + t) / (10 + t)) at step t
   std::string device = "auto";  // "auto" (CUDA when every rank sees a GPU), "cpu" or "cuda"
   bool channels_last = true;    // conv nets: weights and activations in NHWC memory order
+  bool tf32 = true;             // CUDA float32 convolutions and matrix products in TensorFloat-32
   std::string cpu_gemm = "auto";  // CPU float32 linear layers: "auto", "onednn" or "libtorch"
   std::string cpu_conv = "auto";  // CPU float32 3x3 stride-1 convolutions: "auto", "winograd", "libtorch"
 };

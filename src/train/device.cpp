@@ -26,6 +26,11 @@ torch::Device resolve_device(const std::string& setting, int local_rank, const s
   return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(local_rank % gpus));
 }
 
+void set_tf32(bool on) {
+  at::globalContext().setAllowTF32CuDNN(on);
+  at::globalContext().setAllowTF32CuBLAS(on);
+}
+
 void to_channels_last(torch::nn::Module& m) {
   torch::NoGradGuard no_grad;
   for (auto& p : m.parameters())

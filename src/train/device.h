@@ -16,6 +16,10 @@ bool cuda_usable();
 // Error naming train.device (and `source`, the config file) when "cuda" cannot run here.
 torch::Device resolve_device(const std::string& setting, int local_rank, const std::string& source);
 
+// TensorFloat-32 for CUDA float32 convolutions (cuDNN) and matrix products (cuBLAS), or IEEE
+// float32 for both (train.tf32); process-wide, harmless without CUDA.
+void set_tf32(bool on);
+
 // Every 4-d parameter and buffer of m re-laid out channels-last (NHWC), in place: the same
 // tensors (optimizers and hooks keep them), other strides.
 void to_channels_last(torch::nn::Module& m);

@@ -90,6 +90,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
   // On its device, in its memory order, before anything holds its tensors (optimizer, reducer).
   model_->to(device_);
   if (cfg_.train.channels_last) to_channels_last(*model_);
+  set_tf32(cfg_.train.tf32);
   // Training FLOPs per image for throughput in FLOP/s and MFU: forward MACs x 2 FLOPs x 3
   // (backward ~ twice the forward), counted on the meta device (eval mode: dropout and
   // stochastic depth cost nothing).
@@ -170,7 +171,8 @@ void Trainer::start() {
   log::info("run {}: model {} ({} parameters, {:.3g} GFLOP per training image) on {}, {} ranks x batch {} = {}, {} train / {} eval "
             "samples, {} steps per epoch, peak lr {:.4g}",
             run_dir_, cfg_.model.name, count_parameters(*model_), train_flops_per_image_ * 1e-9,
-            device_.str(), comm_.size(),
+            device_.str() + (device_.is_cuda() ? (cfg_.train.tf32 ? " (TF32)" : " (IEEE float32)") : ""),
+            comm_.size(),
             cfg_.train.batch_size, global_batch, train_->size(), eval_->size(), steps_per_epoch_,
             peak_lr_);
 }

@@ -1,7 +1,8 @@
 // Training on the GPU: a model, its optimizer and the gradient reducer on CUDA, gradients summed
 // by NCCL, give the parameters the same model trained on the CPU has after 10 SGD-momentum steps
-// (relative error <= 1e-4: cuDNN's and the CPU's convolutions round differently). Skips without a
-// CUDA LibTorch, NCCL, or a GPU per rank.
+// (relative error <= 1e-4: cuDNN's and the CPU's convolutions round differently; IEEE float32
+// on the GPU, as TensorFloat-32's 10-bit mantissa alone would exceed that). Skips without a CUDA
+// LibTorch, NCCL, or a GPU per rank.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -22,6 +23,7 @@ TEST(CudaTraining, TenStepsOnTheGpuMatchTheCpu) {
   auto comm = make_communicator("nccl", true);
   if (visible_gpus() < comm->size()) GTEST_SKIP() << "fewer GPUs than ranks";
   const torch::Device gpu = resolve_device("cuda", comm->rank(), "test");
+  set_tf32(false);  // LibTorch's default runs cuDNN convolutions in TF32
   OptimConfig cfg;
   cfg.lr = 0.05, cfg.nesterov = false;
   torch::manual_seed(3);

@@ -279,3 +279,16 @@ TEST(Models, ChannelsLastBatchesGetChannelsLastStridesSoConvolutionsRunNhwc) {
   auto rgb = torch::rand({2, 3, 5, 5});  // unambiguous: as contiguous(ChannelsLast)
   EXPECT_EQ(memory_order(rgb, true).strides(), (std::vector<int64_t>{75, 1, 15, 3}));
 }
+
+TEST(Models, Tf32SettingReachesCudnnAndCublas) {
+  // train.tf32: LibTorch's process-wide flags, read by cuDNN and cuBLAS calls (settable and
+  // readable without a GPU). LibTorch's default allows TF32 for cuDNN only.
+  auto& ctx = at::globalContext();
+  const bool cudnn = ctx.allowTF32CuDNN(), cublas = ctx.allowTF32CuBLAS();
+  set_tf32(true);
+  EXPECT_TRUE(ctx.allowTF32CuDNN() && ctx.allowTF32CuBLAS());
+  set_tf32(false);
+  EXPECT_FALSE(ctx.allowTF32CuDNN() || ctx.allowTF32CuBLAS());
+  ctx.setAllowTF32CuDNN(cudnn);
+  ctx.setAllowTF32CuBLAS(cublas);
+}
