@@ -262,15 +262,24 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   });
   if (cfg.dist.backend == "mpi" && comm->name() != "mpi")  // one rank, MPI asked for explicitly
     comm = make_communicator("mpi", env.mpi);
-  // The device: "auto" means CUDA only when every rank can use a GPU (one decision for the job).
+  // The device: "auto" means CUDA only when every rank can use a GPU (one decision for the job)
+  // and, with several ranks, GPU tensors can be reduced (NCCL built in, dist.backend not "mpi").
+  const bool gpu_reducible = env.size == 1 || (nccl_compiled() && cfg.dist.backend != "mpi");
   std::string device_setting = cfg.train.device;
-  if (device_setting == "auto") device_setting = comm->allreduce_min(cuda_usable() ? 1 : 0) ? "cuda" : "cpu";
+  if (device_setting == "auto")
+    device_setting = comm->allreduce_min(cuda_usable() && gpu_reducible ? 1 : 0) ? "cuda" : "cpu";
   torch::Device device = torch::kCPU;
   agree(*comm, [&] {
     device = resolve_device(device_setting, env.local_rank, cfg.source);
     ODY_CHECK(cfg.dist.backend != "nccl" || device.is_cuda(),
               ODY_MSG(cfg.source << ": dist.backend = \"nccl\" needs train.device = \"cuda\""),
               "NCCL reduces GPU tensors; CPU ranks use dist.backend = \"mpi\" or \"auto\"");
+    ODY_CHECK(!device.is_cuda() || gpu_reducible,
+              ODY_MSG(cfg.source << ": train.device = \"cuda\" with " << env.size << " ranks needs "
+                                 << (nccl_compiled() ? "dist.backend = \"nccl\" or \"auto\" (MPI "
+                                                       "reduces host tensors only)"
+                                                     : "NCCL, and this build has none")),
+              nccl_compiled() ? "set dist.backend = \"auto\"" : "build with NCCL (README: GPUs) or set train.device = \"cpu\"");
   });
   // NCCL for GPU gradients: asked for, or "auto" with several GPU ranks and NCCL built in.
   if (cfg.dist.backend == "nccl" ||

@@ -257,7 +257,8 @@ const std::vector<Field>& schema() {
       string_field("train", "device", REF(train.device), {"auto", "cpu", "cuda"},
                    "where the model trains: \"cuda\" = GPU local_rank mod visible GPUs (needs "
                    "a CUDA LibTorch build), \"cpu\", or \"auto\" = CUDA when every rank sees a "
-                   "GPU, else the CPU"),
+                   "GPU (and, with several ranks, NCCL is built in and dist.backend is not "
+                   "\"mpi\"), else the CPU"),
       bool_field("train", "channels_last", REF(train.channels_last),
                  "conv nets: weights, activations and gradients in channels-last (NHWC) memory "
                  "order, the layout GPU tensor cores and oneDNN prefer (same results up to "

@@ -59,6 +59,19 @@ ncclDataType_t nccl_type(DeviceDtype d) {
 
 size_t element_size(DeviceDtype d) { return d == DeviceDtype::kFloat32 ? 4 : 2; }
 
+// The NCCL type of a CUDA tensor's elements: the types the Communicator interface sums.
+ncclDataType_t nccl_type(torch::ScalarType s) {
+  switch (s) {
+    case torch::kFloat: return ncclFloat32;
+    case torch::kDouble: return ncclFloat64;  // SyncBatchNorm's statistics
+    case torch::kLong: return ncclInt64;
+    case torch::kBFloat16: return ncclBfloat16;
+    case torch::kHalf: return ncclFloat16;
+    default: break;
+  }
+  ODY_FAIL(ODY_MSG("no NCCL type for " << s << " tensors"), "sum float32, float64, int64, bf16 or fp16");
+}
+
 class NcclCommunicator final : public Communicator, public DeviceCollectives {
  public:
   NcclCommunicator(const CommOptions& options, int local_rank)
@@ -98,15 +111,11 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
   WorkHandle allreduce_sum_async(const torch::Tensor& t, std::function<void()> then) override {
     if (!t.is_cuda()) return host_->allreduce_sum_async(t, std::move(then));
     ODY_CHECK(t.is_contiguous(), "NCCL collectives need contiguous tensors", "");
-    DeviceDtype d = t.scalar_type() == torch::kFloat      ? DeviceDtype::kFloat32
-                    : t.scalar_type() == torch::kBFloat16 ? DeviceDtype::kBFloat16
-                    : t.scalar_type() == torch::kHalf     ? DeviceDtype::kFloat16
-                                                          : (ODY_FAIL("no NCCL type for this tensor", ""), DeviceDtype::kFloat32);
-    return submit("nccl allreduce", t.numel() * element_size(d), [this, t, d, then = std::move(then)] {
-      check_nccl(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), nccl_type(d), ncclSum, comm_,
+    const ncclDataType_t type = nccl_type(t.scalar_type());
+    return submit("nccl allreduce", static_cast<int64_t>(t.nbytes()), [this, t, type] {
+      check_nccl(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), type, ncclSum, comm_,
                                stream_), "ncclAllReduce");
-      if (then) then();
-    });
+    }, std::move(then));
   }
   WorkHandle allreduce_sum_device(void* data, int64_t count, DeviceDtype d) override {
     return submit("nccl allreduce", count * element_size(d), [this, data, count, d] {
@@ -129,22 +138,26 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
   struct Task {
     const char* op;
     int64_t bytes;
-    std::function<void()> enqueue;
+    std::function<void()> enqueue;  // enqueues the collective on stream_
+    std::function<void()> then;     // runs once it has completed (may be empty)
     WorkHandle work;
   };
 
-  WorkHandle submit(const char* op, int64_t bytes, std::function<void()> enqueue) {
+  WorkHandle submit(const char* op, int64_t bytes, std::function<void()> enqueue,
+                    std::function<void()> then = {}) {
     auto work = std::make_shared<Work>();
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back({op, bytes, std::move(enqueue), work});
+      queue_.push_back({op, bytes, std::move(enqueue), std::move(then), work});
     }
     cv_.notify_one();
     return work;
   }
 
   // One collective at a time: ordered after the compute already queued on the default stream,
-  // enqueued on our stream, then waited for with a deadline.
+  // enqueued on our stream, waited for with a deadline, then its `then` (which queues its own
+  // work on the default stream: run any earlier, it would read the buffer before NCCL wrote it,
+  // as our stream does not synchronise with the default one).
   void run() {
     cudaSetDevice(device_);
     cudaEvent_t ready, done;
@@ -190,6 +203,7 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
           }
           std::this_thread::sleep_for(std::chrono::microseconds(50));
         }
+        if (task.then) task.then();
       } catch (const std::exception& e) {
         error = e.what();
       }

@@ -39,7 +39,7 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     auto xd = x.to(torch::kDouble);
     auto stats = torch::cat({xd.sum(dims), (xd * xd).sum(dims),
                              torch::full({1}, static_cast<double>(x.numel() / std::max<int64_t>(c, 1)),
-                                         torch::kDouble)})
+                                         xd.options())})  // on x's device: CUDA stats go to NCCL
                      .contiguous();
     comm->allreduce_sum(stats);
     const double count = stats[2 * c].item<double>();
