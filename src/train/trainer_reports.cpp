@@ -57,9 +57,12 @@ void Trainer::report_progress(ClassificationCounts& window, double measured_s, d
   const double tflops = ips / comm_.size() * train_flops_per_image_ * 1e-12;  // per rank
   const double mfu = cfg_.metrics.peak_tflops > 0 ? tflops / cfg_.metrics.peak_tflops : 0;
   const double eta = (total_steps_ - state_.step) * cfg_.train.batch_size * comm_.size() / std::max(1e-9, ips);
+  // 1-based epoch of the step just taken: after an epoch's last step the counter already names
+  // the next epoch (and would print "epoch 5/4" at the end of a 4-epoch run).
+  const int64_t epoch_of_last_step = state_.step_in_epoch == 0 ? state_.epoch : state_.epoch + 1;
   log::info("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s data-wait {:.1f}% "
             "comm-wait {:.1f}% eta {}",
-            state_.epoch + 1, cfg_.train.epochs, state_.step, total_steps_, window.loss(),
+            epoch_of_last_step, cfg_.train.epochs, state_.step, total_steps_, window.loss(),
             100 * window.top1(), lr, ips, 100 * data_wait_s / std::max(1e-9, window_s),
             100 * comm_wait_s_ / std::max(1e-9, window_s), format_duration(eta));
   if (metrics_.is_open()) {  // rank 0 only: one record, to metrics.jsonl and metrics.csv
