@@ -230,8 +230,7 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   const auto ys_host = labels.chunk(micro);
   const auto ts = in.targets.defined() ? in.targets.to(device_).chunk(micro) : std::vector<torch::Tensor>{};
   std::vector<torch::Tensor> logits(micro);
-  double loss_value = 0;
-  bool finite = true;
+  torch::Tensor loss_sum;  // float64 on the device: read once, after the backward passes
   reducer_->zero_grad();
   const double amp_scale = scaler_ ? scaler_->scale() : 1.0;
   for (int64_t i = 0; i < micro; ++i) {
@@ -246,9 +245,8 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
                                  torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
                                      cfg_.train.label_smoothing))
                            : soft_cross_entropy(logits[i], ts[i], cfg_.train.label_smoothing);
-    const double v = loss.item<double>();
-    finite = finite && std::isfinite(v);
-    loss_value += v / micro;
+    const auto l = loss.detach().to(torch::kDouble);
+    loss_sum = loss_sum.defined() ? loss_sum + l : l;
     const auto t_backward = Clock::now();
     forward_s_ += std::chrono::duration<double>(t_backward - t_forward).count();
     reducer_->prepare(/*sync=*/i == micro - 1);
@@ -257,6 +255,11 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
     (loss * (amp_scale * reducer_->loss_scale() / micro)).backward();
     backward_s_ += seconds_since(t_backward);
   }
+  // The loss read after the backward passes were queued: on a GPU, reading it between forward
+  // and backward would stall the host until the forward finished. A non-finite micro-batch
+  // loss makes the sum non-finite.
+  const double loss_value = loss_sum.item<double>() / micro;
+  const bool finite = std::isfinite(loss_value);
   // All ranks: the mean gradient over the global batch, then one tiny all-reduce decides
   // together on stop requests and non-finite losses.
   reducer_->finish();
