@@ -279,7 +279,8 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
                                  << (nccl_compiled() ? "dist.backend = \"nccl\" or \"auto\" (MPI "
                                                        "reduces host tensors only)"
                                                      : "NCCL, and this build has none")),
-              nccl_compiled() ? "set dist.backend = \"auto\"" : "build with NCCL (README: GPUs) or set train.device = \"cpu\"");
+              nccl_compiled() ? "set dist.backend = \"auto\""
+                              : "build with NCCL (README: GPUs) or set train.device = \"cpu\"");
   });
   // NCCL for GPU gradients: asked for, or "auto" with several GPU ranks and NCCL built in.
   if (cfg.dist.backend == "nccl" ||
