@@ -3,13 +3,13 @@
 // statistics equal LibTorch's batch norm over the whole batch on one GPU. Runs at any rank count,
 // one included (the all-reduces still go through NCCL). Skips without NCCL or a GPU per rank.
 #include <gtest/gtest.h>
-#include <mpi.h>
 #include <torch/torch.h>
 
 #include "../dist/dist_util.h"
 #include "dist/communicator.h"
 #include "dist/nccl_communicator.h"
 #include "dist/sync_batch_norm.h"
+#include "gpu_util.h"
 #include "train/device.h"
 
 using namespace odyssey;
@@ -18,9 +18,7 @@ using odyssey::testing::rel_err;
 TEST(CudaSyncBatchNorm, SlicesNormaliseAsTheWholeBatch) {
   if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
   if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
-  int ranks = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-  if (visible_gpus() < ranks) GTEST_SKIP() << "fewer GPUs than ranks";
+  if (visible_gpus() < odyssey::testing::world_size()) GTEST_SKIP() << "fewer GPUs than ranks";
   auto comm = make_communicator("nccl", true);
   const torch::Device gpu = resolve_device("cuda", comm->rank(), "test");
   const auto f32 = torch::TensorOptions(torch::kFloat).device(gpu);

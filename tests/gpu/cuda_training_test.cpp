@@ -6,10 +6,10 @@
 #include <ATen/Context.h>
 #include <cstdio>
 #include <gtest/gtest.h>
-#include <mpi.h>
 #include <torch/torch.h>
 
 #include "../dist/dist_util.h"
+#include "gpu_util.h"
 #include "dist/gradient_reducer.h"
 #include "dist/nccl_communicator.h"
 #include "models/registry.h"
@@ -23,9 +23,7 @@ using odyssey::testing::rel_err;
 TEST(CudaTraining, TenStepsOnTheGpuMatchTheCpu) {
   if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
   if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
-  int ranks = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks);  // before NCCL, which refuses two ranks on one GPU
-  if (visible_gpus() < ranks) GTEST_SKIP() << "fewer GPUs than ranks";
+  if (visible_gpus() < odyssey::testing::world_size()) GTEST_SKIP() << "fewer GPUs than ranks";
   auto comm = make_communicator("nccl", true);
   const torch::Device gpu = resolve_device("cuda", comm->rank(), "test");
   set_tf32(false);  // LibTorch's default runs cuDNN convolutions in TF32

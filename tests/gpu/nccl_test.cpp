@@ -3,21 +3,14 @@
 // ranks: NCCL refuses two ranks on one GPU).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
-#include <mpi.h>
 
 #include <vector>
 
 #include "dist/nccl_communicator.h"
+#include "gpu_util.h"
 
 using namespace odyssey;
-
-namespace {
-int world_size() {
-  int n = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &n);
-  return n;
-}
-}  // namespace
+using odyssey::testing::world_size;
 
 TEST(Nccl, AllReduceSumsOnTheGpu) {
   if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
