@@ -48,17 +48,6 @@ void check_nccl(ncclResult_t rc, const char* what) {
            "NCCL_DEBUG=WARN shows NCCL's own view; check NCCL_SOCKET_IFNAME on multi-node jobs");
 }
 
-ncclDataType_t nccl_type(DeviceDtype d) {
-  switch (d) {
-    case DeviceDtype::kFloat32: return ncclFloat32;
-    case DeviceDtype::kBFloat16: return ncclBfloat16;
-    case DeviceDtype::kFloat16: return ncclFloat16;
-  }
-  return ncclFloat32;
-}
-
-size_t element_size(DeviceDtype d) { return d == DeviceDtype::kFloat32 ? 4 : 2; }
-
 // The NCCL type of a CUDA tensor's elements: the types the Communicator interface sums.
 ncclDataType_t nccl_type(torch::ScalarType s) {
   switch (s) {
@@ -70,6 +59,15 @@ ncclDataType_t nccl_type(torch::ScalarType s) {
     default: break;
   }
   ODY_FAIL(ODY_MSG("no NCCL type for " << s << " tensors"), "sum float32, float64, int64, bf16 or fp16");
+}
+
+torch::ScalarType scalar_type(DeviceDtype d) {
+  switch (d) {
+    case DeviceDtype::kBFloat16: return torch::kBFloat16;
+    case DeviceDtype::kFloat16: return torch::kHalf;
+    case DeviceDtype::kFloat32: break;
+  }
+  return torch::kFloat;
 }
 
 class NcclCommunicator final : public Communicator, public DeviceCollectives {
@@ -118,9 +116,11 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
     }, std::move(then));
   }
   WorkHandle allreduce_sum_device(void* data, int64_t count, DeviceDtype d) override {
-    return submit("nccl allreduce", count * element_size(d), [this, data, count, d] {
-      check_nccl(ncclAllReduce(data, data, count, nccl_type(d), ncclSum, comm_, stream_),
-                 "ncclAllReduce");
+    const auto s = scalar_type(d);
+    const ncclDataType_t type = nccl_type(s);
+    const int64_t bytes = count * static_cast<int64_t>(c10::elementSize(s));
+    return submit("nccl allreduce", bytes, [this, data, count, type] {
+      check_nccl(ncclAllReduce(data, data, count, type, ncclSum, comm_, stream_), "ncclAllReduce");
     });
   }
   WorkHandle broadcast_async(const torch::Tensor& t, int root) override {
