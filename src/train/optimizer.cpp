@@ -229,6 +229,14 @@ class RmspropTf final : public Optimizer {
   OptimConfig cfg_;
 };
 
+// A layer-wise trust ratio: `ratio` where the weight norm w and `other` (the update's or the
+// gradient's norm) are both positive, else 1. 0-dim tensors on the parameter's device: the update
+// never waits for a norm to reach the host (on a GPU that was one wait per parameter and step).
+torch::Tensor trust_ratio(const torch::Tensor& w, const torch::Tensor& other,
+                          const torch::Tensor& ratio) {
+  return torch::where(w.gt(0).logical_and(other.gt(0)), ratio, torch::ones_like(ratio));
+}
+
 // LAMB (You et al. 2019): the Adam direction plus decoupled decay, scaled per tensor by the
 // trust ratio |w| / |update| for the tensors that decay (biases and norms take plain Adam steps).
 class Lamb final : public AdamMoments {
@@ -245,13 +253,12 @@ class Lamb final : public AdamMoments {
       const double lr = base_lr * settings_[i].lr_scale;
       const auto &m = t.first[k], &v = t.second[k];
       auto update = (m / bc1).div_(v.div(bc2).sqrt_().add_(cfg_.eps));
-      double trust = 1.0;
       if (settings_[i].decay) {
         if (cfg_.weight_decay > 0) update.add_(p, cfg_.weight_decay);
-        const double w = p.norm().item<double>(), u = update.norm().item<double>();
-        if (w > 0 && u > 0) trust = w / u;
+        const auto w = p.norm(), u = update.norm();
+        update.mul_(trust_ratio(w, u, w / u));
       }
-      p.add_(update, -lr * trust);
+      p.add_(update, -lr);
     }
   }
 };
@@ -274,9 +281,9 @@ class Lars final : public Optimizer {
       const double lr = base_lr * settings_[i].lr_scale;
       auto g = p.grad();
       if (settings_[i].decay) {
-        const double w = p.norm().item<double>(), gn = g.norm().item<double>();
-        double trust = 1.0;
-        if (w > 0 && gn > 0) trust = cfg_.trust_coef * w / (gn + cfg_.weight_decay * w + 1e-12);
+        const auto w = p.norm(), gn = g.norm();
+        const auto ratio = w * cfg_.trust_coef / (gn + w * cfg_.weight_decay + 1e-12);
+        const auto trust = trust_ratio(w, gn, ratio);
         g = g.add(p, cfg_.weight_decay).mul_(trust);
       }
       if (cfg_.momentum > 0) g = with_momentum(cfg_, {state_[i].second}, {g})[0];
