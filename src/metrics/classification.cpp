@@ -15,7 +15,7 @@ constexpr int64_t kCalibrationBins = 15;
 int64_t bins_for(int64_t k) { return std::clamp<int64_t>(100000 / std::max<int64_t>(1, k), 100, 1000); }
 
 std::vector<double> to_vector(const torch::Tensor& t) {
-  auto c = t.to(torch::kDouble).contiguous();
+  auto c = t.to(torch::kCPU).to(torch::kDouble).contiguous();
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
@@ -33,12 +33,14 @@ double mean_where(const std::vector<double>& values, const std::vector<Count>& c
 
 }  // namespace
 
-ClassificationCounts::ClassificationCounts(int64_t k, bool detailed)
-    : k_(k), sums_(torch::zeros({3}, torch::kDouble)), confusion_(torch::zeros({k, k}, torch::kLong)) {
+ClassificationCounts::ClassificationCounts(int64_t k, bool detailed, torch::Device device)
+    : k_(k),
+      sums_(torch::zeros({3}, torch::dtype(torch::kDouble).device(device))),
+      confusion_(torch::zeros({k, k}, torch::dtype(torch::kLong).device(device))) {
   if (detailed) {
     bins_ = bins_for(k);
-    hist_ = torch::zeros({k, 2, bins_}, torch::kLong);
-    calib_ = torch::zeros({3, kCalibrationBins}, torch::kDouble);
+    hist_ = torch::zeros({k, 2, bins_}, torch::dtype(torch::kLong).device(device));
+    calib_ = torch::zeros({3, kCalibrationBins}, torch::dtype(torch::kDouble).device(device));
   }
 }
 
@@ -57,9 +59,13 @@ ClassificationCounts ClassificationCounts::from_tensors(const torch::Tensor& sum
   return c;
 }
 
-void ClassificationCounts::add(const torch::Tensor& logits_in, const torch::Tensor& labels) {
+void ClassificationCounts::add(const torch::Tensor& logits_in, const torch::Tensor& labels_in) {
   torch::NoGradGuard no_grad;
-  const auto logits = logits_in.to(torch::kFloat);
+  const auto device = sums_.device();
+  const auto logits = logits_in.to(device, torch::kFloat);
+  // Non-blocking: from the loader's pinned memory the host does not wait for the queued work.
+  const auto labels = labels_in.to(device, torch::kLong, /*non_blocking=*/true);
+  const auto longs = torch::dtype(torch::kLong).device(device);
   auto loss = torch::nn::functional::cross_entropy(
       logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
   auto pred = logits.argmax(1);
@@ -73,19 +79,21 @@ void ClassificationCounts::add(const torch::Tensor& logits_in, const torch::Tens
   const int64_t n = logits.size(0);
   auto probs = torch::softmax(logits.to(torch::kDouble), 1);  // [B, K]
   auto bin = (probs * bins_).floor().to(torch::kLong).clamp_(0, bins_ - 1);
-  auto positive = torch::zeros({n, k_}, torch::kLong);
+  auto positive = torch::zeros({n, k_}, longs);
   positive.scatter_(1, labels.unsqueeze(1), 1);
-  auto cls = torch::arange(k_, torch::kLong).unsqueeze(0).expand({n, k_});
+  auto cls = torch::arange(k_, longs).unsqueeze(0).expand({n, k_});
   auto index = (cls * 2 + positive) * bins_ + bin;
-  hist_.view({-1}).index_add_(0, index.reshape({-1}), torch::ones({n * k_}, torch::kLong));
+  hist_.view({-1}).index_add_(0, index.reshape({-1}), torch::ones({n * k_}, longs));
   auto conf = std::get<0>(probs.max(1));
   auto cb = (conf * kCalibrationBins).floor().to(torch::kLong).clamp_(0, kCalibrationBins - 1);
-  calib_[0].index_add_(0, cb, torch::ones({n}, torch::kDouble));
+  calib_[0].index_add_(0, cb, torch::ones({n}, torch::dtype(torch::kDouble).device(device)));
   calib_[1].index_add_(0, cb, conf);
   calib_[2].index_add_(0, cb, pred.eq(labels).to(torch::kDouble));
 }
 
 void ClassificationCounts::allreduce(Communicator& comm) {
+  for (auto* t : {&sums_, &confusion_, &hist_, &calib_})
+    if (t->defined()) *t = t->to(torch::kCPU);
   comm.allreduce_sum(sums_);
   comm.allreduce_sum(confusion_);
   if (detailed()) {
@@ -127,7 +135,7 @@ std::vector<double> ClassificationCounts::per_class_iou() const {
 }
 
 std::vector<int64_t> ClassificationCounts::support() const {
-  auto rows = confusion_.sum(1).contiguous();
+  auto rows = confusion_.sum(1).to(torch::kCPU).contiguous();
   return std::vector<int64_t>(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + k_);
 }
 
@@ -141,7 +149,7 @@ double ClassificationCounts::mean_iou() const {
 std::vector<PrPoint> ClassificationCounts::pr_curve(int64_t k) const {
   std::vector<PrPoint> out;
   if (!detailed()) return out;
-  auto h = hist_[k].contiguous();
+  auto h = hist_[k].to(torch::kCPU).contiguous();
   const int64_t* neg = h.data_ptr<int64_t>();
   const int64_t* pos = neg + bins_;
   double positives = 0;
@@ -176,7 +184,7 @@ double ClassificationCounts::mean_ap() const { return mean_where(per_class_ap(),
 
 double ClassificationCounts::ece() const {
   if (!detailed()) return 0;
-  auto c = calib_.contiguous();
+  auto c = calib_.to(torch::kCPU).contiguous();
   const double* n = c.data_ptr<double>();
   const double* conf = n + kCalibrationBins;
   const double* hits = conf + kCalibrationBins;

@@ -19,12 +19,16 @@ struct PrPoint {
 class ClassificationCounts {
  public:
   // detailed: also keep score histograms and calibration bins (evaluation); without it only the
-  // loss, top-k and the confusion matrix (cheap enough for every training step).
-  explicit ClassificationCounts(int64_t num_classes, bool detailed = false);
+  // loss, top-k and the confusion matrix (cheap enough for every training step). The counts live
+  // on `device`: on a GPU, add() only queues kernels, so counting a step's logits does not make
+  // the host wait for the step to finish; the readers below copy what they need to the host.
+  explicit ClassificationCounts(int64_t num_classes, bool detailed = false,
+                                torch::Device device = torch::kCPU);
 
-  // logits [B, K], labels int64 [B].
+  // logits [B, K], labels int64 [B] (either may be on another device: both move to the counts').
   void add(const torch::Tensor& logits, const torch::Tensor& labels);
-  // Sums the counts of all ranks (every rank gets the totals).
+  // Sums the counts of all ranks (every rank gets the totals); the counts move to the host first
+  // (small tensors; host tensors go through MPI on every backend).
   void allreduce(Communicator& comm);
 
   int64_t num_classes() const { return k_; }

@@ -89,6 +89,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
   }
   // On its device, in its memory order, before anything holds its tensors (optimizer, reducer).
   model_->to(device_);
+  step_times_ = std::make_unique<StepTimes>(device_);
   if (cfg_.train.channels_last) to_channels_last(*model_);
   set_tf32(cfg_.train.tf32);
   // Training FLOPs per image for throughput in FLOP/s and MFU: forward MACs x 2 FLOPs x 3
@@ -223,18 +224,17 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
                                              cfg_.augment, norm_, base);
   // Gradient accumulation: micro-batches accumulate locally; the last backward all-reduces, its
   // buckets launched while backward still runs. The augmented batch moves to the model's device
-  // if it is not there yet (metrics count on the CPU labels).
+  // if it is not there yet.
   const int64_t micro = cfg_.train.accum_steps;
   const auto xs = memory_order(in.images.to(device_), cfg_.train.channels_last).chunk(micro);
   const auto ys = labels.to(device_, /*non_blocking=*/true).chunk(micro);  // pinned on a GPU
-  const auto ys_host = labels.chunk(micro);
   const auto ts = in.targets.defined() ? in.targets.to(device_).chunk(micro) : std::vector<torch::Tensor>{};
   std::vector<torch::Tensor> logits(micro);
   torch::Tensor loss_sum;  // float64 on the device: read once, after the backward passes
   reducer_->zero_grad();
   const double amp_scale = scaler_ ? scaler_->scale() : 1.0;
   for (int64_t i = 0; i < micro; ++i) {
-    const auto t_forward = Clock::now();
+    step_times_->begin(StepTimes::kForward);
     {
       AutocastScope autocast(cfg_.train.precision, device_);
       logits[i] = model_->forward(xs[i]);
@@ -247,18 +247,19 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
                            : soft_cross_entropy(logits[i], ts[i], cfg_.train.label_smoothing);
     const auto l = loss.detach().to(torch::kDouble);
     loss_sum = loss_sum.defined() ? loss_sum + l : l;
-    const auto t_backward = Clock::now();
-    forward_s_ += std::chrono::duration<double>(t_backward - t_forward).count();
+    step_times_->end(StepTimes::kForward);
+    step_times_->begin(StepTimes::kBackward);
     reducer_->prepare(/*sync=*/i == micro - 1);
     // Scaled so that the sum over ranks and micro-batches is the mean gradient (times the fp16
     // loss scale, divided out again before the update).
     (loss * (amp_scale * reducer_->loss_scale() / micro)).backward();
-    backward_s_ += seconds_since(t_backward);
+    step_times_->end(StepTimes::kBackward);
   }
   // The loss read after the backward passes were queued: on a GPU, reading it between forward
   // and backward would stall the host until the forward finished. A non-finite micro-batch
   // loss makes the sum non-finite.
   const double loss_value = loss_sum.item<double>() / micro;
+  step_times_->collect();  // the device has finished this step's passes (and the last update)
   const bool finite = std::isfinite(loss_value);
   // All ranks: the mean gradient over the global batch, then one tiny all-reduce decides
   // together on stop requests and non-finite losses.
@@ -282,21 +283,24 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
     reducer_->zero_grad();
     return flags;
   }
-  const auto t_update = Clock::now();
+  step_times_->begin(StepTimes::kOptimizer);
   // Every rank holds the same averaged gradients, so the checks below decide alike everywhere.
   if (scaler_ && !scaler_->unscale_and_check(trainable_)) {
     log::info("fp16 gradient overflow at step {}: update skipped, loss scale now {}",
               state_.step + 1, scaler_->scale());
     reducer_->zero_grad();
+    step_times_->end(StepTimes::kOptimizer);
     return flags;
   }
   if (cfg_.optim.clip_grad_norm > 0) grad_norm_ = clip_grad_norm(trainable_, cfg_.optim.clip_grad_norm);
   optimizer_->step(lr);
   if (ema_) ema_->update(state_.step + 1);
-  optimizer_s_ += seconds_since(t_update);
+  step_times_->end(StepTimes::kOptimizer);
   last_loss_ = loss_value;
+  // Counted on the device (the window lives there): on a GPU the host goes on to the next step
+  // while the update and these counts run; the window is read at log_every steps.
   if (window)
-    for (int64_t i = 0; i < micro; ++i) window->add(logits[i].detach().to(torch::kCPU), ys_host[i]);
+    for (int64_t i = 0; i < micro; ++i) window->add(logits[i].detach(), ys[i]);
   return flags;
 }
 
@@ -346,7 +350,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     return (cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps) ||
            (cfg_.train.stop_at_step > 0 && state_.step >= cfg_.train.stop_at_step);
   };
-  ClassificationCounts window(num_classes_);
+  ClassificationCounts window(num_classes_, /*detailed=*/false, device_);
   auto t_window = Clock::now();
   double wait_window = 0;
   while (state_.epoch < cfg_.train.epochs) {
@@ -385,10 +389,10 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
       if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) checkpoint();  // all ranks
       wait_window += loader.wait_seconds() - waited;
       waited = loader.wait_seconds();
-      if (progress_bar_) draw_progress_bar(last_loss_, window.count() / std::max(1e-9, seconds_since(t_window)));
+      if (progress_bar_) draw_progress_bar(last_loss_, window, seconds_since(t_window));
       if (state_.step % cfg_.train.log_every == 0) {  // all ranks (one small all-reduce)
         report_progress(window, seconds_since(t_window), wait_window);
-        window = ClassificationCounts(num_classes_);
+        window = ClassificationCounts(num_classes_, /*detailed=*/false, device_);
         t_window = Clock::now();
         wait_window = 0;
       }
@@ -479,7 +483,7 @@ ClassificationCounts Trainer::evaluate() {
   torch::NoGradGuard no_grad;
   model_->eval();
   if (ema_) ema_->swap();  // evaluate the averaged weights (same on every rank)
-  ClassificationCounts counts(num_classes_, /*detailed=*/true);
+  ClassificationCounts counts(num_classes_, /*detailed=*/true, device_);  // no per-batch sync
   auto [begin, end] = eval_range(eval_->size(), comm_.size(), comm_.rank());
   const int64_t b = std::max<int64_t>(1, cfg_.train.batch_size * 2);
   const int64_t steps = (end - begin + b - 1) / b;
@@ -495,7 +499,7 @@ ClassificationCounts Trainer::evaluate() {
     const auto images = prepare_eval(images_for_augment(batch->images), norm_, cfg_.augment);
     AutocastScope autocast(cfg_.train.precision, device_);
     auto x = memory_order(images.to(device_), cfg_.train.channels_last);
-    counts.add(model_->forward(x).to(torch::kCPU), batch->labels);
+    counts.add(model_->forward(x), batch->labels);
   }
   if (ema_) ema_->swap();
   counts.allreduce(comm_);  // all ranks

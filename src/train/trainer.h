@@ -24,6 +24,7 @@
 #include "train/ema.h"
 #include "train/optimizer.h"
 #include "train/precision.h"
+#include "train/step_times.h"
 
 namespace odyssey {
 
@@ -82,7 +83,7 @@ class Trainer {
   // The columns of metrics.csv (train and eval records share them; empty where not applicable).
   static const std::vector<std::string>& metrics_csv_columns();
   // Rank 0, on a terminal: redraws the progress bar (at most a few times a second).
-  void draw_progress_bar(double loss, double images_per_s);
+  void draw_progress_bar(double loss, const ClassificationCounts& window, double window_s);
   // All ranks: BatchNorm statistics averaged, then rank 0 hands the state to the writer.
   void checkpoint(bool buffers_averaged = false);
   // All ranks: waits for rank 0's writes; true when one failed since the last look (agreed).
@@ -121,8 +122,9 @@ class Trainer {
   // collectives (exposed) and how long they ran (busy).
   double comm_wait_s_ = 0, comm_busy_s_ = 0;
   // Step time split over the window (this rank): forward, backward (computation; buckets
-  // overlap it), optimizer (clipping, update, EMA). Exposed sync is comm_wait_s_.
-  double forward_s_ = 0, backward_s_ = 0, optimizer_s_ = 0;
+  // overlap it), optimizer (clipping, update, EMA); GPU time on a GPU. Exposed sync is
+  // comm_wait_s_.
+  std::unique_ptr<StepTimes> step_times_;
   double grad_norm_ = 0;
   double last_loss_ = 0;  // this rank's loss at the last step
   double train_flops_per_image_ = 0;  // 6 x forward MACs  // before clipping, at the last step (computed when clipping is on)

@@ -65,13 +65,16 @@ void Trainer::report_progress(ClassificationCounts& window, double measured_s, d
             epoch_of_last_step, cfg_.train.epochs, state_.step, total_steps_, window.loss(),
             100 * window.top1(), lr, ips, 100 * data_wait_s / std::max(1e-9, window_s),
             100 * comm_wait_s_ / std::max(1e-9, window_s), format_duration(eta));
+  const double forward_s = step_times_->take(StepTimes::kForward);  // all ranks: restarts them
+  const double backward_s = step_times_->take(StepTimes::kBackward);
+  const double optimizer_s = step_times_->take(StepTimes::kOptimizer);
   if (metrics_.is_open()) {  // rank 0 only: one record, to metrics.jsonl and metrics.csv
     std::vector<std::pair<std::string, double>> values = {
         {"loss", window.loss()},         {"top1", window.top1()},
         {"lr", lr},                      {"images_per_s", ips},
-        {"data_wait_s", data_wait_s},    {"forward_s", forward_s_},
-        {"backward_s", backward_s_},     {"comm_wait_s", comm_wait_s_},
-        {"comm_busy_s", comm_busy_s_},   {"optimizer_s", optimizer_s_},
+        {"data_wait_s", data_wait_s},    {"forward_s", forward_s},
+        {"backward_s", backward_s},     {"comm_wait_s", comm_wait_s_},
+        {"comm_busy_s", comm_busy_s_},   {"optimizer_s", optimizer_s},
         {"window_s", window_s},          {"peak_rss_mb", peak_rss_mb()},
         {"tflops_per_rank", tflops}};
     if (cfg_.metrics.peak_tflops > 0) values.emplace_back("mfu", mfu);
@@ -91,14 +94,16 @@ void Trainer::report_progress(ClassificationCounts& window, double measured_s, d
     metrics_.write(r);
     csv_.write(row);
   }
-  comm_wait_s_ = comm_busy_s_ = forward_s_ = backward_s_ = optimizer_s_ = 0;
+  comm_wait_s_ = comm_busy_s_ = 0;
 }
 
-void Trainer::draw_progress_bar(double loss, double images_per_s) {
+void Trainer::draw_progress_bar(double loss, const ClassificationCounts& window, double window_s) {
   if (std::chrono::duration<double>(Clock::now() - bar_drawn_).count() < 0.25 &&
       state_.step < total_steps_)
     return;
   bar_drawn_ = Clock::now();
+  // Read only when drawn: on a GPU the window's count is a device read.
+  const double images_per_s = window.count() / std::max(1e-9, window_s);
   constexpr int kWidth = 24;
   const double done = static_cast<double>(state_.step) / std::max<int64_t>(1, total_steps_);
   const int filled = static_cast<int>(done * kWidth);

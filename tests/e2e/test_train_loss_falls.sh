@@ -1,5 +1,6 @@
 # Two ranks train the quickstart model on 6,400 real images: the loss falls, evaluation on 2,000
-# test images beats 75 %, and the run folder holds the documented files, readable by h5py.
+# test images beats 75 %, the step-time split adds up, and the run folder holds the documented
+# files, readable by h5py.
 source "$(dirname "$0")/common.sh"
 small_run 2 falls data.train_limit=6400 data.eval_limit=2000 train.epochs=2 train.log_every=10 \
   > "$WORK/out.txt" 2>&1 || { cat "$WORK/out.txt"; fail "training failed"; }
@@ -19,6 +20,13 @@ last = sum(r["loss"] for r in train[-2:]) / 2
 assert last < 0.6 * first, (first, last)
 assert len(evals) == 2 and evals[-1]["samples"] == 2000, evals
 assert evals[-1]["top1"] > 0.75, evals[-1]
+# The step-time split: every part measured, none more than the window, the parts within it.
+for r in train:
+    parts = [r[k] for k in ("data_wait_s", "forward_s", "backward_s", "comm_wait_s", "optimizer_s")]
+    assert all(p >= 0 for p in parts), r
+    assert min(r["forward_s"], r["backward_s"], r["optimizer_s"]) > 0, r
+    assert sum(parts) <= r["window_s"] * 1.02, r
+    assert r["forward_s"] + r["backward_s"] > 0.3 * r["window_s"], r  # a CPU run mostly computes
 ckpt = run + "/" + open(run + "/latest").read().strip()
 with h5py.File(ckpt, "r") as f:
     assert f["model/features.0.weight"].shape == (32, 1, 3, 3)

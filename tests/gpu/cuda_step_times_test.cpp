@@ -1,0 +1,39 @@
+// StepTimes on a GPU times the kernels, not their launch: around a run of large matrix products
+// the host returns long before the GPU finishes, and the part's time is the GPU's (close to the
+// wall time until a synchronize, far above the host's queueing time). Skips without a CUDA
+// LibTorch or a GPU.
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "train/device.h"
+#include "train/step_times.h"
+
+using namespace odyssey;
+
+TEST(CudaStepTimes, TimesTheGpuWorkNotItsLaunch) {
+  if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
+  const torch::Device gpu(torch::kCUDA, 0);
+  const auto a = torch::randn({4096, 4096}, torch::TensorOptions().device(gpu));
+  auto c = a.mm(a);  // warm-up: cuBLAS handle and workspace
+  torch::cuda::synchronize();
+  StepTimes t(gpu);
+  ASSERT_TRUE(t.on_device());
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  t.begin(StepTimes::kForward);
+  for (int i = 0; i < 40; ++i) c = a.mm(a);
+  t.end(StepTimes::kForward);
+  const double queued = std::chrono::duration<double>(Clock::now() - t0).count();
+  torch::cuda::synchronize();
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double gpu_s = t.take(StepTimes::kForward);
+  std::printf("40 products of 4096^2: host queued them in %.4f s, GPU time %.4f s, wall %.4f s\n",
+              queued, gpu_s, wall);
+  EXPECT_GT(gpu_s, 0.5 * wall);
+  EXPECT_LE(gpu_s, wall + 1e-3);
+  EXPECT_LT(queued, 0.5 * wall);
+  EXPECT_EQ(t.take(StepTimes::kForward), 0.0);
+}
