@@ -73,7 +73,7 @@ void Trainer::report_progress(ClassificationCounts& window, double measured_s, d
         {"loss", window.loss()},         {"top1", window.top1()},
         {"lr", lr},                      {"images_per_s", ips},
         {"data_wait_s", data_wait_s},    {"forward_s", forward_s},
-        {"backward_s", backward_s},     {"comm_wait_s", comm_wait_s_},
+        {"backward_s", backward_s},      {"comm_wait_s", comm_wait_s_},
         {"comm_busy_s", comm_busy_s_},   {"optimizer_s", optimizer_s},
         {"window_s", window_s},          {"peak_rss_mb", peak_rss_mb()},
         {"tflops_per_rank", tflops}};
