@@ -14,14 +14,17 @@ torch::Tensor to_float_nchw(const torch::Tensor& images_u8) {
 namespace {
 torch::Tensor normalize(torch::Tensor x, const Normalize& norm) {
   const int64_t c = x.size(1);
-  auto mean = torch::tensor(norm.mean, torch::kDouble).to(x.device(), torch::kFloat).view({1, c, 1, 1});
-  auto stdv = torch::tensor(norm.std, torch::kDouble).to(x.device(), torch::kFloat).view({1, c, 1, 1});
+  auto per_channel = [&](const std::vector<double>& v) {
+    return to_device_of(torch::tensor(v, torch::kDouble), x, torch::kFloat).view({1, c, 1, 1});
+  };
+  auto mean = per_channel(norm.mean);
+  auto stdv = per_channel(norm.std);
   return x.sub_(mean).div_(stdv);
 }
 }  // namespace
 
 torch::Tensor flip_where(const torch::Tensor& images, const torch::Tensor& flags) {
-  auto mask = flags.to(images.device()).view({-1, 1, 1, 1});
+  auto mask = to_device_of(flags, images).view({-1, 1, 1, 1});
   return torch::where(mask, images.flip({3}), images);
 }
 

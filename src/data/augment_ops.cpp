@@ -7,6 +7,13 @@
 
 namespace odyssey {
 
+torch::Tensor to_device_of(const torch::Tensor& t, const torch::Tensor& like,
+                           std::optional<torch::ScalarType> dtype) {
+  const auto c = dtype ? t.to(*dtype) : t;
+  if (!like.is_cuda() || !c.device().is_cpu()) return c.to(like.device());
+  return c.contiguous().pin_memory().to(like.device(), /*non_blocking=*/true);
+}
+
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
@@ -100,7 +107,7 @@ torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices, i
   auto grid = torch::meshgrid({ys, xs}, "ij");
   auto pts = torch::stack({grid[1].reshape(-1), grid[0].reshape(-1),
                            torch::ones({out_h * out_w}, f64)}, 1);
-  auto src = torch::matmul(matrices.to(images.device()), pts.t());  // [B, 3, H*W]
+  auto src = torch::matmul(to_device_of(matrices, images), pts.t());  // [B, 3, H*W]
   auto sx = src.select(1, 0) / src.select(1, 2) / (w / 2.0);
   auto sy = src.select(1, 1) / src.select(1, 2) / (h / 2.0);
   auto g = torch::stack({sx, sy}, 2).view({b, out_h, out_w, 2}).to(images.scalar_type());
@@ -120,7 +127,8 @@ torch::Tensor resize(const torch::Tensor& images, int64_t out_h, int64_t out_w) 
 }
 
 torch::Tensor luminance(const torch::Tensor& rgb) {
-  auto w = torch::tensor({0.299, 0.587, 0.114}, rgb.options()).view({1, 3, 1, 1});
+  const auto weights = torch::tensor({0.299, 0.587, 0.114}, torch::kDouble);
+  auto w = to_device_of(weights, rgb, rgb.scalar_type()).view({1, 3, 1, 1});
   return (rgb * w).sum(1, /*keepdim=*/true);
 }
 
@@ -129,7 +137,8 @@ torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cf
   const int64_t b = images.size(0);
   const bool rgb = images.size(1) == 3;
   auto per_image = [&](double x) {
-    return uniform(b, 1 - x, 1 + x, gen).to(images.device(), images.scalar_type()).view({b, 1, 1, 1});
+    const auto factors = uniform(b, 1 - x, 1 + x, gen);
+    return to_device_of(factors, images, images.scalar_type()).view({b, 1, 1, 1});
   };
   auto x = images;
   if (cfg.brightness > 0) x = x * per_image(cfg.brightness);
@@ -150,11 +159,12 @@ torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cf
     auto rot = eye3(b);
     rot.select(1, 1).select(1, 1).copy_(torch::cos(angle)), rot.select(1, 1).select(1, 2).copy_(-torch::sin(angle));
     rot.select(1, 2).select(1, 1).copy_(torch::sin(angle)), rot.select(1, 2).select(1, 2).copy_(torch::cos(angle));
-    auto m = torch::matmul(torch::matmul(from_yiq, rot), to_yiq).to(x.device(), x.scalar_type());  // [B,3,3]
+    const auto yiq_rotation = torch::matmul(torch::matmul(from_yiq, rot), to_yiq);  // [B,3,3]
+    auto m = to_device_of(yiq_rotation, x, x.scalar_type());
     x = torch::einsum("bij,bjhw->bihw", {m, x});
   }
   if (rgb && cfg.grayscale_p > 0) {
-    auto flags = (torch::rand({b}, gen) < cfg.grayscale_p).to(x.device()).view({b, 1, 1, 1});
+    auto flags = to_device_of(torch::rand({b}, gen) < cfg.grayscale_p, x).view({b, 1, 1, 1});
     x = torch::where(flags, luminance(x).expand_as(x), x);
   }
   return x.clamp(0.0, 1.0);
@@ -186,7 +196,7 @@ torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generato
 Mixed mix_batch(const torch::Tensor& images, const torch::Tensor& labels, int64_t classes,
                 const AugmentConfig& cfg, at::Generator& gen) {
   Mixed m;
-  auto onehot = torch::one_hot(labels, classes).to(images.device(), images.scalar_type());
+  auto onehot = to_device_of(torch::one_hot(labels, classes), images, images.scalar_type());
   auto draws = torch::rand({4}, gen, torch::kDouble);
   auto r = draws.accessor<double, 1>();
   const bool mix = cfg.mixes() && r[0] < cfg.mix_p;
@@ -256,7 +266,7 @@ torch::Tensor levels(const torch::Tensor& x) { return (x * 255).round_().clamp_(
 
 // torchvision's _blend: ratio * a + (1 - ratio) * b, clamped to [0, 1]; ratio per image.
 torch::Tensor blend(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& ratio) {
-  auto r = ratio.to(a.device(), a.scalar_type()).view({-1, 1, 1, 1});
+  auto r = to_device_of(ratio, a, a.scalar_type()).view({-1, 1, 1, 1});
   return (r * a + (1 - r) * b).clamp_(0, 1);
 }
 
@@ -321,11 +331,11 @@ torch::Tensor apply_rand_op(const torch::Tensor& x, RandOp op, const torch::Tens
       return blend(x, smooth, 1 + m);
     }
     case RandOp::kPosterize: {  // keep the top `bits` bits of each level
-      auto q = torch::pow(2.0, 8 - m).to(x.device(), x.scalar_type()).view({b, 1, 1, 1});
+      auto q = to_device_of(torch::pow(2.0, 8 - m), x, x.scalar_type()).view({b, 1, 1, 1});
       return (torch::floor(levels(x) / q) * q).div_(255);
     }
     case RandOp::kSolarize: {  // levels at or above the threshold inverted
-      auto t = m.to(x.device(), x.scalar_type()).view({b, 1, 1, 1});
+      auto t = to_device_of(m, x, x.scalar_type()).view({b, 1, 1, 1});
       return torch::where(levels(x) >= t, 1 - x, x);
     }
     case RandOp::kAutoContrast: return autocontrast(x);
@@ -351,7 +361,7 @@ torch::Tensor rand_augment(const torch::Tensor& images, int64_t n, int64_t m, at
       auto mag = torch::full({static_cast<int64_t>(idx.size())}, rand_op_magnitude(op, m, h, w),
                              torch::kDouble);
       if (rand_op_signed(op)) mag = torch::where(signs.index_select(0, sel) == 1, -mag, mag);
-      const auto at = sel.to(x.device());
+      const auto at = to_device_of(sel, x);
       x.index_copy_(0, at, apply_rand_op(x.index_select(0, at), op, mag));
     }
   }

@@ -7,9 +7,18 @@
 #include <ATen/core/Generator.h>
 #include <torch/types.h>
 
+#include <optional>
+
 #include "config/config.h"
 
 namespace odyssey {
+
+// t, made on the CPU (random draws, per-image parameters), on `like`'s device, as `dtype` when
+// given. To a GPU it goes through page-locked memory without blocking: a plain copy from pageable
+// memory synchronises the stream, and the host would wait for all queued GPU work (the previous
+// step's update included) at every such copy.
+torch::Tensor to_device_of(const torch::Tensor& t, const torch::Tensor& like,
+                           std::optional<torch::ScalarType> dtype = std::nullopt);
 
 // Per-image 3x3 matrices [B,3,3] (float64) mapping an output pixel (x, y, 1), in pixels from the
 // image centre, to the source position it samples; drawn from cfg's ranges.
