@@ -141,27 +141,40 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
     std::function<void()> enqueue;  // enqueues the collective on stream_
     std::function<void()> then;     // runs once it has completed (may be empty)
     WorkHandle work;
+    cudaEvent_t ready = nullptr;    // the default stream's work when it was submitted
   };
 
+  // The collective is ordered after the work queued on the default stream up to this call (the
+  // event is recorded here, on the submitting thread: recorded when the communication thread
+  // takes the task, it would also cover everything queued since, and a gradient bucket's
+  // all-reduce would wait for the rest of the backward pass it should overlap).
   WorkHandle submit(const char* op, int64_t bytes, std::function<void()> enqueue,
                     std::function<void()> then = {}) {
     auto work = std::make_shared<Work>();
+    cudaEvent_t ready = nullptr;
+    int current = -1;
+    cudaGetDevice(&current);
+    if (current != device_) check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+    check_cuda(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "cudaEventCreate");
+    const cudaError_t recorded = cudaEventRecord(ready, cudaStreamLegacy);
+    if (current != device_ && current >= 0) cudaSetDevice(current);
+    if (recorded != cudaSuccess) cudaEventDestroy(ready);
+    check_cuda(recorded, "cudaEventRecord");
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back({op, bytes, std::move(enqueue), std::move(then), work});
+      queue_.push_back({op, bytes, std::move(enqueue), std::move(then), work, ready});
     }
     cv_.notify_one();
     return work;
   }
 
-  // One collective at a time: ordered after the compute already queued on the default stream,
-  // enqueued on our stream, waited for with a deadline, then its `then` (which queues its own
-  // work on the default stream: run any earlier, it would read the buffer before NCCL wrote it,
-  // as our stream does not synchronise with the default one).
+  // One collective at a time: ordered after the compute queued on the default stream before it
+  // was submitted, enqueued on our stream, waited for with a deadline, then its `then` (which
+  // queues its own work on the default stream: run any earlier, it would read the buffer before
+  // NCCL wrote it, as our stream does not synchronise with the default one).
   void run() {
     cudaSetDevice(device_);
-    cudaEvent_t ready, done;
-    cudaEventCreateWithFlags(&ready, cudaEventDisableTiming);
+    cudaEvent_t done;
     cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
     int64_t seq = 0;
     for (;;) {
@@ -178,8 +191,7 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
       std::string error;
       try {
         ODY_CHECK(!aborted_, "the NCCL communicator was aborted after a timeout", "");
-        check_cuda(cudaEventRecord(ready, cudaStreamLegacy), "cudaEventRecord");
-        check_cuda(cudaStreamWaitEvent(stream_, ready, 0), "cudaStreamWaitEvent");
+        check_cuda(cudaStreamWaitEvent(stream_, task.ready, 0), "cudaStreamWaitEvent");
         task.enqueue();
         check_cuda(cudaEventRecord(done, stream_), "cudaEventRecord");
         for (;;) {
@@ -207,10 +219,10 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
       } catch (const std::exception& e) {
         error = e.what();
       }
+      cudaEventDestroy(task.ready);  // released once the work waiting on it completes
       task.work->finish(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), error);
     }
-    cudaEventDestroy(ready);
     cudaEventDestroy(done);
   }
 

@@ -1,13 +1,20 @@
 // The NCCL backend on real GPUs: sums worked out by hand, in fp32 and bf16, through raw device
-// buffers. Skips where this build has no NCCL or the process sees no GPU (or fewer GPUs than
-// ranks: NCCL refuses two ranks on one GPU).
+// buffers; a collective waits for the GPU work queued before it, not after. Skips where this
+// build has no NCCL or the process sees no GPU (or fewer GPUs than ranks: NCCL refuses two ranks
+// on one GPU).
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
 
+#include <chrono>
+#include <cstdio>
+#include <thread>
 #include <vector>
 
 #include "dist/nccl_communicator.h"
 #include "gpu_util.h"
+#include "train/device.h"
 
 using namespace odyssey;
 using odyssey::testing::world_size;
@@ -34,4 +41,54 @@ TEST(Nccl, AllReduceSumsOnTheGpu) {
   EXPECT_EQ(host[count - 1], ranks_sum * ((count - 1) % 7));
   // Host tensors still go through MPI on the same communicator.
   EXPECT_EQ(comm->allreduce_min(10 + r), 10);
+}
+
+// Gradient buckets overlap the backward pass only if each all-reduce waits for the work queued
+// before it was submitted, not for everything queued by the time the communication thread gets
+// to it. Here that thread is held by a first all-reduce behind ~1 unit of matrix products; a
+// second is submitted, then ~2 more units are queued: it must complete with the first (~1 unit),
+// not after them (~3).
+TEST(Nccl, ACollectiveWaitsOnlyForTheWorkQueuedBeforeIt) {
+  if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
+  if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
+  if (visible_gpus() < world_size()) GTEST_SKIP() << "fewer GPUs than ranks";
+  auto comm = make_communicator("nccl", true);
+  const torch::Device gpu(torch::kCUDA, device_collectives(*comm)->device());
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  const auto a = torch::randn({4096, 4096}, torch::TensorOptions().device(gpu));
+  auto busy = [&](int units) {
+    torch::Tensor c;
+    for (int i = 0; i < 30 * units; ++i) c = a.mm(a);
+  };
+  auto x = torch::ones({1 << 20}, torch::TensorOptions().device(gpu));
+  auto y = torch::ones({1 << 20}, torch::TensorOptions().device(gpu));
+  busy(1);
+  comm->allreduce_sum_async(x)->wait();  // warm-up: NCCL's first collective sets up its channels
+  torch::cuda::synchronize();
+  x.fill_(1);
+  torch::cuda::synchronize();
+  auto t0 = Clock::now();
+  busy(1);
+  torch::cuda::synchronize();
+  const double unit = since(t0);
+  comm->barrier();
+  t0 = Clock::now();
+  busy(1);
+  auto first = comm->allreduce_sum_async(x);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the thread now waits on `first`
+  auto second = comm->allreduce_sum_async(y);
+  busy(2);
+  second->wait();
+  const double second_done = since(t0);
+  first->wait();
+  torch::cuda::synchronize();
+  const double all_done = since(t0);
+  std::printf("unit of products %.3f s; second all-reduce done after %.3f s, all work after %.3f s\n",
+              unit, second_done, all_done);
+  EXPECT_LT(second_done, 1.8 * unit);
+  EXPECT_GT(all_done, 2.5 * unit);
+  const double n = comm->size();
+  EXPECT_EQ(x.min().item<double>(), n);
+  EXPECT_EQ(y.max().item<double>(), n);
 }
