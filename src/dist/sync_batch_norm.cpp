@@ -18,6 +18,8 @@ std::vector<int64_t> reduce_dims(const torch::Tensor& x) {
   return dims;
 }
 
+bool is_reduced_float(torch::ScalarType t) { return t == torch::kBFloat16 || t == torch::kHalf; }
+
 // Shape [1, C, 1, ...] for broadcasting a per-channel vector against x.
 torch::Tensor per_channel(const torch::Tensor& v, const torch::Tensor& x) {
   std::vector<int64_t> shape(x.dim(), 1);
@@ -56,13 +58,18 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
             .add_((var * (count / (count - 1))).to(running_var.scalar_type()), momentum);
       }
     }
-    auto meanf = mean.to(x.scalar_type()), invstdf = invstd.to(x.scalar_type());
-    auto xhat = (x - per_channel(meanf, x)) * per_channel(invstdf, x);
-    auto y = weight.defined() ? xhat * per_channel(weight, x) + per_channel(bias, x) : xhat;
+    // bf16/fp16 inputs (autocast) are normalised in float32 and the output rounded once, as
+    // cuDNN's batch norm does: a bf16 mean alone would be off by up to 1/512 of its size.
+    const auto dtype = x.scalar_type();
+    const auto xf = is_reduced_float(dtype) ? x.to(torch::kFloat) : x;
+    auto meanf = mean.to(xf.scalar_type()), invstdf = invstd.to(xf.scalar_type());
+    auto xhat = (xf - per_channel(meanf, xf)) * per_channel(invstdf, xf);
+    auto y = weight.defined() ? xhat * per_channel(weight, xf) + per_channel(bias, xf) : xhat;
     ctx->save_for_backward({xhat, weight, invstdf});
     ctx->saved_data["count"] = count;
     ctx->saved_data["comm"] = comm_address;
-    return y;
+    ctx->saved_data["dtype"] = static_cast<int64_t>(dtype);
+    return y.to(dtype);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -71,7 +78,8 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     auto saved = ctx->get_saved_variables();
     auto xhat = saved[0], weight = saved[1], invstd = saved[2];
     const double count = ctx->saved_data["count"].toDouble();
-    auto dy = grads[0];
+    const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
+    auto dy = grads[0].to(xhat.scalar_type());  // float32 for bf16/fp16 inputs, as forward
     const int64_t c = xhat.size(1);
     const auto dims = reduce_dims(xhat);
     auto sum_dy = dy.sum(dims), sum_dy_xhat = (dy * xhat).sum(dims);
@@ -85,8 +93,8 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
               (dy - per_channel(g_dy / count, dy) - xhat * per_channel(g_dy_xhat / count, dy));
     torch::Tensor dw, db;
     if (weight.defined()) dw = sum_dy_xhat, db = sum_dy;  // local: the reducer sums them
-    return {dx, dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+    return {dx.to(dtype), dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor()};
   }
 };
 

@@ -94,3 +94,36 @@ TEST(SyncBatchNorm, PerRankStatisticsDifferWithoutIt) {
   if (comm->size() < 2) GTEST_SKIP() << "one rank: per-rank statistics are the global ones";
   EXPECT_GT(ten_steps(*comm, false), 1e-3);
 }
+
+// bf16 inputs (as autocast gives a BatchNorm): each rank's slice comes out in bf16, normalised
+// with the global batch's statistics in float32 and rounded once, so it is within bf16's rounding
+// of the float32 whole-batch result even when the mean is large against the spread (a bf16 mean
+// of ~10 is off by up to 0.02, which normalising in bf16 carried into every output); the input
+// gradient likewise.
+TEST(SyncBatchNorm, Bf16InputsNormaliseInFloat32AndComeOutInBf16) {
+  auto comm = make_communicator("mpi", true);
+  const int64_t b = 6, c = 4, n = b * comm->size();
+  torch::manual_seed(5);  // the same global batch on every rank
+  const auto x = (torch::randn({n, c, 5, 7}) + 10).to(torch::kBFloat16);
+  const auto dy = torch::randn({n, c, 5, 7}).to(torch::kBFloat16);
+  const auto weight = torch::rand({c}).add(0.5), bias = torch::randn({c});
+  auto xr = x.to(torch::kFloat).requires_grad_(true);  // reference: float32, the whole batch
+  auto rm_ref = torch::zeros({c}), rv_ref = torch::ones({c});
+  auto y_ref = torch::batch_norm(xr, weight, bias, rm_ref, rv_ref, true, 0.1, 1e-5, false);
+  y_ref.backward(dy.to(torch::kFloat));
+
+  auto xs = x.narrow(0, comm->rank() * b, b).clone().requires_grad_(true);
+  auto rm = torch::zeros({c}), rv = torch::ones({c});
+  auto y = sync_batch_norm(xs, weight, bias, rm, rv, 0.1, 1e-5, *comm);
+  y.backward(dy.narrow(0, comm->rank() * b, b));
+  ASSERT_EQ(y.scalar_type(), torch::kBFloat16);
+  ASSERT_EQ(xs.grad().scalar_type(), torch::kBFloat16);
+  const auto y_slice = y_ref.narrow(0, comm->rank() * b, b).detach();
+  // bf16 keeps 8 significant bits: one rounding moves a value by at most 2^-8 of it.
+  const auto bound = y_slice.abs() * std::ldexp(1.0, -8) + 1e-6;
+  const auto excess = (y.to(torch::kFloat) - y_slice).abs() - bound;
+  EXPECT_LE(excess.max().item<double>(), 0.0);
+  EXPECT_LE(rel_err(xs.grad().to(torch::kFloat), xr.grad().narrow(0, comm->rank() * b, b)), 1e-2);
+  EXPECT_LE(rel_err(rm, rm_ref), 1e-5);
+  EXPECT_LE(rel_err(rv, rv_ref), 1e-5);
+}
