@@ -92,6 +92,9 @@ class GradientReducer {
   bool sync_ = false;
   ReducerStats stats_;
   std::shared_ptr<std::atomic<bool>> wire_non_finite_ = std::make_shared<std::atomic<bool>>(false);
+  // On a GPU the same verdict stays on the device until finish() reads it once: a host read in
+  // each bucket's follow-up would wait for all the backward work queued so far.
+  torch::Tensor device_non_finite_;
 };
 
 }  // namespace odyssey
