@@ -6,9 +6,9 @@
 // local_rank mod (visible GPUs) and calls ncclCommInitRank. Collectives run on the
 // communicator's own CUDA stream, each ordered after the work queued on the legacy default
 // stream (where LibTorch computes unless told otherwise) when it was submitted, from one thread
-// that waits for each to complete; one that exceeds the watchdog limit is aborted with ncclCommAbort and reported as an
-// error naming the collective. Built when CMake finds CUDA and NCCL (ODYSSEY_WITH_NCCL); runs only
-// where a GPU is.
+// that waits for each to complete; one that exceeds the watchdog limit is aborted with
+// ncclCommAbort and reported as an error naming the collective. Built when CMake finds CUDA and
+// NCCL (ODYSSEY_WITH_NCCL); runs only where a GPU is.
 #pragma once
 
 #include <cstdint>

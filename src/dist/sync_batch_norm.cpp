@@ -59,7 +59,7 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
       }
     }
     // bf16/fp16 inputs (autocast) are normalised in float32 and the output rounded once, as
-    // cuDNN's batch norm does: a bf16 mean alone would be off by up to 1/512 of its size.
+    // cuDNN's batch norm does: a bf16 mean alone would be off by up to 1/256 of its size.
     const auto dtype = x.scalar_type();
     const auto xf = is_reduced_float(dtype) ? x.to(torch::kFloat) : x;
     auto meanf = mean.to(xf.scalar_type()), invstdf = invstd.to(xf.scalar_type());
