@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "data/augment.h"
+#include "gpu_util.h"
 #include "train/device.h"
 
 using namespace odyssey;
@@ -43,7 +44,7 @@ void expect_same_images(const torch::Tensor& gpu, const torch::Tensor& cpu) {
 
 TEST(CudaAugment, EveryOpMatchesTheCpu) {
   if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
-  const torch::Device gpu(torch::kCUDA, 0);
+  const torch::Device gpu = resolve_device("cuda", odyssey::testing::rank(), "test");
   torch::manual_seed(7);
   const auto images = torch::randint(0, 256, {16, 32, 32, 3}, torch::kLong).to(torch::kUInt8);
   const auto labels = torch::randint(0, 10, {16}, torch::kLong);
@@ -69,7 +70,7 @@ TEST(CudaAugment, NeverWaitsForQueuedGpuWork) {
   if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
-  const torch::Device gpu(torch::kCUDA, 0);
+  const torch::Device gpu = resolve_device("cuda", odyssey::testing::rank(), "test");
   torch::manual_seed(7);
   const auto images = torch::randint(0, 256, {16, 32, 32, 3}, torch::kLong).to(torch::kUInt8).to(gpu);
   const auto labels = torch::randint(0, 10, {16}, torch::kLong);

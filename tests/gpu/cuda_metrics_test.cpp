@@ -6,13 +6,14 @@
 #include <torch/torch.h>
 
 #include "metrics/classification.h"
+#include "gpu_util.h"
 #include "train/device.h"
 
 using namespace odyssey;
 
 TEST(CudaMetrics, CountsOnTheGpuEqualTheCpu) {
   if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
-  const torch::Device gpu(torch::kCUDA, 0);
+  const torch::Device gpu = resolve_device("cuda", odyssey::testing::rank(), "test");
   torch::manual_seed(3);
   const int64_t k = 10;
   ClassificationCounts cpu(k, /*detailed=*/true), on_gpu(k, /*detailed=*/true, gpu);

@@ -8,6 +8,7 @@
 
 #include <chrono>
 
+#include "gpu_util.h"
 #include "train/device.h"
 #include "train/step_times.h"
 
@@ -15,7 +16,7 @@ using namespace odyssey;
 
 TEST(CudaStepTimes, TimesTheGpuWorkNotItsLaunch) {
   if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
-  const torch::Device gpu(torch::kCUDA, 0);
+  const torch::Device gpu = resolve_device("cuda", odyssey::testing::rank(), "test");
   const auto a = torch::randn({4096, 4096}, torch::TensorOptions().device(gpu));
   auto c = a.mm(a);  // warm-up: cuBLAS handle and workspace
   torch::cuda::synchronize();

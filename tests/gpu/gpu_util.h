@@ -13,4 +13,12 @@ inline int world_size() {
   return n;
 }
 
+// This rank's GPU, as the trainer picks it (rank mod visible GPUs on one node): ranks of a
+// several-GPU machine test their own GPU, not all GPU 0.
+inline int rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+
 }  // namespace odyssey::testing
