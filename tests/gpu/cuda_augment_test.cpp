@@ -68,8 +68,8 @@ TEST(CudaAugment, EveryOpMatchesTheCpu) {
 // products queued, the whole transform, every op on, returns long before they finish.
 TEST(CudaAugment, NeverWaitsForQueuedGpuWork) {
   if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
-  using Clock = std::chrono::steady_clock;
-  auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  using odyssey::testing::Clock;
+  const auto since = odyssey::testing::seconds_since;
   const torch::Device gpu = resolve_device("cuda", odyssey::testing::rank(), "test");
   torch::manual_seed(7);
   const auto images = torch::randint(0, 256, {16, 32, 32, 3}, torch::kLong).to(torch::kUInt8).to(gpu);

@@ -22,14 +22,15 @@ TEST(CudaStepTimes, TimesTheGpuWorkNotItsLaunch) {
   torch::cuda::synchronize();
   StepTimes t(gpu);
   ASSERT_TRUE(t.on_device());
-  using Clock = std::chrono::steady_clock;
+  using odyssey::testing::Clock;
+  using odyssey::testing::seconds_since;
   const auto t0 = Clock::now();
   t.begin(StepTimes::kForward);
   for (int i = 0; i < 40; ++i) c = a.mm(a);
   t.end(StepTimes::kForward);
-  const double queued = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double queued = seconds_since(t0);
   torch::cuda::synchronize();
-  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double wall = seconds_since(t0);
   const double gpu_s = t.take(StepTimes::kForward);
   std::printf("40 products of 4096^2: host queued them in %.4f s, GPU time %.4f s, wall %.4f s\n",
               queued, gpu_s, wall);

@@ -3,6 +3,8 @@
 
 #include <mpi.h>
 
+#include <chrono>
+
 namespace odyssey::testing {
 
 // Ranks in the job, asked of MPI directly: a test must know before creating an NCCL
@@ -19,6 +21,11 @@ inline int rank() {
   int r = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &r);
   return r;
+}
+
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
 }  // namespace odyssey::testing

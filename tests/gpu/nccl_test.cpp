@@ -54,8 +54,8 @@ TEST(Nccl, ACollectiveWaitsOnlyForTheWorkQueuedBeforeIt) {
   if (visible_gpus() < world_size()) GTEST_SKIP() << "fewer GPUs than ranks";
   auto comm = make_communicator("nccl", true);
   const torch::Device gpu(torch::kCUDA, device_collectives(*comm)->device());
-  using Clock = std::chrono::steady_clock;
-  auto since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  using odyssey::testing::Clock;
+  const auto since = odyssey::testing::seconds_since;
   const auto a = torch::randn({4096, 4096}, torch::TensorOptions().device(gpu));
   auto busy = [&](int units) {
     torch::Tensor c;
@@ -84,8 +84,8 @@ TEST(Nccl, ACollectiveWaitsOnlyForTheWorkQueuedBeforeIt) {
   first->wait();
   torch::cuda::synchronize();
   const double all_done = since(t0);
-  std::printf("unit of products %.3f s; second all-reduce done after %.3f s, all work after %.3f s\n",
-              unit, second_done, all_done);
+  std::printf("unit of products %.3f s; second all-reduce done after %.3f s, all work after "
+              "%.3f s\n", unit, second_done, all_done);
   EXPECT_LT(second_done, 1.8 * unit);
   EXPECT_GT(all_done, 2.5 * unit);
   const double n = comm->size();
