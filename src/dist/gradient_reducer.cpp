@@ -125,15 +125,11 @@ void GradientReducer::launch(Bucket& b) {
   // stay in fp16's range. The copy back runs on the communication thread.
   const auto type = options_.compress == "bf16" ? torch::kBFloat16 : torch::kHalf;
   b.wire = b.flat.to(type);
-  if (b.flat.is_cuda() && !device_non_finite_.defined())
-    device_non_finite_ = torch::zeros({}, b.flat.options().dtype(torch::kBool));
-  b.work = comm_.allreduce_sum_async(b.wire, [flat = b.flat, wire = b.wire, bad = wire_non_finite_,
-                                              on_device = device_non_finite_] {
+  if (!wire_non_finite_.defined())
+    wire_non_finite_ = torch::zeros({}, b.flat.options().dtype(torch::kBool));
+  b.work = comm_.allreduce_sum_async(b.wire, [flat = b.flat, wire = b.wire, bad = wire_non_finite_] {
     flat.copy_(wire);
-    if (on_device.defined())  // queued after the copy; read once in finish()
-      on_device.logical_or_(torch::isfinite(flat).all().logical_not());
-    else if (!torch::isfinite(flat).all().item<bool>())
-      bad->store(true);  // fp16 overflow
+    bad.logical_or_(torch::isfinite(flat).all().logical_not());  // fp16 overflow
   });
   stats_.bytes += b.wire.nbytes();
 }
@@ -152,11 +148,8 @@ void GradientReducer::finish() {
     b.work.reset();
   }
   stats_.exposed_s = seconds_since(t0);
-  stats_.non_finite = wire_non_finite_->exchange(false);
-  if (device_non_finite_.defined()) {
-    stats_.non_finite = stats_.non_finite || device_non_finite_.item<bool>();
-    device_non_finite_.zero_();
-  }
+  stats_.non_finite = wire_non_finite_.defined() && wire_non_finite_.item<bool>();
+  if (stats_.non_finite) wire_non_finite_.zero_();
   sync_ = false;
 }
 

@@ -16,7 +16,6 @@
 
 #include <torch/torch.h>
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -91,10 +90,10 @@ class GradientReducer {
   size_t next_launch_ = 0;
   bool sync_ = false;
   ReducerStats stats_;
-  std::shared_ptr<std::atomic<bool>> wire_non_finite_ = std::make_shared<std::atomic<bool>>(false);
-  // On a GPU the same verdict stays on the device until finish() reads it once: a host read in
-  // each bucket's follow-up would wait for all the backward work queued so far.
-  torch::Tensor device_non_finite_;
+  // A 16-bit bucket sum overflowed (dist.compress): a bool on the buckets' device, or-ed by each
+  // bucket's follow-up and read once in finish() (on a GPU a read per bucket would wait for all
+  // the backward work queued so far).
+  torch::Tensor wire_non_finite_;
 };
 
 }  // namespace odyssey

@@ -166,6 +166,25 @@ TEST(GradientReducer, CompressedGradientsStayClose) {
   }
 }
 
+TEST(GradientReducer, AnOverflowingFp16SumIsReportedForThatStepOnly) {
+  // Gradients beyond fp16's range (65504) overflow the 16-bit wire: the step reports it (every
+  // rank alike, the update is then skipped); the next, ordinary step does not.
+  auto comm = world();
+  if (comm->size() < 2) GTEST_SKIP() << "one rank sends nothing";
+  torch::manual_seed(0);
+  auto w = torch::zeros({64}, torch::requires_grad());
+  ReducerOptions o;
+  o.compress = "fp16";
+  GradientReducer reducer({w}, *comm, o);
+  for (double scale : {1e6, 1.0}) {
+    reducer.zero_grad();
+    reducer.prepare(true);
+    ((w * scale).sum() * reducer.loss_scale()).backward();
+    reducer.finish();
+    EXPECT_EQ(reducer.last_stats().non_finite, scale > 65504) << scale;
+  }
+}
+
 TEST(GradientReducer, BucketsFollowReverseParameterOrderWithASmallFirstBucket) {
   auto comm = world();
   auto model = ModelRegistry::instance().create("fmnist_cnn", {10, 1, 28});
