@@ -16,9 +16,7 @@ using namespace odyssey;
 using odyssey::testing::rel_err;
 
 TEST(CudaSyncBatchNorm, SlicesNormaliseAsTheWholeBatch) {
-  if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
-  if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
-  if (visible_gpus() < odyssey::testing::world_size()) GTEST_SKIP() << "fewer GPUs than ranks";
+  if (auto why = odyssey::testing::nccl_skip(); !why.empty()) GTEST_SKIP() << why;
   auto comm = make_communicator("nccl", true);
   const torch::Device gpu = resolve_device("cuda", comm->rank(), "test");
   const auto f32 = torch::TensorOptions(torch::kFloat).device(gpu);

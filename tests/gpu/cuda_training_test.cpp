@@ -21,9 +21,7 @@ using odyssey::testing::named_params;
 using odyssey::testing::rel_err;
 
 TEST(CudaTraining, TenStepsOnTheGpuMatchTheCpu) {
-  if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
-  if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
-  if (visible_gpus() < odyssey::testing::world_size()) GTEST_SKIP() << "fewer GPUs than ranks";
+  if (auto why = odyssey::testing::nccl_skip(); !why.empty()) GTEST_SKIP() << why;
   auto comm = make_communicator("nccl", true);
   const torch::Device gpu = resolve_device("cuda", comm->rank(), "test");
   set_tf32(false);  // LibTorch's default runs cuDNN convolutions in TF32

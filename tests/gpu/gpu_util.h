@@ -4,6 +4,10 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <string>
+
+#include "dist/nccl_communicator.h"
+#include "train/device.h"
 
 namespace odyssey::testing {
 
@@ -21,6 +25,18 @@ inline int rank() {
   int r = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &r);
   return r;
+}
+
+// Why a test of the NCCL backend cannot run here, empty when it can: no NCCL in this build, no
+// CUDA LibTorch or GPU (for tests that compute with LibTorch on the GPU; raw-buffer tests need
+// only a GPU), or fewer GPUs than ranks. Use: if (auto why = nccl_skip(); !why.empty())
+// GTEST_SKIP() << why;
+inline std::string nccl_skip(bool needs_cuda_libtorch = true) {
+  if (!nccl_compiled()) return "built without NCCL";
+  if (needs_cuda_libtorch && !cuda_usable()) return "LibTorch without CUDA, or no GPU";
+  if (visible_gpus() < 1) return "no GPU";
+  if (visible_gpus() < world_size()) return "fewer GPUs than ranks";
+  return {};
 }
 
 using Clock = std::chrono::steady_clock;

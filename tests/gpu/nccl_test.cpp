@@ -17,12 +17,10 @@
 #include "train/device.h"
 
 using namespace odyssey;
-using odyssey::testing::world_size;
+using odyssey::testing::nccl_skip;
 
 TEST(Nccl, AllReduceSumsOnTheGpu) {
-  if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
-  if (visible_gpus() < 1) GTEST_SKIP() << "no GPU";
-  if (visible_gpus() < world_size()) GTEST_SKIP() << "fewer GPUs than ranks";
+  if (auto why = nccl_skip(/*needs_cuda_libtorch=*/false); !why.empty()) GTEST_SKIP() << why;
   auto comm = make_communicator("nccl", true);
   auto* dev = device_collectives(*comm);
   ASSERT_NE(dev, nullptr);
@@ -49,9 +47,7 @@ TEST(Nccl, AllReduceSumsOnTheGpu) {
 // second is submitted, then ~2 more units are queued: it must complete with the first (~1 unit),
 // not after them (~3).
 TEST(Nccl, ACollectiveWaitsOnlyForTheWorkQueuedBeforeIt) {
-  if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
-  if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
-  if (visible_gpus() < world_size()) GTEST_SKIP() << "fewer GPUs than ranks";
+  if (auto why = nccl_skip(); !why.empty()) GTEST_SKIP() << why;
   auto comm = make_communicator("nccl", true);
   const torch::Device gpu(torch::kCUDA, device_collectives(*comm)->device());
   using odyssey::testing::Clock;
