@@ -356,27 +356,28 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimConfig& cfg, NamedTensors p
   return opt;
 }
 
-double grad_norm(const NamedTensors& params) {
+torch::Tensor grad_norm(const NamedTensors& params) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> sums;  // per parameter, on its device: one copy to the host, not one each
+  std::vector<torch::Tensor> sums;  // per parameter, on its device: summed there, not read
   for (const auto& [name, p] : params)
     if (p.grad().defined()) sums.push_back(p.grad().pow(2).sum().to(torch::kDouble));
-  if (sums.empty()) return 0;
-  const auto host = torch::stack(sums).cpu();
-  const double* v = host.data_ptr<double>();
-  double sq = 0;
-  for (int64_t i = 0; i < host.numel(); ++i) sq += v[i];  // in parameter order, as before
-  return std::sqrt(sq);
+  if (sums.empty()) return torch::zeros({}, torch::kDouble);
+  return torch::stack(sums).sum().sqrt();
 }
 
-double clip_grad_norm(const NamedTensors& params, double max_norm) {
-  const double norm = grad_norm(params);
-  if (std::isfinite(norm) && norm > max_norm) {
-    torch::NoGradGuard no_grad;
-    const double scale = max_norm / (norm + 1e-6);
-    for (const auto& [name, p] : params)
-      if (p.grad().defined()) p.grad().mul_(scale);
-  }
+torch::Tensor clip_grad_norm(const NamedTensors& params, double max_norm) {
+  torch::NoGradGuard no_grad;
+  const auto norm = grad_norm(params);
+  // Computed where the gradients are: on a GPU the host does not wait for the norm. A
+  // non-finite norm leaves the gradients as they are (the step's non-finite check skips it).
+  const auto clip = norm.isfinite().logical_and(norm > max_norm);
+  const auto factor = torch::where(clip, max_norm / (norm + 1e-6), torch::ones_like(norm));
+  // On the CPU reading the verdict costs nothing and saves a pass over every gradient when no
+  // clipping is needed; on a GPU every gradient is multiplied (by exactly 1 when not clipping),
+  // as PyTorch's clip_grad_norm_ does.
+  if (norm.device().is_cpu() && !clip.item<bool>()) return norm;
+  for (const auto& [name, p] : params)
+    if (p.grad().defined()) p.grad().mul_(factor);
   return norm;
 }
 

@@ -61,11 +61,12 @@ class Optimizer {
 std::unique_ptr<Optimizer> make_optimizer(const OptimConfig& cfg, NamedTensors params);
 
 // Scales all gradients so that their global L2 norm is at most max_norm (no-op when it is
-// already); returns the norm before clipping. Every rank holds the same averaged gradients, so
-// every rank computes the same norm and clips alike.
-double clip_grad_norm(const NamedTensors& params, double max_norm);
-// The global L2 norm of the gradients.
-double grad_norm(const NamedTensors& params);
+// already); returns the norm before clipping, a 0-dim double tensor on the gradients' device
+// (read it only when it is reported: on a GPU reading waits for the step). Every rank holds the
+// same averaged gradients, so every rank computes the same norm and clips alike.
+torch::Tensor clip_grad_norm(const NamedTensors& params, double max_norm);
+// The global L2 norm of the gradients: a 0-dim double tensor on their device (0 when none).
+torch::Tensor grad_norm(const NamedTensors& params);
 
 // Peak learning rate after the scaling rule: lr x global_batch / 256 when lr_scaling = "linear".
 double scaled_lr(const OptimConfig& cfg, int64_t global_batch);

@@ -125,9 +125,10 @@ class Trainer {
   // overlap it), optimizer (clipping, update, EMA); GPU time on a GPU. Exposed sync is
   // comm_wait_s_.
   std::unique_ptr<StepTimes> step_times_;
-  double grad_norm_ = 0;
+  // Before clipping, at the last step (computed when clipping is on); on the model's device.
+  torch::Tensor grad_norm_;
   double last_loss_ = 0;  // this rank's loss at the last step
-  double train_flops_per_image_ = 0;  // 6 x forward MACs  // before clipping, at the last step (computed when clipping is on)
+  double train_flops_per_image_ = 0;  // 6 x forward MACs
   bool progress_bar_ = false;
   Clock::time_point bar_drawn_ = Clock::now();
   Clock::time_point train_start_ = Clock::now();

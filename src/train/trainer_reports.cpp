@@ -78,7 +78,8 @@ void Trainer::report_progress(ClassificationCounts& window, double measured_s, d
         {"window_s", window_s},          {"peak_rss_mb", peak_rss_mb()},
         {"tflops_per_rank", tflops}};
     if (cfg_.metrics.peak_tflops > 0) values.emplace_back("mfu", mfu);
-    if (cfg_.optim.clip_grad_norm > 0) values.emplace_back("grad_norm", grad_norm_);
+    if (cfg_.optim.clip_grad_norm > 0) values.emplace_back(
+          "grad_norm", grad_norm_.defined() ? grad_norm_.item<double>() : 0.0);
     JsonRecord r;
     r.add("kind", "train").add("step", state_.step).add("epoch", state_.epoch)
         .add("samples_seen", state_.samples_seen);

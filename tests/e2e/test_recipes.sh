@@ -29,6 +29,12 @@ recipe=("${base[@]}" train.ema_decay=0.99 train.precision=bf16 optim.clip_grad_n
         checkpoint.every_steps=20 checkpoint.keep_every=20 metrics.peak_tflops=1.0)
 small_run 2 ema "${recipe[@]}" > "$WORK/ema.txt" 2>&1 || { cat "$WORK/ema.txt"; fail "EMA/bf16/clip run"; }
 expect_in "$WORK/ema.txt" "(EMA weights)"
+/usr/bin/python3 - "$WORK/ema/metrics.jsonl" <<'PY' || fail "grad_norm in the train records"
+import json, math, sys
+norms = [r["grad_norm"] for r in map(json.loads, open(sys.argv[1])) if r["kind"] == "train"]
+assert norms and all(math.isfinite(g) and g > 0 for g in norms), norms  # read from the device
+print(f"grad_norm reported in {len(norms)} train records, {min(norms):.3g}-{max(norms):.3g}")
+PY
 small_run 2 ema2 "${recipe[@]}" train.stop_at_step=20 > "$WORK/ema2a.txt" 2>&1 || { cat "$WORK/ema2a.txt"; fail "EMA run stopped at 20"; }
 small_run 2 ema2 "${recipe[@]}" > "$WORK/ema2b.txt" 2>&1 || { cat "$WORK/ema2b.txt"; fail "EMA run resumed"; }
 expect_in "$WORK/ema2b.txt" "resumed from"

@@ -75,11 +75,8 @@ TEST(CudaAugment, NeverWaitsForQueuedGpuWork) {
   const auto images = torch::randint(0, 256, {16, 32, 32, 3}, torch::kLong).to(torch::kUInt8).to(gpu);
   const auto labels = torch::randint(0, 10, {16}, torch::kLong);
   const Normalize norm{{0.5, 0.45, 0.4}, {0.25, 0.25, 0.25}};
-  const auto a = torch::randn({4096, 4096}, torch::TensorOptions().device(gpu));
-  auto busy = [&] {
-    torch::Tensor c;
-    for (int i = 0; i < 40; ++i) c = a.mm(a);
-  };
+  const odyssey::testing::MatrixWork work(gpu);
+  auto busy = [&] { work.queue(40); };
   // Warm-up: kernels loaded, pinned blocks of every size cached, cuBLAS ready.
   augment_train_batch(images, labels, 10, every_op(), norm, 3);
   busy();

@@ -17,8 +17,8 @@ using namespace odyssey;
 TEST(CudaStepTimes, TimesTheGpuWorkNotItsLaunch) {
   if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
   const torch::Device gpu = resolve_device("cuda", odyssey::testing::rank(), "test");
-  const auto a = torch::randn({4096, 4096}, torch::TensorOptions().device(gpu));
-  auto c = a.mm(a);  // warm-up: cuBLAS handle and workspace
+  const odyssey::testing::MatrixWork work(gpu);
+  work.queue(1);  // warm-up: cuBLAS handle and workspace
   torch::cuda::synchronize();
   StepTimes t(gpu);
   ASSERT_TRUE(t.on_device());
@@ -26,7 +26,7 @@ TEST(CudaStepTimes, TimesTheGpuWorkNotItsLaunch) {
   using odyssey::testing::seconds_since;
   const auto t0 = Clock::now();
   t.begin(StepTimes::kForward);
-  for (int i = 0; i < 40; ++i) c = a.mm(a);
+  work.queue(40);
   t.end(StepTimes::kForward);
   const double queued = seconds_since(t0);
   torch::cuda::synchronize();

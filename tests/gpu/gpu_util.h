@@ -2,6 +2,7 @@
 #pragma once
 
 #include <mpi.h>
+#include <torch/torch.h>
 
 #include <chrono>
 #include <string>
@@ -43,5 +44,20 @@ using Clock = std::chrono::steady_clock;
 inline double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
+
+// GPU work the timing tests queue ahead of what they time: products of one 4096 x 4096 float
+// matrix on the current stream. The host only queues them; the GPU takes ~1 ms or more each.
+class MatrixWork {
+ public:
+  explicit MatrixWork(torch::Device gpu)
+      : a_(torch::randn({4096, 4096}, torch::TensorOptions().device(gpu))) {}
+  void queue(int products) const {
+    torch::Tensor c;
+    for (int i = 0; i < products; ++i) c = a_.mm(a_);
+  }
+
+ private:
+  torch::Tensor a_;
+};
 
 }  // namespace odyssey::testing

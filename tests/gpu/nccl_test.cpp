@@ -52,11 +52,8 @@ TEST(Nccl, ACollectiveWaitsOnlyForTheWorkQueuedBeforeIt) {
   const torch::Device gpu(torch::kCUDA, device_collectives(*comm)->device());
   using odyssey::testing::Clock;
   const auto since = odyssey::testing::seconds_since;
-  const auto a = torch::randn({4096, 4096}, torch::TensorOptions().device(gpu));
-  auto busy = [&](int units) {
-    torch::Tensor c;
-    for (int i = 0; i < 30 * units; ++i) c = a.mm(a);
-  };
+  const odyssey::testing::MatrixWork work(gpu);
+  auto busy = [&](int units) { work.queue(30 * units); };
   auto x = torch::ones({1 << 20}, torch::TensorOptions().device(gpu));
   auto y = torch::ones({1 << 20}, torch::TensorOptions().device(gpu));
   busy(1);

@@ -1,5 +1,8 @@
 // Optimizers against LibTorch's own implementations, step by step; the LR schedule by hand.
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
 #include <torch/torch.h>
 
 #include "train/optimizer.h"
@@ -301,11 +304,23 @@ TEST(Optimizer, ClipGradNormScalesToTheLimit) {
   a.mutable_grad() = torch::tensor({3.0f, 0.0f});
   b.mutable_grad() = torch::tensor({4.0f});
   NamedTensors params = {{"a", a}, {"b", b}};
-  EXPECT_NEAR(clip_grad_norm(params, 10.0), 5.0, 1e-6);  // under the limit: unchanged
-  EXPECT_TRUE(torch::allclose(a.grad(), torch::tensor({3.0f, 0.0f})));
-  EXPECT_NEAR(clip_grad_norm(params, 1.0), 5.0, 1e-6);
-  EXPECT_NEAR(grad_norm(params), 1.0, 1e-5);
+  const auto under = clip_grad_norm(params, 10.0);  // under the limit: unchanged
+  EXPECT_EQ(under.dim(), 0);
+  EXPECT_EQ(under.scalar_type(), torch::kDouble);
+  EXPECT_NEAR(under.item<double>(), 5.0, 1e-6);
+  EXPECT_TRUE(torch::equal(a.grad(), torch::tensor({3.0f, 0.0f})));
+  EXPECT_NEAR(clip_grad_norm(params, 1.0).item<double>(), 5.0, 1e-6);
+  EXPECT_NEAR(grad_norm(params).item<double>(), 1.0, 1e-5);
   EXPECT_TRUE(torch::allclose(b.grad(), torch::tensor({0.8f}), 1e-5));
+  EXPECT_EQ(grad_norm({{"none", torch::zeros({2})}}).item<double>(), 0.0);  // no gradients
+}
+
+TEST(Optimizer, ClipGradNormLeavesNonFiniteGradientsAlone) {
+  auto a = torch::zeros({2}).requires_grad_();
+  a.mutable_grad() = torch::tensor({std::numeric_limits<float>::infinity(), 1.0f});
+  const auto norm = clip_grad_norm({{"a", a}}, 1.0);
+  EXPECT_TRUE(std::isinf(norm.item<double>()));
+  EXPECT_EQ(a.grad()[1].item<float>(), 1.0f);  // not scaled to 0 by max / inf
 }
 
 TEST(Schedule, StepExponentialAndWarmupStart) {
