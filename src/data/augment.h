@@ -47,7 +47,8 @@ torch::Tensor to_float_nchw(const torch::Tensor& images_u8);
 // Random horizontal flip of each image whose flag is set (flags: bool [B]), NCHW.
 torch::Tensor flip_where(const torch::Tensor& images, const torch::Tensor& flags);
 
-// Crops an HxW window from each zero-padded image at per-image offsets (dy, dx in [0, 2*pad]).
+// Crops an HxW window from each zero-padded image at per-image offsets (dy, dx: int64 [B] on the
+// CPU, in [0, 2*pad]).
 torch::Tensor crop_padded(const torch::Tensor& images, int64_t pad, const torch::Tensor& dy,
                           const torch::Tensor& dx);
 

@@ -25,6 +25,28 @@ TEST(Augment, CropAtPaddingOffsetIsIdentityAndShiftsOtherwise) {
   EXPECT_TRUE(torch::equal(up[0][0].narrow(0, 2, 2), x[0][0].narrow(0, 0, 2)));
 }
 
+// Both paths - rows copied on the CPU (float, contiguous) and one gather elsewhere (taken here by
+// a double and a channels-last batch, as on a GPU) - crop what narrowing a padded copy does.
+TEST(Augment, CropPathsEqualNarrowingAPaddedCopy) {
+  torch::manual_seed(4);
+  const int64_t b = 64, pad = 4;
+  for (const auto& shape : {std::vector<int64_t>{b, 1, 28, 28}, std::vector<int64_t>{b, 3, 9, 5}}) {
+    const auto x = torch::rand(shape);
+    const auto dy = torch::randint(0, 2 * pad + 1, {b}, torch::kLong);
+    const auto dx = torch::randint(0, 2 * pad + 1, {b}, torch::kLong);
+    const auto padded = torch::constant_pad_nd(x, {pad, pad, pad, pad}, 0.0);
+    auto want = torch::empty_like(x);
+    for (int64_t i = 0; i < b; ++i)
+      want[i].copy_(padded[i].narrow(1, dy[i].item<int64_t>(), shape[2])
+                        .narrow(2, dx[i].item<int64_t>(), shape[3]));
+    EXPECT_TRUE(torch::equal(crop_padded(x, pad, dy, dx), want));
+    EXPECT_TRUE(torch::equal(crop_padded(x.to(torch::kDouble), pad, dy, dx),
+                             want.to(torch::kDouble)));
+    const auto nhwc = crop_padded(x.contiguous(torch::MemoryFormat::ChannelsLast), pad, dy, dx);
+    EXPECT_TRUE(torch::equal(nhwc, want));
+  }
+}
+
 TEST(Augment, DeterministicFromSeedAndNormalised) {
   torch::manual_seed(0);
   auto img = torch::randint(0, 256, {16, 8, 8, 3}, torch::kByte);
