@@ -37,6 +37,8 @@ namespace {
 torch::Tensor crop_rows(const torch::Tensor& images, int64_t pad, const torch::Tensor& dy,
                         const torch::Tensor& dx) {
   const int64_t b = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
+  TORCH_CHECK(dy.is_cpu() && dx.is_cpu() && dy.numel() == b && dx.numel() == b,
+              "crop_padded: dy and dx must be int64 CPU tensors of one offset per image");
   auto out = torch::empty_like(images);
   const float* src = images.data_ptr<float>();
   float* dst = out.data_ptr<float>();

@@ -32,7 +32,8 @@ expect_in "$WORK/ema.txt" "(EMA weights)"
 /usr/bin/python3 - "$WORK/ema/metrics.jsonl" <<'PY' || fail "grad_norm in the train records"
 import json, math, sys
 norms = [r["grad_norm"] for r in map(json.loads, open(sys.argv[1])) if r["kind"] == "train"]
-assert norms and all(math.isfinite(g) and g > 0 for g in norms), norms  # read from the device
+assert norms and all(math.isfinite(g) and g > 0 for g in norms), norms
+assert max(norms) > 1.0, f"grad_norm is the norm before clipping (limit 1.0): {norms}"
 print(f"grad_norm reported in {len(norms)} train records, {min(norms):.3g}-{max(norms):.3g}")
 PY
 small_run 2 ema2 "${recipe[@]}" train.stop_at_step=20 > "$WORK/ema2a.txt" 2>&1 || { cat "$WORK/ema2a.txt"; fail "EMA run stopped at 20"; }

@@ -63,6 +63,20 @@ TEST(CudaAugment, EveryOpMatchesTheCpu) {
   expect_same_images(prepare_eval(images.to(gpu), norm, eval), prepare_eval(images, norm, eval));
 }
 
+// The pad-crop on a GPU batch is one gather (on the CPU, row copies): exact, the same pixels.
+TEST(CudaAugment, PadCropEqualsTheCpuExactly) {
+  if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
+  const torch::Device gpu = resolve_device("cuda", odyssey::testing::rank(), "test");
+  torch::manual_seed(9);
+  const int64_t b = 32, pad = 4;
+  const auto x = torch::rand({b, 3, 20, 24});
+  const auto dy = torch::randint(0, 2 * pad + 1, {b}, torch::kLong);
+  const auto dx = torch::randint(0, 2 * pad + 1, {b}, torch::kLong);
+  const auto on_gpu = crop_padded(x.to(gpu), pad, dy, dx);
+  ASSERT_TRUE(on_gpu.is_cuda());
+  EXPECT_TRUE(torch::equal(on_gpu.cpu(), crop_padded(x, pad, dy, dx)));
+}
+
 // Every per-image parameter drawn on the CPU reaches the GPU through pinned memory without
 // blocking (a plain copy from pageable memory synchronises the stream): with ~0.1 s of matrix
 // products queued, the whole transform, every op on, returns long before they finish.

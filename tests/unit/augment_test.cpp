@@ -26,11 +26,13 @@ TEST(Augment, CropAtPaddingOffsetIsIdentityAndShiftsOtherwise) {
 }
 
 // Both paths - rows copied on the CPU (float, contiguous) and one gather elsewhere (taken here by
-// a double and a channels-last batch, as on a GPU) - crop what narrowing a padded copy does.
+// a double batch and a 3-channel channels-last one, as on a GPU) - crop what narrowing a padded
+// copy does, also where the padding is wider than the image (3x3, pad 4).
 TEST(Augment, CropPathsEqualNarrowingAPaddedCopy) {
   torch::manual_seed(4);
   const int64_t b = 64, pad = 4;
-  for (const auto& shape : {std::vector<int64_t>{b, 1, 28, 28}, std::vector<int64_t>{b, 3, 9, 5}}) {
+  for (const auto& shape : {std::vector<int64_t>{b, 1, 28, 28}, std::vector<int64_t>{b, 3, 9, 5},
+                            std::vector<int64_t>{b, 2, 3, 3}}) {
     const auto x = torch::rand(shape);
     const auto dy = torch::randint(0, 2 * pad + 1, {b}, torch::kLong);
     const auto dx = torch::randint(0, 2 * pad + 1, {b}, torch::kLong);
