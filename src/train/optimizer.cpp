@@ -1,6 +1,7 @@
 #include "train/optimizer.h"
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <cmath>
 #include <regex>
@@ -377,8 +378,16 @@ torch::Tensor clip_grad_norm(const NamedTensors& params, double max_norm) {
   // clipping is needed; on a GPU every gradient is multiplied (by exactly 1 when not clipping),
   // as PyTorch's clip_grad_norm_ does.
   if (norm.device().is_cpu() && !clip.item<bool>()) return norm;
+  std::vector<torch::Tensor> grads;
   for (const auto& [name, p] : params)
-    if (p.grad().defined()) p.grad().mul_(factor);
+    if (p.grad().defined()) grads.push_back(p.grad());
+  if (grads.empty()) return norm;
+  const auto f = factor.to(grads.front().scalar_type());  // rounded as a scalar factor would be
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  at::_foreach_mul_(grads, f);  // a few kernels for all gradients on a GPU, not one each
+#else
+  for (auto& g : grads) g.mul_(f);
+#endif
   return norm;
 }
 
