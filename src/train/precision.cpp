@@ -77,6 +77,10 @@ LossScaler::LossScaler(double init_scale, int64_t growth_interval)
   state_.emplace_back("amp/clean_steps", torch::zeros({1}, torch::kDouble));
 }
 
+bool LossScaler::is_state_name(const std::string& name) {
+  return name == "amp/scale" || name == "amp/clean_steps";
+}
+
 double LossScaler::scale() const { return state_[0].second.item<double>(); }
 
 bool LossScaler::unscale_and_check(const NamedTensors& params) {

@@ -49,6 +49,8 @@ class LossScaler {
 
   // "amp/scale", "amp/clean_steps" for checkpoints (live; copy_ into them to load).
   const NamedTensors& state() const { return state_; }
+  // Whether a checkpoint's /optimizer dataset is the scaler's (written by fp16 runs only).
+  static bool is_state_name(const std::string& name);
 
  private:
   int64_t growth_interval_;

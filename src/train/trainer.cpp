@@ -187,13 +187,27 @@ void Trainer::resume_from(const std::string& path) {
   NamedTensors live = params_;
   live.insert(live.end(), buffers_.begin(), buffers_.end());
   load_named(ckpt.model, live, "model", path);
-  NamedTensors opt_state = optimizer_->state();
-  if (scaler_) opt_state.insert(opt_state.end(), scaler_->state().begin(), scaler_->state().end());
-  load_named(ckpt.optimizer, opt_state, "optimizer", path);
-  if (ema_ && !ckpt.ema.empty())
+  // The fp16 loss scaler's state travels in /optimizer but belongs to the precision, which may
+  // change on resume (fp16 on a GPU, then bf16 or float32 elsewhere): loaded when both have it.
+  NamedTensors slots, amp;
+  for (auto& entry : ckpt.optimizer)
+    (LossScaler::is_state_name(entry.first) ? amp : slots).push_back(std::move(entry));
+  load_named(slots, optimizer_->state(), "optimizer", path);
+  if (scaler_ && !amp.empty())
+    load_named(amp, scaler_->state(), "optimizer", path);
+  else if (scaler_)
+    log::info("{} holds no fp16 loss scale (written without train.precision = \"fp16\"): the "
+              "scale starts at {}", path, scaler_->scale());
+  else if (!amp.empty())
+    log::info("{} holds an fp16 loss scale; train.precision = \"{}\" does not use it", path,
+              cfg_.train.precision);
+  if (ema_ && !ckpt.ema.empty()) {
     load_named(ckpt.ema, ema_->state(), "ema", path);
-  else if (ema_)
-    log::info("{} holds no EMA weights (train.ema_decay was off): the average starts now", path);
+  } else if (ema_) {
+    ema_->reset();  // from the checkpoint's weights, not the ones the run was built with
+    log::info("{} holds no EMA weights (train.ema_decay was off): the average starts now, from "
+              "its weights", path);
+  }
   state_.step = ckpt.trainer.step;
   state_.samples_seen = ckpt.trainer.samples_seen;
   state_.epoch = ckpt.trainer.epoch;

@@ -18,3 +18,32 @@ small_run 2 regrid "${common[@]}" train.stop_at_step=40 > "$WORK/r1.txt" 2>&1 ||
 small_run 1 regrid "${common[@]}" train.resume=auto > "$WORK/r2.txt" 2>&1 || { cat "$WORK/r2.txt"; fail "regrid resume"; }
 expect_in "$WORK/r2.txt" "global batch changed from 32 to 16: resuming epoch 0 at step 80"
 expect_in "$WORK/r2.txt" "test top-1 accuracy"
+
+# Precision and EMA may change on resume. The step-33 checkpoint (float32, no EMA) with an fp16
+# run's loss-scaler state added resumes in float32 (the scale is not used) with EMA on: the average
+# starts from the checkpoint's weights, so one step later it lies between step 33's and step 34's
+# weights (decay 35/44 at step 34: |ema - w33| = 0.205 |w34 - w33|), not near the initial ones.
+/usr/bin/python3 - "$WORK/split/ckpt-step0000000033.h5" "$WORK/amp.h5" <<'PY'
+import shutil, sys, zlib, h5py, numpy as np
+shutil.copy(sys.argv[1], sys.argv[2])
+with h5py.File(sys.argv[2], "r+") as f:
+    for name, value in (("scale", 65536.0), ("clean_steps", 0.0)):
+        a = np.array([value], dtype=np.float64)
+        f.create_dataset(f"optimizer/amp/{name}", data=a).attrs["crc32"] = np.int64(zlib.crc32(a.tobytes()))
+PY
+small_run 2 switched "${common[@]}" train.resume="$WORK/amp.h5" train.ema_decay=0.99 \
+  train.stop_at_step=34 > "$WORK/s.txt" 2>&1 || { cat "$WORK/s.txt"; fail "resume in another precision, EMA on"; }
+expect_in "$WORK/s.txt" "holds an fp16 loss scale; train.precision = \"fp32\" does not use it"
+expect_in "$WORK/s.txt" "holds no EMA weights (train.ema_decay was off): the average starts now"
+/usr/bin/python3 - "$WORK/split/ckpt-step0000000033.h5" "$WORK/switched/ckpt-step0000000034.h5" <<'PY'
+import sys, h5py, numpy as np
+w33, s = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert len(s["ema"]) > 0
+for k in s["ema"]:
+    ema, a, b = s["ema"][k][()], w33["model"][k][()], s["model"][k][()]
+    step = np.abs(b - a).max()
+    assert step > 0, k
+    ratio = np.abs(ema - a).max() / step
+    assert ratio < 0.5, f"{k}: |ema - w33| = {ratio:.3f} x |w34 - w33| (the average did not start at the checkpoint)"
+print(f"EMA after the resume starts from the checkpoint's weights ({len(s['ema'])} tensors)")
+PY
