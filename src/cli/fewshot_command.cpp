@@ -14,10 +14,10 @@ namespace {
 
 const char* kUsage =
     "usage: trainer fewshot --checkpoint W.h5 --data DIR --shots K --episodes E [--split S] "
-    "[--queries Q] [--model NAME] [--seed N] [--batch N]";
+    "[--queries Q] [--model NAME] [--seed N] [--batch N] [--device auto|cpu|cuda]";
 
 struct FewShotArgs {
-  std::string checkpoint, data, model, split = "test";
+  std::string checkpoint, data, model, split = "test", device = "auto";
   FewShotOptions options;
   int64_t batch = 256;
 };
@@ -38,6 +38,7 @@ FewShotArgs parse(const std::vector<std::string>& args) {
     else if (k == "--queries") a.options.queries = positive_int_option(k, v);
     else if (k == "--seed") a.options.seed = static_cast<uint64_t>(nonnegative_int_option(k, v));
     else if (k == "--batch") a.batch = positive_int_option(k, v);
+    else if (k == "--device") a.device = v;
     else ODY_FAIL("unknown option '" + k + "' for trainer fewshot", kUsage);
   }
   ODY_CHECK(!a.checkpoint.empty() && !a.data.empty() && a.options.shots > 0 && a.options.episodes > 0,
@@ -51,9 +52,11 @@ int fewshot_command(const std::vector<std::string>& raw) {
   const FewShotArgs a = parse(raw);
   const SplitInput in = open_split(a.data, a.split);
   check_fewshot_classes(in.reader->labels(), a.options, in.index.class_names);
-  const TrainedModel m = load_trained_model(a.checkpoint, a.model, in.index);
-  // Features once for the whole split; the episodes only re-draw which of them are support.
-  const auto features = map_split(*in.reader, in.normalize(), m.input, a.batch,
+  const torch::Device device = inference_device(a.device);
+  const TrainedModel m = load_trained_model(a.checkpoint, a.model, in.index, device);
+  // Features once for the whole split (on the device); the episodes only re-draw which of them
+  // are support, on the CPU.
+  const auto features = map_split(*in.reader, in.normalize(), m.input, a.batch, device,
                                   [&](const torch::Tensor& x) { return m.model->features(x); });
   const FewShotResult r = evaluate_fewshot(features, in.reader->labels(), a.options, in.index.class_names);
   std::printf("fewshot: %s from %s, %lld-dim features of %lld images of split '%s'\n", m.name.c_str(),

@@ -26,8 +26,12 @@ struct SplitInput {
 };
 SplitInput open_split(const std::string& dir_or_shard, const std::string& split);
 
+// --device of predict and fewshot: "auto" (a GPU when LibTorch has CUDA and one is visible, else
+// the CPU), "cpu" or "cuda" (GPU 0 of those visible; one clear error when there is none).
+torch::Device inference_device(const std::string& setting);
+
 // A registry model for the dataset's channels and image size (a checkpoint's augment.image_size
-// when its run set one) with the weights of PATH, in eval mode. A checkpoint names its model (model_name overrides it); a weights file needs model_name.
+// when its run set one) with the weights of PATH, in eval mode, on `device`. A checkpoint names its model (model_name overrides it); a weights file needs model_name.
 // The number of classes is the classifier head's in the file.
 struct TrainedModel {
   std::shared_ptr<Classifier> model;
@@ -36,13 +40,13 @@ struct TrainedModel {
   AugmentConfig input;  // image_size / eval_crop of the checkpoint's run (defaults for weights)
 };
 TrainedModel load_trained_model(const std::string& path, const std::string& model_name,
-                                const DatasetIndex& index);
+                                const DatasetIndex& index, torch::Device device = torch::kCPU);
 
-// fn(evaluation-transformed batch [B, C, H, W]: input's resize and centre crop, normalisation)
-// for every batch of the split, in order, without gradients; the results concatenated along the
-// first dimension.
+// fn(evaluation-transformed batch [B, C, H, W] on `device`: input's resize and centre crop,
+// normalisation) for every batch of the split, in order, without gradients; the results copied
+// to the CPU and concatenated along the first dimension.
 torch::Tensor map_split(const SplitReader& reader, const Normalize& norm, const AugmentConfig& input,
-                        int64_t batch,
+                        int64_t batch, torch::Device device,
                         const std::function<torch::Tensor(const torch::Tensor&)>& fn);
 
 }  // namespace odyssey

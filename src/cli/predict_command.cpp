@@ -15,7 +15,7 @@ namespace odyssey {
 namespace {
 
 struct PredictArgs {
-  std::string checkpoint, data, out, model, split = "test";
+  std::string checkpoint, data, out, model, split = "test", device = "auto";
   int64_t batch = 256;
 };
 
@@ -31,6 +31,7 @@ PredictArgs parse(const std::vector<std::string>& args) {
     else if (k == "--model") a.model = v;
     else if (k == "--split") a.split = v;
     else if (k == "--batch") a.batch = positive_int_option(k, v);
+    else if (k == "--device") a.device = v;
     else ODY_FAIL("unknown option '" + k + "' for trainer predict", "see trainer --help");
   }
   ODY_CHECK(!a.checkpoint.empty() && !a.data.empty() && !a.out.empty(),
@@ -44,9 +45,11 @@ int predict_command(const std::vector<std::string>& raw) {
   const PredictArgs a = parse(raw);
   const SplitInput in = open_split(a.data, a.split);
   const SplitReader& reader = *in.reader;
-  const TrainedModel m = load_trained_model(a.checkpoint, a.model, in.index);
-  auto all = map_split(reader, in.normalize(), m.input, a.batch,
-                       [&](const torch::Tensor& x) { return m.model->forward(x); });
+  const torch::Device device = inference_device(a.device);
+  const TrainedModel m = load_trained_model(a.checkpoint, a.model, in.index, device);
+  const auto all = map_split(reader, in.normalize(), m.input, a.batch, device,
+                             [&](const torch::Tensor& x) { return m.model->forward(x); })
+                       .to(torch::kFloat).contiguous();
   {
     std::lock_guard<std::mutex> lock(hdf5_mutex());
     h5::Handle f = h5::create_file(a.out);
@@ -60,8 +63,9 @@ int predict_command(const std::vector<std::string>& raw) {
     h5::write_attr(f, "split", in.split);
   }
   const double top1 = all.argmax(1).eq(reader.labels()).to(torch::kDouble).mean().item<double>();
-  log::info("wrote logits [{}, {}] of {} on '{}' ({}) to {}; top-1 against the stored labels {:.2f}%",
-            all.size(0), m.classes, m.name, a.data, in.split, a.out, 100 * top1);
+  log::info("wrote logits [{}, {}] of {} on '{}' ({}, {}) to {}; top-1 against the stored labels "
+            "{:.2f}%", all.size(0), m.classes, m.name, a.data, in.split, device.str(), a.out,
+            100 * top1);
   return kExitOk;
 }
 

@@ -45,12 +45,13 @@ Usage:
   trainer eval CONFIG.toml --checkpoint PATH [section.key=value ...]
       Evaluate a checkpoint on data.eval_split; prints loss, top-1, top-5, per-class recall.
   trainer predict --checkpoint W.h5 --data DIR_OR_SHARD --out P.h5 [--model NAME] [--split S]
-                  [--batch N]
+                  [--batch N] [--device auto|cpu|cuda]
       Logits of every image of a dataset split (default test) or of one shard: /logits float32
       [N, classes] and /labels int64 [N] in P.h5. The model name comes from the checkpoint
-      (--model for a weights file); mean/std from the dataset's index.toml.
+      (--model for a weights file); mean/std from the dataset's index.toml. --device auto (the
+      default) runs on GPU 0 when there is one.
   trainer fewshot --checkpoint W.h5 --data DIR_OR_SHARD --shots K --episodes E [--split S]
-                  [--queries Q] [--model NAME] [--seed N] [--batch N]
+                  [--queries Q] [--model NAME] [--seed N] [--batch N] [--device auto|cpu|cuda]
       Few-shot accuracy of the model's pooled features on a split (default test): each episode
       takes K random images per class as support and classifies the others (or Q random others
       per class) by cosine similarity to the class means; prints mean accuracy +- 95% CI.

@@ -66,3 +66,20 @@ print("predict reproduces eval top-1", top1)
 PY
 rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" > /dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "predict without --out: exit $rc"
+
+# --device: auto (the default) is the CPU without a GPU, the same logits as --device cpu; cuda
+# where none can run is one clear error (exit 2); an unknown device likewise.
+"$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" --out "$WORK/pred_cpu.h5" --device cpu > "$WORK/pcpu.txt" 2>&1 ||
+  { cat "$WORK/pcpu.txt"; fail "predict --device cpu"; }
+expect_in "$WORK/pcpu.txt" "(test, cpu)"
+/usr/bin/python3 -c "import sys, h5py, numpy as np; sys.exit(0 if np.array_equal(*(h5py.File(f, 'r')['logits'][()] for f in sys.argv[1:])) else 1)" \
+  "$WORK/pred.h5" "$WORK/pred_cpu.h5" || fail "predict --device cpu differs from the default"
+if ! nvidia-smi -L > /dev/null 2>&1; then
+  rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" --out "$WORK/pc.h5" --device cuda > "$WORK/pcuda.txt" 2>&1 || rc=$?
+  [ $rc -eq 2 ] || { cat "$WORK/pcuda.txt"; fail "predict --device cuda without a GPU: exit $rc"; }
+  expect_in "$WORK/pcuda.txt" "--device cuda: "
+  [ ! -e "$WORK/pc.h5" ] || fail "predict --device cuda without a GPU wrote its output"
+fi
+rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" --out "$WORK/pt.h5" --device tpu > "$WORK/ptpu.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/ptpu.txt"; fail "predict --device tpu: exit $rc"; }
+expect_in "$WORK/ptpu.txt" "--device tpu is not auto, cpu or cuda"

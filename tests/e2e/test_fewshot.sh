@@ -18,6 +18,10 @@ cat "$WORK/a.txt"
 expect_in "$WORK/a.txt" "10-way 5-shot, 100 episodes (seed 3), 9950 queries per episode"
 fewshot --checkpoint "$trained" --shots 5 > "$WORK/b.txt"
 cmp -s "$WORK/a.txt" "$WORK/b.txt" || { diff "$WORK/a.txt" "$WORK/b.txt"; fail "same seed, different output"; }
+if ! nvidia-smi -L > /dev/null 2>&1; then  # --device auto is the CPU here: the same as cpu
+  fewshot --checkpoint "$trained" --shots 5 --device cpu > "$WORK/d.txt"
+  cmp -s "$WORK/a.txt" "$WORK/d.txt" || { diff "$WORK/a.txt" "$WORK/d.txt"; fail "--device cpu differs from auto"; }
+fi
 fewshot --checkpoint "$trained" --shots 5 --seed 4 > "$WORK/c.txt"
 cmp -s "$WORK/a.txt" "$WORK/c.txt" && fail "another seed gave the same output"
 fewshot --checkpoint "$untrained" --shots 5 > "$WORK/u.txt" || { cat "$WORK/u.txt"; fail "fewshot untrained"; }
