@@ -304,7 +304,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
                             : "",
             comm->name(), cfg.dist.bucket_mb);
   agree(*comm, [&] { trainer = std::make_unique<Trainer>(cfg, *comm, device); });
-  agree(*comm, [&] { trainer->start(); });
+  agree(*comm, [&] { trainer->start(eval_only ? Trainer::Load::kWeights : Trainer::Load::kAll); });
 
   if (eval_only) {
     auto c = trainer->evaluate();

@@ -161,13 +161,13 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
   }
 }
 
-void Trainer::start() {
+void Trainer::start(Load load) {
   // All ranks: collectives first, so that a rank failing in the local part below cannot leave
   // the others waiting in one.
   broadcast_module(comm_, *model_);
   if (ema_) ema_->reset();  // the average starts at rank 0's weights
   comm_.broadcast(resume_path_, 0);
-  if (!resume_path_.empty()) resume_from(resume_path_);
+  if (!resume_path_.empty()) resume_from(resume_path_, load);
   const int64_t global_batch = cfg_.train.batch_size * comm_.size();
   log::info("run {}: model {} ({} parameters, {:.3g} GFLOP per training image) on {}, {} ranks x batch {} = {}, {} train / {} eval "
             "samples, {} steps per epoch, peak lr {:.4g}",
@@ -178,7 +178,7 @@ void Trainer::start() {
             peak_lr_);
 }
 
-void Trainer::resume_from(const std::string& path) {
+void Trainer::resume_from(const std::string& path, Load load) {
   CheckpointData ckpt = read_checkpoint(path);
   ODY_CHECK(ckpt.trainer.model_name == cfg_.model.name,
             "checkpoint '" + path + "' holds model '" + ckpt.trainer.model_name +
@@ -192,15 +192,17 @@ void Trainer::resume_from(const std::string& path) {
   NamedTensors slots, amp;
   for (auto& entry : ckpt.optimizer)
     (LossScaler::is_state_name(entry.first) ? amp : slots).push_back(std::move(entry));
-  load_named(slots, optimizer_->state(), "optimizer", path);
-  if (scaler_ && !amp.empty())
-    load_named(amp, scaler_->state(), "optimizer", path);
-  else if (scaler_)
-    log::info("{} holds no fp16 loss scale (written without train.precision = \"fp16\"): the "
-              "scale starts at {}", path, scaler_->scale());
-  else if (!amp.empty())
-    log::info("{} holds an fp16 loss scale; train.precision = \"{}\" does not use it", path,
-              cfg_.train.precision);
+  if (load == Load::kAll) {  // evaluation does not use the optimizer state
+    load_named(slots, optimizer_->state(), "optimizer", path);
+    if (scaler_ && !amp.empty())
+      load_named(amp, scaler_->state(), "optimizer", path);
+    else if (scaler_)
+      log::info("{} holds no fp16 loss scale (written without train.precision = \"fp16\"): "
+                "the scale starts at {}", path, scaler_->scale());
+    else if (!amp.empty())
+      log::info("{} holds an fp16 loss scale; train.precision = \"{}\" does not use it", path,
+                cfg_.train.precision);
+  }
   if (ema_ && !ckpt.ema.empty()) {
     load_named(ckpt.ema, ema_->state(), "ema", path);
   } else if (ema_) {

@@ -50,11 +50,13 @@ class Trainer {
   // Everything that can fail because of user input happens in these two, each run on every rank
   // inside agree(): the constructor does local work only (dataset, model, weights, run folder and
   // the resume choice on rank 0); start() runs the collectives (initial broadcast, the resume
-  // path), then loads the checkpoint to resume from.
+  // path), then loads the checkpoint to resume from - its weights only (model and EMA) for
+  // evaluation, which never uses the optimizer state (its config may name another optimizer).
   // device: where the model trains (resolved from train.device by the caller; CPU by default).
   Trainer(Config config, Communicator& comm, torch::Device device = torch::kCPU);
   ~Trainer();  // clears the SyncBatchNorm communicator (dist.sync_bn)
-  void start();
+  enum class Load { kAll, kWeights };
+  void start(Load load = Load::kAll);
 
   // Trains to the end (all epochs or train.max_steps), evaluates, checkpoints.
   TrainResult run();
@@ -68,7 +70,7 @@ class Trainer {
   ShuffleOptions shuffle_options() const;  // data.shuffle, data.shuffle_block/window
   enum class StopReason { kDone, kStepLimit, kSignal, kNonFinite, kCheckpointFailed };
 
-  void resume_from(const std::string& path);
+  void resume_from(const std::string& path, Load load);
   // The epochs and steps; returns why it ended, with the flags of the last step in halt.
   StopReason train_loop(ControlFlags& halt);
   void save_stop_checkpoint(StopReason why, int signal);

@@ -41,6 +41,10 @@ top1=$(grep -o 'test top-1 accuracy [0-9.]*%' "$WORK/train.txt" | grep -o '[0-9.
   data.eval_limit=1000 run.out_dir="$WORK" run.name=evalrun > "$WORK/eval.txt" 2>&1 || { cat "$WORK/eval.txt"; fail "eval"; }
 cat "$WORK/eval.txt"
 expect_in "$WORK/eval.txt" "top-1 $top1"
+# Evaluation loads the weights only: a config naming another optimizer evaluates the same.
+"$TRAINER" eval configs/quickstart.toml --checkpoint "$ckpt" data.path="$DATA" data.eval_limit=1000 \
+  run.out_dir="$WORK" run.name=evalrun2 optim.name=adamw > "$WORK/eval2.txt" 2>&1 || { cat "$WORK/eval2.txt"; fail "eval, another optimizer"; }
+expect_in "$WORK/eval2.txt" "top-1 $top1"
 # A damaged checkpoint is refused with its name.
 cp "$ckpt" "$WORK/bad.h5"; truncate -s 5000 "$WORK/bad.h5"
 rc=0; "$TRAINER" checkpoint info "$WORK/bad.h5" > "$WORK/bad.txt" 2>&1 || rc=$?
