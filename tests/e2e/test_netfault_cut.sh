@@ -19,8 +19,10 @@ timeout_s=5
 # margin is wide: tiny_cnn's steps take ~10 ms, and the log's 0.1 s polling plus mpirun's output
 # forwarding let the run go several steps past 54 before the fault (with checkpoints every 10 steps
 # and the fault after step 14, one CI run's cut landed in step 21, under the longer limit: Open MPI
-# ended the job before the watchdog's verdict).
-args=(model.name=tiny_cnn data.train_limit=12000 data.eval_limit=100 train.batch_size=16 train.epochs=20
+# ended the job before the watchdog's verdict). The cut takes effect up to ~70 steps after step 54
+# is seen, so the epoch is long (625 steps): with 12,000 samples it ended at step 125, and a cut
+# landing in the step after that epoch's evaluation and checkpoint failed the same way.
+args=(model.name=tiny_cnn data.train_limit=60000 data.eval_limit=100 train.batch_size=16 train.epochs=20
       train.log_every=1 "dist.timeout_s=$timeout_s" checkpoint.every_steps=50)
 hosts=node1:2,node2:2,node3:2
 
