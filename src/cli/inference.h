@@ -40,7 +40,7 @@ struct TrainedModel {
   AugmentConfig input;  // image_size / eval_crop of the checkpoint's run (defaults for weights)
 };
 TrainedModel load_trained_model(const std::string& path, const std::string& model_name,
-                                const DatasetIndex& index, torch::Device device = torch::kCPU);
+                                const DatasetIndex& index, torch::Device device);
 
 // fn(evaluation-transformed batch [B, C, H, W] on `device`: input's resize and centre crop,
 // normalisation) for every batch of the split, in order, without gradients; the results copied

@@ -49,7 +49,7 @@ int predict_command(const std::vector<std::string>& raw) {
   const TrainedModel m = load_trained_model(a.checkpoint, a.model, in.index, device);
   const auto all = map_split(reader, in.normalize(), m.input, a.batch, device,
                              [&](const torch::Tensor& x) { return m.model->forward(x); })
-                       .to(torch::kFloat).contiguous();
+                       .to(torch::kFloat);  // map_split's result: contiguous, on the CPU
   {
     std::lock_guard<std::mutex> lock(hdf5_mutex());
     h5::Handle f = h5::create_file(a.out);

@@ -56,7 +56,7 @@ class Trainer {
   Trainer(Config config, Communicator& comm, torch::Device device = torch::kCPU);
   ~Trainer();  // clears the SyncBatchNorm communicator (dist.sync_bn)
   enum class Load { kAll, kWeights };
-  void start(Load load = Load::kAll);
+  void start(Load load);
 
   // Trains to the end (all epochs or train.max_steps), evaluates, checkpoints.
   TrainResult run();
