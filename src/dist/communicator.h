@@ -65,6 +65,13 @@ class Communicator {
   virtual void set_timeout(double seconds) {}
 
   void allreduce_sum(torch::Tensor& tensor) { allreduce_sum_async(tensor)->wait(); }
+  // In-place sum whose result the device's later work sees without the host waiting for it:
+  // returns once the work queued after this call on the tensor's device (its default stream) is
+  // ordered after the sum. For values the next kernels need (SyncBatchNorm's statistics), so the
+  // GPU's queue is not drained at every layer. NCCL does so for CUDA tensors; every other case is
+  // the blocking allreduce_sum. A failure of the sum itself surfaces at the next collective
+  // waited for (the communicator is aborted).
+  virtual void allreduce_sum_queued(torch::Tensor& tensor) { allreduce_sum(tensor); }
   void broadcast(torch::Tensor& tensor, int root) { broadcast_async(tensor, root)->wait(); }
 };
 

@@ -93,7 +93,7 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
     }
     cv_.notify_all();
     thread_.join();
-    if (!aborted_) ncclCommDestroy(comm_);
+    if (abort_reason_.empty()) ncclCommDestroy(comm_);
     cudaStreamDestroy(stream_);
   }
 
@@ -108,12 +108,13 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
 
   WorkHandle allreduce_sum_async(const torch::Tensor& t, std::function<void()> then) override {
     if (!t.is_cuda()) return host_->allreduce_sum_async(t, std::move(then));
-    ODY_CHECK(t.is_contiguous(), "NCCL collectives need contiguous tensors", "");
-    const ncclDataType_t type = nccl_type(t.scalar_type());
-    return submit("nccl allreduce", static_cast<int64_t>(t.nbytes()), [this, t, type] {
-      check_nccl(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), type, ncclSum, comm_,
-                               stream_), "ncclAllReduce");
-    }, std::move(then));
+    return submit_allreduce(t, std::move(then), nullptr);
+  }
+  void allreduce_sum_queued(torch::Tensor& t) override {
+    if (!t.is_cuda()) return host_->allreduce_sum(t);
+    auto enqueued = std::make_shared<Work>();
+    submit_allreduce(t, {}, enqueued);
+    enqueued->wait();  // the default stream now waits for the sum; the host does not
   }
   WorkHandle allreduce_sum_device(void* data, int64_t count, DeviceDtype d) override {
     const auto s = scalar_type(d);
@@ -135,21 +136,41 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
   void barrier() override { host_->barrier(); }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   struct Task {
     const char* op;
     int64_t bytes;
     std::function<void()> enqueue;  // enqueues the collective on stream_
     std::function<void()> then;     // runs once it has completed (may be empty)
     WorkHandle work;
+    WorkHandle enqueued;            // when set: the default stream waits for the collective
     cudaEvent_t ready = nullptr;    // the default stream's work when it was submitted
   };
+  // A collective enqueued on stream_ and not yet seen complete.
+  struct InFlight {
+    Task task;
+    int64_t seq = 0;
+    cudaEvent_t start = nullptr, done = nullptr;  // around the collective on stream_ (timed)
+    Clock::time_point clock;  // its watchdog clock: from when it was the oldest one in flight
+  };
+
+  WorkHandle submit_allreduce(const torch::Tensor& t, std::function<void()> then,
+                              WorkHandle enqueued) {
+    ODY_CHECK(t.is_contiguous(), "NCCL collectives need contiguous tensors", "");
+    const ncclDataType_t type = nccl_type(t.scalar_type());
+    return submit("nccl allreduce", static_cast<int64_t>(t.nbytes()), [this, t, type] {
+      check_nccl(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), type, ncclSum, comm_,
+                               stream_), "ncclAllReduce");
+    }, std::move(then), std::move(enqueued));
+  }
 
   // The collective is ordered after the work queued on the default stream up to this call (the
   // event is recorded here, on the submitting thread: recorded when the communication thread
   // takes the task, it would also cover everything queued since, and a gradient bucket's
   // all-reduce would wait for the rest of the backward pass it should overlap).
   WorkHandle submit(const char* op, int64_t bytes, std::function<void()> enqueue,
-                    std::function<void()> then = {}) {
+                    std::function<void()> then = {}, WorkHandle enqueued = nullptr) {
     auto work = std::make_shared<Work>();
     cudaEvent_t ready = nullptr;
     int current = -1;
@@ -162,68 +183,131 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
     check_cuda(recorded, "cudaEventRecord");
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back({op, bytes, std::move(enqueue), std::move(then), work, ready});
+      queue_.push_back({op, bytes, std::move(enqueue), std::move(then), work, std::move(enqueued),
+                        ready});
     }
     cv_.notify_one();
     return work;
   }
 
-  // One collective at a time: ordered after the compute queued on the default stream before it
-  // was submitted, enqueued on our stream, waited for with a deadline, then its `then` (which
-  // queues its own work on the default stream: run any earlier, it would read the buffer before
-  // NCCL wrote it, as our stream does not synchronise with the default one).
+  // Enqueues each submitted collective on our stream as soon as it is taken (ordered after the
+  // compute queued before its submission), so they run back to back on the GPU; completions are
+  // then seen in order, each followed by its `then` (which queues its own work on the default
+  // stream: run any earlier, it would read the buffer before NCCL wrote it, as our stream does
+  // not synchronise with the default one) and its Work. The oldest collective in flight is held
+  // to the watchdog limit from when it became the oldest; past it, or on an NCCL or CUDA error,
+  // the communicator is aborted and every collective in flight fails with that error.
   void run() {
     cudaSetDevice(device_);
-    cudaEvent_t done;
-    cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
+    std::deque<InFlight> flight;
     int64_t seq = 0;
     for (;;) {
-      Task task;
+      std::deque<Task> taken;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) break;
-        task = std::move(queue_.front());
-        queue_.pop_front();
+        const auto wake = [this] { return stop_ || !queue_.empty(); };
+        // Idle: sleep until a submission. Waiting on a collective: poll every 50 us, but take a
+        // new submission at once.
+        if (flight.empty()) cv_.wait(lock, wake);
+        else cv_.wait_for(lock, std::chrono::microseconds(50), wake);
+        if (flight.empty() && queue_.empty()) break;  // stopped, nothing left
+        taken.swap(queue_);
       }
-      ++seq;
-      const auto t0 = std::chrono::steady_clock::now();
+      for (auto& task : taken) enqueue(std::move(task), ++seq, flight);
+      while (!flight.empty() && poll(flight)) {
+      }
+    }
+  }
+
+  void enqueue(Task task, int64_t seq, std::deque<InFlight>& flight) {
+    InFlight f;
+    f.task = std::move(task);
+    f.seq = seq;
+    try {
+      ODY_CHECK(abort_reason_.empty(), "the NCCL communicator was aborted: " + abort_reason_,
+                "see the first error above");
+      check_cuda(cudaStreamWaitEvent(stream_, f.task.ready, 0), "cudaStreamWaitEvent");
+      check_cuda(cudaEventCreate(&f.start), "cudaEventCreate");
+      check_cuda(cudaEventCreate(&f.done), "cudaEventCreate");
+      check_cuda(cudaEventRecord(f.start, stream_), "cudaEventRecord");
+      f.task.enqueue();
+      check_cuda(cudaEventRecord(f.done, stream_), "cudaEventRecord");
+      if (f.task.enqueued) {
+        check_cuda(cudaStreamWaitEvent(cudaStreamLegacy, f.done, 0), "cudaStreamWaitEvent");
+        f.task.enqueued->finish(0);
+      }
+    } catch (const std::exception& e) {
+      release(f, e.what(), 0);
+      return;
+    }
+    if (flight.empty()) f.clock = Clock::now();
+    flight.push_back(std::move(f));
+  }
+
+  // Looks at the oldest collective in flight: true when it completed (or failed) and was
+  // released, false when it is still running.
+  bool poll(std::deque<InFlight>& flight) {
+    InFlight& head = flight.front();
+    const cudaError_t q = cudaEventQuery(head.done);
+    if (q == cudaSuccess) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, head.start, head.done);
       std::string error;
       try {
-        ODY_CHECK(!aborted_, "the NCCL communicator was aborted after a timeout", "");
-        check_cuda(cudaStreamWaitEvent(stream_, task.ready, 0), "cudaStreamWaitEvent");
-        task.enqueue();
-        check_cuda(cudaEventRecord(done, stream_), "cudaEventRecord");
-        for (;;) {
-          cudaError_t q = cudaEventQuery(done);
-          if (q == cudaSuccess) break;
-          if (q != cudaErrorNotReady) check_cuda(q, "cudaEventQuery");
-          ncclResult_t async = ncclSuccess;
-          ncclCommGetAsyncError(comm_, &async);
-          check_nccl(async, "NCCL (asynchronous error)");
-          const double waited =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          if (waited > timeout_s_.load()) {
-            ncclCommAbort(comm_);
-            aborted_ = true;
-            ODY_FAIL(ODY_MSG("watchdog: NCCL collective #" << seq << " (" << task.op << ", "
-                                                            << task.bytes / 1e6 << " MB) did not "
-                                                            << "complete within " << waited
-                                                            << " s on rank " << rank()
-                                                            << "; communicator aborted"),
-                     "another rank is stopped, dead or unreachable; see the other ranks' output");
-          }
-          std::this_thread::sleep_for(std::chrono::microseconds(50));
-        }
-        if (task.then) task.then();
+        if (head.task.then) head.task.then();
       } catch (const std::exception& e) {
         error = e.what();
       }
-      cudaEventDestroy(task.ready);  // released once the work waiting on it completes
-      task.work->finish(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), error);
+      release(head, error, ms / 1e3);
+      flight.pop_front();
+      if (!flight.empty()) flight.front().clock = Clock::now();
+      return true;
     }
-    cudaEventDestroy(done);
+    try {
+      if (q != cudaErrorNotReady) check_cuda(q, "cudaEventQuery");
+      ncclResult_t async = ncclSuccess;
+      ncclCommGetAsyncError(comm_, &async);
+      if (async != ncclSuccess) {
+        abort(std::string("NCCL asynchronous error: ") + ncclGetErrorString(async));
+        ODY_FAIL(ODY_MSG("NCCL collective #" << head.seq << " (" << head.task.op << ") failed: "
+                                             << ncclGetErrorString(async)
+                                             << "; communicator aborted"),
+                 "NCCL_DEBUG=WARN shows NCCL's own view; check NCCL_SOCKET_IFNAME on multi-node jobs");
+      }
+      const double waited = std::chrono::duration<double>(Clock::now() - head.clock).count();
+      if (waited > timeout_s_.load()) {
+        abort(ODY_MSG("collective #" << head.seq << " timed out"));
+        ODY_FAIL(ODY_MSG("watchdog: NCCL collective #" << head.seq << " (" << head.task.op << ", "
+                                                        << head.task.bytes / 1e6 << " MB) did not "
+                                                        << "complete within " << waited
+                                                        << " s on rank " << rank()
+                                                        << "; communicator aborted"),
+                 "another rank is stopped, dead or unreachable; see the other ranks' output");
+      }
+    } catch (const std::exception& e) {
+      // A CUDA error, an NCCL error or an abort: no collective in flight will complete.
+      const auto* error = dynamic_cast<const Error*>(&e);
+      abort(error ? error->message() : e.what());  // no-op when already aborted
+      for (auto& f : flight) release(f, e.what(), 0);
+      flight.clear();
+      return true;
+    }
+    return false;
+  }
+
+  void abort(const std::string& reason) {
+    if (!abort_reason_.empty()) return;
+    abort_reason_ = reason;
+    ncclCommAbort(comm_);
+  }
+
+  // Frees a collective's events and completes its Work (and its enqueued signal, if still open).
+  static void release(InFlight& f, const std::string& error, double seconds) {
+    if (f.start) cudaEventDestroy(f.start);
+    if (f.done) cudaEventDestroy(f.done);
+    cudaEventDestroy(f.task.ready);  // released once the work waiting on it completes
+    if (f.task.enqueued && !f.task.enqueued->done()) f.task.enqueued->finish(0, error);
+    f.task.work->finish(seconds, error);
   }
 
   std::unique_ptr<Communicator> host_;
@@ -231,7 +315,7 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
   int device_ = 0;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
-  bool aborted_ = false;
+  std::string abort_reason_;  // set once, by the communication thread, when it aborts comm_
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Task> queue_;

@@ -5,9 +5,10 @@
 // Setup: rank 0 creates the ncclUniqueId and MPI_Bcast sends it; every rank selects device
 // local_rank mod (visible GPUs) and calls ncclCommInitRank. Collectives run on the
 // communicator's own CUDA stream, each ordered after the work queued on the legacy default
-// stream (where LibTorch computes unless told otherwise) when it was submitted, from one thread
-// that waits for each to complete; one that exceeds the watchdog limit is aborted with
-// ncclCommAbort and reported as an error naming the collective. Built when CMake finds CUDA and
+// stream (where LibTorch computes unless told otherwise) when it was submitted. One thread
+// enqueues them as they come (several in flight, back to back on the stream) and sees them
+// complete in order; the oldest exceeding the watchdog limit, or an NCCL error, aborts the
+// communicator (ncclCommAbort) and fails every collective in flight with an error naming it. Built when CMake finds CUDA and
 // NCCL (ODYSSEY_WITH_NCCL); runs only where a GPU is.
 #pragma once
 

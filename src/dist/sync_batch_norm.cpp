@@ -43,10 +43,15 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
                              torch::full({1}, static_cast<double>(x.numel() / std::max<int64_t>(c, 1)),
                                          xd.options())})  // on x's device: CUDA stats go to NCCL
                      .contiguous();
-    comm->allreduce_sum(stats);
-    const double count = stats[2 * c].item<double>();
-    ODY_CHECK(count > 1, "SyncBatchNorm: one value per channel over all ranks",
-              "BatchNorm needs more than one sample per channel; raise train.batch_size");
+    // Queued on the device: the statistics reach the next kernels without the host waiting for
+    // them (on a GPU, a host wait at every layer would drain its queue), so the count stays a
+    // tensor. It is read only when this rank's own count cannot prove the global one above 1
+    // (then every rank reads it: a global count of 1 means each holds at most one value).
+    comm->allreduce_sum_queued(stats);
+    const auto count = stats.narrow(0, 2 * c, 1);
+    if (x.numel() / std::max<int64_t>(c, 1) <= 1)
+      ODY_CHECK(count.item<double>() > 1, "SyncBatchNorm: one value per channel over all ranks",
+                "BatchNorm needs more than one sample per channel; raise train.batch_size");
     auto mean = stats.narrow(0, 0, c) / count;
     auto var = (stats.narrow(0, c, c) / count - mean * mean).clamp_min(0);  // biased
     auto invstd = (var + eps).rsqrt();
@@ -77,20 +82,20 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
         static_cast<intptr_t>(ctx->saved_data["comm"].toInt()));
     auto saved = ctx->get_saved_variables();
     auto xhat = saved[0], weight = saved[1], invstd = saved[2];
-    const double count = ctx->saved_data["count"].toDouble();
+    const auto count = ctx->saved_data["count"].toTensor();  // float64, on x's device
     const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
     auto dy = grads[0].to(xhat.scalar_type());  // float32 for bf16/fp16 inputs, as forward
     const int64_t c = xhat.size(1);
     const auto dims = reduce_dims(xhat);
     auto sum_dy = dy.sum(dims), sum_dy_xhat = (dy * xhat).sum(dims);
     auto global = torch::cat({sum_dy, sum_dy_xhat}).to(torch::kDouble).contiguous();
-    comm->allreduce_sum(global);
-    auto g_dy = global.narrow(0, 0, c).to(dy.scalar_type());
-    auto g_dy_xhat = global.narrow(0, c, c).to(dy.scalar_type());
+    comm->allreduce_sum_queued(global);
+    auto mean_dy = (global.narrow(0, 0, c) / count).to(dy.scalar_type());
+    auto mean_dy_xhat = (global.narrow(0, c, c) / count).to(dy.scalar_type());
     auto scale = weight.defined() ? invstd * weight : invstd;
     // dx = w * invstd * (dy - mean(dy) - x_hat * mean(dy * x_hat)), means over the global batch.
     auto dx = per_channel(scale, dy) *
-              (dy - per_channel(g_dy / count, dy) - xhat * per_channel(g_dy_xhat / count, dy));
+              (dy - per_channel(mean_dy, dy) - xhat * per_channel(mean_dy_xhat, dy));
     torch::Tensor dw, db;
     if (weight.defined()) dw = sum_dy_xhat, db = sum_dy;  // local: the reducer sums them
     return {dx.to(dtype), dw, db, torch::Tensor(), torch::Tensor(), torch::Tensor(),

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "common/error.h"
 #include "dist/communicator.h"
 #include "dist_util.h"
 #include "dist/gradient_reducer.h"
@@ -125,5 +126,33 @@ TEST(SyncBatchNorm, Bf16InputsNormaliseInFloat32AndComeOutInBf16) {
   EXPECT_LE(excess.max().item<double>(), 0.0);
   EXPECT_LE(rel_err(xs.grad().to(torch::kFloat), xr.grad().narrow(0, comm->rank() * b, b)), 1e-2);
   EXPECT_LE(rel_err(rm, rm_ref), 1e-5);
+  EXPECT_LE(rel_err(rv, rv_ref), 1e-5);
+}
+
+// One value per channel on each rank ([1, C, 1, 1]): at 2+ ranks the global batch has several and
+// each rank's output equals batch norm over the whole batch (the count read only in this case);
+// at one rank, every rank fails with the message naming the remedy, as batch norm cannot
+// normalise a single value.
+TEST(SyncBatchNorm, OneValuePerRankNormalisesOverRanksOrFailsOnOne) {
+  auto comm = make_communicator("mpi", true);
+  const int64_t c = 3, n = comm->size();
+  torch::manual_seed(9);
+  const auto x = torch::randn({n, c, 1, 1}) * 2 + 1;
+  const auto weight = torch::rand({c}).add(0.5), bias = torch::randn({c});
+  auto rm = torch::zeros({c}), rv = torch::ones({c});
+  const auto xs = x.narrow(0, comm->rank(), 1).clone();
+  if (n == 1) {
+    try {
+      sync_batch_norm(xs, weight, bias, rm, rv, 0.1, 1e-5, *comm);
+      FAIL() << "one value per channel over all ranks was normalised";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("one value per channel"), std::string::npos) << e.what();
+    }
+    return;
+  }
+  auto rm_ref = torch::zeros({c}), rv_ref = torch::ones({c});
+  const auto y_ref = torch::batch_norm(x, weight, bias, rm_ref, rv_ref, true, 0.1, 1e-5, false);
+  const auto y = sync_batch_norm(xs, weight, bias, rm, rv, 0.1, 1e-5, *comm);
+  EXPECT_LE(rel_err(y, y_ref.narrow(0, comm->rank(), 1)), 1e-5);
   EXPECT_LE(rel_err(rv, rv_ref), 1e-5);
 }

@@ -85,3 +85,83 @@ TEST(Nccl, ACollectiveWaitsOnlyForTheWorkQueuedBeforeIt) {
   EXPECT_EQ(x.min().item<double>(), n);
   EXPECT_EQ(y.max().item<double>(), n);
 }
+
+// Collectives submitted together are all enqueued at once and complete in submission order: each
+// `then` runs after its own sum (it sees the summed value) and in order, and every sum is right.
+// seconds() is the collective's own GPU time, not the compute queued before it (~1 unit here).
+TEST(Nccl, QueuedCollectivesCompleteInOrderAndTimeOnlyThemselves) {
+  if (auto why = nccl_skip(); !why.empty()) GTEST_SKIP() << why;
+  auto comm = make_communicator("nccl", true);
+  const torch::Device gpu(torch::kCUDA, device_collectives(*comm)->device());
+  const odyssey::testing::MatrixWork work(gpu);
+  auto warm = torch::ones({16}, torch::TensorOptions().device(gpu));
+  comm->allreduce_sum_async(warm)->wait();  // NCCL's first collective sets up its channels
+  torch::cuda::synchronize();
+  auto t0 = odyssey::testing::Clock::now();
+  work.queue(30);
+  torch::cuda::synchronize();
+  const double unit = odyssey::testing::seconds_since(t0);
+
+  const int k = 64;
+  const double n = comm->size();
+  std::vector<torch::Tensor> xs;
+  for (int i = 0; i < k; ++i)
+    xs.push_back(torch::full({1000 + i}, i + 1.0, torch::TensorOptions().device(gpu)));
+  std::vector<int> order;   // appended on the communication thread only
+  std::vector<double> seen(k, -1);
+  std::vector<WorkHandle> works;
+  comm->barrier();
+  work.queue(30);  // ~1 unit ahead of every collective
+  for (int i = 0; i < k; ++i) {
+    works.push_back(comm->allreduce_sum_async(xs[i], [&, i] {
+      order.push_back(i);
+      seen[i] = xs[i][0].item<double>();  // after the sum, on the communication thread
+    }));
+  }
+  double longest = 0;
+  for (auto& w : works) {
+    w->wait();
+    longest = std::max(longest, w->seconds());
+  }
+  std::printf("unit of products %.3f s; longest of %d collectives %.6f s\n", unit, k, longest);
+  ASSERT_EQ(order.size(), static_cast<size_t>(k));
+  for (int i = 0; i < k; ++i) {
+    EXPECT_EQ(order[i], i);
+    EXPECT_EQ(seen[i], n * (i + 1)) << i;
+    EXPECT_EQ(xs[i].max().item<double>(), n * (i + 1)) << i;
+  }
+  EXPECT_LT(longest, 0.3 * unit);
+}
+
+// allreduce_sum_queued (SyncBatchNorm's statistics) returns while an earlier collective still
+// waits behind ~2 units of GPU work (the host does not wait for the sum), and the work queued
+// after it on the default stream sees the summed values.
+TEST(Nccl, AQueuedSumOrdersTheDeviceNotTheHost) {
+  if (auto why = nccl_skip(); !why.empty()) GTEST_SKIP() << why;
+  auto comm = make_communicator("nccl", true);
+  const torch::Device gpu(torch::kCUDA, device_collectives(*comm)->device());
+  const odyssey::testing::MatrixWork work(gpu);
+  auto x = torch::ones({1 << 16}, torch::TensorOptions().device(gpu));
+  auto y = torch::ones({1 << 16}, torch::TensorOptions().device(gpu));
+  comm->allreduce_sum_async(x)->wait();  // warm-up
+  x.fill_(1);
+  torch::cuda::synchronize();
+  auto t0 = odyssey::testing::Clock::now();
+  work.queue(30);
+  torch::cuda::synchronize();
+  const double unit = odyssey::testing::seconds_since(t0);
+  comm->barrier();
+  t0 = odyssey::testing::Clock::now();
+  work.queue(60);
+  auto first = comm->allreduce_sum_async(x);
+  comm->allreduce_sum_queued(y);
+  const double returned = odyssey::testing::seconds_since(t0);
+  auto z = y * 2;  // on the default stream, after the sum
+  first->wait();
+  const double n = comm->size();
+  std::printf("unit of products %.3f s; queued sum returned after %.4f s\n", unit, returned);
+  EXPECT_LT(returned, 0.5 * unit);
+  EXPECT_EQ(z.min().item<double>(), 2 * n);
+  EXPECT_EQ(z.max().item<double>(), 2 * n);
+  EXPECT_EQ(x.min().item<double>(), n);
+}
