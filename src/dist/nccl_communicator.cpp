@@ -142,7 +142,10 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
     const char* op;
     int64_t bytes;
     std::function<void()> enqueue;  // enqueues the collective on stream_
-    std::function<void()> then;     // runs once it has completed (may be empty)
+    // Runs once it has completed (may be empty), on the communication thread: it may queue GPU
+    // work but must not wait for the device (later collectives may be in flight, and a host wait
+    // behind one whose peer died would keep the watchdog from ever firing).
+    std::function<void()> then;
     WorkHandle work;
     WorkHandle enqueued;            // when set: the default stream waits for the collective
     cudaEvent_t ready = nullptr;    // the default stream's work when it was submitted
@@ -158,6 +161,10 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
   WorkHandle submit_allreduce(const torch::Tensor& t, std::function<void()> then,
                               WorkHandle enqueued) {
     ODY_CHECK(t.is_contiguous(), "NCCL collectives need contiguous tensors", "");
+    ODY_CHECK(t.device().index() == device_,
+              ODY_MSG("an NCCL collective of a tensor on " << t.device() << ": this rank's GPU is "
+                                                           << device_),
+              "");
     const ncclDataType_t type = nccl_type(t.scalar_type());
     return submit("nccl allreduce", static_cast<int64_t>(t.nbytes()), [this, t, type] {
       check_nccl(ncclAllReduce(t.data_ptr(), t.data_ptr(), t.numel(), type, ncclSum, comm_,
@@ -206,10 +213,11 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         const auto wake = [this] { return stop_ || !queue_.empty(); };
-        // Idle: sleep until a submission. Waiting on a collective: poll every 50 us, but take a
-        // new submission at once.
+        // Idle: sleep until a submission (or the stop). Waiting on a collective: poll every
+        // 50 us, but take a new submission at once (the stop does not cut the wait short: the
+        // collectives in flight are seen to completion first).
         if (flight.empty()) cv_.wait(lock, wake);
-        else cv_.wait_for(lock, std::chrono::microseconds(50), wake);
+        else cv_.wait_for(lock, std::chrono::microseconds(50), [this] { return !queue_.empty(); });
         if (flight.empty() && queue_.empty()) break;  // stopped, nothing left
         taken.swap(queue_);
       }
@@ -219,13 +227,18 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
     }
   }
 
+  // A collective that cannot be enqueued (on this rank only, perhaps) would leave the ranks'
+  // sequences of collectives out of step, and one that failed after it was enqueued may still
+  // write its buffer: either aborts the communicator and fails every collective in flight.
   void enqueue(Task task, int64_t seq, std::deque<InFlight>& flight) {
     InFlight f;
     f.task = std::move(task);
     f.seq = seq;
+    if (!abort_reason_.empty()) {
+      release(f, "the NCCL communicator was aborted: " + abort_reason_, 0);
+      return;
+    }
     try {
-      ODY_CHECK(abort_reason_.empty(), "the NCCL communicator was aborted: " + abort_reason_,
-                "see the first error above");
       check_cuda(cudaStreamWaitEvent(stream_, f.task.ready, 0), "cudaStreamWaitEvent");
       check_cuda(cudaEventCreate(&f.start), "cudaEventCreate");
       check_cuda(cudaEventCreate(&f.done), "cudaEventCreate");
@@ -237,6 +250,7 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
         f.task.enqueued->finish(0);
       }
     } catch (const std::exception& e) {
+      fail_all(flight, e);
       release(f, e.what(), 0);
       return;
     }
@@ -249,9 +263,15 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
   bool poll(std::deque<InFlight>& flight) {
     InFlight& head = flight.front();
     const cudaError_t q = cudaEventQuery(head.done);
+    // "Not ready" is left in this thread's last-error slot, where LibTorch's next kernel launch
+    // here (a follow-up) would take it for a failure: cleared, as PyTorch's CUDAEvent::query does.
+    if (q == cudaErrorNotReady) (void)cudaGetLastError();
     if (q == cudaSuccess) {
       float ms = 0;
-      cudaEventElapsedTime(&ms, head.start, head.done);
+      if (cudaEventElapsedTime(&ms, head.start, head.done) != cudaSuccess) {
+        (void)cudaGetLastError();
+        ms = 0;
+      }
       std::string error;
       try {
         if (head.task.then) head.task.then();
@@ -285,14 +305,20 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
                  "another rank is stopped, dead or unreachable; see the other ranks' output");
       }
     } catch (const std::exception& e) {
-      // A CUDA error, an NCCL error or an abort: no collective in flight will complete.
-      const auto* error = dynamic_cast<const Error*>(&e);
-      abort(error ? error->message() : e.what());  // no-op when already aborted
-      for (auto& f : flight) release(f, e.what(), 0);
-      flight.clear();
+      fail_all(flight, e);  // a CUDA error, an NCCL error or a timeout
       return true;
     }
     return false;
+  }
+
+  // Aborts the communicator (once) and fails every collective in flight with `e`: none of them
+  // will complete. Their buffers are released at once, possibly before the aborted kernels have
+  // exited; the job is ending.
+  void fail_all(std::deque<InFlight>& flight, const std::exception& e) {
+    const auto* error = dynamic_cast<const Error*>(&e);
+    abort(error ? error->message() : e.what());  // no-op when already aborted
+    for (auto& f : flight) release(f, e.what(), 0);
+    flight.clear();
   }
 
   void abort(const std::string& reason) {

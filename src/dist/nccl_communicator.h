@@ -8,8 +8,8 @@
 // stream (where LibTorch computes unless told otherwise) when it was submitted. One thread
 // enqueues them as they come (several in flight, back to back on the stream) and sees them
 // complete in order; the oldest exceeding the watchdog limit, or an NCCL error, aborts the
-// communicator (ncclCommAbort) and fails every collective in flight with an error naming it. Built when CMake finds CUDA and
-// NCCL (ODYSSEY_WITH_NCCL); runs only where a GPU is.
+// communicator (ncclCommAbort) and fails every collective in flight with an error naming it.
+// Built when CMake finds CUDA and NCCL (ODYSSEY_WITH_NCCL); runs only where a GPU is.
 #pragma once
 
 #include <cstdint>

@@ -46,7 +46,8 @@ struct SyncBatchNormFn : public torch::autograd::Function<SyncBatchNormFn> {
     // Queued on the device: the statistics reach the next kernels without the host waiting for
     // them (on a GPU, a host wait at every layer would drain its queue), so the count stays a
     // tensor. It is read only when this rank's own count cannot prove the global one above 1
-    // (then every rank reads it: a global count of 1 means each holds at most one value).
+    // (a global count of 1 means every rank holds at most one value, so all of them read it and
+    // fail together).
     comm->allreduce_sum_queued(stats);
     const auto count = stats.narrow(0, 2 * c, 1);
     if (x.numel() / std::max<int64_t>(c, 1) <= 1)
