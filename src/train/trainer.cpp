@@ -219,9 +219,13 @@ void Trainer::resume_from(const std::string& path, Load load) {
   if (old_global != new_global) {
     // Re-plan: the epoch's permutation is the same; skip the samples already consumed, rounded
     // down to whole new global batches (up to one batch of samples is seen twice).
+    // The step count follows, in steps of the new batch, so the schedule (warmup, decay to the
+    // floor at the last step, train.max_steps) stays where the run is in its epochs.
     state_.step_in_epoch = state_.step_in_epoch * old_global / new_global;
-    log::warn("global batch changed from {} to {}: resuming epoch {} at step {}", old_global,
-              new_global, state_.epoch, state_.step_in_epoch);
+    state_.step = state_.epoch * steps_per_epoch_ + state_.step_in_epoch;
+    log::warn("global batch changed from {} to {}: resuming epoch {} at step {} (step {} of {})",
+              old_global, new_global, state_.epoch, state_.step_in_epoch, state_.step,
+              total_steps_);
   }
   last_top1_ = ckpt.trainer.eval_top1;
   log::info("resumed from {} at step {} (epoch {}, step {} of the epoch)", path, state_.step,

@@ -13,11 +13,15 @@ expect_in "$WORK/b.txt" "at step 33 (epoch 0, step 33 of the epoch)"
 compare "$WORK/whole/ckpt-step0000000100.h5" "$WORK/split/ckpt-step0000000100.h5" --min 8
 
 # Another world size: 2 ranks x 16 stop at step 40 of a 50-step epoch (1,280 samples consumed);
-# one rank x 16 re-plans the same epoch from sample 1,280 = its step 80, and finishes the run.
+# one rank x 16 re-plans the same epoch from sample 1,280 = its step 80, and finishes the run. The
+# step count follows (step 80 of 2 x 100), so the schedule ends at step 200, where it would have
+# at one rank throughout (it kept counting from 40 and ended at step 160, its lr short of the
+# cosine's floor).
 small_run 2 regrid "${common[@]}" train.stop_at_step=40 > "$WORK/r1.txt" 2>&1 || { cat "$WORK/r1.txt"; fail "regrid first part"; }
 small_run 1 regrid "${common[@]}" train.resume=auto > "$WORK/r2.txt" 2>&1 || { cat "$WORK/r2.txt"; fail "regrid resume"; }
-expect_in "$WORK/r2.txt" "global batch changed from 32 to 16: resuming epoch 0 at step 80"
+expect_in "$WORK/r2.txt" "global batch changed from 32 to 16: resuming epoch 0 at step 80 (step 80 of 200)"
 expect_in "$WORK/r2.txt" "test top-1 accuracy"
+[ -f "$WORK/regrid/ckpt-step0000000200.h5" ] || { ls "$WORK/regrid"; fail "the re-planned run did not end at step 200"; }
 
 # Precision and EMA may change on resume. The step-33 checkpoint (float32, no EMA) with an fp16
 # run's loss-scaler state added resumes in float32 (the scale is not used) with EMA on: the average
