@@ -188,13 +188,32 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
   });
 }
 
-void write_weights(const std::string& path, const NamedTensors& model,
-                   const std::string& model_name) {
+void write_weights(const std::string& path, const NamedTensors& model, const WeightsInfo& info) {
   write_atomically(path, [&](hid_t file, const std::string& tmp) {
     write_group(file, "model", model, tmp);
-    h5::write_attr(file, "model_name", model_name);
+    h5::write_attr(file, "model_name", info.model_name);
+    h5::write_attr(file, "image_size", info.image_size);
+    h5::write_attr(file, "eval_crop", info.eval_crop);
     h5::write_attr(file, "code_version", std::string(ODYSSEY_VERSION));
   });
+}
+
+WeightsInfo read_weights_info(const std::string& path) {
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  h5::Handle file = h5::open_file(path, /*writable=*/false);
+  WeightsInfo info;
+  if (h5::has_attr(file, "model_name")) info.model_name = h5::read_attr_string(file, "model_name", path);
+  if (h5::has_attr(file, "image_size")) info.image_size = h5::read_attr_int(file, "image_size", path);
+  if (h5::has_attr(file, "eval_crop")) info.eval_crop = h5::read_attr_double(file, "eval_crop", path);
+  return info;
+}
+
+bool take_ema_weights(CheckpointData& data) {
+  if (data.ema.empty()) return false;
+  std::map<std::string, torch::Tensor> avg(data.ema.begin(), data.ema.end());
+  for (auto& [name, t] : data.model)
+    if (auto it = avg.find(name); it != avg.end()) t = it->second;
+  return true;
 }
 
 void write_tensor_file(const std::string& path, const std::string& group,

@@ -38,10 +38,23 @@ struct CheckpointData {
 // Writes path atomically: path.tmp, fsync, rename to path, fsync of the folder.
 void write_checkpoint(const std::string& path, const CheckpointData& data);
 
-// Writes a weights file (/model only, with CRC-32s and the model name), atomically like a
-// checkpoint: what model.init_from and trainer predict read.
-void write_weights(const std::string& path, const NamedTensors& model,
-                   const std::string& model_name);
+// What a weights file says of its model besides the tensors (root attributes): the registry
+// name and the input its run trained at (augment.image_size, augment.eval_crop; 0 and 1, the
+// stored size, when absent, as in launch/export_torchvision.py's files).
+struct WeightsInfo {
+  std::string model_name;
+  int64_t image_size = 0;
+  double eval_crop = 1.0;
+};
+
+// Writes a weights file (/model only, with CRC-32s, and the info), atomically like a checkpoint:
+// what model.init_from and trainer predict read.
+void write_weights(const std::string& path, const NamedTensors& model, const WeightsInfo& info);
+WeightsInfo read_weights_info(const std::string& path);
+
+// Puts a checkpoint's EMA of the parameters in place of its live parameters (buffers stay), as
+// its run's evaluations used them; false when it holds no EMA.
+bool take_ema_weights(CheckpointData& data);
 
 // Any named tensors as one group (with CRC-32s), written atomically like a checkpoint; attrs,
 // when given, adds attributes to the file (eval-latest.h5). Read back with read_weights(path,

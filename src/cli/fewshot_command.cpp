@@ -14,12 +14,13 @@ namespace {
 
 const char* kUsage =
     "usage: trainer fewshot --checkpoint W.h5 --data DIR --shots K --episodes E [--split S] "
-    "[--queries Q] [--model NAME] [--seed N] [--batch N] [--device auto|cpu|cuda]";
+    "[--queries Q] [--model NAME] [--seed N] [--batch N] [--device auto|cpu|cuda] [--no-ema]";
 
 struct FewShotArgs {
   std::string checkpoint, data, model, split = "test", device = "auto";
   FewShotOptions options;
   int64_t batch = 256;
+  bool ema = true;
 };
 
 FewShotArgs parse(const std::vector<std::string>& args) {
@@ -27,6 +28,10 @@ FewShotArgs parse(const std::vector<std::string>& args) {
   a.options.shots = a.options.episodes = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& k = args[i];
+    if (k == "--no-ema") {  // a flag: no value
+      a.ema = false;
+      continue;
+    }
     ODY_CHECK(i + 1 < args.size(), "option " + k + " needs a value", kUsage);
     const std::string& v = args[++i];
     if (k == "--checkpoint") a.checkpoint = v;
@@ -53,14 +58,15 @@ int fewshot_command(const std::vector<std::string>& raw) {
   const SplitInput in = open_split(a.data, a.split);
   check_fewshot_classes(in.reader->labels(), a.options, in.index.class_names);
   const torch::Device device = inference_device(a.device);
-  const TrainedModel m = load_trained_model(a.checkpoint, a.model, in.index, device);
+  const TrainedModel m = load_trained_model(a.checkpoint, a.model, a.ema, in.index, device);
   // Features once for the whole split (on the device); the episodes only re-draw which of them
   // are support, on the CPU.
   const auto features = map_split(*in.reader, in.normalize(), m.input, a.batch, device,
                                   [&](const torch::Tensor& x) { return m.model->features(x); });
   const FewShotResult r = evaluate_fewshot(features, in.reader->labels(), a.options, in.index.class_names);
-  std::printf("fewshot: %s from %s, %lld-dim features of %lld images of split '%s'\n", m.name.c_str(),
-              a.checkpoint.c_str(), static_cast<long long>(features.size(1)),
+  std::printf("fewshot: %s from %s%s, %lld-dim features of %lld images of split '%s'\n",
+              m.name.c_str(), a.checkpoint.c_str(), m.ema ? " (EMA weights)" : "",
+              static_cast<long long>(features.size(1)),
               static_cast<long long>(features.size(0)), in.split.c_str());
   std::printf("fewshot: %lld-way %lld-shot, %lld episodes (seed %llu), %lld queries per episode "
               "(%s), nearest class mean by cosine similarity\n",

@@ -39,14 +39,14 @@ SplitInput open_split(const std::string& data, const std::string& split) {
 
 namespace {
 
-// The weights and the model name, reading the file once: a checkpoint names its model; a
-// weights file needs model_name.
+// The weights, the model name and the run's input, reading the file once.
 struct ModelFile {
   NamedTensors weights;
   std::string name;
   AugmentConfig input;
+  bool ema = false;
 };
-ModelFile read_model_file(const std::string& path, const std::string& model_name) {
+ModelFile read_model_file(const std::string& path, const std::string& model_name, bool ema) {
   ODY_CHECK(fs::is_regular_file(path), "checkpoint or weights file '" + path + "' does not exist",
             "check the path given to --checkpoint");
   bool is_checkpoint = false;
@@ -56,18 +56,27 @@ ModelFile read_model_file(const std::string& path, const std::string& model_name
   }
   if (is_checkpoint) {
     CheckpointData ckpt = read_checkpoint(path);
-    AugmentConfig input;
-    if (!ckpt.trainer.config_toml.empty())
-      input = parse_config(ckpt.trainer.config_toml, path + " (/trainer/config_toml)").augment;
+    const bool took = ema && take_ema_weights(ckpt);
+    const AugmentConfig input = run_input(ckpt, path);
     return {std::move(ckpt.model), model_name.empty() ? ckpt.trainer.model_name : model_name,
-            input};
+            input, took};
   }
-  ODY_CHECK(!model_name.empty(), "'" + path + "' is a weights file without a model name",
+  const WeightsInfo info = read_weights_info(path);
+  const std::string name = model_name.empty() ? info.model_name : model_name;
+  ODY_CHECK(!name.empty(), "'" + path + "' is a weights file without a model name",
             "pass --model NAME (see trainer models)");
-  return {read_weights(path), model_name, AugmentConfig{}};
+  AugmentConfig input;
+  input.image_size = info.image_size;
+  input.eval_crop = info.eval_crop;
+  return {read_weights(path), name, input, false};
 }
 
 }  // namespace
+
+AugmentConfig run_input(const CheckpointData& ckpt, const std::string& path) {
+  if (ckpt.trainer.config_toml.empty()) return {};
+  return parse_config(ckpt.trainer.config_toml, path + " (/trainer/config_toml)").augment;
+}
 
 torch::Device inference_device(const std::string& setting) {
   ODY_CHECK(setting == "auto" || setting == "cpu" || setting == "cuda",
@@ -80,9 +89,9 @@ torch::Device inference_device(const std::string& setting) {
   return torch::Device(torch::kCUDA, 0);
 }
 
-TrainedModel load_trained_model(const std::string& path, const std::string& model_name,
+TrainedModel load_trained_model(const std::string& path, const std::string& model_name, bool ema,
                                 const DatasetIndex& index, torch::Device device) {
-  auto [weights, name, input] = read_model_file(path, model_name);
+  auto [weights, name, input, took_ema] = read_model_file(path, model_name, ema);
   const auto& entry = ModelRegistry::instance().find(name);
   const int64_t size = model_input_size(input, index.height, index.width);
   auto probe = create_meta_model(name, {1, index.channels, size});  // only for its head's name
@@ -90,7 +99,7 @@ TrainedModel load_trained_model(const std::string& path, const std::string& mode
   for (const auto& [k, t] : weights)
     if (k.rfind(probe->head_prefix(), 0) == 0 && t.dim() == 2) classes = t.size(0);
   ODY_CHECK(classes > 0, "'" + path + "' holds no classifier head for model " + name, "");
-  TrainedModel m{entry.create({classes, index.channels, size}), name, classes, input};
+  TrainedModel m{entry.create({classes, index.channels, size}), name, classes, input, took_ema};
   load_weights(*m.model, weights, /*reset_head=*/false, path);
   m.model->to(device);
   m.model->eval();

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "checkpoint/checkpoint.h"
 #include "data/augment.h"
 #include "data/dataset_index.h"
 #include "data/split_reader.h"
@@ -30,16 +31,24 @@ SplitInput open_split(const std::string& dir_or_shard, const std::string& split)
 // the CPU), "cpu" or "cuda" (GPU 0 of those visible; one clear error when there is none).
 torch::Device inference_device(const std::string& setting);
 
-// A registry model for the dataset's channels and image size (a checkpoint's augment.image_size
-// when its run set one) with the weights of PATH, in eval mode, on `device`. A checkpoint names its model (model_name overrides it); a weights file needs model_name.
+// The input a checkpoint's run trained and evaluated at (augment.image_size, eval_crop; the
+// other augment keys as the run had them), from its /trainer/config_toml; defaults without one.
+AugmentConfig run_input(const CheckpointData& ckpt, const std::string& path);
+
+// A registry model for the dataset's channels and image size (the run's augment.image_size when
+// it set one) with the weights of PATH, in eval mode, on `device`: a checkpoint's EMA weights
+// when it has them and `ema` is on (as its run's evaluations), else its live ones. A checkpoint
+// names its model, a weights file written by `checkpoint export` too (model_name overrides
+// either; other weights files need it), and both carry the run's input size and eval crop.
 // The number of classes is the classifier head's in the file.
 struct TrainedModel {
   std::shared_ptr<Classifier> model;
   std::string name;
   int64_t classes = 0;
-  AugmentConfig input;  // image_size / eval_crop of the checkpoint's run (defaults for weights)
+  AugmentConfig input;  // image_size / eval_crop of the run (defaults when the file has none)
+  bool ema = false;     // the checkpoint's EMA weights were taken
 };
-TrainedModel load_trained_model(const std::string& path, const std::string& model_name,
+TrainedModel load_trained_model(const std::string& path, const std::string& model_name, bool ema,
                                 const DatasetIndex& index, torch::Device device);
 
 // fn(evaluation-transformed batch [B, C, H, W] on `device`: input's resize and centre crop,

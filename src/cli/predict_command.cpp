@@ -17,12 +17,17 @@ namespace {
 struct PredictArgs {
   std::string checkpoint, data, out, model, split = "test", device = "auto";
   int64_t batch = 256;
+  bool ema = true;
 };
 
 PredictArgs parse(const std::vector<std::string>& args) {
   PredictArgs a;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& k = args[i];
+    if (k == "--no-ema") {  // a flag: no value
+      a.ema = false;
+      continue;
+    }
     ODY_CHECK(i + 1 < args.size(), "option " + k + " needs a value", "see trainer --help");
     const std::string& v = args[++i];
     if (k == "--checkpoint") a.checkpoint = v;
@@ -46,7 +51,7 @@ int predict_command(const std::vector<std::string>& raw) {
   const SplitInput in = open_split(a.data, a.split);
   const SplitReader& reader = *in.reader;
   const torch::Device device = inference_device(a.device);
-  const TrainedModel m = load_trained_model(a.checkpoint, a.model, in.index, device);
+  const TrainedModel m = load_trained_model(a.checkpoint, a.model, a.ema, in.index, device);
   const auto all = map_split(reader, in.normalize(), m.input, a.batch, device,
                              [&](const torch::Tensor& x) { return m.model->forward(x); })
                        .to(torch::kFloat);  // map_split's result: contiguous, on the CPU
@@ -58,14 +63,15 @@ int predict_command(const std::vector<std::string>& raw) {
     h5::write_dataset(f, "labels", H5T_NATIVE_INT64, {static_cast<hsize_t>(reader.size())},
                       reader.labels().data_ptr(), a.out);
     h5::write_attr(f, "model", m.name);
+    h5::write_attr(f, "ema_weights", static_cast<int64_t>(m.ema));
     h5::write_attr(f, "checkpoint", a.checkpoint);
     h5::write_attr(f, "data", a.data);
     h5::write_attr(f, "split", in.split);
   }
   const double top1 = all.argmax(1).eq(reader.labels()).to(torch::kDouble).mean().item<double>();
-  log::info("wrote logits [{}, {}] of {} on '{}' ({}, {}) to {}; top-1 against the stored labels "
-            "{:.2f}%", all.size(0), m.classes, m.name, a.data, in.split, device.str(), a.out,
-            100 * top1);
+  log::info("wrote logits [{}, {}] of {}{} on '{}' ({}, {}) to {}; top-1 against the stored labels "
+            "{:.2f}%", all.size(0), m.classes, m.name, m.ema ? " (EMA weights)" : "", a.data,
+            in.split, device.str(), a.out, 100 * top1);
   return kExitOk;
 }
 

@@ -8,6 +8,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "cli/fewshot_command.h"
+#include "cli/inference.h"
 #include "cli/predict_command.h"
 #include "cli/simulate_command.h"
 #include "common/error.h"
@@ -42,16 +43,20 @@ Usage:
       Overrides take TOML values (train.epochs=3, run.name=exp1, optim.nesterov=false).
       Writes checkpoints/<run.name>/: config.toml, metrics.jsonl, ckpt-step*.h5, latest.
       train.resume=auto continues from the newest complete checkpoint of the run.
-  trainer eval CONFIG.toml --checkpoint PATH [section.key=value ...]
-      Evaluate a checkpoint on data.eval_split; prints loss, top-1, top-5, per-class recall.
+  trainer eval CONFIG.toml --checkpoint PATH [--no-ema] [section.key=value ...]
+      Evaluate a checkpoint's weights (its EMA weights when it has them; --no-ema: the live
+      ones) on data.eval_split; prints loss, top-1/5, mAP, mIoU, macro-F1, ECE and per-class
+      precision, recall, F1, AP, IoU. Reads no train split and writes nothing.
   trainer predict --checkpoint W.h5 --data DIR_OR_SHARD --out P.h5 [--model NAME] [--split S]
-                  [--batch N] [--device auto|cpu|cuda]
+                  [--batch N] [--device auto|cpu|cuda] [--no-ema]
       Logits of every image of a dataset split (default test) or of one shard: /logits float32
-      [N, classes] and /labels int64 [N] in P.h5. The model name comes from the checkpoint
-      (--model for a weights file); mean/std from the dataset's index.toml. --device auto (the
-      default) runs on GPU 0 when there is one.
+      [N, classes] and /labels int64 [N] in P.h5. A checkpoint's EMA weights when it has them
+      (--no-ema: the live ones). The model name and input size come from the checkpoint or an
+      exported weights file (--model for other weights files); mean/std from the dataset's
+      index.toml. --device auto (the default) runs on GPU 0 when there is one.
   trainer fewshot --checkpoint W.h5 --data DIR_OR_SHARD --shots K --episodes E [--split S]
                   [--queries Q] [--model NAME] [--seed N] [--batch N] [--device auto|cpu|cuda]
+                  [--no-ema]
       Few-shot accuracy of the model's pooled features on a split (default test): each episode
       takes K random images per class as support and classifies the others (or Q random others
       per class) by cosine similarity to the class means; prints mean accuracy +- 95% CI.
@@ -212,26 +217,27 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
   }
   ODY_CHECK(!in.empty() && !out.empty(), "trainer checkpoint export needs PATH and --out W.h5", "");
   CheckpointData d = read_checkpoint(in);  // verified
-  const bool ema = use_ema && !d.ema.empty();
-  if (ema) {  // the averaged parameters replace the live ones; buffers stay
-    std::map<std::string, torch::Tensor> avg(d.ema.begin(), d.ema.end());
-    for (auto& [name, t] : d.model)
-      if (avg.count(name)) t = avg[name];
-  }
-  write_weights(out, d.model, d.trainer.model_name);
-  std::printf("wrote %s: %zu tensors of %s (step %lld%s); use it with model.init_from or trainer "
-              "predict --checkpoint\n", out.c_str(), d.model.size(), d.trainer.model_name.c_str(),
-              (long long)d.trainer.step, ema ? ", EMA weights" : "");
+  const bool ema = use_ema && take_ema_weights(d);
+  const AugmentConfig input = run_input(d, in);  // predict reads it back from the file
+  write_weights(out, d.model, {d.trainer.model_name, input.image_size, input.eval_crop});
+  std::printf("wrote %s: %zu tensors of %s (step %lld%s, input %s); use it with model.init_from "
+              "or trainer predict --checkpoint\n", out.c_str(), d.model.size(),
+              d.trainer.model_name.c_str(), (long long)d.trainer.step, ema ? ", EMA weights" : "",
+              input.image_size > 0 ? ODY_MSG(input.image_size << " px, eval crop "
+                                                              << input.eval_crop).c_str()
+                                   : "at the stored size");
   return kExitOk;
 }
 
-// Splits "CONFIG k=v ... [--checkpoint P]" into its parts.
+// Splits "CONFIG k=v ... [--checkpoint P] [--no-ema]" into its parts (the options: eval only).
 void parse_run_args(int argc, char** argv, int first, std::string& config,
-                    std::vector<std::string>& overrides, std::string* checkpoint) {
+                    std::vector<std::string>& overrides, Trainer::EvalOnly* eval) {
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
-    if (checkpoint && a == "--checkpoint" && i + 1 < argc) {
-      *checkpoint = argv[++i];
+    if (eval && a == "--checkpoint" && i + 1 < argc) {
+      eval->checkpoint = argv[++i];
+    } else if (eval && a == "--no-ema") {
+      eval->ema = false;
     } else if (a.rfind("--", 0) == 0) {
       ODY_FAIL("unknown option '" + a + "'", "see trainer --help");
     } else if (config.empty()) {
@@ -241,20 +247,19 @@ void parse_run_args(int argc, char** argv, int first, std::string& config,
     }
   }
   ODY_CHECK(!config.empty(), "no config file given", "usage: trainer CONFIG.toml [section.key=value ...]");
-  if (checkpoint) ODY_CHECK(!checkpoint->empty(), "trainer eval needs --checkpoint PATH", "");
+  if (eval) ODY_CHECK(!eval->checkpoint.empty(), "trainer eval needs --checkpoint PATH", "");
 }
 
 int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv& env) {
   // One communicator for setup agreement and training: one ordered stream of collectives.
   std::unique_ptr<Communicator> comm = make_communicator("auto", env.mpi);
   Config cfg;
-  std::string checkpoint;
+  Trainer::EvalOnly eval;
   std::unique_ptr<Trainer> trainer;
   agree(*comm, [&] {
     std::string config_path;
     std::vector<std::string> overrides;
-    parse_run_args(argc, argv, first, config_path, overrides, eval_only ? &checkpoint : nullptr);
-    if (eval_only) overrides.push_back("train.resume=" + checkpoint);
+    parse_run_args(argc, argv, first, config_path, overrides, eval_only ? &eval : nullptr);
     cfg = load_config(config_path, overrides);
     ODY_CHECK(cfg.dist.backend != "single" || env.size == 1,
               ODY_MSG(cfg.source << ": dist.backend = \"single\" but the job has " << env.size
@@ -303,14 +308,17 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
                                   cpu_conv_name(cpu_conv_for(cfg.train.channels_last)) + ")"
                             : "",
             comm->name(), cfg.dist.bucket_mb);
-  agree(*comm, [&] { trainer = std::make_unique<Trainer>(cfg, *comm, device); });
-  agree(*comm, [&] { trainer->start(eval_only ? Trainer::Load::kWeights : Trainer::Load::kAll); });
+  agree(*comm, [&] {
+    trainer = std::make_unique<Trainer>(cfg, *comm, device,
+                                        eval_only ? std::optional(eval) : std::nullopt);
+  });
+  agree(*comm, [&] { trainer->start(); });
 
   if (eval_only) {
     auto c = trainer->evaluate();
     log::info("{} on {} images of split '{}': loss {:.4f} top-1 {:.2f}% top-5 {:.2f}% mAP {:.4f} "
               "mIoU {:.4f} macro-F1 {:.4f} ECE {:.4f}",
-              checkpoint, c.count(), cfg.data.eval_split, c.loss(), 100 * c.top1(), 100 * c.top5(),
+              eval.checkpoint, c.count(), cfg.data.eval_split, c.loss(), 100 * c.top1(), 100 * c.top5(),
               c.mean_ap(), c.mean_iou(), c.macro_f1(), c.ece());
     const auto& names = trainer->class_names();
     auto p = c.per_class_precision(), rc = c.per_class_recall(), f1 = c.per_class_f1(),

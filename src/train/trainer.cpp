@@ -49,20 +49,25 @@ Trainer::~Trainer() {
   if (cfg_.dist.sync_bn) set_batch_norm_sync(nullptr);
 }
 
-Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
-    : cfg_(std::move(config)), comm_(comm), device_(device) {
-  // Data: the index and both splits, checked against each other.
+Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
+                 std::optional<EvalOnly> eval_only)
+    : cfg_(std::move(config)), comm_(comm), eval_only_(std::move(eval_only)), device_(device) {
+  const bool training = !eval_only_;
+  // Data: the index and both splits (the eval split only, to evaluate), checked against each other.
   DatasetIndex index = read_index(cfg_.data.path);
   const int64_t cache_bytes = cfg_.data.cache_mb << 20;
   const bool skip = cfg_.data.on_corrupt == "skip";
-  train_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.train_split,
-                                         cfg_.data.train_limit, cache_bytes, skip);
-  const int64_t train_bytes = train_->size() * train_->height() * train_->width() * train_->channels();
+  int64_t train_bytes = 0;
+  if (training) {
+    train_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.train_split,
+                                           cfg_.data.train_limit, cache_bytes, skip);
+    if (train_->cached())
+      train_bytes = train_->size() * train_->height() * train_->width() * train_->channels();
+  }
   eval_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.eval_split,
-                                        cfg_.data.eval_limit,
-                                        cache_bytes - (train_->cached() ? train_bytes : 0), skip);
+                                        cfg_.data.eval_limit, cache_bytes - train_bytes, skip);
   for (const SplitReader* r : {train_.get(), eval_.get()})
-    if (!r->skipped().empty()) {
+    if (r && !r->skipped().empty()) {
       log::warn("data.on_corrupt = \"skip\": {} shard(s) with {} samples left out of '{}'",
                 r->skipped().size(), r->skipped_samples(), cfg_.data.path);
       for (const auto& why : r->skipped()) log::warn("  skipped: {}", why);
@@ -107,7 +112,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
   optimizer_ = make_optimizer(cfg_.optim, trainable_);
   check_precision(cfg_.train.precision, device_);
   if (cfg_.train.precision == "fp16") scaler_ = std::make_unique<LossScaler>();
-  if (cfg_.train.ema_decay > 0)
+  if (cfg_.train.ema_decay > 0 && training)
     ema_ = std::make_unique<Ema>(params_, cfg_.train.ema_decay, cfg_.train.ema_warmup);
   ReducerOptions reducer;
   reducer.bucket_bytes = static_cast<int64_t>(cfg_.dist.bucket_mb * (1 << 20));
@@ -118,6 +123,14 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
   reducer_ = std::make_unique<GradientReducer>(reduced, comm_, reducer);
   coordinator_ = std::make_unique<Coordinator>(comm_);
 
+  run_dir_ = (fs::path(cfg_.run.out_dir) / cfg_.run.name).string();
+  if (!training) {  // nothing to plan, no run folder to open: the checkpoint is all there is
+    resume_path_ = eval_only_->checkpoint;
+    if (comm_.rank() == 0)
+      ODY_CHECK(fs::is_regular_file(resume_path_),
+                "trainer eval --checkpoint: '" + resume_path_ + "' does not exist", "");
+    return;
+  }
   if (cfg_.data.shuffle == "block" && !train_->cached())  // one window of blocks, plus slack
     train_->use_block_buffer(cfg_.data.shuffle_block, cfg_.data.shuffle_window + 2);
 
@@ -131,7 +144,6 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
   peak_lr_ = scaled_lr(cfg_.optim, global_batch);
 
   // Run folder (rank 0 writes; every rank knows its path).
-  run_dir_ = (fs::path(cfg_.run.out_dir) / cfg_.run.name).string();
   checkpointer_ = std::make_unique<Checkpointer>(run_dir_, cfg_.checkpoint.keep_last,
                                                  cfg_.checkpoint.keep_every);
   state_.world_size = comm_.size();
@@ -161,13 +173,18 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device)
   }
 }
 
-void Trainer::start(Load load) {
+void Trainer::start() {
   // All ranks: collectives first, so that a rank failing in the local part below cannot leave
   // the others waiting in one.
   broadcast_module(comm_, *model_);
   if (ema_) ema_->reset();  // the average starts at rank 0's weights
   comm_.broadcast(resume_path_, 0);
-  if (!resume_path_.empty()) resume_from(resume_path_, load);
+  if (!resume_path_.empty()) resume_from(resume_path_);
+  if (eval_only_) {
+    log::info("model {} ({} parameters) on {}, {} ranks, {} eval samples", cfg_.model.name,
+              count_parameters(*model_), device_.str(), comm_.size(), eval_->size());
+    return;
+  }
   const int64_t global_batch = cfg_.train.batch_size * comm_.size();
   log::info("run {}: model {} ({} parameters, {:.3g} GFLOP per training image) on {}, {} ranks x batch {} = {}, {} train / {} eval "
             "samples, {} steps per epoch, peak lr {:.4g}",
@@ -178,7 +195,7 @@ void Trainer::start(Load load) {
             peak_lr_);
 }
 
-void Trainer::resume_from(const std::string& path, Load load) {
+void Trainer::resume_from(const std::string& path) {
   CheckpointData ckpt = read_checkpoint(path);
   ODY_CHECK(ckpt.trainer.model_name == cfg_.model.name,
             "checkpoint '" + path + "' holds model '" + ckpt.trainer.model_name +
@@ -187,22 +204,27 @@ void Trainer::resume_from(const std::string& path, Load load) {
   NamedTensors live = params_;
   live.insert(live.end(), buffers_.begin(), buffers_.end());
   load_named(ckpt.model, live, "model", path);
+  if (eval_only_) {
+    const bool ema = eval_only_->ema && !ckpt.ema.empty();
+    if (ema) load_named(ckpt.ema, params_, "ema", path);  // the averaged parameters; buffers stay
+    log::info("evaluating {} (step {}{})", path, ckpt.trainer.step,
+              ema ? ", its EMA weights" : ckpt.ema.empty() ? "" : ", live weights: --no-ema");
+    return;
+  }
   // The fp16 loss scaler's state travels in /optimizer but belongs to the precision, which may
   // change on resume (fp16 on a GPU, then bf16 or float32 elsewhere): loaded when both have it.
   NamedTensors slots, amp;
   for (auto& entry : ckpt.optimizer)
     (LossScaler::is_state_name(entry.first) ? amp : slots).push_back(std::move(entry));
-  if (load == Load::kAll) {  // evaluation does not use the optimizer state
-    load_named(slots, optimizer_->state(), "optimizer", path);
-    if (scaler_ && !amp.empty())
-      load_named(amp, scaler_->state(), "optimizer", path);
-    else if (scaler_)
-      log::info("{} holds no fp16 loss scale (written without train.precision = \"fp16\"): "
-                "the scale starts at {}", path, scaler_->scale());
-    else if (!amp.empty())
-      log::info("{} holds an fp16 loss scale; train.precision = \"{}\" does not use it", path,
-                cfg_.train.precision);
-  }
+  load_named(slots, optimizer_->state(), "optimizer", path);
+  if (scaler_ && !amp.empty())
+    load_named(amp, scaler_->state(), "optimizer", path);
+  else if (scaler_)
+    log::info("{} holds no fp16 loss scale (written without train.precision = \"fp16\"): the "
+              "scale starts at {}", path, scaler_->scale());
+  else if (!amp.empty())
+    log::info("{} holds an fp16 loss scale; train.precision = \"{}\" does not use it", path,
+              cfg_.train.precision);
   if (ema_ && !ckpt.ema.empty()) {
     load_named(ckpt.ema, ema_->state(), "ema", path);
   } else if (ema_) {

@@ -47,16 +47,23 @@ struct TrainResult {
 
 class Trainer {
  public:
+  // `trainer eval`: one checkpoint's weights evaluated, nothing else. No train split is read, no
+  // run folder touched (a live run's may be given), no optimizer state loaded (the config may
+  // name another optimizer); the checkpoint's EMA weights replace the live ones when it has them
+  // and `ema` is on, as training's evaluations and `checkpoint export` use them.
+  struct EvalOnly {
+    std::string checkpoint;
+    bool ema = true;
+  };
   // Everything that can fail because of user input happens in these two, each run on every rank
   // inside agree(): the constructor does local work only (dataset, model, weights, run folder and
   // the resume choice on rank 0); start() runs the collectives (initial broadcast, the resume
-  // path), then loads the checkpoint to resume from - its weights only (model and EMA) for
-  // evaluation, which never uses the optimizer state (its config may name another optimizer).
+  // path), then loads the checkpoint to resume from (to evaluate, with eval_only).
   // device: where the model trains (resolved from train.device by the caller; CPU by default).
-  Trainer(Config config, Communicator& comm, torch::Device device = torch::kCPU);
+  Trainer(Config config, Communicator& comm, torch::Device device = torch::kCPU,
+          std::optional<EvalOnly> eval_only = std::nullopt);
   ~Trainer();  // clears the SyncBatchNorm communicator (dist.sync_bn)
-  enum class Load { kAll, kWeights };
-  void start(Load load);
+  void start();
 
   // Trains to the end (all epochs or train.max_steps), evaluates, checkpoints.
   TrainResult run();
@@ -70,7 +77,7 @@ class Trainer {
   ShuffleOptions shuffle_options() const;  // data.shuffle, data.shuffle_block/window
   enum class StopReason { kDone, kStepLimit, kSignal, kNonFinite, kCheckpointFailed };
 
-  void resume_from(const std::string& path, Load load);
+  void resume_from(const std::string& path);
   // The epochs and steps; returns why it ended, with the flags of the last step in halt.
   StopReason train_loop(ControlFlags& halt);
   void save_stop_checkpoint(StopReason why, int signal);
@@ -96,9 +103,10 @@ class Trainer {
 
   Config cfg_;
   Communicator& comm_;
+  std::optional<EvalOnly> eval_only_;
   std::string run_dir_;
   std::string resume_path_;  // chosen by rank 0, broadcast in start()
-  std::unique_ptr<SplitReader> train_, eval_;
+  std::unique_ptr<SplitReader> train_, eval_;  // no train_ with eval_only_
   Normalize norm_;
   std::vector<std::string> class_names_;
   int64_t num_classes_ = 0;

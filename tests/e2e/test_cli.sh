@@ -45,6 +45,21 @@ expect_in "$WORK/eval.txt" "top-1 $top1"
 "$TRAINER" eval configs/quickstart.toml --checkpoint "$ckpt" data.path="$DATA" data.eval_limit=1000 \
   run.out_dir="$WORK" run.name=evalrun2 optim.name=adamw > "$WORK/eval2.txt" 2>&1 || { cat "$WORK/eval2.txt"; fail "eval, another optimizer"; }
 expect_in "$WORK/eval2.txt" "top-1 $top1"
+# Evaluation writes nothing and reads no train split: pointed at the run's own folder (as at a
+# live run, mid-write) with a train split that does not exist, it leaves config.toml, the
+# metrics and an unfinished checkpoint write as they were, and makes no folder for other names.
+touch "$WORK/cli/ckpt-step0000000099.h5.tmp"
+listing() { (cd "$WORK/cli" && ls -l --time-style=+%s.%N && md5sum config.toml metrics.jsonl); }
+before=$(listing)
+"$TRAINER" eval configs/quickstart.toml --checkpoint "$ckpt" data.path="$DATA" data.eval_limit=1000 \
+  run.out_dir="$WORK" run.name=cli data.train_split=nosuch > "$WORK/eval3.txt" 2>&1 || { cat "$WORK/eval3.txt"; fail "eval on the run's folder"; }
+expect_in "$WORK/eval3.txt" "top-1 $top1"
+[ "$(listing)" = "$before" ] || { listing; fail "eval changed the run folder"; }
+[ ! -e "$WORK/evalrun" ] && [ ! -e "$WORK/evalrun2" ] || fail "eval made a run folder"
+rm "$WORK/cli/ckpt-step0000000099.h5.tmp"
+rc=0; "$TRAINER" eval configs/quickstart.toml --checkpoint "$WORK/nope.h5" data.path="$DATA" > "$WORK/eval4.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/eval4.txt"; fail "eval of a missing checkpoint: exit $rc"; }
+expect_in "$WORK/eval4.txt" "trainer eval --checkpoint: '$WORK/nope.h5' does not exist"
 # A damaged checkpoint is refused with its name.
 cp "$ckpt" "$WORK/bad.h5"; truncate -s 5000 "$WORK/bad.h5"
 rc=0; "$TRAINER" checkpoint info "$WORK/bad.h5" > "$WORK/bad.txt" 2>&1 || rc=$?
@@ -70,6 +85,19 @@ print("predict reproduces eval top-1", top1)
 PY
 rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" > /dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "predict without --out: exit $rc"
+# A run at another input size (augment.image_size, eval_crop): its exported weights file carries
+# the model name and that input, so predict of the file (no --model) equals predict of the
+# checkpoint bitwise (it ran at the stored 28 px, silently, and needed --model).
+small_run 1 sized data.train_limit=256 data.eval_limit=200 train.epochs=1 augment.image_size=36 \
+  augment.eval_crop=0.875 > "$WORK/sized.txt" 2>&1 || { cat "$WORK/sized.txt"; fail "train at 36 px"; }
+sized="$WORK/sized/$(cat "$WORK/sized/latest")"
+"$TRAINER" checkpoint export "$sized" --out "$WORK/sized_w.h5" > "$WORK/sized_export.txt"
+expect_in "$WORK/sized_export.txt" "input 36 px, eval crop 0.875"
+"$TRAINER" predict --checkpoint "$sized" --data "$DATA" --out "$WORK/ps1.h5" > /dev/null
+"$TRAINER" predict --checkpoint "$WORK/sized_w.h5" --data "$DATA" --out "$WORK/ps2.h5" > "$WORK/ps2.txt" 2>&1 ||
+  { cat "$WORK/ps2.txt"; fail "predict of an exported weights file without --model"; }
+/usr/bin/python3 -c "import sys, h5py, numpy as np; sys.exit(0 if np.array_equal(*(h5py.File(f, 'r')['logits'][()] for f in sys.argv[1:])) else 1)" \
+  "$WORK/ps1.h5" "$WORK/ps2.h5" || fail "predict: the 36 px checkpoint and its export differ"
 
 # --device: auto (the default) is the CPU without a GPU, the same logits as --device cpu; cuda
 # where none can run is one clear error (exit 2); an unknown device likewise.

@@ -36,10 +36,15 @@ echo "5-shot: trained $a %, untrained $u %; 1-shot trained $one %"
 awk -v a="$a" -v u="$u" -v one="$one" 'BEGIN { exit !(a > 50 && a > u + 3 && one > 30 && a > one + 5) }' ||
   fail "few-shot accuracy: trained $a %, untrained $u %, 1-shot $one %"
 
-# A weights file names no model: --model is needed, then it gives the checkpoint's result.
+# An exported weights file names its model and gives the checkpoint's result; one without a name
+# (as launch/export_torchvision.py writes) needs --model, then gives it too.
 "$TRAINER" checkpoint export "$trained" --out "$WORK/w.h5" > /dev/null
-fewshot --checkpoint "$WORK/w.h5" --shots 5 --model fmnist_cnn > "$WORK/w.txt"
+fewshot --checkpoint "$WORK/w.h5" --shots 5 > "$WORK/w.txt"
 [ "$(accuracy "$WORK/w.txt")" = "$a" ] || fail "weights file: $(accuracy "$WORK/w.txt") != $a"
+cp "$WORK/w.h5" "$WORK/nameless.h5"
+/usr/bin/python3 -c "import sys, h5py; del h5py.File(sys.argv[1], 'r+').attrs['model_name']" "$WORK/nameless.h5"
+fewshot --checkpoint "$WORK/nameless.h5" --shots 5 --model fmnist_cnn > "$WORK/w.txt"
+[ "$(accuracy "$WORK/w.txt")" = "$a" ] || fail "nameless weights file: $(accuracy "$WORK/w.txt") != $a"
 
 # User errors: one message naming the problem, exit 2.
 expect_error() {  # expect_error TEXT ARGS...
@@ -54,5 +59,5 @@ expect_error "class 'T-shirt/top' (0) has 1000 samples; 1000 shots" --checkpoint
 expect_error "option --shots needs a positive integer, got '0'" --checkpoint "$trained" --data "$DATA" --shots 0 --episodes 2
 expect_error "unknown option '--way'" --checkpoint "$trained" --data "$DATA" --shots 5 --episodes 2 --way 5
 expect_error "needs --checkpoint, --data, --shots and --episodes" --checkpoint "$trained" --data "$DATA" --shots 5
-expect_error "weights file without a model name" --checkpoint "$WORK/w.h5" --data "$DATA" --shots 5 --episodes 2
+expect_error "weights file without a model name" --checkpoint "$WORK/nameless.h5" --data "$DATA" --shots 5 --episodes 2
 echo "PASS"

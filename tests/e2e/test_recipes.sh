@@ -58,6 +58,28 @@ for k in ck["model"]:  # buffers come from the live model in both exports
         assert np.array_equal(ema_w["model"][k][()], ck["model"][k][()]), k
 print(f"/ema holds {len(ck['ema'])} averaged tensors; export takes them, --no-ema the live ones")
 PY
+# Evaluation and inference take the EMA weights, as the run's own evaluations did: trainer eval
+# (a config without EMA, in the run's bf16) reproduces its final top-1, and --no-ema uses the live
+# weights; predict of the checkpoint equals predict of the EMA export, with --no-ema that of the
+# live export (bitwise); an exported file names its model, so predict needs no --model.
+run_top1=$(grep -ao 'test top-1 accuracy [0-9.]*' "$WORK/ema.txt" | tail -1 | grep -o '[0-9.]*$')
+for w in ema raw; do
+  flag=(); [ $w = ema ] || flag=(--no-ema)
+  "$TRAINER" eval configs/quickstart.toml --checkpoint "$WORK/ema/$last" "${flag[@]}" data.path="$DATA" \
+    "${base[@]}" train.precision=bf16 > "$WORK/eval_$w.txt" 2>&1 || { cat "$WORK/eval_$w.txt"; fail "eval ($w)"; }
+  "$TRAINER" predict --checkpoint "$WORK/ema/$last" "${flag[@]}" --data "$DATA" --out "$WORK/pc_$w.h5" > "$WORK/pc_$w.txt" 2>&1 ||
+    { cat "$WORK/pc_$w.txt"; fail "predict of the checkpoint ($w)"; }
+  "$TRAINER" predict --checkpoint "$WORK/${w}_w.h5" --data "$DATA" --out "$WORK/pw_$w.h5" > "$WORK/pw_$w.txt" 2>&1 ||
+    { cat "$WORK/pw_$w.txt"; fail "predict of the exported weights ($w)"; }
+  /usr/bin/python3 -c "import sys, h5py, numpy as np; sys.exit(0 if np.array_equal(*(h5py.File(f, 'r')['logits'][()] for f in sys.argv[1:])) else 1)" \
+    "$WORK/pc_$w.h5" "$WORK/pw_$w.h5" || fail "predict: checkpoint ($w) and its export differ"
+done
+expect_in "$WORK/eval_ema.txt" "its EMA weights"
+expect_in "$WORK/eval_ema.txt" "top-1 $run_top1%"
+expect_in "$WORK/eval_raw.txt" "live weights: --no-ema"
+expect_in "$WORK/pc_ema.txt" "(EMA weights)"
+/usr/bin/python3 -c "import sys, h5py, numpy as np; sys.exit(1 if np.array_equal(*(h5py.File(f, 'r')['logits'][()] for f in sys.argv[1:])) else 0)" \
+  "$WORK/pc_ema.h5" "$WORK/pc_raw.h5" || fail "predict --no-ema gave the EMA weights' logits"
 
 # 3. model.freeze: frozen tensors stay bitwise at their initial values, the others train.
 small_run 2 frozen "${base[@]}" 'model.freeze=["features.0.*", "features.1.*"]' train.max_steps=20 \
