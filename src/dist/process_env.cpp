@@ -14,7 +14,15 @@
 
 namespace odyssey {
 
+namespace {
+bool launched_before_init = false;
+}  // namespace
+
+bool started_by_launcher() { return launched_before_init; }
+
 MpiSession::MpiSession(int* argc, char*** argv) {
+  launched_before_init = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") ||
+                         std::getenv("PMI_RANK") || std::getenv("SLURM_JOB_ID");
   // Open MPI's progress loop spins while a collective waits for the other ranks. The
   // communication thread shares the rank's cores with the compute threads, so that spinning takes
   // CPU from the backward pass the collectives overlap: ResNet-18 @64 with one core per rank

@@ -33,6 +33,11 @@ class MpiSession {
   ProcessEnv env_;
 };
 
+// Whether a launcher started this process (mpirun, srun): their variables as found before
+// MPI_Init, which sets some of them (PMIX_RANK) in a process started by hand too. False before
+// an MpiSession exists.
+bool started_by_launcher();
+
 // Keeps tensor-sized allocations in glibc's heap instead of fresh mmap/munmap pages per op.
 // glibc serves blocks above M_MMAP_THRESHOLD (128 KiB until a large block is freed) with mmap,
 // so every activation of a small CNN costs page faults; measured here this made training steps

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "data/epoch_plan.h"
 #include "data/loader.h"
+#include "dist/process_env.h"
 #include "dist/sync_batch_norm.h"
 #include "metrics/report.h"
 #include "models/flops.h"
@@ -166,10 +167,9 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
     // "auto": a bar only for a process started from a terminal by hand. Under mpirun every
     // rank's stdout is a pseudo-terminal whatever mpirun's own output is (a SLURM log included),
     // so launched ranks print lines unless metrics.progress = "bar".
-    const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMIX_RANK") ||
-                          std::getenv("SLURM_JOB_ID");
     progress_bar_ = cfg_.metrics.progress == "bar" ||
-                    (cfg_.metrics.progress == "auto" && !launched && log::stdout_is_terminal());
+                    (cfg_.metrics.progress == "auto" && !started_by_launcher() &&
+                     log::stdout_is_terminal());
   }
 }
 

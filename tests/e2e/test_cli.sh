@@ -115,3 +115,14 @@ fi
 rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" --out "$WORK/pt.h5" --device tpu > "$WORK/ptpu.txt" 2>&1 || rc=$?
 [ $rc -eq 2 ] || { cat "$WORK/ptpu.txt"; fail "predict --device tpu: exit $rc"; }
 expect_in "$WORK/ptpu.txt" "--device tpu is not auto, cpu or cuda"
+
+# The progress bar (metrics.progress = "auto"): drawn for a process started by hand on a terminal
+# (script gives it one; MPI_Init then sets PMIX_RANK, which hid the bar), not for one launched by
+# mpirun on the same terminal (every rank's output is a pseudo-terminal there, logs included).
+bar_args="configs/quickstart.toml data.path=$DATA run.out_dir=$WORK train.epochs=1 data.train_limit=640 data.eval_limit=100 train.threads=1"
+script -qec "$TRAINER $bar_args run.name=bar" /dev/null > "$WORK/bar.txt" 2>&1 || { cat "$WORK/bar.txt"; fail "run on a terminal"; }
+grep -q 'epoch 1/1 \[#' "$WORK/bar.txt" || { cat "$WORK/bar.txt"; fail "no progress bar on a terminal"; }
+script -qec "${MPI[*]} -np 1 $TRAINER $bar_args run.name=bar2" /dev/null > "$WORK/bar2.txt" 2>&1 || { cat "$WORK/bar2.txt"; fail "mpirun on a terminal"; }
+expect_in "$WORK/bar2.txt" "test top-1 accuracy"
+! grep -q 'epoch 1/1 \[#' "$WORK/bar2.txt" || fail "a progress bar under mpirun"
+echo PASS
