@@ -32,7 +32,7 @@ FewShotArgs parse(const std::vector<std::string>& args) {
       a.ema = false;
       continue;
     }
-    ODY_CHECK(i + 1 < args.size(), "option " + k + " needs a value", kUsage);
+    ODY_USAGE_CHECK(i + 1 < args.size(), "option " + k + " needs a value", kUsage);
     const std::string& v = args[++i];
     if (k == "--checkpoint") a.checkpoint = v;
     else if (k == "--data") a.data = v;
@@ -44,9 +44,9 @@ FewShotArgs parse(const std::vector<std::string>& args) {
     else if (k == "--seed") a.options.seed = static_cast<uint64_t>(nonnegative_int_option(k, v));
     else if (k == "--batch") a.batch = positive_int_option(k, v);
     else if (k == "--device") a.device = v;
-    else ODY_FAIL("unknown option '" + k + "' for trainer fewshot", kUsage);
+    else ODY_USAGE_FAIL("unknown option '" + k + "' for trainer fewshot", kUsage);
   }
-  ODY_CHECK(!a.checkpoint.empty() && !a.data.empty() && a.options.shots > 0 && a.options.episodes > 0,
+  ODY_USAGE_CHECK(!a.checkpoint.empty() && !a.data.empty() && a.options.shots > 0 && a.options.episodes > 0,
             "trainer fewshot needs --checkpoint, --data, --shots and --episodes", kUsage);
   return a;
 }

@@ -79,8 +79,8 @@ AugmentConfig run_input(const CheckpointData& ckpt, const std::string& path) {
 }
 
 torch::Device inference_device(const std::string& setting) {
-  ODY_CHECK(setting == "auto" || setting == "cpu" || setting == "cuda",
-            "--device " + setting + " is not auto, cpu or cuda", "");
+  ODY_USAGE_CHECK(setting == "auto" || setting == "cpu" || setting == "cuda",
+                  "--device " + setting + " is not auto, cpu or cuda", "");
   if (setting == "cpu" || (setting == "auto" && !cuda_usable())) return torch::kCPU;
   ODY_CHECK(cuda_usable(),
             std::string("--device cuda: ") + (at::hasCUDA() ? "no GPU is visible (CUDA_VISIBLE_DEVICES, driver)"

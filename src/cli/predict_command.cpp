@@ -28,7 +28,7 @@ PredictArgs parse(const std::vector<std::string>& args) {
       a.ema = false;
       continue;
     }
-    ODY_CHECK(i + 1 < args.size(), "option " + k + " needs a value", "see trainer --help");
+    ODY_USAGE_CHECK(i + 1 < args.size(), "option " + k + " needs a value", "see trainer --help");
     const std::string& v = args[++i];
     if (k == "--checkpoint") a.checkpoint = v;
     else if (k == "--data") a.data = v;
@@ -37,9 +37,9 @@ PredictArgs parse(const std::vector<std::string>& args) {
     else if (k == "--split") a.split = v;
     else if (k == "--batch") a.batch = positive_int_option(k, v);
     else if (k == "--device") a.device = v;
-    else ODY_FAIL("unknown option '" + k + "' for trainer predict", "see trainer --help");
+    else ODY_USAGE_FAIL("unknown option '" + k + "' for trainer predict", "see trainer --help");
   }
-  ODY_CHECK(!a.checkpoint.empty() && !a.data.empty() && !a.out.empty(),
+  ODY_USAGE_CHECK(!a.checkpoint.empty() && !a.data.empty() && !a.out.empty(),
             "trainer predict needs --checkpoint, --data and --out", "see trainer --help");
   return a;
 }

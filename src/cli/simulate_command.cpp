@@ -61,7 +61,7 @@ double number(const std::string& option, const std::string& value, double lo, do
     if (used == value.size() && std::isfinite(v) && v >= lo && v <= hi) return v;
   } catch (const std::exception&) {
   }
-  ODY_FAIL(ODY_MSG("option " << option << " needs a number in [" << lo << ", " << hi << "], got '"
+  ODY_USAGE_FAIL(ODY_MSG("option " << option << " needs a number in [" << lo << ", " << hi << "], got '"
                              << value << "'"),
            kUsage);
 }
@@ -74,7 +74,7 @@ std::vector<int> rank_list(const std::string& option, const std::string& value) 
   std::stringstream ss(text);
   std::string item;
   while (ss >> item) out.push_back(static_cast<int>(positive_int_option(option, item)));
-  ODY_CHECK(!out.empty(), "option " + option + " needs rank counts, e.g. \"8 16 32\"", kUsage);
+  ODY_USAGE_CHECK(!out.empty(), "option " + option + " needs rank counts, e.g. \"8 16 32\"", kUsage);
   return out;
 }
 
@@ -87,8 +87,8 @@ Args parse(const std::vector<std::string>& args) {
       a.anchors = true;
       continue;
     }
-    ODY_CHECK(k.rfind("--", 0) == 0, "unexpected argument '" + k + "' for trainer simulate", kUsage);
-    ODY_CHECK(i + 1 < args.size(), "option " + k + " needs a value", kUsage);
+    ODY_USAGE_CHECK(k.rfind("--", 0) == 0, "unexpected argument '" + k + "' for trainer simulate", kUsage);
+    ODY_USAGE_CHECK(i + 1 < args.size(), "option " + k + " needs a value", kUsage);
     const std::string& v = args[++i];
     if (k == "--model") a.model = v;
     else if (k == "--classes") a.classes = positive_int_option(k, v);
@@ -126,9 +126,9 @@ Args parse(const std::vector<std::string>& args) {
     else if (k == "--fit-max-mb") a.fit_max_mb = number(k, v, 0, kBig);
     else if (k == "--validate") a.validate = v;
     else if (k == "--validate-base") a.validate_base = static_cast<int>(positive_int_option(k, v));
-    else ODY_FAIL("unknown option '" + k + "' for trainer simulate", kUsage);
+    else ODY_USAGE_FAIL("unknown option '" + k + "' for trainer simulate", kUsage);
   }
-  ODY_CHECK(a.batch == 0 || a.global_batch == 0, "give --batch or --global-batch, not both", kUsage);
+  ODY_USAGE_CHECK(a.batch == 0 || a.global_batch == 0, "give --batch or --global-batch, not both", kUsage);
   return a;
 }
 
@@ -421,7 +421,7 @@ int simulate_command(const std::vector<std::string>& args) {
   Workload w;
   double params = a.params;
   if (!a.model.empty() && params == 0) params = static_cast<double>(registry_params(a));
-  ODY_CHECK(params > 0, "trainer simulate needs the gradient size: --model NAME or --params N", kUsage);
+  ODY_USAGE_CHECK(params > 0, "trainer simulate needs the gradient size: --model NAME or --params N", kUsage);
   w.grad_bytes = params * a.grad_bytes_per_param;
   w.batch_per_rank = a.batch;
   w.global_batch = a.global_batch;
@@ -445,7 +445,7 @@ int simulate_command(const std::vector<std::string>& args) {
   } else {
     double gmacs = a.gmacs;
     if (gmacs == 0 && kGmacsPerImage.count(a.model)) gmacs = kGmacsPerImage.at(a.model);
-    ODY_CHECK(gmacs > 0 && a.mfu > 0,
+    ODY_USAGE_CHECK(gmacs > 0 && a.mfu > 0,
               "trainer simulate needs the compute time: --compute-ms-per-sample MS, or --mfu U with "
               "--gmacs-per-image G (known for " + [] {
                 std::string s;
@@ -456,7 +456,7 @@ int simulate_command(const std::vector<std::string>& args) {
     w.compute_s_per_sample = 6 * gmacs * 1e9 / (a.peak_tflops * 1e12 * a.mfu);
     compute_source = fmt("6 x %g GMACs", gmacs) + fmt(" at %g", a.mfu * 100) + fmt(" %% of %g TFLOP/s", a.peak_tflops);
   }
-  ODY_CHECK(w.batch_per_rank > 0 || w.global_batch > 0, "trainer simulate needs --batch B (per GPU) or --global-batch G",
+  ODY_USAGE_CHECK(w.batch_per_rank > 0 || w.global_batch > 0, "trainer simulate needs --batch B (per GPU) or --global-batch G",
             kUsage);
   std::printf("%s\n", describe(cluster).c_str());
   std::printf("%s%.0f parameters, %.1f MB of gradients (%g B each) in buckets of %g + %g MiB; compute "

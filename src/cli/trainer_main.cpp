@@ -147,7 +147,13 @@ int cmd_model_state(const std::vector<std::string>& args) {
   const auto& entry = ModelRegistry::instance().find(args[0]);
   ModelOptions o{1000, 3, entry.default_image_size};
   std::string verify;
-  for (size_t i = 1; i + 1 < args.size(); i += 2) {
+  for (size_t i = 1; i < args.size(); i += 2) {
+    const bool known = args[i] == "--verify" || args[i] == "--classes" ||
+                       args[i] == "--image-size" || args[i] == "--in-channels";
+    ODY_USAGE_CHECK(known, "unknown option '" + args[i] + "' for trainer models NAME",
+                    "see trainer --help");
+    ODY_USAGE_CHECK(i + 1 < args.size(), "option " + args[i] + " needs a value",
+                    "see trainer --help");
     if (args[i] == "--verify") {
       verify = args[i + 1];
       continue;
@@ -155,8 +161,7 @@ int cmd_model_state(const std::vector<std::string>& args) {
     int64_t v = positive_int_option(args[i], args[i + 1]);
     if (args[i] == "--classes") o.num_classes = v;
     else if (args[i] == "--image-size") o.image_size = v;
-    else if (args[i] == "--in-channels") o.in_channels = v;
-    else ODY_FAIL("unknown option '" + args[i] + "'", "see trainer --help");
+    else o.in_channels = v;  // --in-channels
   }
   if (!verify.empty()) return verify_weights(*entry.create(o), verify);
   auto m = create_meta_model(args[0], o);  // shapes only
@@ -209,13 +214,13 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
     else if (args[i] == "--no-ema")
       use_ema = false;
     else if (args[i].rfind("--", 0) == 0)
-      ODY_FAIL("unknown option '" + args[i] + "'", "usage: trainer checkpoint export PATH --out W.h5");
+      ODY_USAGE_FAIL("unknown option '" + args[i] + "'", "usage: trainer checkpoint export PATH --out W.h5");
     else if (in.empty())
       in = args[i];
     else
-      ODY_FAIL("unexpected argument '" + args[i] + "'", "usage: trainer checkpoint export PATH --out W.h5");
+      ODY_USAGE_FAIL("unexpected argument '" + args[i] + "'", "usage: trainer checkpoint export PATH --out W.h5");
   }
-  ODY_CHECK(!in.empty() && !out.empty(), "trainer checkpoint export needs PATH and --out W.h5", "");
+  ODY_USAGE_CHECK(!in.empty() && !out.empty(), "trainer checkpoint export needs PATH and --out W.h5", "");
   CheckpointData d = read_checkpoint(in);  // verified
   const bool ema = use_ema && take_ema_weights(d);
   const AugmentConfig input = run_input(d, in);  // predict reads it back from the file
@@ -239,15 +244,15 @@ void parse_run_args(int argc, char** argv, int first, std::string& config,
     } else if (eval && a == "--no-ema") {
       eval->ema = false;
     } else if (a.rfind("--", 0) == 0) {
-      ODY_FAIL("unknown option '" + a + "'", "see trainer --help");
+      ODY_USAGE_FAIL("unknown option '" + a + "'", "see trainer --help");
     } else if (config.empty()) {
       config = a;
     } else {
       overrides.push_back(a);
     }
   }
-  ODY_CHECK(!config.empty(), "no config file given", "usage: trainer CONFIG.toml [section.key=value ...]");
-  if (eval) ODY_CHECK(!eval->checkpoint.empty(), "trainer eval needs --checkpoint PATH", "");
+  ODY_USAGE_CHECK(!config.empty(), "no config file given", "usage: trainer CONFIG.toml [section.key=value ...]");
+  if (eval) ODY_USAGE_CHECK(!eval->checkpoint.empty(), "trainer eval needs --checkpoint PATH", "");
 }
 
 int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv& env) {
@@ -394,13 +399,13 @@ int main(int argc, char** argv) {
     if (args[0] == "checkpoint") {
       if (args.size() >= 2 && args[1] == "export")
         return cmd_checkpoint_export({args.begin() + 2, args.end()});
-      ODY_CHECK(args.size() == 3 && args[1] == "info",
+      ODY_USAGE_CHECK(args.size() == 3 && args[1] == "info",
                 "usage: trainer checkpoint info PATH | trainer checkpoint export PATH --out W.h5", "");
       return cmd_checkpoint_info(args[2]);
     }
     if (args[0] == "predict") return predict_command({args.begin() + 1, args.end()});
     if (args[0] == "report") {
-      ODY_CHECK(args.size() == 2, "usage: trainer report RUN_DIR", "");
+      ODY_USAGE_CHECK(args.size() == 2, "usage: trainer report RUN_DIR", "");
       std::printf("%s\n", write_report(args[1]).c_str());
       return kExitOk;
     }
@@ -408,8 +413,12 @@ int main(int argc, char** argv) {
     if (args[0] == "fewshot") return fewshot_command({args.begin() + 1, args.end()});
     if (args[0] == "eval") return cmd_train(argc, argv, 2, /*eval_only=*/true, mpi->env());
     return cmd_train(argc, argv, 1, /*eval_only=*/false, mpi->env());
-  } catch (const AgreedFailure&) {
-    return kExitUserError;  // the failing rank printed the message; every rank exits
+  } catch (const AgreedFailure& e) {
+    return e.exit_code;  // the failing rank printed the message; every rank exits
+  } catch (const UsageError& e) {
+    log::error("{}", e.what());
+    if (mpi && mpi->env().size > 1) mpi->abort(kExitUsage);
+    return kExitUsage;
   } catch (const Error& e) {
     log::error("{}", e.what());
     if (mpi && mpi->env().size > 1) mpi->abort(kExitRuntime);  // ends the other ranks too

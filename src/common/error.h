@@ -30,6 +30,12 @@ class Error : public std::runtime_error {
   std::string hint_;
 };
 
+// A bad command line (unknown option, missing or malformed argument): exit code 1, not 2.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Builds a message from stream pieces: ODY_MSG("shard " << path << " has " << n).
 #define ODY_MSG(stream_expr)   \
   ([&]() {                     \
@@ -45,6 +51,13 @@ class Error : public std::runtime_error {
 #define ODY_CHECK(cond, msg, hint)  \
   do {                              \
     if (!(cond)) ODY_FAIL(msg, hint); \
+  } while (0)
+
+// The same for a bad command line (UsageError).
+#define ODY_USAGE_FAIL(msg, hint) throw ::odyssey::UsageError((msg), (hint), __FILE__, __LINE__)
+#define ODY_USAGE_CHECK(cond, msg, hint) \
+  do {                                   \
+    if (!(cond)) ODY_USAGE_FAIL(msg, hint); \
   } while (0)
 
 }  // namespace odyssey

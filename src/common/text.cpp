@@ -15,7 +15,7 @@ int64_t int_option(const std::string& option, const std::string& value, int64_t 
     if (used == value.size() && n >= min) return n;
   } catch (const std::exception&) {
   }
-  ODY_FAIL("option " + option + " needs a " + what + " integer, got '" + value + "'", "");
+  ODY_USAGE_FAIL("option " + option + " needs a " + what + " integer, got '" + value + "'", "");
 }
 }  // namespace
 

@@ -12,9 +12,10 @@
 namespace odyssey {
 
 struct AgreedFailure : std::runtime_error {
-  explicit AgreedFailure(int failing_rank)
-      : std::runtime_error("a rank failed during setup"), rank(failing_rank) {}
+  AgreedFailure(int failing_rank, int code)
+      : std::runtime_error("a rank failed during setup"), rank(failing_rank), exit_code(code) {}
   int rank;
+  int exit_code;  // the failing rank's: kExitUsage for a UsageError, else kExitUserError
 };
 
 void agree(Communicator& comm, const std::function<void()>& step);

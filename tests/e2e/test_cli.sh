@@ -84,7 +84,13 @@ assert np.array_equal(h5py.File(work + "/pred1.h5", "r")["logits"][()], logits)
 print("predict reproduces eval top-1", top1)
 PY
 rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" > /dev/null 2>&1 || rc=$?
-[ $rc -eq 2 ] || fail "predict without --out: exit $rc"
+[ $rc -eq 1 ] || fail "predict without --out: exit $rc, expected 1 (bad command line)"
+# A bad command line exits 1 (on every rank), bad input 2.
+for args in "configs/quickstart.toml --foo" "eval configs/quickstart.toml" "models fmnist_cnn --bogus" \
+            "models fmnist_cnn --image-size" "checkpoint foo x" "report"; do
+  rc=0; "${MPI[@]}" -np 2 "$TRAINER" $args > "$WORK/usage.txt" 2>&1 || rc=$?
+  [ $rc -eq 1 ] || { cat "$WORK/usage.txt"; fail "trainer $args: exit $rc, expected 1"; }
+done
 # A run at another input size (augment.image_size, eval_crop): its exported weights file carries
 # the model name and that input, so predict of the file (no --model) equals predict of the
 # checkpoint bitwise (it ran at the stored 28 px, silently, and needed --model).
@@ -113,7 +119,7 @@ if ! nvidia-smi -L > /dev/null 2>&1; then
   [ ! -e "$WORK/pc.h5" ] || fail "predict --device cuda without a GPU wrote its output"
 fi
 rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" --out "$WORK/pt.h5" --device tpu > "$WORK/ptpu.txt" 2>&1 || rc=$?
-[ $rc -eq 2 ] || { cat "$WORK/ptpu.txt"; fail "predict --device tpu: exit $rc"; }
+[ $rc -eq 1 ] || { cat "$WORK/ptpu.txt"; fail "predict --device tpu: exit $rc, expected 1"; }
 expect_in "$WORK/ptpu.txt" "--device tpu is not auto, cpu or cuda"
 
 # The progress bar (metrics.progress = "auto"): drawn for a process started by hand on a terminal

@@ -46,18 +46,18 @@ cp "$WORK/w.h5" "$WORK/nameless.h5"
 fewshot --checkpoint "$WORK/nameless.h5" --shots 5 --model fmnist_cnn > "$WORK/w.txt"
 [ "$(accuracy "$WORK/w.txt")" = "$a" ] || fail "nameless weights file: $(accuracy "$WORK/w.txt") != $a"
 
-# User errors: one message naming the problem, exit 2.
-expect_error() {  # expect_error TEXT ARGS...
-  local text=$1 rc=0; shift
+# User errors: one message naming the problem, exit 1 for a bad command line, 2 for bad input.
+expect_error() {  # expect_error CODE TEXT ARGS...
+  local code=$1 text=$2 rc=0; shift 2
   "$TRAINER" fewshot "$@" > "$WORK/err.txt" 2>&1 || rc=$?
-  [ $rc -eq 2 ] || { cat "$WORK/err.txt"; fail "exit $rc for fewshot $*"; }
+  [ $rc -eq "$code" ] || { cat "$WORK/err.txt"; fail "exit $rc for fewshot $*, expected $code"; }
   expect_in "$WORK/err.txt" "$text"
   [ "$(grep -c 'error' "$WORK/err.txt")" -eq 1 ] || { cat "$WORK/err.txt"; fail "more than one error line"; }
 }
-expect_error "'$WORK/missing.h5' does not exist" --checkpoint "$WORK/missing.h5" --data "$DATA" --shots 5 --episodes 2
-expect_error "class 'T-shirt/top' (0) has 1000 samples; 1000 shots" --checkpoint "$trained" --data "$DATA" --shots 1000 --episodes 2
-expect_error "option --shots needs a positive integer, got '0'" --checkpoint "$trained" --data "$DATA" --shots 0 --episodes 2
-expect_error "unknown option '--way'" --checkpoint "$trained" --data "$DATA" --shots 5 --episodes 2 --way 5
-expect_error "needs --checkpoint, --data, --shots and --episodes" --checkpoint "$trained" --data "$DATA" --shots 5
-expect_error "weights file without a model name" --checkpoint "$WORK/nameless.h5" --data "$DATA" --shots 5 --episodes 2
+expect_error 2 "'$WORK/missing.h5' does not exist" --checkpoint "$WORK/missing.h5" --data "$DATA" --shots 5 --episodes 2
+expect_error 2 "class 'T-shirt/top' (0) has 1000 samples; 1000 shots" --checkpoint "$trained" --data "$DATA" --shots 1000 --episodes 2
+expect_error 1 "option --shots needs a positive integer, got '0'" --checkpoint "$trained" --data "$DATA" --shots 0 --episodes 2
+expect_error 1 "unknown option '--way'" --checkpoint "$trained" --data "$DATA" --shots 5 --episodes 2 --way 5
+expect_error 1 "needs --checkpoint, --data, --shots and --episodes" --checkpoint "$trained" --data "$DATA" --shots 5
+expect_error 2 "weights file without a model name" --checkpoint "$WORK/nameless.h5" --data "$DATA" --shots 5 --episodes 2
 echo "PASS"

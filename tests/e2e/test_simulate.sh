@@ -66,19 +66,20 @@ expect_in "$WORK/anchors.txt" "Goyal et al. 2017, ResNet-50"
 expect_in "$WORK/anchors.txt" "16,652 img/s = 83.6 %"
 grep -qE '^\| 1024 \| ' "$WORK/anchors.txt" || fail "no 1024-GPU row"
 
-# Errors name what is wrong and exit 2.
-check_error() {  # check_error TEXT ARGS...
-  local text=$1 rc=0; shift
+# Errors name what is wrong: exit 1 for a malformed command line (unknown option, missing option,
+# a value of the wrong form), 2 for a value naming nothing known.
+check_error() {  # check_error CODE TEXT ARGS...
+  local code=$1 text=$2 rc=0; shift 2
   "$TRAINER" simulate "$@" > "$WORK/err.txt" 2>&1 || rc=$?
-  [ $rc -eq 2 ] || { cat "$WORK/err.txt"; fail "simulate $*: exit $rc, expected 2"; }
+  [ $rc -eq "$code" ] || { cat "$WORK/err.txt"; fail "simulate $*: exit $rc, expected $code"; }
   expect_in "$WORK/err.txt" "$text"
 }
-check_error "unknown option '--bogus' for trainer simulate" --params 1e6 --bogus 1
-check_error "option --gpus needs a positive integer, got 'x'" --params 1e6 --gpus "8 x"
-check_error "option --mfu needs a number in [1e-06, 1], got '2'" --model vit_b16 --mfu 2
-check_error "unknown network preset 'dgx'" --network dgx --params 1
-check_error "unknown all-reduce algorithm 'butterfly'" --algo butterfly --params 1
-check_error "needs --batch B (per GPU) or --global-batch G" --params 1e6 --compute-ms-per-sample 1
-check_error "12 ranks do not fill whole nodes of 8" --params 1e6 --compute-ms-per-sample 1 --batch 8 --gpus 12
-check_error "unknown model 'vit_x'" --model vit_x --batch 8 --mfu 0.3
+check_error 1 "unknown option '--bogus' for trainer simulate" --params 1e6 --bogus 1
+check_error 1 "option --gpus needs a positive integer, got 'x'" --params 1e6 --gpus "8 x"
+check_error 1 "option --mfu needs a number in [1e-06, 1], got '2'" --model vit_b16 --mfu 2
+check_error 2 "unknown network preset 'dgx'" --network dgx --params 1
+check_error 2 "unknown all-reduce algorithm 'butterfly'" --algo butterfly --params 1
+check_error 1 "needs --batch B (per GPU) or --global-batch G" --params 1e6 --compute-ms-per-sample 1
+check_error 2 "12 ranks do not fill whole nodes of 8" --params 1e6 --compute-ms-per-sample 1 --batch 8 --gpus 12
+check_error 2 "unknown model 'vit_x'" --model vit_x --batch 8 --mfu 0.3
 echo "simulate: all checks passed"
