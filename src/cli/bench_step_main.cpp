@@ -83,7 +83,7 @@ int run(const Args& a) {
   set_cpu_gemm(resolve_cpu_gemm(a.cpu_gemm, "bench_step --cpu-gemm"));
   set_cpu_conv(a.cpu_conv, "bench_step --cpu-conv");
   const torch::Device device = resolve_device(a.device, 0, "bench_step --device");
-  check_precision(a.precision, device);
+  check_precision(a.precision, device, "bench_step --precision");
   const ModelOptions mo{a.classes, a.channels, a.image_size};
   const double flops_per_image = 6.0 * static_cast<double>(measure_model(a.model, mo).macs.total());
   torch::manual_seed(0);

@@ -510,7 +510,7 @@ Config from_table(const toml::table& root, const std::string& file) {
     const toml::table* tbl = snode.as_table();
     if (!tbl) {
       ODY_FAIL(ODY_MSG(where_of(snode, file) << ": '" << section << "' must be a table [" << section
-                                           << "], not a " << snode.type()),
+                                           << "], not a value of type " << snode.type()),
                did_you_mean(section + "."));
     }
     for (auto&& [kkey, vnode] : *tbl) {
@@ -523,10 +523,6 @@ Config from_table(const toml::table& root, const std::string& file) {
       it->set(cfg, vnode, where_of(vnode, file));
     }
   }
-  ODY_CHECK(cfg.train.batch_size % cfg.train.accum_steps == 0,
-            ODY_MSG(file << ": train.accum_steps = " << cfg.train.accum_steps
-                         << " does not divide train.batch_size = " << cfg.train.batch_size),
-            "micro-batches must be equal: choose a divisor of the batch size");
   return cfg;
 }
 
@@ -542,9 +538,16 @@ Config parse_config(const std::string& text, const std::string& source_name,
                                  << ": TOML syntax error: " << e.description()),
              "check the TOML syntax on that line");
   }
-  // Overrides lose their line numbers, which tells the user they came from the command line.
+  // Overrides lose their line numbers, which tells the user they came from the command line;
+  // checks across keys name both sources.
   for (const auto& o : overrides) apply_override(root, o);
-  return from_table(root, source_name);
+  Config cfg = from_table(root, source_name);
+  if (!overrides.empty()) cfg.source = source_name + " with its command-line overrides";
+  ODY_CHECK(cfg.train.batch_size % cfg.train.accum_steps == 0,
+            ODY_MSG(cfg.source << ": train.accum_steps = " << cfg.train.accum_steps
+                               << " does not divide train.batch_size = " << cfg.train.batch_size),
+            "micro-batches must be equal: choose a divisor of the batch size");
+  return cfg;
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {

@@ -31,8 +31,8 @@ ConvNet::ConvNet(const ConvNetSpec& spec, const ModelOptions& o)
     side /= 2;
   }
   ODY_CHECK(global_pool_ || side >= 1,
-            ODY_MSG("model.image_size " << o.image_size << " is too small for "
-                                        << spec.widths.size() << " pooling stages"),
+            ODY_MSG("image size " << o.image_size << " is too small for "
+                                  << spec.widths.size() << " pooling stages"),
             "");
   int64_t features = global_pool_ ? c : c * side * side;
   classifier_ = nn::Linear(features, o.num_classes);

@@ -44,9 +44,10 @@ bool plain_cpu_float32(const torch::Tensor& t) {
          t.layout() == torch::kStrided && !autocast_enabled(/*cuda=*/false);
 }
 
-void check_precision(const std::string& precision, const torch::Device& device) {
+void check_precision(const std::string& precision, const torch::Device& device,
+                     const std::string& where) {
   ODY_CHECK(precision != "fp16" || device.is_cuda(),
-            "train.precision = \"fp16\" needs a CUDA device (CPU autocast supports bfloat16 "
+            where + ": train.precision = \"fp16\" needs a CUDA device (CPU autocast supports bfloat16 "
             "only)",
             "use train.precision = \"bf16\" on CPU");
 }

@@ -13,7 +13,8 @@
 namespace odyssey {
 
 // Checks that precision can run on device; throws an Error naming train.precision otherwise.
-void check_precision(const std::string& precision, const torch::Device& device);
+void check_precision(const std::string& precision, const torch::Device& device,
+                     const std::string& where);
 
 // Whether autocast is on for CUDA (cuda) or the CPU (!cuda) on this thread.
 bool autocast_enabled(bool cuda);

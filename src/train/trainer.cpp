@@ -40,6 +40,16 @@ torch::Tensor soft_cross_entropy(const torch::Tensor& logits, const torch::Tenso
   return -(t * torch::log_softmax(logits, 1)).sum(1).mean();
 }
 
+// fn(), with an Error from it re-thrown as `context: <its message>` (the key its input came from).
+template <typename F>
+auto with_context(const std::string& context, F&& fn) {
+  try {
+    return fn();
+  } catch (const Error& e) {
+    throw Error(context + ": " + e.message(), e.hint(), __FILE__, __LINE__);
+  }
+}
+
 }  // namespace
 
 ShuffleOptions Trainer::shuffle_options() const {
@@ -86,10 +96,16 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   const ModelOptions model_options{num_classes_, index.channels,
                                    model_input_size(cfg_.augment, index.height, index.width),
                                    cfg_.model.dropout, cfg_.model.stochastic_depth};
-  model_ = ModelRegistry::instance().create(cfg_.model.name, model_options);
+  model_ = with_context(
+      ODY_MSG(cfg_.source << ": model.name = \"" << cfg_.model.name << "\" at "
+                          << model_options.image_size << " px (augment.image_size, else the "
+                          << "dataset's stored size)"),
+      [&] { return ModelRegistry::instance().create(cfg_.model.name, model_options); });
   if (!cfg_.model.init_from.empty()) {
-    load_weights(*model_, read_weights(cfg_.model.init_from), cfg_.model.reset_head,
-                 cfg_.model.init_from);
+    with_context(cfg_.source + ": model.init_from", [&] {
+      load_weights(*model_, read_weights(cfg_.model.init_from), cfg_.model.reset_head,
+                   cfg_.model.init_from);
+    });
     log::info("initialised from {}{}", cfg_.model.init_from,
               cfg_.model.reset_head ? " (classifier head kept fresh)" : "");
   }
@@ -111,7 +127,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
     log::info("model.freeze: {} of {} parameter tensors frozen", params_.size() - trainable_.size(),
               params_.size());
   optimizer_ = make_optimizer(cfg_.optim, trainable_);
-  check_precision(cfg_.train.precision, device_);
+  check_precision(cfg_.train.precision, device_, cfg_.source);
   if (cfg_.train.precision == "fp16") scaler_ = std::make_unique<LossScaler>();
   if (cfg_.train.ema_decay > 0 && training)
     ema_ = std::make_unique<Ema>(params_, cfg_.train.ema_decay, cfg_.train.ema_warmup);
@@ -179,7 +195,9 @@ void Trainer::start() {
   broadcast_module(comm_, *model_);
   if (ema_) ema_->reset();  // the average starts at rank 0's weights
   comm_.broadcast(resume_path_, 0);
-  if (!resume_path_.empty()) resume_from(resume_path_);
+  if (!resume_path_.empty())
+    with_context(eval_only_ ? "trainer eval --checkpoint" : cfg_.source + ": train.resume",
+                 [&] { resume_from(resume_path_); });
   if (eval_only_) {
     log::info("model {} ({} parameters) on {}, {} ranks, {} eval samples", cfg_.model.name,
               count_parameters(*model_), device_.str(), comm_.size(), eval_->size());

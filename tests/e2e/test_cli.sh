@@ -131,4 +131,7 @@ grep -q 'epoch 1/1 \[#' "$WORK/bar.txt" || { cat "$WORK/bar.txt"; fail "no progr
 script -qec "${MPI[*]} -np 1 $TRAINER $bar_args run.name=bar2" /dev/null > "$WORK/bar2.txt" 2>&1 || { cat "$WORK/bar2.txt"; fail "mpirun on a terminal"; }
 expect_in "$WORK/bar2.txt" "test top-1 accuracy"
 ! grep -q 'epoch 1/1 \[#' "$WORK/bar2.txt" || fail "a progress bar under mpirun"
+rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" --out "$WORK/pv.h5" --split val > "$WORK/pval.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/pval.txt"; fail "predict --split val: exit $rc"; }
+expect_in "$WORK/pval.txt" "has no split 'val' (its index.toml lists 'train', 'test')"
 echo PASS

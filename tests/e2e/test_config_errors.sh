@@ -12,6 +12,12 @@ expect_error "cannot read config file 'nope.toml'" nope.toml
 expect_error "dataset index '/nonexistent/index.toml' does not exist" configs/quickstart.toml data.path=/nonexistent
 expect_error "unknown model 'resnet9000' (key model.name)" configs/quickstart.toml data.path="$DATA" model.name=resnet9000
 expect_error "no shards for split 'validation'" configs/quickstart.toml data.path="$DATA" data.eval_split=validation
+# Checks across keys and inputs named by a key: the config file and its overrides, the key.
+expect_error "quickstart.toml with its command-line overrides: train.accum_steps = 3 does not divide" configs/quickstart.toml train.accum_steps=3
+expect_error "with its command-line overrides: model.name = \"fmnist_cnn\" at 4 px (augment.image_size" configs/quickstart.toml data.path="$DATA" augment.image_size=4
+expect_error "with its command-line overrides: model.init_from: cannot open HDF5 file '$WORK/typo.toml'" configs/quickstart.toml data.path="$DATA" model.init_from="$WORK/typo.toml"
+expect_error "with its command-line overrides: train.resume: " configs/quickstart.toml data.path="$DATA" train.resume="$WORK/typo.toml" run.out_dir="$WORK" run.name=badresume
+expect_error "with its command-line overrides: train.precision = \"fp16\" needs a CUDA device" configs/quickstart.toml data.path="$DATA" train.precision=fp16 train.device=cpu
 # Failures that only rank 0 sees (it alone writes the run folder) end every rank too.
 expect_error "cannot create run folder '/proc/odyssey/x'" configs/quickstart.toml data.path="$DATA" run.out_dir=/proc/odyssey run.name=x
 # Devices: a GPU asked for where none can run (this LibTorch without CUDA, or no GPU visible), and
