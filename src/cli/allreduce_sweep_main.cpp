@@ -40,6 +40,11 @@ long long positive(const char* option, const char* value) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::puts("usage: mpirun -np N build/allreduce_sweep [--min-bytes 16] [--max-bytes 67108864] [--repeat 9]");
+      return 0;
+    }
   MPI_Init(&argc, &argv);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

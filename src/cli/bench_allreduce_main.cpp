@@ -49,18 +49,29 @@ double best_time(int repeat, F&& fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (help_requested(argc, argv)) {
+    std::puts("usage: mpirun -np 2 build/bench_allreduce [--models efficientnet_b0,vit_s16,vit_b16] [--repeat 5] [--bucket-mb 4] [--first-bucket-mb 1]\n(see the top of bench_allreduce_main.cpp)");
+    return 0;
+  }
   configure_allocator();
   MpiSession mpi(&argc, &argv);
   log::init(mpi.env().rank, mpi.env().size);
   std::vector<std::string> models = {"efficientnet_b0", "vit_s16", "vit_b16"};
   int repeat = 5;
   double bucket_mb = 4, first_mb = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     std::string a = argv[i];
+    const bool known = a == "--models" || a == "--repeat" || a == "--bucket-mb" || a == "--first-bucket-mb";
+    if (i + 1 >= argc || !known) {
+      if (mpi.env().rank == 0)
+        std::fprintf(stderr, "bench_allreduce: unknown option or one without its value: '%s' (see --help)\n",
+                     a.c_str());
+      return 1;
+    }
     if (a == "--models") models = split(argv[i + 1], ',');
-    else if (a == "--repeat") repeat = std::atoi(argv[i + 1]);
+    else if (a == "--repeat") repeat = static_cast<int>(positive_int_option(a, argv[i + 1]));
     else if (a == "--bucket-mb") bucket_mb = std::atof(argv[i + 1]);
-    else if (a == "--first-bucket-mb") first_mb = std::atof(argv[i + 1]);
+    else first_mb = std::atof(argv[i + 1]);
   }
   set_cpu_threads(mpi.env(), 0);
   auto comm = make_communicator("mpi", true);

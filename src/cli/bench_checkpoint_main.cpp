@@ -58,16 +58,25 @@ double raw_write(const std::string& path, int64_t bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (help_requested(argc, argv)) {
+    std::puts("usage: build/bench_checkpoint [--dir DIR] [--models efficientnet_b0,vit_s16,vit_b16] [--repeat 3]\n(see the top of bench_checkpoint_main.cpp)");
+    return 0;
+  }
   configure_allocator();
   log::init(0, 1);
   std::string dir = "checkpoints/bench-checkpoint";
   std::vector<std::string> models = {"efficientnet_b0", "vit_s16", "vit_b16"};
   int repeat = 3;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     std::string a = argv[i];
+    if (i + 1 >= argc || (a != "--dir" && a != "--models" && a != "--repeat")) {
+      std::fprintf(stderr, "bench_checkpoint: unknown option or one without its value: '%s' (see --help)\n",
+                   a.c_str());
+      return 1;
+    }
     if (a == "--dir") dir = argv[i + 1];
     else if (a == "--models") models = split(argv[i + 1], ',');
-    else if (a == "--repeat") repeat = std::atoi(argv[i + 1]);
+    else repeat = static_cast<int>(positive_int_option(a, argv[i + 1]));
   }
   log::out().set_level(spdlog::level::warn);  // no per-checkpoint lines
   fs::create_directories(dir);

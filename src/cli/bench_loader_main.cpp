@@ -85,6 +85,11 @@ double best_rate(int64_t repeat, int64_t images, F&& fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (help_requested(argc, argv)) {
+    std::puts("usage: build/bench_loader DATA_DIR [--split train] [--batch 256] [--readers 1,2,4] [--repeat 2]\n"
+              "       build/bench_loader --synthetic N,SIDE [--dir DIR] ...   (see the top of bench_loader_main.cpp)");
+    return 0;
+  }
   h5::quiet_errors();
   try {
     Args a = parse(argc, argv);

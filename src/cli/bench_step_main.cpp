@@ -21,6 +21,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "config/config.h"
 #include "dist/process_env.h"
 #include "models/cpu_gemm.h"
@@ -142,6 +143,13 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (odyssey::help_requested(argc, argv)) {
+    std::puts("usage: build/bench_step --model M [--image-size S] [--batch B] [--precision fp32|bf16|fp16]\n"
+              "  [--device cpu|cuda] [--optimizer sgd|adamw] [--steps N] [--warmup N] [--peak-tflops T]\n"
+              "  [--channels-last] [--threads N] [--channels C] [--classes K] [--cpu-gemm G] [--cpu-conv C]\n"
+              "  [--trace FILE]   (see the top of bench_step_main.cpp)");
+    return 0;
+  }
   odyssey::configure_allocator();  // as the trainer
   try {
     return run(parse(argc, argv));

@@ -19,6 +19,12 @@ int64_t int_option(const std::string& option, const std::string& value, int64_t 
 }
 }  // namespace
 
+bool help_requested(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
+  return false;
+}
+
 int64_t positive_int_option(const std::string& option, const std::string& value) {
   return int_option(option, value, 1, "positive");
 }

@@ -134,4 +134,14 @@ expect_in "$WORK/bar2.txt" "test top-1 accuracy"
 rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" --out "$WORK/pv.h5" --split val > "$WORK/pval.txt" 2>&1 || rc=$?
 [ $rc -eq 2 ] || { cat "$WORK/pval.txt"; fail "predict --split val: exit $rc"; }
 expect_in "$WORK/pval.txt" "has no split 'val' (its index.toml lists 'train', 'test')"
+# The bench binaries print their usage for --help (bench_checkpoint ran and wrote 250 MB) and
+# refuse an unknown option.
+bindir=$(dirname "$TRAINER"); mkdir -p "$WORK/benchcwd"
+for b in bench_checkpoint bench_allreduce bench_step bench_loader allreduce_sweep; do
+  (cd "$WORK/benchcwd" && "$bindir/$b" --help > "$WORK/bhelp.txt" 2>&1) || { cat "$WORK/bhelp.txt"; fail "$b --help failed"; }
+  expect_in "$WORK/bhelp.txt" "usage:"
+done
+[ -z "$(ls -A "$WORK/benchcwd")" ] || fail "a bench --help wrote files: $(ls "$WORK/benchcwd")"
+rc=0; (cd "$WORK/benchcwd" && "$bindir/bench_checkpoint" --bogus 1 > /dev/null 2>&1) || rc=$?
+[ $rc -eq 1 ] && [ -z "$(ls -A "$WORK/benchcwd")" ] || fail "bench_checkpoint --bogus: exit $rc"
 echo PASS
