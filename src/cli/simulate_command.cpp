@@ -45,7 +45,7 @@ struct Args {
       inter_bw, cores_per_node, switch_us;
   double threads_per_rank = 1;
   std::string algo = "auto";
-  double bucket_mb = 4, first_bucket_mb = 1, backward_fraction = 2.0 / 3, overlap = -1;
+  double bucket_mb = 0, first_bucket_mb = 1, backward_fraction = 2.0 / 3, overlap = -1;
   double optimizer_ms = 0, jitter = 0;
   int baseline = 1;
   std::string calibrate, validate;
@@ -174,15 +174,22 @@ std::string describe(const Cluster& c) {
   return os.str();
 }
 
+// The workload at p ranks: with auto_bucket (no --bucket-mb), the trainer's own choice of bucket
+// size (dist.bucket_mb = 0): 4 MiB while the job fits one node, 25 MiB once it spans nodes.
+Workload at_ranks(Workload w, const Cluster& c, int p, bool auto_bucket) {
+  if (auto_bucket) w.bucket_bytes = (c.ranks_per_node > 0 && p > c.ranks_per_node ? 25 : 4) * kMiB;
+  return w;
+}
+
 void print_table(const Workload& w, const Cluster& c, const std::vector<int>& gpus, Algorithm algo,
-                 int baseline) {
-  const StepPrediction base = predict_step(w, c, baseline, algo);
+                 int baseline, bool auto_bucket) {
+  const StepPrediction base = predict_step(at_ranks(w, c, baseline, auto_bucket), c, baseline, algo);
   const bool rel = baseline != 1;
   std::printf("| GPUs | nodes | batch/GPU | compute ms | all-reduce ms | exposed ms | step ms | img/s | efficiency |%s algorithm |\n",
               rel ? ODY_MSG(" eff. vs " << baseline << " |").c_str() : "");
   std::printf("|---|---|---|---|---|---|---|---|---|%s---|\n", rel ? "---|" : "");
   for (int p : gpus) {
-    const StepPrediction s = predict_step(w, c, p, algo);
+    const StepPrediction s = predict_step(at_ranks(w, c, p, auto_bucket), c, p, algo);
     std::printf("| %d | %d | %lld | %.2f | %.2f | %.2f | %.2f | %.0f | %.1f %% |", p, s.nodes,
                 static_cast<long long>(s.batch_per_rank), s.compute_s * 1e3, s.allreduce_s * 1e3,
                 s.exposed_s * 1e3, s.step_s * 1e3, s.images_per_s, 100 * s.efficiency);
@@ -278,11 +285,11 @@ void validate(const Args& a, Workload w, const Cluster& c, Algorithm algo) {
     for (const auto& r : ok) {
       const int p = static_cast<int>(cell(r, "ranks", a.validate));
       w.batch_per_rank = static_cast<int64_t>(cell(r, "per_rank_batch", a.validate));
-      const StepPrediction s = predict_step(w, c, p, algo);
+      const StepPrediction s = predict_step(at_ranks(w, c, p, a.bucket_mb == 0), c, p, algo);
       const double measured = cell(r, "images_per_s", a.validate);
       if (&r == &ok.front()) {  // efficiency against the smallest run, as launch/scale reports it
         base_measured = measured / p;
-        base_predicted = predict_step(w, c, p, algo).images_per_s / p;
+        base_predicted = s.images_per_s / p;
       }
       std::printf("| %d | %lld | %.0f | %.0f | %+.1f %% | %.1f %% | %.1f %% | %.2f | %.2f | %.2f | %.2f |\n", p,
                   static_cast<long long>(w.batch_per_rank), measured, s.images_per_s,
@@ -427,7 +434,7 @@ int simulate_command(const std::vector<std::string>& args) {
   w.global_batch = a.global_batch;
   w.backward_fraction = a.backward_fraction;
   w.overlap = a.overlap;
-  w.bucket_bytes = a.bucket_mb * kMiB;
+  w.bucket_bytes = (a.bucket_mb > 0 ? a.bucket_mb : 4) * kMiB;  // per row, see at_ranks
   w.first_bucket_bytes = a.first_bucket_mb * kMiB;
   w.optimizer_s = a.optimizer_ms * 1e-3;
   w.threads_per_rank = a.threads_per_rank;
@@ -459,14 +466,16 @@ int simulate_command(const std::vector<std::string>& args) {
   ODY_USAGE_CHECK(w.batch_per_rank > 0 || w.global_batch > 0, "trainer simulate needs --batch B (per GPU) or --global-batch G",
             kUsage);
   std::printf("%s\n", describe(cluster).c_str());
-  std::printf("%s%.0f parameters, %.1f MB of gradients (%g B each) in buckets of %g + %g MiB; compute "
+  const std::string buckets = a.bucket_mb > 0 ? fmt("%g", a.bucket_mb)
+                                              : "4 (one node) or 25 (across nodes, as the trainer)";
+  std::printf("%s%.0f parameters, %.1f MB of gradients (%g B each) in buckets of %g + %s MiB; compute "
               "%.4g ms per sample (%s), backward %.0f %% of it; %s; algorithm %s\n\n",
               a.model.empty() ? "" : (a.model + ": ").c_str(), params, w.grad_bytes / 1e6,
-              a.grad_bytes_per_param, a.first_bucket_mb, a.bucket_mb, w.compute_s_per_sample * 1e3,
+              a.grad_bytes_per_param, a.first_bucket_mb, buckets.c_str(), w.compute_s_per_sample * 1e3,
               compute_source.c_str(), 100 * w.backward_fraction,
               a.overlap >= 0 ? fmt("measured overlap %.2f", a.overlap).c_str() : "overlap simulated per bucket",
               a.algo.c_str());
-  print_table(w, cluster, a.gpus, algo, a.baseline);
+  print_table(w, cluster, a.gpus, algo, a.baseline, a.bucket_mb == 0);
   std::printf("\n");
   if (a.anchors) anchors();
   return kExitOk;
