@@ -66,6 +66,13 @@ expect_in "$WORK/anchors.txt" "Goyal et al. 2017, ResNet-50"
 expect_in "$WORK/anchors.txt" "16,652 img/s = 83.6 %"
 grep -qE '^\| 1024 \| ' "$WORK/anchors.txt" || fail "no 1024-GPU row"
 
+# Without --bucket-mb each row takes the trainer's own bucket size: 4 MiB on one node (8 GPUs),
+# 25 MiB across nodes (ViT-B/16 x32 at 1024 GPUs: 91.2 %, the README's 25 MiB column; 33.5 % with
+# 4 MiB everywhere).
+"$TRAINER" simulate --model vit_b16 --batch 32 --mfu 0.4 --gpus "8 1024" > "$WORK/auto.txt"
+grep -qE '^\| 8 \| 1 \| 32 .* 98\.4 % \| ring \|$' "$WORK/auto.txt" || { cat "$WORK/auto.txt"; fail "8 GPUs, 4 MiB buckets"; }
+grep -qE '^\| 1024 \| 128 \| 32 .* 91\.2 % \| tree \|$' "$WORK/auto.txt" || { cat "$WORK/auto.txt"; fail "1024 GPUs, 25 MiB buckets"; }
+
 # Errors name what is wrong: exit 1 for a malformed command line (unknown option, missing option,
 # a value of the wrong form), 2 for a value naming nothing known.
 check_error() {  # check_error CODE TEXT ARGS...
