@@ -35,6 +35,24 @@ int64_t step_of(const std::string& path) {
 
 }  // namespace
 
+std::string checkpoint_file(const std::string& path) {
+  std::error_code ec;
+  fs::path p(path);
+  if (fs::is_directory(p, ec)) {
+    p /= "latest";
+    ODY_CHECK(fs::is_regular_file(p, ec), "run folder '" + path + "' holds no 'latest' checkpoint pointer",
+              "name a checkpoint file (ckpt-step*.h5), or a folder a run has checkpointed into");
+  } else if (p.filename() != "latest") {
+    return path;
+  }
+  std::ifstream in(p);
+  std::string name;
+  std::getline(in, name);
+  ODY_CHECK(!name.empty() && name.find('/') == std::string::npos,
+            "'" + p.string() + "' does not name a checkpoint", "name a checkpoint file (ckpt-step*.h5)");
+  return (p.parent_path() / name).string();
+}
+
 Checkpointer::Checkpointer(std::string run_dir, int64_t keep_last, int64_t keep_every)
     : run_dir_(std::move(run_dir)), keep_last_(keep_last), keep_every_(keep_every) {}
 
@@ -88,7 +106,7 @@ std::optional<std::string> Checkpointer::resolve(const std::string& resume) cons
   if (resume != "auto") {
     ODY_CHECK(fs::exists(resume), "train.resume: checkpoint '" + resume + "' does not exist",
               "use \"auto\" for the newest checkpoint of this run, or \"none\"");
-    return resume;
+    return checkpoint_file(resume);  // a run folder or its `latest` too
   }
   for (const auto& path : list_checkpoints(run_dir_)) {
     try {

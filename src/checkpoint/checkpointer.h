@@ -9,6 +9,11 @@
 
 namespace odyssey {
 
+// The checkpoint file a user named: the file itself, a run folder (the checkpoint its `latest`
+// pointer names) or that `latest` pointer. Any other path comes back unchanged (the reader then
+// names it).
+std::string checkpoint_file(const std::string& path);
+
 class Checkpointer {
  public:
   // keep_last: the newest N checkpoints stay (0 = all); keep_every: checkpoints whose step is a

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "checkpoint/checkpoint.h"
+#include "checkpoint/checkpointer.h"
 #include "common/error.h"
 #include "config/config.h"
 #include "common/h5.h"
@@ -100,8 +101,9 @@ torch::Device inference_device(const std::string& setting) {
   return torch::Device(torch::kCUDA, 0);
 }
 
-TrainedModel load_trained_model(const std::string& path, const std::string& model_name, bool ema,
+TrainedModel load_trained_model(const std::string& named, const std::string& model_name, bool ema,
                                 const DatasetIndex& index, torch::Device device) {
+  const std::string path = checkpoint_file(named);  // a run folder or its `latest` too
   auto [weights, name, input, took_ema] = read_model_file(path, model_name, ema);
   const auto& entry = ModelRegistry::instance().find(name);
   const int64_t size = model_input_size(input, index.height, index.width);

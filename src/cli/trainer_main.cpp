@@ -7,6 +7,7 @@
 #include <map>
 
 #include "checkpoint/checkpoint.h"
+#include "checkpoint/checkpointer.h"
 #include "cli/fewshot_command.h"
 #include "cli/inference.h"
 #include "cli/predict_command.h"
@@ -193,7 +194,8 @@ int cmd_model_state(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
-int cmd_checkpoint_info(const std::string& path) {
+int cmd_checkpoint_info(const std::string& named) {
+  const std::string path = checkpoint_file(named);  // a run folder or its `latest` too
   CheckpointData d = read_checkpoint(path);  // verifies every tensor's CRC-32
   const auto& s = d.trainer;
   int64_t n = 0;
@@ -229,6 +231,7 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
       ODY_USAGE_FAIL("unexpected argument '" + args[i] + "'", "usage: trainer checkpoint export PATH --out W.h5");
   }
   ODY_USAGE_CHECK(!in.empty() && !out.empty(), "trainer checkpoint export needs PATH and --out W.h5", "");
+  in = checkpoint_file(in);  // a run folder or its `latest` too
   CheckpointData d = read_checkpoint(in);  // verified
   const bool ema = use_ema && take_ema_weights(d);
   const AugmentConfig input = run_input(d, in);  // predict reads it back from the file

@@ -143,9 +143,12 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   run_dir_ = (fs::path(cfg_.run.out_dir) / cfg_.run.name).string();
   if (!training) {  // nothing to plan, no run folder to open: the checkpoint is all there is
     resume_path_ = eval_only_->checkpoint;
-    if (comm_.rank() == 0)
-      ODY_CHECK(fs::is_regular_file(resume_path_),
+    if (comm_.rank() == 0) {
+      ODY_CHECK(fs::exists(resume_path_),
                 "trainer eval --checkpoint: '" + resume_path_ + "' does not exist", "");
+      resume_path_ = with_context("trainer eval --checkpoint",
+                                  [&] { return checkpoint_file(resume_path_); });
+    }
     return;
   }
   if (cfg_.data.shuffle == "block" && !train_->cached())  // one window of blocks, plus slack

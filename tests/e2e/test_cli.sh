@@ -36,11 +36,19 @@ expect_in "$WORK/none.txt" "run folder '$WORK/cli' already holds checkpoints"
 cat "$WORK/info.txt"
 expect_in "$WORK/info.txt" "verified"
 expect_in "$WORK/info.txt" "step 10, epoch 1"
+# A run folder or its `latest` pointer names its newest checkpoint wherever a checkpoint is asked for.
+for named in "$WORK/cli" "$WORK/cli/latest"; do
+  "$TRAINER" checkpoint info "$named" > "$WORK/info2.txt" 2>&1 || { cat "$WORK/info2.txt"; fail "checkpoint info $named"; }
+  expect_in "$WORK/info2.txt" "checkpoint    $ckpt (verified"
+done
 top1=$(grep -o 'test top-1 accuracy [0-9.]*%' "$WORK/train.txt" | grep -o '[0-9.]*%')
 "${MPI[@]}" -np 2 "$TRAINER" eval configs/quickstart.toml --checkpoint "$ckpt" data.path="$DATA" \
   data.eval_limit=1000 run.out_dir="$WORK" run.name=evalrun > "$WORK/eval.txt" 2>&1 || { cat "$WORK/eval.txt"; fail "eval"; }
 cat "$WORK/eval.txt"
 expect_in "$WORK/eval.txt" "top-1 $top1"
+"$TRAINER" eval configs/quickstart.toml --checkpoint "$WORK/cli" data.path="$DATA" data.eval_limit=1000 > "$WORK/evald.txt" 2>&1 ||
+  { cat "$WORK/evald.txt"; fail "eval of a run folder"; }
+expect_in "$WORK/evald.txt" "top-1 $top1"
 # Evaluation loads the weights only: a config naming another optimizer evaluates the same.
 "$TRAINER" eval configs/quickstart.toml --checkpoint "$ckpt" data.path="$DATA" data.eval_limit=1000 \
   run.out_dir="$WORK" run.name=evalrun2 optim.name=adamw > "$WORK/eval2.txt" 2>&1 || { cat "$WORK/eval2.txt"; fail "eval, another optimizer"; }
