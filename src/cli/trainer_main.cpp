@@ -316,14 +316,14 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   agree(*comm, [&] { set_cpu_gemm(resolve_cpu_gemm(cfg.train.cpu_gemm, cfg.source + ": train.cpu_gemm")); });
   agree(*comm, [&] { set_cpu_conv(cfg.train.cpu_conv, cfg.source + ": train.cpu_conv"); });
   // Every rank sees local_size < size alike: on every node when the job spans nodes, on none else.
-  if (cfg.dist.bucket_mb == 0) cfg.dist.bucket_mb = env.local_size < env.size ? 25 : 4;
+  cfg.dist.spans_nodes = env.local_size < env.size;
   log::info("{} ranks ({} per node), {} CPU threads per rank, device {}{}, backend {}, gradient "
             "buckets {} MB", env.size, env.local_size, threads, device.str(),
             device.is_cpu() ? " (matrix products: " + cpu_gemm_name(cpu_gemm()) +
                                   ", 3x3 convolutions: " +
                                   cpu_conv_name(cpu_conv_for(cfg.train.channels_last)) + ")"
                             : "",
-            comm->name(), cfg.dist.bucket_mb);
+            comm->name(), cfg.dist.effective_bucket_mb());
   agree(*comm, [&] {
     trainer = std::make_unique<Trainer>(cfg, *comm, device,
                                         eval_only ? std::optional(eval) : std::nullopt);
@@ -380,10 +380,13 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   if (r.stopped_nonfinite) return kExitRuntime;
   if (r.skipped_steps > 0)
     log::info("{} of {} updates were skipped for a non-finite loss", r.skipped_steps, r.steps);
-  log::info("done: {} steps in {:.1f} s; test top-1 accuracy {:.2f}% on {} {} images (top-5 "
+  if (r.paused)
+    log::info("stopped at step {} of {} (train.stop_at_step); train.resume=auto continues the run",
+              r.steps, r.total_steps);
+  log::info("{}: {} steps in {:.1f} s; test top-1 accuracy {:.2f}% on {} {} images (top-5 "
             "{:.2f}%, loss {:.4f}); run folder {}",
-            r.steps, r.seconds, 100 * r.top1, r.eval_samples, cfg.data.eval_split, 100 * r.top5,
-            r.loss, r.run_dir);
+            r.paused ? "paused" : "done", r.steps, r.seconds, 100 * r.top1, r.eval_samples,
+            cfg.data.eval_split, 100 * r.top5, r.loss, r.run_dir);
   return kExitOk;
 }
 

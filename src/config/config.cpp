@@ -34,9 +34,14 @@ std::string where_of(const toml::node& n, const std::string& file) {
   return file.empty() ? "command line" : "command line override";
 }
 
-// Shortest text that reads back as the same double, always with a '.' or exponent (a TOML float).
+// Shortest text that reads back as the same double, always with a '.' or exponent (a TOML float);
+// whole numbers below 1e15 in plain digits (300.0, not 3e+02).
 std::string fmt_double(double v) {
   char buf[32];
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+    return buf;
+  }
   for (int digits = 1; digits <= 17; ++digits) {
     std::snprintf(buf, sizeof buf, "%.*g", digits, v);
     if (std::strtod(buf, nullptr) == v) break;
@@ -547,6 +552,12 @@ Config parse_config(const std::string& text, const std::string& source_name,
             ODY_MSG(cfg.source << ": train.accum_steps = " << cfg.train.accum_steps
                                << " does not divide train.batch_size = " << cfg.train.batch_size),
             "micro-batches must be equal: choose a divisor of the batch size");
+  for (const auto& [key, rate] : {std::pair<const char*, double>{"model.dropout", cfg.model.dropout},
+                                  {"model.stochastic_depth", cfg.model.stochastic_depth}})
+    ODY_CHECK(rate == -1 || rate >= 0,
+              ODY_MSG(cfg.source << ": " << key << " = " << rate << " is neither -1 (the "
+                                 << "architecture's default) nor a rate in [0, 0.99]"),
+              "");
   return cfg;
 }
 

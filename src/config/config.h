@@ -134,6 +134,11 @@ struct DistConfig {
   double timeout_s = 300;         // a collective slower than this ends the job, naming the rank
   double first_timeout_s = 900;   // the same until the first step completed (setup, warm-up)
   bool sync_bn = false;           // BatchNorm statistics over the global batch while training
+  // Not a key: whether the job spans nodes, set at start-up, for bucket_mb = 0 (the run's
+  // config.toml keeps the 0, so a rerun on another topology chooses again).
+  bool spans_nodes = false;
+  // The bucket size used: bucket_mb, or by topology 4 MB on one node, 25 MB across nodes.
+  double effective_bucket_mb() const { return bucket_mb > 0 ? bucket_mb : spans_nodes ? 25 : 4; }
 };
 
 struct CheckpointConfig {

@@ -132,7 +132,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   if (cfg_.train.ema_decay > 0 && training)
     ema_ = std::make_unique<Ema>(params_, cfg_.train.ema_decay, cfg_.train.ema_warmup);
   ReducerOptions reducer;
-  reducer.bucket_bytes = static_cast<int64_t>(cfg_.dist.bucket_mb * (1 << 20));
+  reducer.bucket_bytes = static_cast<int64_t>(cfg_.dist.effective_bucket_mb() * (1 << 20));
   reducer.first_bucket_bytes = static_cast<int64_t>(cfg_.dist.first_bucket_mb * (1 << 20));
   reducer.compress = cfg_.dist.compress;
   std::vector<torch::Tensor> reduced;
@@ -386,6 +386,9 @@ TrainResult Trainer::run() {
   r.loss = last_eval_.loss();
   r.eval_samples = last_eval_.count();
   r.steps = state_.step;
+  r.total_steps = total_steps_;
+  r.paused = why == StopReason::kStepLimit && cfg_.train.stop_at_step > 0 &&
+             state_.step >= cfg_.train.stop_at_step && state_.step < total_steps_;
   r.seconds = seconds_since(t_start);
   r.run_dir = run_dir_;
   r.preempted = why == StopReason::kSignal;

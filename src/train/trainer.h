@@ -38,6 +38,8 @@ struct TrainResult {
   bool preempted = false;   // stopped by a signal; a checkpoint of the stop step was written
   bool stopped_nonfinite = false;  // train.on_nonfinite = "stop" fired; last good state saved
   int64_t skipped_steps = 0;  // updates skipped for a non-finite loss
+  int64_t total_steps = 0;    // the run's planned steps
+  bool paused = false;  // ended at train.stop_at_step before total_steps: a resume continues
   bool checkpoint_failed = false;  // stopped by a failed write, or the last write failed
   std::string checkpoint_error;  // the last failed write's error (rank 0's message), or ""
   std::string last_checkpoint;   // the newest complete checkpoint (rank 0), or ""

@@ -24,6 +24,10 @@ rc=0; "$TRAINER" > /dev/null 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "no arguments: exit $rc, expected 1"
 small_run 2 cli data.train_limit=1280 data.eval_limit=1000 train.epochs=1 > "$WORK/train.txt" 2>&1 || { cat "$WORK/train.txt"; fail "train"; }
 ckpt="$WORK/cli/$(cat "$WORK/cli/latest")"
+# The run's config.toml keeps dist.bucket_mb = 0 (chosen by topology at each start), not the 4 MB
+# this one-node run used, and whole floats in plain digits.
+grep -qx 'bucket_mb = 0.0' "$WORK/cli/config.toml" || { cat "$WORK/cli/config.toml"; fail "config.toml: bucket_mb"; }
+grep -qx 'timeout_s = 300.0' "$WORK/cli/config.toml" || fail "config.toml: timeout_s"
 # Running the same run again resumes the finished run (train.resume = "auto" by default) and
 # reports its accuracy; "none" on a folder with checkpoints is refused.
 small_run 2 cli data.train_limit=1280 data.eval_limit=1000 train.epochs=1 > "$WORK/again.txt" 2>&1 || { cat "$WORK/again.txt"; fail "rerun"; }

@@ -6,6 +6,8 @@ common=(model.name=tiny_cnn data.train_limit=1600 data.eval_limit=500 train.batc
 small_run 2 whole "${common[@]}" > "$WORK/whole.txt" 2>&1 || { cat "$WORK/whole.txt"; fail "whole"; }
 small_run 2 split "${common[@]}" train.stop_at_step=33 > "$WORK/a.txt" 2>&1 || { cat "$WORK/a.txt"; fail "first part"; }
 expect_in "$WORK/a.txt" "ckpt-step0000000033.h5"
+expect_in "$WORK/a.txt" "stopped at step 33 of 100 (train.stop_at_step); train.resume=auto continues the run"
+expect_in "$WORK/a.txt" "paused: 33 steps"
 small_run 2 split "${common[@]}" train.resume=auto > "$WORK/b.txt" 2>&1 || { cat "$WORK/b.txt"; fail "resume"; }
 expect_in "$WORK/b.txt" "resumed from"
 expect_in "$WORK/b.txt" "at step 33 (epoch 0, step 33 of the epoch)"
