@@ -381,7 +381,7 @@ const std::vector<Field>& schema() {
                 "shear/translate x/y, rotate, brightness, colour, contrast, sharpness, posterize, "
                 "solarize, autocontrast, equalize), after the flip (0 = off)"),
       int_field("augment", "randaugment_m", REF(augment.randaugment_m), 0, 30,
-                "RandAugment magnitude of 30 bins (torchvision's scale: 9 = shear 0.09, rotate "
+                "RandAugment magnitude: bin 0-30 of torchvision's 31 (9 = shear 0.09, rotate "
                 "9 degrees, factors 1 +- 0.27)"),
       int_field("augment", "image_size", REF(augment.image_size), 0, 4096,
                 "side of the square images the model sees, training and evaluation (0 = the "
