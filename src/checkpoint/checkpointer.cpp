@@ -45,6 +45,7 @@ std::string checkpoint_file(const std::string& path) {
   } else if (p.filename() != "latest") {
     return path;
   }
+  ODY_CHECK(fs::is_regular_file(p, ec), "'" + p.string() + "' does not exist", "");
   std::ifstream in(p);
   std::string name;
   std::getline(in, name);

@@ -69,7 +69,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (a == "--models") models = split(argv[i + 1], ',');
-    else if (a == "--repeat") repeat = static_cast<int>(positive_int_option(a, argv[i + 1]));
+    else if (a == "--repeat") {
+      if (!parse_repeat(a, argv[i + 1], repeat)) return 1;
+    }
     else if (a == "--bucket-mb") bucket_mb = std::atof(argv[i + 1]);
     else first_mb = std::atof(argv[i + 1]);
   }

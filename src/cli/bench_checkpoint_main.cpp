@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     }
     if (a == "--dir") dir = argv[i + 1];
     else if (a == "--models") models = split(argv[i + 1], ',');
-    else repeat = static_cast<int>(positive_int_option(a, argv[i + 1]));
+    else if (!parse_repeat(a, argv[i + 1], repeat)) return 1;
   }
   log::out().set_level(spdlog::level::warn);  // no per-checkpoint lines
   fs::create_directories(dir);

@@ -63,10 +63,10 @@ Args parse(int argc, char** argv) {
       a.synthetic_n = positive_int_option(s, parts[0]);
       a.synthetic_side = positive_int_option(s, parts[1]);
     } else if (s.rfind("--", 0) != 0 && a.dir.empty()) a.dir = s;
-    else ODY_FAIL("unknown or incomplete option '" + s + "'", "see the comment at the top of bench_loader_main.cpp");
+    else ODY_USAGE_FAIL("unknown or incomplete option '" + s + "'", "see bench_loader --help");
   }
   if (a.dir.empty() && a.synthetic_n > 0) a.dir = "checkpoints/bench-loader-data";
-  ODY_CHECK(!a.dir.empty(), "usage: bench_loader DATA_DIR | --synthetic N,SIDE [options]", "");
+  ODY_USAGE_CHECK(!a.dir.empty(), "usage: bench_loader DATA_DIR | --synthetic N,SIDE [options]", "");
   return a;
 }
 
@@ -185,6 +185,9 @@ int main(int argc, char** argv) {
           drain(streamed, 2, [&](const Batch& b) { augment_train(b.images, deit, norm, ++seed); });
         }));
     return 0;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;

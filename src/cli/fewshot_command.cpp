@@ -65,7 +65,7 @@ int fewshot_command(const std::vector<std::string>& raw) {
                                   [&](const torch::Tensor& x) { return m.model->features(x); });
   const FewShotResult r = evaluate_fewshot(features, in.reader->labels(), a.options, in.index.class_names);
   std::printf("fewshot: %s from %s%s, %lld-dim features of %lld images of split '%s'\n",
-              m.name.c_str(), a.checkpoint.c_str(), m.ema ? " (EMA weights)" : "",
+              m.name.c_str(), m.path.c_str(), m.ema ? " (EMA weights)" : "",
               static_cast<long long>(features.size(1)),
               static_cast<long long>(features.size(0)), in.split.c_str());
   std::printf("fewshot: %lld-way %lld-shot, %lld episodes (seed %llu), %lld queries per episode "

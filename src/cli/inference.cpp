@@ -69,7 +69,7 @@ ModelFile read_model_file(const std::string& path, const std::string& model_name
   if (is_checkpoint) {
     CheckpointData ckpt = read_checkpoint(path);
     const bool took = ema && take_ema_weights(ckpt);
-    const AugmentConfig input = run_input(ckpt, path);
+    const AugmentConfig input = run_input(ckpt);
     return {std::move(ckpt.model), model_name.empty() ? ckpt.trainer.model_name : model_name,
             input, took};
   }
@@ -85,9 +85,8 @@ ModelFile read_model_file(const std::string& path, const std::string& model_name
 
 }  // namespace
 
-AugmentConfig run_input(const CheckpointData& ckpt, const std::string& path) {
-  if (ckpt.trainer.config_toml.empty()) return {};
-  return parse_config(ckpt.trainer.config_toml, path + " (/trainer/config_toml)").augment;
+AugmentConfig run_input(const CheckpointData& ckpt) {
+  return stored_eval_input(ckpt.trainer.config_toml);
 }
 
 torch::Device inference_device(const std::string& setting) {
@@ -112,7 +111,7 @@ TrainedModel load_trained_model(const std::string& named, const std::string& mod
   for (const auto& [k, t] : weights)
     if (k.rfind(probe->head_prefix(), 0) == 0 && t.dim() == 2) classes = t.size(0);
   ODY_CHECK(classes > 0, "'" + path + "' holds no classifier head for model " + name, "");
-  TrainedModel m{entry.create({classes, index.channels, size}), name, classes, input, took_ema};
+  TrainedModel m{entry.create({classes, index.channels, size}), name, classes, input, took_ema, path};
   load_weights(*m.model, weights, /*reset_head=*/false, path);
   m.model->to(device);
   m.model->eval();

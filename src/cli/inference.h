@@ -31,9 +31,9 @@ SplitInput open_split(const std::string& dir_or_shard, const std::string& split)
 // the CPU), "cpu" or "cuda" (GPU 0 of those visible; one clear error when there is none).
 torch::Device inference_device(const std::string& setting);
 
-// The input a checkpoint's run trained and evaluated at (augment.image_size, eval_crop; the
-// other augment keys as the run had them), from its /trainer/config_toml; defaults without one.
-AugmentConfig run_input(const CheckpointData& ckpt, const std::string& path);
+// The input a checkpoint's run evaluated at (augment.image_size, eval_crop), from its
+// /trainer/config_toml; defaults without one.
+AugmentConfig run_input(const CheckpointData& ckpt);
 
 // A registry model for the dataset's channels and image size (the run's augment.image_size when
 // it set one) with the weights of PATH, in eval mode, on `device`: a checkpoint's EMA weights
@@ -47,6 +47,7 @@ struct TrainedModel {
   int64_t classes = 0;
   AugmentConfig input;  // image_size / eval_crop of the run (defaults when the file has none)
   bool ema = false;     // the checkpoint's EMA weights were taken
+  std::string path;     // the file read (a run folder or `latest` resolved)
 };
 TrainedModel load_trained_model(const std::string& path, const std::string& model_name, bool ema,
                                 const DatasetIndex& index, torch::Device device);

@@ -64,7 +64,7 @@ int predict_command(const std::vector<std::string>& raw) {
                       reader.labels().data_ptr(), a.out);
     h5::write_attr(f, "model", m.name);
     h5::write_attr(f, "ema_weights", static_cast<int64_t>(m.ema));
-    h5::write_attr(f, "checkpoint", a.checkpoint);
+    h5::write_attr(f, "checkpoint", m.path);
     h5::write_attr(f, "data", a.data);
     h5::write_attr(f, "split", in.split);
   }

@@ -87,10 +87,10 @@ int cmd_idx(const std::vector<std::string>& args) {
     if (a == "--name" && has_value) name = args[++i];
     else if (a == "--train-shards" && has_value) train_shards = positive_int_option(a, args[++i]);
     else if (a == "--test-shards" && has_value) test_shards = positive_int_option(a, args[++i]);
-    else if (a.rfind("--", 0) == 0) ODY_FAIL("unknown or incomplete option '" + a + "'", "see shardify --help");
+    else if (a.rfind("--", 0) == 0) ODY_USAGE_FAIL("unknown or incomplete option '" + a + "'", "see shardify --help");
     else pos.push_back(a);
   }
-  ODY_CHECK(pos.size() == 2, "usage: shardify idx SRC_DIR OUT_DIR [options]", "see shardify --help");
+  ODY_USAGE_CHECK(pos.size() == 2, "usage: shardify idx SRC_DIR OUT_DIR [options]", "see shardify --help");
   auto classes = kClassNames.find(name);
   ODY_CHECK(classes != kClassNames.end(), "--name must be fashion-mnist or mnist, got '" + name + "'", "");
   const std::string& src = pos[0];
@@ -127,10 +127,10 @@ int cmd_cifar(const std::vector<std::string>& args) {
     if (a == "--coarse") coarse = true;
     else if (a == "--train-shards" && has_value) train_shards = positive_int_option(a, args[++i]);
     else if (a == "--test-shards" && has_value) test_shards = positive_int_option(a, args[++i]);
-    else if (a.rfind("--", 0) == 0) ODY_FAIL("unknown or incomplete option '" + a + "'", "see shardify --help");
+    else if (a.rfind("--", 0) == 0) ODY_USAGE_FAIL("unknown or incomplete option '" + a + "'", "see shardify --help");
     else pos.push_back(a);
   }
-  ODY_CHECK(pos.size() == 2, "usage: shardify cifar SRC_DIR OUT_DIR [options]", "see shardify --help");
+  ODY_USAGE_CHECK(pos.size() == 2, "usage: shardify cifar SRC_DIR OUT_DIR [options]", "see shardify --help");
   CifarData data = read_cifar(pos[0], coarse);
   data.splits[0].shards = train_shards;
   data.splits[1].shards = test_shards;
@@ -155,10 +155,10 @@ int cmd_folder(const std::vector<std::string>& args) {
     else if (a == "--shuffle-seed" && has_value) opt.shuffle_seed = nonnegative_int_option(a, args[++i]);
     else if (a == "--name" && has_value) name = args[++i];
     else if (a == "--skip-bad") opt.skip_bad = true;
-    else if (a.rfind("--", 0) == 0) ODY_FAIL("unknown or incomplete option '" + a + "'", "see shardify --help");
+    else if (a.rfind("--", 0) == 0) ODY_USAGE_FAIL("unknown or incomplete option '" + a + "'", "see shardify --help");
     else pos.push_back(a);
   }
-  ODY_CHECK(pos.size() == 2, "usage: shardify folder SRC_DIR OUT_DIR [options]", "see shardify --help");
+  ODY_USAGE_CHECK(pos.size() == 2, "usage: shardify folder SRC_DIR OUT_DIR [options]", "see shardify --help");
   if (name.empty()) name = fs::path(pos[0]).lexically_normal().filename().string();
   FolderTree tree = scan_image_folder(pos[0], split);
   for (const auto& s : tree.splits)
@@ -174,7 +174,7 @@ int cmd_folder(const std::vector<std::string>& args) {
 }
 
 int cmd_verify(const std::vector<std::string>& args) {
-  ODY_CHECK(args.size() == 1, "usage: shardify verify DIR", "");
+  ODY_USAGE_CHECK(args.size() == 1, "usage: shardify verify DIR", "");
   auto problems = verify_dataset(args[0]);
   for (const auto& p : problems) std::fprintf(stderr, "error: %s\n", p.c_str());
   if (!problems.empty()) return kExitUserError;
@@ -198,6 +198,9 @@ int main(int argc, char** argv) {
     if (args[0] == "folder") return cmd_folder(rest);
     if (args[0] == "verify") return cmd_verify(rest);
     std::fprintf(stderr, "error: unknown command '%s'\n%s", args[0].c_str(), kHelp);
+    return kExitUsage;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
     return kExitUsage;
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

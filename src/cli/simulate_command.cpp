@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/exit_codes.h"
+#include "config/config.h"
 #include "common/text.h"
 #include "models/registry.h"
 #include "scaling/allreduce_model.h"
@@ -177,7 +178,8 @@ std::string describe(const Cluster& c) {
 // The workload at p ranks: with auto_bucket (no --bucket-mb), the trainer's own choice of bucket
 // size (dist.bucket_mb = 0): 4 MiB while the job fits one node, 25 MiB once it spans nodes.
 Workload at_ranks(Workload w, const Cluster& c, int p, bool auto_bucket) {
-  if (auto_bucket) w.bucket_bytes = (c.ranks_per_node > 0 && p > c.ranks_per_node ? 25 : 4) * kMiB;
+  if (auto_bucket)
+    w.bucket_bytes = DistConfig::default_bucket_mb(c.ranks_per_node > 0 && p > c.ranks_per_node) * kMiB;
   return w;
 }
 

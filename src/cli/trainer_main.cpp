@@ -2,6 +2,7 @@
 #include <mpi.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -234,7 +235,7 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
   in = checkpoint_file(in);  // a run folder or its `latest` too
   CheckpointData d = read_checkpoint(in);  // verified
   const bool ema = use_ema && take_ema_weights(d);
-  const AugmentConfig input = run_input(d, in);  // predict reads it back from the file
+  const AugmentConfig input = run_input(d);  // predict reads it back from the file
   write_weights(out, d.model, {d.trainer.model_name, input.image_size, input.eval_crop});
   std::printf("wrote %s: %zu tensors of %s (step %lld%s, input %s); use it with model.init_from "
               "or trainer predict --checkpoint\n", out.c_str(), d.model.size(),
@@ -381,8 +382,8 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   if (r.skipped_steps > 0)
     log::info("{} of {} updates were skipped for a non-finite loss", r.skipped_steps, r.steps);
   if (r.paused)
-    log::info("stopped at step {} of {} (train.stop_at_step); train.resume=auto continues the run",
-              r.steps, r.total_steps);
+    log::info("stopped at step {} (train.stop_at_step) before the run's end; raise or remove "
+              "train.stop_at_step and resume with train.resume=auto to continue", r.steps);
   log::info("{}: {} steps in {:.1f} s; test top-1 accuracy {:.2f}% on {} {} images (top-5 "
             "{:.2f}%, loss {:.4f}); run folder {}",
             r.paused ? "paused" : "done", r.steps, r.seconds, 100 * r.top1, r.eval_samples,
@@ -395,7 +396,9 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
 int main(int argc, char** argv) {
   configure_allocator();
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+  const bool help = std::find(args.begin(), args.end(), "--help") != args.end() ||
+                    std::find(args.begin(), args.end(), "-h") != args.end();
+  if (args.empty() || help || args[0] == "help") {  // `trainer eval --help` too
     std::fputs(kHelp, args.empty() ? stderr : stdout);
     return args.empty() ? kExitUsage : kExitOk;
   }

@@ -25,6 +25,16 @@ bool help_requested(int argc, char** argv) {
   return false;
 }
 
+bool parse_repeat(const std::string& option, const std::string& value, int& out) {
+  try {
+    out = static_cast<int>(positive_int_option(option, value));
+    return true;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.message().c_str());
+    return false;
+  }
+}
+
 int64_t positive_int_option(const std::string& option, const std::string& value) {
   return int_option(option, value, 1, "positive");
 }

@@ -20,6 +20,10 @@ int64_t nonnegative_int_option(const std::string& option, const std::string& val
 // usage and exit 0 instead of running (one wrote 250 MB of checkpoints for --help).
 bool help_requested(int argc, char** argv);
 
+// --repeat N of the bench binaries: true and `out` set for a positive integer, else false after
+// printing the error to stderr.
+bool parse_repeat(const std::string& option, const std::string& value, int& out);
+
 // "text" with escapes.
 inline std::string quote_string(const std::string& s) { return "\"" + escape_quoted(s) + "\""; }
 

@@ -414,7 +414,8 @@ const std::vector<Field>& schema() {
                   "every rank, naming the ranks that did not arrive"),
       float_field("dist", "first_timeout_s", REF(dist.first_timeout_s), 1.0, 1e6,
                   "the watchdog's limit until the first training step completed (setup, data "
-                  "loading, warm-up)"),
+                  "loading, warm-up), and while the ranks wait for rank 0 to hand a checkpoint "
+                  "over (or, stopping, to write it)"),
       int_field("checkpoint", "every_epochs", REF(checkpoint.every_epochs), 0, kMaxI,
                 "checkpoint every N epochs (0 = only at the end of training)"),
       int_field("checkpoint", "every_steps", REF(checkpoint.every_steps), 0, kMaxI,
@@ -559,6 +560,17 @@ Config parse_config(const std::string& text, const std::string& source_name,
                                  << "architecture's default) nor a rate in [0, 0.99]"),
               "");
   return cfg;
+}
+
+AugmentConfig stored_eval_input(const std::string& text) {
+  AugmentConfig input;
+  try {
+    const toml::table root = toml::parse(text);
+    input.image_size = root["augment"]["image_size"].value_or(input.image_size);
+    input.eval_crop = root["augment"]["eval_crop"].value_or(input.eval_crop);
+  } catch (const toml::parse_error&) {
+  }
+  return input;
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {

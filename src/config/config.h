@@ -137,8 +137,11 @@ struct DistConfig {
   // Not a key: whether the job spans nodes, set at start-up, for bucket_mb = 0 (the run's
   // config.toml keeps the 0, so a rerun on another topology chooses again).
   bool spans_nodes = false;
-  // The bucket size used: bucket_mb, or by topology 4 MB on one node, 25 MB across nodes.
-  double effective_bucket_mb() const { return bucket_mb > 0 ? bucket_mb : spans_nodes ? 25 : 4; }
+  // The bucket size used: bucket_mb, or by topology (default_bucket_mb).
+  double effective_bucket_mb() const { return bucket_mb > 0 ? bucket_mb : default_bucket_mb(spans_nodes); }
+  // dist.bucket_mb = 0: 4 MB while a job fits one node, 25 MB (PyTorch DDP's) once it spans
+  // nodes, where each bucket's all-reduce latency grows (see trainer simulate).
+  static double default_bucket_mb(bool spans_nodes) { return spans_nodes ? 25 : 4; }
 };
 
 struct CheckpointConfig {
@@ -171,6 +174,11 @@ struct Config {
 Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 
 // Parses TOML text (used by tests and to read a config stored in a checkpoint).
+// The evaluation input (augment.image_size, augment.eval_crop) of a stored config, such as a
+// checkpoint's: only those two keys are read, so a config an older or newer build wrote (other
+// keys, other checks) still gives them; defaults where absent or unreadable.
+AugmentConfig stored_eval_input(const std::string& text);
+
 Config parse_config(const std::string& text, const std::string& source_name,
                     const std::vector<std::string>& overrides = {});
 

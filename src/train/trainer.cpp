@@ -96,12 +96,13 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   const ModelOptions model_options{num_classes_, index.channels,
                                    model_input_size(cfg_.augment, index.height, index.width),
                                    cfg_.model.dropout, cfg_.model.stochastic_depth};
+  ModelRegistry::instance().find(cfg_.model.name);  // an unknown name: its own error, no context
   model_ = with_context(
       ODY_MSG(cfg_.source << ": model.name = \"" << cfg_.model.name << "\" at "
                           << model_options.image_size << " px (augment.image_size, else the "
                           << "dataset's stored size)"),
       [&] { return ModelRegistry::instance().create(cfg_.model.name, model_options); });
-  if (!cfg_.model.init_from.empty()) {
+  if (!cfg_.model.init_from.empty() && training) {  // evaluation loads the checkpoint instead
     with_context(cfg_.source + ": model.init_from", [&] {
       load_weights(*model_, read_weights(cfg_.model.init_from), cfg_.model.reset_head,
                    cfg_.model.init_from);
@@ -122,6 +123,20 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   if (cfg_.dist.sync_bn) set_batch_norm_sync(&comm_);
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());
   for (auto& b : model_->named_buffers()) buffers_.emplace_back(b.key(), b.value());
+  if (!training) {  // nothing to plan, no run folder to open: the checkpoint is all there is
+    if (cfg_.train.precision == "fp16" && !device_.is_cuda()) {
+      log::info("train.precision = \"fp16\" runs on a GPU only: evaluating in float32");
+      cfg_.train.precision = "fp32";
+    }
+    resume_path_ = eval_only_->checkpoint;
+    if (comm_.rank() == 0) {
+      ODY_CHECK(fs::exists(resume_path_),
+                "trainer eval --checkpoint: '" + resume_path_ + "' does not exist", "");
+      resume_path_ = with_context("trainer eval --checkpoint",
+                                  [&] { return checkpoint_file(resume_path_); });
+    }
+    return;
+  }
   trainable_ = freeze_parameters(params_, cfg_.model.freeze, cfg_.source);
   if (trainable_.size() < params_.size())
     log::info("model.freeze: {} of {} parameter tensors frozen", params_.size() - trainable_.size(),
@@ -129,7 +144,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   optimizer_ = make_optimizer(cfg_.optim, trainable_);
   check_precision(cfg_.train.precision, device_, cfg_.source);
   if (cfg_.train.precision == "fp16") scaler_ = std::make_unique<LossScaler>();
-  if (cfg_.train.ema_decay > 0 && training)
+  if (cfg_.train.ema_decay > 0)
     ema_ = std::make_unique<Ema>(params_, cfg_.train.ema_decay, cfg_.train.ema_warmup);
   ReducerOptions reducer;
   reducer.bucket_bytes = static_cast<int64_t>(cfg_.dist.effective_bucket_mb() * (1 << 20));
@@ -141,16 +156,6 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   coordinator_ = std::make_unique<Coordinator>(comm_);
 
   run_dir_ = (fs::path(cfg_.run.out_dir) / cfg_.run.name).string();
-  if (!training) {  // nothing to plan, no run folder to open: the checkpoint is all there is
-    resume_path_ = eval_only_->checkpoint;
-    if (comm_.rank() == 0) {
-      ODY_CHECK(fs::exists(resume_path_),
-                "trainer eval --checkpoint: '" + resume_path_ + "' does not exist", "");
-      resume_path_ = with_context("trainer eval --checkpoint",
-                                  [&] { return checkpoint_file(resume_path_); });
-    }
-    return;
-  }
   if (cfg_.data.shuffle == "block" && !train_->cached())  // one window of blocks, plus slack
     train_->use_block_buffer(cfg_.data.shuffle_block, cfg_.data.shuffle_window + 2);
 
@@ -222,12 +227,12 @@ void Trainer::resume_from(const std::string& path) {
             "checkpoint '" + path + "' holds model '" + ckpt.trainer.model_name +
                 "', the config asks for '" + cfg_.model.name + "' (key model.name)",
             "");
+  // To evaluate: the averaged parameters in place of the live ones when it has them.
+  const bool ema = eval_only_ && eval_only_->ema && take_ema_weights(ckpt);
   NamedTensors live = params_;
   live.insert(live.end(), buffers_.begin(), buffers_.end());
   load_named(ckpt.model, live, "model", path);
   if (eval_only_) {
-    const bool ema = eval_only_->ema && !ckpt.ema.empty();
-    if (ema) load_named(ckpt.ema, params_, "ema", path);  // the averaged parameters; buffers stay
     log::info("evaluating {} (step {}{})", path, ckpt.trainer.step,
               ema ? ", its EMA weights" : ckpt.ema.empty() ? "" : ", live weights: --no-ema");
     return;
@@ -262,17 +267,20 @@ void Trainer::resume_from(const std::string& path) {
   if (old_global != new_global) {
     // Re-plan: the epoch's permutation is the same; skip the samples already consumed, rounded
     // down to whole new global batches (up to one batch of samples is seen twice).
-    // The step count follows, in steps of the new batch, so the schedule (warmup, decay to the
-    // floor at the last step, train.max_steps) stays where the run is in its epochs.
-    state_.step_in_epoch = state_.step_in_epoch * old_global / new_global;
-    state_.step = state_.epoch * steps_per_epoch_ + state_.step_in_epoch;
-    log::warn("global batch changed from {} to {}: resuming epoch {} at step {} (step {} of {})",
-              old_global, new_global, state_.epoch, state_.step_in_epoch, state_.step,
-              total_steps_);
+    state_.step_in_epoch = std::min(state_.step_in_epoch * old_global / new_global, steps_per_epoch_);
+    log::warn("global batch changed from {} to {}: resuming epoch {} at step {}", old_global,
+              new_global, state_.epoch, state_.step_in_epoch);
   }
   last_top1_ = ckpt.trainer.eval_top1;
   log::info("resumed from {} at step {} (epoch {}, step {} of the epoch)", path, state_.step,
             state_.epoch, state_.step_in_epoch);
+  // The schedule follows the data cursor (in steps of this run's batch and split), so warmup, the
+  // decay to the floor at the last step and train.max_steps stay where the run is in its epochs;
+  // the update count (checkpoint names, metrics) goes on from the checkpoint's.
+  schedule_offset_ = state_.epoch * steps_per_epoch_ + state_.step_in_epoch - state_.step;
+  if (schedule_offset_ != 0)
+    log::info("the schedule continues at step {} of {} (where the data is); step numbers go on "
+              "from {}", schedule_step(), total_steps_, state_.step);
 }
 
 ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tensor& labels,
@@ -386,9 +394,8 @@ TrainResult Trainer::run() {
   r.loss = last_eval_.loss();
   r.eval_samples = last_eval_.count();
   r.steps = state_.step;
-  r.total_steps = total_steps_;
   r.paused = why == StopReason::kStepLimit && cfg_.train.stop_at_step > 0 &&
-             state_.step >= cfg_.train.stop_at_step && state_.step < total_steps_;
+             state_.step >= cfg_.train.stop_at_step && schedule_step() < total_steps_;
   r.seconds = seconds_since(t_start);
   r.run_dir = run_dir_;
   r.preempted = why == StopReason::kSignal;
@@ -413,7 +420,7 @@ TrainResult Trainer::run() {
 Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
   set_train_mode(*model_);
   auto step_limit = [this] {
-    return (cfg_.train.max_steps > 0 && state_.step >= cfg_.train.max_steps) ||
+    return (cfg_.train.max_steps > 0 && schedule_step() >= cfg_.train.max_steps) ||
            (cfg_.train.stop_at_step > 0 && state_.step >= cfg_.train.stop_at_step);
   };
   ClassificationCounts window(num_classes_, /*detailed=*/false, device_);
@@ -433,8 +440,8 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     double waited = 0;
     bool limit = false;
     while (auto batch = loader.next()) {
-      const double lr = lr_at(cfg_.schedule, peak_lr_, state_.step, warmup_steps_, total_steps_,
-                              steps_per_epoch_);
+      const double lr = lr_at(cfg_.schedule, peak_lr_, schedule_step(), warmup_steps_,
+                              total_steps_, steps_per_epoch_);
       halt = train_step(batch->images, batch->labels, lr, &window);  // all ranks
       if (timeout_relaxed_) {  // setup, warm-up or a checkpoint hand-over is over
         comm_.set_timeout(cfg_.dist.timeout_s);
@@ -484,8 +491,8 @@ void Trainer::next_epoch() {
 void Trainer::save_stop_checkpoint(StopReason why, int signal) {
   // All ranks agreed to stop at this step: save it and leave without evaluating. The others wait
   // for rank 0's write in the barrier below, so the watchdog allows it the longer limit.
-  comm_.set_timeout(cfg_.dist.first_timeout_s);
   if (last_saved_step_ != state_.step) checkpoint();
+  comm_.set_timeout(cfg_.dist.first_timeout_s);  // after checkpoint(), which restores the limit
   if (writer_) writer_->wait();
   if (why == StopReason::kSignal)
     log::info("stopped by signal {} ({}) at step {}; resume with train.resume=auto", signal,
@@ -501,16 +508,20 @@ void Trainer::save_stop_checkpoint(StopReason why, int signal) {
 
 void Trainer::checkpoint(bool buffers_averaged) {
   if (!buffers_averaged) average_buffers(comm_, *model_);  // all ranks: one set of statistics
-  // Rank 0 may now wait for its previous write (or write synchronously) while the others go on
-  // to the next step's collectives: they allow it the longer limit until that step is done.
+  // Rank 0 may now wait for its previous write (or write synchronously): the others wait for its
+  // hand-over in one small collective under the longer limit, and the normal limit applies again
+  // from the next step (it covered that whole step, so a link cut there went unseen by the
+  // watchdog for dist.first_timeout_s).
   comm_.set_timeout(cfg_.dist.first_timeout_s);
-  timeout_relaxed_ = true;
   last_saved_step_ = state_.step;
   last_saved_time_ = Clock::now();
-  if (comm_.rank() != 0) return;
-  const double blocked = writer_->submit(snapshot());  // rank 0 only
-  if (cfg_.checkpoint.async)
-    log::info("checkpoint of step {} copied for the writer in {:.3f} s", state_.step, blocked);
+  if (comm_.rank() == 0) {
+    const double blocked = writer_->submit(snapshot());
+    if (cfg_.checkpoint.async)
+      log::info("checkpoint of step {} copied for the writer in {:.3f} s", state_.step, blocked);
+  }
+  comm_.allreduce_min(0);  // all ranks: rank 0's hand-over is done
+  if (!timeout_relaxed_) comm_.set_timeout(cfg_.dist.timeout_s);  // (relaxed until the 1st step)
 }
 
 bool Trainer::take_checkpoint_error() {

@@ -38,8 +38,7 @@ struct TrainResult {
   bool preempted = false;   // stopped by a signal; a checkpoint of the stop step was written
   bool stopped_nonfinite = false;  // train.on_nonfinite = "stop" fired; last good state saved
   int64_t skipped_steps = 0;  // updates skipped for a non-finite loss
-  int64_t total_steps = 0;    // the run's planned steps
-  bool paused = false;  // ended at train.stop_at_step before total_steps: a resume continues
+  bool paused = false;  // ended at train.stop_at_step before the run's last step
   bool checkpoint_failed = false;  // stopped by a failed write, or the last write failed
   std::string checkpoint_error;  // the last failed write's error (rank 0's message), or ""
   std::string last_checkpoint;   // the newest complete checkpoint (rank 0), or ""
@@ -153,6 +152,12 @@ class Trainer {
   CsvWriter csv_;        // rank 0 only
   TrainerState state_;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0, warmup_steps_ = 0;
+  // The schedule's step (lr, warmup, train.max_steps, progress): where the data cursor is, in
+  // steps of this run's global batch. It differs from state_.step, the count of updates that names
+  // checkpoints and metrics records and only grows, after a resume with another global batch or
+  // training split: schedule_offset_ is set at each resume.
+  int64_t schedule_offset_ = 0;
+  int64_t schedule_step() const { return state_.step + schedule_offset_; }
   double peak_lr_ = 0;
   double last_top1_ = -1;
   ClassificationCounts last_eval_{1};

@@ -51,18 +51,18 @@ void Trainer::report_progress(ClassificationCounts& window, double measured_s, d
   const double reduce_s = std::chrono::duration<double>(Clock::now() - t_reduce).count();
   comm_wait_s_ += reduce_s;
   const double window_s = measured_s + reduce_s;
-  const double lr = lr_at(cfg_.schedule, peak_lr_, std::max<int64_t>(0, state_.step - 1),
+  const double lr = lr_at(cfg_.schedule, peak_lr_, std::max<int64_t>(0, schedule_step() - 1),
                           warmup_steps_, total_steps_, steps_per_epoch_);
   const double ips = window.count() / std::max(1e-9, window_s);
   const double tflops = ips / comm_.size() * train_flops_per_image_ * 1e-12;  // per rank
   const double mfu = cfg_.metrics.peak_tflops > 0 ? tflops / cfg_.metrics.peak_tflops : 0;
-  const double eta = (total_steps_ - state_.step) * cfg_.train.batch_size * comm_.size() / std::max(1e-9, ips);
+  const double eta = (total_steps_ - schedule_step()) * cfg_.train.batch_size * comm_.size() / std::max(1e-9, ips);
   // 1-based epoch of the step just taken: after an epoch's last step the counter already names
   // the next epoch (and would print "epoch 5/4" at the end of a 4-epoch run).
   const int64_t epoch_of_last_step = state_.step_in_epoch == 0 ? state_.epoch : state_.epoch + 1;
   log::info("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s data-wait {:.1f}% "
             "comm-wait {:.1f}% eta {}",
-            epoch_of_last_step, cfg_.train.epochs, state_.step, total_steps_, window.loss(),
+            epoch_of_last_step, cfg_.train.epochs, schedule_step(), total_steps_, window.loss(),
             100 * window.top1(), lr, ips, 100 * data_wait_s / std::max(1e-9, window_s),
             100 * comm_wait_s_ / std::max(1e-9, window_s), format_duration(eta));
   const double forward_s = step_times_->take(StepTimes::kForward);  // all ranks: restarts them
@@ -100,21 +100,21 @@ void Trainer::report_progress(ClassificationCounts& window, double measured_s, d
 
 void Trainer::draw_progress_bar(double loss, const ClassificationCounts& window, double window_s) {
   if (std::chrono::duration<double>(Clock::now() - bar_drawn_).count() < 0.25 &&
-      state_.step < total_steps_)
+      schedule_step() < total_steps_)
     return;
   bar_drawn_ = Clock::now();
   // Read only when drawn: on a GPU the window's count is a device read.
   const double images_per_s = window.count() / std::max(1e-9, window_s);
   constexpr int kWidth = 24;
-  const double done = static_cast<double>(state_.step) / std::max<int64_t>(1, total_steps_);
+  const double done = static_cast<double>(schedule_step()) / std::max<int64_t>(1, total_steps_);
   const int filled = static_cast<int>(done * kWidth);
   std::string bar(filled, '#');
   bar.resize(kWidth, '.');
-  const double eta = (total_steps_ - state_.step) * cfg_.train.batch_size * comm_.size() /
+  const double eta = (total_steps_ - schedule_step()) * cfg_.train.batch_size * comm_.size() /
                      std::max(1e-9, images_per_s);
   log::status(fmt::format("epoch {}/{} [{}] step {}/{} {:.0f} img/s loss {:.4f} eta {}",
                           std::min(state_.epoch + 1, cfg_.train.epochs), cfg_.train.epochs, bar,
-                          state_.step, total_steps_, images_per_s, loss, format_duration(eta)));
+                          schedule_step(), total_steps_, images_per_s, loss, format_duration(eta)));
 }
 
 void Trainer::report_eval(const ClassificationCounts& c) {

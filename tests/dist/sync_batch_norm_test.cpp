@@ -154,5 +154,6 @@ TEST(SyncBatchNorm, OneValuePerRankNormalisesOverRanksOrFailsOnOne) {
   const auto y_ref = torch::batch_norm(x, weight, bias, rm_ref, rv_ref, true, 0.1, 1e-5, false);
   const auto y = sync_batch_norm(xs, weight, bias, rm, rv, 0.1, 1e-5, *comm);
   EXPECT_LE(rel_err(y, y_ref.narrow(0, comm->rank(), 1)), 1e-5);
+  EXPECT_LE(rel_err(rm, rm_ref), 1e-5);
   EXPECT_LE(rel_err(rv, rv_ref), 1e-5);
 }

@@ -138,9 +138,10 @@ expect_in "$WORK/ptpu.txt" "--device tpu is not auto, cpu or cuda"
 # (script gives it one; MPI_Init then sets PMIX_RANK, which hid the bar), not for one launched by
 # mpirun on the same terminal (every rank's output is a pseudo-terminal there, logs included).
 bar_args="configs/quickstart.toml data.path=$DATA run.out_dir=$WORK train.epochs=1 data.train_limit=640 data.eval_limit=100 train.threads=1"
-script -qec "$TRAINER $bar_args run.name=bar" /dev/null > "$WORK/bar.txt" 2>&1 || { cat "$WORK/bar.txt"; fail "run on a terminal"; }
+nolauncher=(env -u SLURM_JOB_ID -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK -u PMI_RANK)  # the suite may run under one
+"${nolauncher[@]}" script -qec "$TRAINER $bar_args run.name=bar" /dev/null > "$WORK/bar.txt" 2>&1 || { cat "$WORK/bar.txt"; fail "run on a terminal"; }
 grep -q 'epoch 1/1 \[#' "$WORK/bar.txt" || { cat "$WORK/bar.txt"; fail "no progress bar on a terminal"; }
-script -qec "${MPI[*]} -np 1 $TRAINER $bar_args run.name=bar2" /dev/null > "$WORK/bar2.txt" 2>&1 || { cat "$WORK/bar2.txt"; fail "mpirun on a terminal"; }
+"${nolauncher[@]}" script -qec "${MPI[*]} -np 1 $TRAINER $bar_args run.name=bar2" /dev/null > "$WORK/bar2.txt" 2>&1 || { cat "$WORK/bar2.txt"; fail "mpirun on a terminal"; }
 expect_in "$WORK/bar2.txt" "test top-1 accuracy"
 ! grep -q 'epoch 1/1 \[#' "$WORK/bar2.txt" || fail "a progress bar under mpirun"
 rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" --out "$WORK/pv.h5" --split val > "$WORK/pval.txt" 2>&1 || rc=$?
@@ -154,6 +155,13 @@ for b in bench_checkpoint bench_allreduce bench_step bench_loader allreduce_swee
   expect_in "$WORK/bhelp.txt" "usage:"
 done
 [ -z "$(ls -A "$WORK/benchcwd")" ] || fail "a bench --help wrote files: $(ls "$WORK/benchcwd")"
-rc=0; (cd "$WORK/benchcwd" && "$bindir/bench_checkpoint" --bogus 1 > /dev/null 2>&1) || rc=$?
-[ $rc -eq 1 ] && [ -z "$(ls -A "$WORK/benchcwd")" ] || fail "bench_checkpoint --bogus: exit $rc"
+for bad in "--bogus 1" "--repeat 0"; do
+  rc=0; (cd "$WORK/benchcwd" && "$bindir/bench_checkpoint" $bad > /dev/null 2>&1) || rc=$?
+  [ $rc -eq 1 ] && [ -z "$(ls -A "$WORK/benchcwd")" ] || fail "bench_checkpoint $bad: exit $rc"
+done
+# --help anywhere on trainer's command line prints the usage (eval, predict ...).
+for args in "eval --help" "predict --help" "configs/quickstart.toml -h"; do
+  "$TRAINER" $args > "$WORK/thelp.txt" 2>&1 || { cat "$WORK/thelp.txt"; fail "trainer $args failed"; }
+  expect_in "$WORK/thelp.txt" "trainer eval CONFIG.toml --checkpoint PATH"
+done
 echo PASS

@@ -15,7 +15,8 @@ t_all=$(now)
 cluster_up 3
 timeout_s=5
 # Checkpoints every 50 steps; the fault comes after step 54, away from the step after a checkpoint
-# (which the watchdog allows dist.first_timeout_s, while rank 0 hands the checkpoint over). The
+# (whose first collective the watchdog allows dist.first_timeout_s while rank 0 hands the checkpoint
+# over; until 2026-11-30 that limit covered the whole step after a checkpoint). The
 # margin is wide: tiny_cnn's steps take ~10 ms, and the log's 0.1 s polling plus mpirun's output
 # forwarding let the run go several steps past 54 before the fault (with checkpoints every 10 steps
 # and the fault after step 14, one CI run's cut landed in step 21, under the longer limit: Open MPI

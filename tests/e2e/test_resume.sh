@@ -6,7 +6,7 @@ common=(model.name=tiny_cnn data.train_limit=1600 data.eval_limit=500 train.batc
 small_run 2 whole "${common[@]}" > "$WORK/whole.txt" 2>&1 || { cat "$WORK/whole.txt"; fail "whole"; }
 small_run 2 split "${common[@]}" train.stop_at_step=33 > "$WORK/a.txt" 2>&1 || { cat "$WORK/a.txt"; fail "first part"; }
 expect_in "$WORK/a.txt" "ckpt-step0000000033.h5"
-expect_in "$WORK/a.txt" "stopped at step 33 of 100 (train.stop_at_step); train.resume=auto continues the run"
+expect_in "$WORK/a.txt" "stopped at step 33 (train.stop_at_step) before the run's end"
 expect_in "$WORK/a.txt" "paused: 33 steps"
 small_run 2 split "${common[@]}" train.resume=auto > "$WORK/b.txt" 2>&1 || { cat "$WORK/b.txt"; fail "resume"; }
 expect_in "$WORK/b.txt" "resumed from"
@@ -16,14 +16,26 @@ compare "$WORK/whole/ckpt-step0000000100.h5" "$WORK/split/ckpt-step0000000100.h5
 
 # Another world size: 2 ranks x 16 stop at step 40 of a 50-step epoch (1,280 samples consumed);
 # one rank x 16 re-plans the same epoch from sample 1,280 = its step 80, and finishes the run. The
-# step count follows (step 80 of 2 x 100), so the schedule ends at step 200, where it would have
-# at one rank throughout (it kept counting from 40 and ended at step 160, its lr short of the
-# cosine's floor).
+# schedule follows the data (step 80 of 2 x 100 in the new batch), so its lr decays to the floor
+# at the run's end (it kept the update count, 40, and ended short of the floor); step numbers go
+# on counting updates: 120 more, the last checkpoint is step 160.
 small_run 2 regrid "${common[@]}" train.stop_at_step=40 > "$WORK/r1.txt" 2>&1 || { cat "$WORK/r1.txt"; fail "regrid first part"; }
 small_run 1 regrid "${common[@]}" train.resume=auto > "$WORK/r2.txt" 2>&1 || { cat "$WORK/r2.txt"; fail "regrid resume"; }
-expect_in "$WORK/r2.txt" "global batch changed from 32 to 16: resuming epoch 0 at step 80 (step 80 of 200)"
+expect_in "$WORK/r2.txt" "global batch changed from 32 to 16: resuming epoch 0 at step 80"
+expect_in "$WORK/r2.txt" "the schedule continues at step 80 of 200 (where the data is); step numbers go on from 40"
 expect_in "$WORK/r2.txt" "test top-1 accuracy"
-[ -f "$WORK/regrid/ckpt-step0000000200.h5" ] || { ls "$WORK/regrid"; fail "the re-planned run did not end at step 200"; }
+grep -aq "step 200/200 " "$WORK/r2.txt" || { cat "$WORK/r2.txt"; fail "the schedule did not end at its step 200"; }
+[ "$(cat "$WORK/regrid/latest")" = ckpt-step0000000160.h5 ] || { ls "$WORK/regrid"; fail "the re-planned run's last checkpoint is not step 160"; }
+# The other way, 1 x 16 stopped at step 150 (epoch 1, step 50) resumed on 2 x 16: the schedule at
+# step 75 of 100, step numbers on from 150 to 175, so the newest checkpoint has the highest number
+# and a later resume=auto takes it (with the step count following the schedule, the run ended at
+# a lower step than the stop checkpoint's, and resume=auto went back to step 150).
+small_run 1 grow "${common[@]}" train.stop_at_step=150 > "$WORK/g1.txt" 2>&1 || { cat "$WORK/g1.txt"; fail "grow first part"; }
+small_run 2 grow "${common[@]}" > "$WORK/g2.txt" 2>&1 || { cat "$WORK/g2.txt"; fail "grow resume"; }
+expect_in "$WORK/g2.txt" "the schedule continues at step 75 of 100"
+[ "$(cat "$WORK/grow/latest")" = ckpt-step0000000175.h5 ] || { ls "$WORK/grow"; fail "the grown run's last checkpoint is not step 175"; }
+small_run 2 grow "${common[@]}" > "$WORK/g3.txt" 2>&1 || { cat "$WORK/g3.txt"; fail "grow rerun"; }
+expect_in "$WORK/g3.txt" "resumed from $WORK/grow/ckpt-step0000000175.h5"
 
 # Precision and EMA may change on resume. The step-33 checkpoint (float32, no EMA) with an fp16
 # run's loss-scaler state added resumes in float32 (the scale is not used) with EMA on: the average
