@@ -443,7 +443,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
       const double lr = lr_at(cfg_.schedule, peak_lr_, schedule_step(), warmup_steps_,
                               total_steps_, steps_per_epoch_);
       halt = train_step(batch->images, batch->labels, lr, &window);  // all ranks
-      if (timeout_relaxed_) {  // setup, warm-up or a checkpoint hand-over is over
+      if (timeout_relaxed_) {  // setup and warm-up are over
         comm_.set_timeout(cfg_.dist.timeout_s);
         timeout_relaxed_ = false;
       }

@@ -128,7 +128,7 @@ class Trainer {
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<Coordinator> coordinator_;
   int64_t skipped_steps_ = 0;
-  bool timeout_relaxed_ = true;  // dist.first_timeout_s applies until the current step is done
+  bool timeout_relaxed_ = true;  // dist.first_timeout_s applies until the first step is done
   // Communication time over the current logging window: what the training thread waited for
   // collectives (exposed) and how long they ran (busy).
   double comm_wait_s_ = 0, comm_busy_s_ = 0;
