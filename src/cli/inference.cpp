@@ -32,17 +32,10 @@ SplitInput open_split(const std::string& data, const std::string& split) {
     in.index.shards = {*it};
   }
   in.split = single_shard ? in.index.shards[0].split : split;
-  if (!single_shard) {
-    std::string splits;
-    bool found = false;
-    for (const auto& e : in.index.shards) {
-      found = found || e.split == split;
-      if (splits.find("'" + e.split + "'") == std::string::npos)
-        splits += (splits.empty() ? "" : ", ") + ("'" + e.split + "'");
-    }
-    ODY_CHECK(found, "'" + data + "' has no split '" + split + "' (its index.toml lists " + splits + ")",
-              "pass --split with one of them");
-  }
+  ODY_CHECK(single_shard || !in.index.split(split).empty(),
+            "'" + data + "' has no split '" + split + "' (its index.toml lists " +
+                in.index.split_names() + ")",
+            "pass --split with one of them");
   in.reader = std::make_unique<SplitReader>(dir, in.index, in.split, 0, int64_t{1} << 30);
   ODY_CHECK(in.reader->size() > 0, "split '" + in.split + "' of '" + data + "' holds no images",
             "pass another --split (index.toml lists them)");

@@ -2,7 +2,6 @@
 #include <mpi.h>
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -396,9 +395,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
 int main(int argc, char** argv) {
   configure_allocator();
   std::vector<std::string> args(argv + 1, argv + argc);
-  const bool help = std::find(args.begin(), args.end(), "--help") != args.end() ||
-                    std::find(args.begin(), args.end(), "-h") != args.end();
-  if (args.empty() || help || args[0] == "help") {  // `trainer eval --help` too
+  if (args.empty() || help_requested(argc, argv) || args[0] == "help") {  // `eval --help` too
     std::fputs(kHelp, args.empty() ? stderr : stdout);
     return args.empty() ? kExitUsage : kExitOk;
   }

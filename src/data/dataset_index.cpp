@@ -22,6 +22,14 @@ int64_t DatasetIndex::split_size(const std::string& name) const {
   return n;
 }
 
+std::string DatasetIndex::split_names() const {
+  std::string out;
+  for (const auto& s : shards)
+    if (out.find("'" + s.split + "'") == std::string::npos)
+      out += (out.empty() ? "'" : ", '") + s.split + "'";
+  return out;
+}
+
 namespace {
 
 template <typename T>

@@ -26,6 +26,8 @@ struct DatasetIndex {
 
   std::vector<ShardEntry> split(const std::string& name) const;
   int64_t split_size(const std::string& name) const;
+  // The splits the shards name, in first-listed order, quoted and comma-separated: 'train', 'test'.
+  std::string split_names() const;
 };
 
 inline constexpr const char* kIndexFile = "index.toml";

@@ -42,7 +42,8 @@ SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
                          bool skip_corrupt) {
   auto entries = index.split(split);
   ODY_CHECK(!entries.empty(),
-            "dataset '" + dir + "/index.toml' has no shards for split '" + split + "'",
+            "dataset '" + dir + "/index.toml' has no shards for split '" + split + "' (it lists " +
+                index.split_names() + ")",
             "check data.train_split / data.eval_split against the index");
   std::vector<torch::Tensor> labels;
   for (const auto& e : entries) {
