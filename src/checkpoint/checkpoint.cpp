@@ -185,6 +185,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     h5::write_attr(tr, "model_name", s.model_name);
     h5::write_attr(tr, "config", s.config_toml);
     h5::write_attr(tr, "eval_top1", s.eval_top1);
+    h5::write_attr(tr, "eval_step", s.eval_step);
   });
 }
 
@@ -247,6 +248,7 @@ CheckpointData read_checkpoint(const std::string& path) {
   s.model_name = h5::read_attr_string(tr, "model_name", path);
   s.config_toml = h5::read_attr_string(tr, "config", path);
   s.eval_top1 = h5::read_attr_double(tr, "eval_top1", path);
+  if (h5::has_attr(tr, "eval_step")) s.eval_step = h5::read_attr_int(tr, "eval_step", path);
   if (h5::has_attr(tr, "code_version")) s.code_version = h5::read_attr_string(tr, "code_version", path);
   data.model = read_group(file, "model", path);
   data.optimizer = read_group(file, "optimizer", path);

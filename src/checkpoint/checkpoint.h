@@ -25,6 +25,7 @@ struct TrainerState {
   std::string model_name;
   std::string config_toml;    // the resolved config of the run
   double eval_top1 = -1;      // last evaluation, -1 when none yet
+  int64_t eval_step = -1;     // the step it evaluated (-1: none, or a checkpoint older than it)
   std::string code_version;   // the build that wrote it (git describe), read back for info
 };
 

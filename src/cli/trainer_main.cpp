@@ -209,7 +209,11 @@ int cmd_checkpoint_info(const std::string& named) {
               (long long)s.samples_seen);
   std::printf("written by    %lld ranks x batch %lld\n", (long long)s.world_size,
               (long long)s.batch_size);
-  if (s.eval_top1 >= 0) std::printf("last eval     top-1 %.2f%%\n", 100 * s.eval_top1);
+  if (s.eval_top1 >= 0 && s.eval_step >= 0)
+    std::printf("last eval     top-1 %.2f%% after step %lld\n", 100 * s.eval_top1,
+                (long long)s.eval_step);
+  else if (s.eval_top1 >= 0)
+    std::printf("last eval     top-1 %.2f%%\n", 100 * s.eval_top1);
   if (!s.code_version.empty()) std::printf("code version  %s\n", s.code_version.c_str());
   return kExitOk;
 }

@@ -272,6 +272,7 @@ void Trainer::resume_from(const std::string& path) {
               new_global, state_.epoch, state_.step_in_epoch);
   }
   last_top1_ = ckpt.trainer.eval_top1;
+  last_eval_step_ = ckpt.trainer.eval_step;
   log::info("resumed from {} at step {} (epoch {}, step {} of the epoch)", path, state_.step,
             state_.epoch, state_.step_in_epoch);
   // The schedule follows the data cursor (in steps of this run's batch and split), so warmup, the
@@ -383,8 +384,17 @@ TrainResult Trainer::run() {
   if (why == StopReason::kSignal || why == StopReason::kNonFinite) {
     save_stop_checkpoint(why, halt.signal);  // rank 0 writes; every rank waits for it
   } else if (why != StopReason::kCheckpointFailed && last_eval_.count() == 0) {
-    last_eval_ = evaluate();  // resumed a finished run: evaluate what it holds
-    report_eval(last_eval_);
+    // Resumed a finished (or paused) run without a step to take: evaluate what it holds. When
+    // the checkpoint's own evaluation followed this very step, the metrics files already hold
+    // it: log it, do not append it twice.
+    last_eval_ = evaluate();
+    const bool recorded = last_eval_step_ == state_.step;
+    report_eval(last_eval_, /*record=*/!recorded);
+    if (recorded)
+      log::info("the run had already ended at step {}: this evaluation is in its metrics files "
+                "already, not recorded again", state_.step);
+    last_top1_ = last_eval_.top1();
+    last_eval_step_ = state_.step;
   }
   // All ranks: the last checkpoint is complete, or known to have failed, before anyone leaves.
   const bool last_write_failed = checkpoint_writes_failed();
@@ -439,6 +449,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
         cfg_.data.prefetch, static_cast<int>(cfg_.data.readers), pin_for());
     double waited = 0;
     bool limit = false;
+    bool checkpoint_after_eval = false;  // a checkpoint due at the epoch's last step
     while (auto batch = loader.next()) {
       const double lr = lr_at(cfg_.schedule, peak_lr_, schedule_step(), warmup_steps_,
                               total_steps_, steps_per_epoch_);
@@ -458,8 +469,16 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
         if (cfg_.checkpoint.on_error == "stop") return StopReason::kCheckpointFailed;
         log::info("continuing after a failed checkpoint (checkpoint.on_error = \"continue\")");
       }
+      limit = step_limit();
       const int64_t every = cfg_.checkpoint.every_steps;
-      if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) checkpoint();  // all ranks
+      if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) {
+        // At an epoch's end (or the run's) the checkpoint waits for end_of_epoch's evaluation,
+        // so that it holds that evaluation (a rerun of a finished run then records it once).
+        if (state_.step_in_epoch == 0 || limit)
+          checkpoint_after_eval = true;
+        else
+          checkpoint();  // all ranks
+      }
       wait_window += loader.wait_seconds() - waited;
       waited = loader.wait_seconds();
       if (progress_bar_) draw_progress_bar(last_loss_, window, seconds_since(t_window));
@@ -469,9 +488,10 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
         t_window = Clock::now();
         wait_window = 0;
       }
-      if ((limit = step_limit())) break;
+      if (limit) break;
     }
-    end_of_epoch(limit || state_.epoch >= cfg_.train.epochs);  // all ranks; rank 0 writes
+    end_of_epoch(limit || state_.epoch >= cfg_.train.epochs, checkpoint_after_eval);  // all ranks
+    checkpoint_after_eval = false;
     if (limit) return StopReason::kStepLimit;
   }
   return StopReason::kDone;
@@ -541,7 +561,7 @@ bool Trainer::checkpoint_writes_failed() {
   return failed;
 }
 
-void Trainer::end_of_epoch(bool last) {
+void Trainer::end_of_epoch(bool last, bool checkpoint_due) {
   // All ranks: one set of BatchNorm statistics, then evaluation over disjoint parts.
   average_buffers(comm_, *model_);
   const int64_t epochs_done = state_.epoch;
@@ -549,10 +569,12 @@ void Trainer::end_of_epoch(bool last) {
   if (eval_due) {
     last_eval_ = evaluate();
     last_top1_ = last_eval_.top1();
+    last_eval_step_ = state_.step;
     report_eval(last_eval_);
   }
   const int64_t every = cfg_.checkpoint.every_epochs;
-  const bool ckpt_due = last || (every > 0 && state_.step_in_epoch == 0 && epochs_done % every == 0);
+  const bool ckpt_due = last || checkpoint_due ||
+                        (every > 0 && state_.step_in_epoch == 0 && epochs_done % every == 0);
   if (ckpt_due && last_saved_step_ != state_.step) checkpoint(/*buffers_averaged=*/true);
 }
 
@@ -593,6 +615,7 @@ CheckpointData Trainer::snapshot() const {
   if (ema_) d.ema = ema_->state();
   d.trainer = state_;
   d.trainer.eval_top1 = last_top1_;
+  d.trainer.eval_step = last_eval_step_;
   return d;
 }
 

@@ -87,9 +87,12 @@ class Trainer {
   // skipped on every rank when any rank's loss is not finite.
   ControlFlags train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
                           ClassificationCounts* window);
-  void end_of_epoch(bool last);
+  // All ranks: evaluation when due, then the checkpoint when due (or checkpoint_due: one the last
+  // step asked for).
+  void end_of_epoch(bool last, bool checkpoint_due = false);
   void report_progress(ClassificationCounts& window, double measured_s, double data_wait_s);
-  void report_eval(const ClassificationCounts& counts);
+  // Logs an evaluation; rank 0 records it in the metrics files unless `record` is false.
+  void report_eval(const ClassificationCounts& counts, bool record = true);
   // The columns of metrics.csv (train and eval records share them; empty where not applicable).
   static const std::vector<std::string>& metrics_csv_columns();
   // Rank 0, on a terminal: redraws the progress bar (at most a few times a second).
@@ -160,6 +163,7 @@ class Trainer {
   int64_t schedule_step() const { return state_.step + schedule_offset_; }
   double peak_lr_ = 0;
   double last_top1_ = -1;
+  int64_t last_eval_step_ = -1;  // the step last_top1_ followed (recorded in the metrics files)
   ClassificationCounts last_eval_{1};
 };
 

@@ -117,7 +117,7 @@ void Trainer::draw_progress_bar(double loss, const ClassificationCounts& window,
                           schedule_step(), total_steps_, images_per_s, loss, format_duration(eta)));
 }
 
-void Trainer::report_eval(const ClassificationCounts& c) {
+void Trainer::report_eval(const ClassificationCounts& c, bool record) {
   auto [worst, worst_recall] = worst_class(c);
   std::string worst_name =
       worst < static_cast<int64_t>(class_names_.size()) ? class_names_[worst] : std::to_string(worst);
@@ -126,7 +126,7 @@ void Trainer::report_eval(const ClassificationCounts& c) {
             state_.step, ema_ ? " (EMA weights)" : "", cfg_.data.eval_split, c.loss(),
             100 * c.top1(), 100 * c.top5(), c.mean_ap(), c.mean_iou(), c.macro_f1(), c.ece(),
             c.count(), worst_name, 100 * worst_recall);
-  if (!metrics_.is_open()) return;  // rank 0 only below
+  if (!record || !metrics_.is_open()) return;  // rank 0 only below
   metrics_.write(JsonRecord()
                      .add("kind", "eval")
                      .add("step", state_.step)

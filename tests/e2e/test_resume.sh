@@ -36,6 +36,16 @@ expect_in "$WORK/g2.txt" "the schedule continues at step 75 of 100"
 [ "$(cat "$WORK/grow/latest")" = ckpt-step0000000175.h5 ] || { ls "$WORK/grow"; fail "the grown run's last checkpoint is not step 175"; }
 small_run 2 grow "${common[@]}" > "$WORK/g3.txt" 2>&1 || { cat "$WORK/g3.txt"; fail "grow rerun"; }
 expect_in "$WORK/g3.txt" "resumed from $WORK/grow/ckpt-step0000000175.h5"
+# Nothing left to train: the rerun evaluates and says so, but its metrics files keep one record of
+# the evaluation after step 175 (each rerun appended another).
+expect_in "$WORK/g3.txt" "the run had already ended at step 175: this evaluation is in its metrics files already"
+/usr/bin/python3 - "$WORK/grow" <<'PY'
+import csv, json, sys
+jsonl = [r for r in map(json.loads, open(sys.argv[1] + "/metrics.jsonl")) if r["kind"] == "eval"]
+rows = [r for r in csv.DictReader(open(sys.argv[1] + "/metrics.csv")) if r["kind"] == "eval"]
+assert [r["step"] for r in jsonl].count(175) == 1, [r["step"] for r in jsonl]
+assert [r["step"] for r in rows].count("175") == 1, [r["step"] for r in rows]
+PY
 
 # Precision and EMA may change on resume. The step-33 checkpoint (float32, no EMA) with an fp16
 # run's loss-scaler state added resumes in float32 (the scale is not used) with EMA on: the average

@@ -49,6 +49,7 @@ CheckpointData make(int64_t step, torch::nn::Module& m, Optimizer& opt) {
   d.trainer.model_name = "fmnist_cnn";
   d.trainer.config_toml = "[run]\nname = \"x\"\n";
   d.trainer.eval_top1 = 0.5;
+  d.trainer.eval_step = step - 3;
   return d;
 }
 
@@ -67,6 +68,8 @@ TEST(Checkpoint, SaveLoadGivesIdenticalTensors) {
   CheckpointData back = read_checkpoint(dir / "c.h5");
   EXPECT_EQ(back.trainer.step, 123);
   EXPECT_EQ(back.trainer.step_in_epoch, 17);
+  EXPECT_EQ(back.trainer.eval_top1, 0.5);
+  EXPECT_EQ(back.trainer.eval_step, 120);
   EXPECT_EQ(back.trainer.model_name, "fmnist_cnn");
   EXPECT_EQ(back.trainer.config_toml, "[run]\nname = \"x\"\n");
 
