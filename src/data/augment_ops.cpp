@@ -170,13 +170,16 @@ torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cf
   return x.clamp(0.0, 1.0);
 }
 
-torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generator& gen) {
+torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generator& gen,
+                             ErasingForm form) {
   const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
-  auto out = images.clone();
   auto draw = torch::rand({b, 10, 4}, gen, torch::kDouble);  // fixed draws: deterministic count
   auto apply = torch::rand({b}, gen, torch::kDouble);
   auto d = draw.accessor<double, 3>();
   auto a = apply.accessor<double, 1>();
+  // Each image's box as [y0, y0 + eh) x [x0, x0 + ew); an empty one (0, 0) when not erased.
+  auto boxes = torch::zeros({4, b}, torch::kLong);
+  auto box = boxes.accessor<int64_t, 2>();
   for (int64_t i = 0; i < b; ++i) {
     if (a[i] >= p) continue;
     for (int t = 0; t < 10; ++t) {  // up to ten tries for a rectangle that fits
@@ -186,10 +189,25 @@ torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generato
       if (eh < 1 || ew < 1 || eh >= h || ew >= w) continue;
       const int64_t y0 = static_cast<int64_t>(d[i][t][2] * (h - eh + 1));
       const int64_t x0 = static_cast<int64_t>(d[i][t][3] * (w - ew + 1));
-      out[i].narrow(1, y0, eh).narrow(2, x0, ew).zero_();
+      box[0][i] = y0, box[1][i] = y0 + eh, box[2][i] = x0, box[3][i] = x0 + ew;
       break;
     }
   }
+  if (form == ErasingForm::kAuto) form = images.is_cuda() ? ErasingForm::kMasked : ErasingForm::kPerImage;
+  if (form == ErasingForm::kMasked) {
+    // One [B, 1, H, W] mask from the boxes (copied to the device in one transfer).
+    const auto edges = to_device_of(boxes, images, torch::kLong).view({4, b, 1, 1, 1});
+    const auto rows = torch::arange(h, edges.options()).view({1, 1, h, 1});
+    const auto cols = torch::arange(w, edges.options()).view({1, 1, 1, w});
+    const auto mask = (rows >= edges[0]) & (rows < edges[1]) & (cols >= edges[2]) & (cols < edges[3]);
+    return images.masked_fill(mask, 0);
+  }
+  auto out = images.clone();
+  for (int64_t i = 0; i < b; ++i)
+    if (box[1][i] > box[0][i])
+      out[i].narrow(1, box[0][i], box[1][i] - box[0][i])
+          .narrow(2, box[2][i], box[3][i] - box[2][i])
+          .zero_();
   return out;
 }
 

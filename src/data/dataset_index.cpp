@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <type_traits>
 
 #include "common/error.h"
 
@@ -32,25 +33,50 @@ std::string DatasetIndex::split_names() const {
 
 namespace {
 
+constexpr const char* kRewrite = "index.toml is written by `shardify`; convert the dataset again";
+
+// "a string", or "strings" for a list's values.
+template <typename T>
+const char* kind_of(bool plural = false) {
+  if constexpr (std::is_same_v<T, std::string>) return plural ? "strings" : "a string";
+  else if constexpr (std::is_integral_v<T>) return plural ? "integers" : "an integer";
+  else return plural ? "numbers" : "a number";
+}
+
+// "<file>:<line>" of a value read from the file.
+std::string where(const toml::node& n, const std::string& file) {
+  return file + ":" + std::to_string(n.source().begin.line);
+}
+
 template <typename T>
 T required(const toml::table& t, const std::string& key, const std::string& file) {
-  auto v = t[key].value<T>();
-  ODY_CHECK(v.has_value(), "'" + file + "': missing or mistyped key '" + key + "'",
-            "index.toml is written by `shardify`; convert the dataset again");
+  const toml::node* n = t.get(key);
+  ODY_CHECK(n, "'" + file + "': missing key '" + key + "'", kRewrite);
+  auto v = n->value<T>();
+  ODY_CHECK(v.has_value(),
+            ODY_MSG(where(*n, file) << ": key '" << key << "' must be " << kind_of<T>()
+                                    << ", not a value of type " << n->type()),
+            kRewrite);
   return *v;
 }
 
 template <typename T>
 std::vector<T> required_list(const toml::table& t, const std::string& key,
                              const std::string& file) {
-  const toml::array* a = t[key].as_array();
-  ODY_CHECK(a, "'" + file + "': missing or mistyped key '" + key + "' (a list)",
-            "index.toml is written by `shardify`; convert the dataset again");
+  const toml::node* n = t.get(key);
+  ODY_CHECK(n, "'" + file + "': missing key '" + key + "' (a list)", kRewrite);
+  const toml::array* a = n->as_array();
+  ODY_CHECK(a,
+            ODY_MSG(where(*n, file) << ": key '" << key << "' must be a list, not a value of type "
+                                    << n->type()),
+            kRewrite);
   std::vector<T> out;
   for (auto&& el : *a) {
     auto v = el.value<T>();
-    ODY_CHECK(v.has_value(), "'" + file + "': key '" + key + "' holds a value of the wrong type",
-              "");
+    ODY_CHECK(v.has_value(),
+              ODY_MSG(where(el, file) << ": key '" << key << "' must list " << kind_of<T>(true)
+                                      << ", not a value of type " << el.type()),
+              kRewrite);
     out.push_back(*v);
   }
   return out;

@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "data/augment.h"
+#include "data/augment_ops.h"
 #include "gpu_util.h"
 #include "train/device.h"
 
@@ -75,6 +76,22 @@ TEST(CudaAugment, PadCropEqualsTheCpuExactly) {
   const auto on_gpu = crop_padded(x.to(gpu), pad, dy, dx);
   ASSERT_TRUE(on_gpu.is_cuda());
   EXPECT_TRUE(torch::equal(on_gpu.cpu(), crop_padded(x, pad, dy, dx)));
+}
+
+// Random erasing on a GPU batch is one mask over the batch (on the CPU, a zeroed box per image):
+// exact, the same pixels, whichever images were erased.
+TEST(CudaAugment, ErasingEqualsTheCpuExactly) {
+  if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
+  const torch::Device gpu = resolve_device("cuda", odyssey::testing::rank(), "test");
+  torch::manual_seed(11);
+  const auto x = torch::rand({64, 3, 20, 24}) + 0.5;
+  auto g_cpu = at::make_generator<at::CPUGeneratorImpl>(5);
+  auto g_gpu = at::make_generator<at::CPUGeneratorImpl>(5);
+  const auto cpu = random_erasing(x, 0.5, g_cpu);
+  const auto on_gpu = random_erasing(x.to(gpu), 0.5, g_gpu);
+  ASSERT_TRUE(on_gpu.is_cuda());
+  EXPECT_TRUE(torch::equal(on_gpu.cpu(), cpu));
+  EXPECT_GT((cpu == 0).sum().item<int64_t>(), 0);
 }
 
 // Every per-image parameter drawn on the CPU reaches the GPU through pinned memory without

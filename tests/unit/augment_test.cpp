@@ -155,6 +155,21 @@ TEST(AugmentOps, ErasingZeroesOneRectangleOfBoundedArea) {
   EXPECT_TRUE(torch::equal(random_erasing(x, 0.0, g), x));
 }
 
+// The GPU's form (one mask over the batch) erases exactly the per-image form's boxes.
+TEST(AugmentOps, ErasingMaskedFormEqualsPerImageForm) {
+  auto x = torch::rand({64, 3, 24, 17}) + 0.5;
+  auto g1 = gen_of(9), g2 = gen_of(9);
+  auto per_image = random_erasing(x, 0.5, g1, ErasingForm::kPerImage);
+  auto masked = random_erasing(x, 0.5, g2, ErasingForm::kMasked);
+  EXPECT_TRUE(torch::equal(per_image, masked));
+  const auto erased = (per_image == 0).flatten(1).any(1);  // some images erased, some not
+  EXPECT_GT(erased.sum().item<int64_t>(), 10);
+  EXPECT_LT(erased.sum().item<int64_t>(), 54);
+  // Every channel of an erased pixel, nothing outside the boxes.
+  EXPECT_TRUE(torch::equal((per_image == 0).all(1), (per_image == 0).any(1)));
+  EXPECT_TRUE(torch::equal(per_image.masked_fill(per_image == 0, 1), x.masked_fill(per_image == 0, 1)));
+}
+
 TEST(AugmentOps, MixupAndCutmixMixLabelsLikeImages) {
   auto x = torch::rand({6, 1, 10, 10});
   auto labels = torch::tensor({0, 1, 2, 3, 4, 5}, torch::kLong);

@@ -148,5 +148,16 @@ TEST(Shard, IndexErrorsNameFileAndKey) {
   EXPECT_NE(e.find("index.toml' does not exist"), std::string::npos) << e;
   std::ofstream(dir / "index.toml") << "format = \"odyssey-dataset\"\nname = \"x\"\n";
   e = error_of([&] { read_index(dir.str()); });
-  EXPECT_NE(e.find("missing or mistyped key 'num_classes'"), std::string::npos) << e;
+  EXPECT_NE(e.find("missing key 'num_classes'"), std::string::npos) << e;
+  // A mistyped value: the file's line, the key, the type wanted and the one found.
+  std::ofstream(dir / "index.toml") << "format = \"odyssey-dataset\"\nname = \"x\"\n"
+                                       "num_classes = \"ten\"\n";
+  e = error_of([&] { read_index(dir.str()); });
+  EXPECT_NE(e.find("index.toml:3: key 'num_classes' must be an integer, not a value of type string"),
+            std::string::npos) << e;
+  std::ofstream(dir / "index.toml") << "format = \"odyssey-dataset\"\nname = \"x\"\n"
+                                       "num_classes = 2\nclass_names = [\"a\",\n  2]\n";
+  e = error_of([&] { read_index(dir.str()); });
+  EXPECT_NE(e.find("index.toml:5: key 'class_names' must list strings, not a value of type "
+                   "integer"), std::string::npos) << e;
 }
