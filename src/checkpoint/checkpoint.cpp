@@ -256,12 +256,14 @@ CheckpointData read_checkpoint(const std::string& path) {
   return data;
 }
 
-NamedTensors read_weights(const std::string& path, const std::string& group) {
+NamedTensors read_weights(const std::string& path, const std::string& group,
+                          const std::string& missing_hint) {
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   h5::Handle file = h5::open_file(path, /*writable=*/false);
   ODY_CHECK(h5::exists(file, group), "'" + path + "' has no /" + group + " group",
-            "a weights file holds /model/<state_dict key> datasets; write one with "
-            "launch/export_torchvision.py (or use a checkpoint)");
+            !missing_hint.empty() ? missing_hint
+                                  : "a weights file holds /model/<state_dict key> datasets; write "
+                                    "one with launch/export_torchvision.py (or use a checkpoint)");
   return read_group(file, group, path);
 }
 

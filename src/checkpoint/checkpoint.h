@@ -69,8 +69,10 @@ void write_tensor_file(const std::string& path, const std::string& group,
 CheckpointData read_checkpoint(const std::string& path);
 
 // The /model group (or another group) of a weights file (as written by
-// launch/export_torchvision.py) or of a checkpoint; CRC-32 verified where present.
-NamedTensors read_weights(const std::string& path, const std::string& group = "model");
+// launch/export_torchvision.py) or of a checkpoint; CRC-32 verified where present. A file without
+// the group fails with missing_hint (for /model, by default: how a weights file is made).
+NamedTensors read_weights(const std::string& path, const std::string& group = "model",
+                          const std::string& missing_hint = {});
 
 // Copies checkpoint tensors into live ones by name; every live name must be present with the
 // same shape (strict), else the error names the key.

@@ -15,7 +15,6 @@
 #include "common/error.h"
 #include "common/exit_codes.h"
 #include "common/h5.h"
-#include "common/hdf5_lock.h"
 #include "common/log.h"
 #include "common/text.h"
 #include "config/config.h"
@@ -128,14 +127,11 @@ int cmd_models() {
 // /check/logits (written by launch/export_torchvision.py --check-batch N from torchvision).
 int verify_weights(Classifier& model, const std::string& path) {
   load_weights(model, read_weights(path), /*reset_head=*/false, path);
-  {
-    std::lock_guard<std::mutex> lock(hdf5_mutex());
-    ODY_CHECK(h5::exists(h5::open_file(path, /*writable=*/false), "check"),
-              "'" + path + "' has no /check group (torchvision's logits to compare with)",
-              "write the file with launch/export_torchvision.py --check-batch N");
-  }
   std::map<std::string, torch::Tensor> check;
-  for (auto& [k, v] : read_weights(path, "check")) check[k] = v;
+  for (auto& [k, v] : read_weights(path, "check",
+                                   "/check holds torchvision's logits to compare with: write the "
+                                   "file with launch/export_torchvision.py --check-batch N"))
+    check[k] = v;
   ODY_CHECK(check.count("input") && check.count("logits"), "'" + path + "' lacks /check/input or /check/logits",
             "export with --check-batch N");
   torch::NoGradGuard no_grad;

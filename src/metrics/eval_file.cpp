@@ -26,7 +26,7 @@ void write_eval_file(const std::string& path, const ClassificationCounts& counts
 }
 
 EvalFile read_eval_file(const std::string& path) {
-  NamedTensors t = read_weights(path, "eval");
+  NamedTensors t = read_weights(path, "eval", "is it an eval-latest.h5?");
   auto get = [&](const std::string& name) {
     for (auto& [k, v] : t)
       if (k == name) return v;

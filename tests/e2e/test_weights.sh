@@ -30,6 +30,11 @@ with h5py.File(sys.argv[1], "w") as f:
     for k, v in m.state_dict().items():
         f["model/" + k] = v.numpy()
 PY
+# --verify needs torchvision's logits (/check): a file without them is one clear error.
+rc=0; "$TRAINER" models vit_ti4 --classes 1000 --image-size 28 --in-channels 1 --verify "$WORK/gray.h5" > "$WORK/nocheck.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/nocheck.txt"; fail "exit $rc for --verify without /check"; }
+expect_in "$WORK/nocheck.txt" "'$WORK/gray.h5' has no /check group"
+expect_in "$WORK/nocheck.txt" "launch/export_torchvision.py --check-batch N"
 rc=0; small_run 2 nohead model.name=vit_ti4 model.init_from="$WORK/gray.h5" train.max_steps=2 > "$WORK/nohead.txt" 2>&1 || rc=$?
 [ $rc -eq 2 ] || { cat "$WORK/nohead.txt"; fail "exit $rc for a 1000-class head into 10 classes"; }
 expect_in "$WORK/nohead.txt" "dataset /model/heads.head.weight in '$WORK/gray.h5' has shape [1000, 192], the model expects [10, 192]"
