@@ -59,21 +59,16 @@ int main(int argc, char** argv) {
   std::vector<std::string> models = {"efficientnet_b0", "vit_s16", "vit_b16"};
   int repeat = 5;
   double bucket_mb = 4, first_mb = 1;
-  for (int i = 1; i < argc; i += 2) {
-    std::string a = argv[i];
-    const bool known = a == "--models" || a == "--repeat" || a == "--bucket-mb" || a == "--first-bucket-mb";
-    if (i + 1 >= argc || !known) {
-      if (mpi.env().rank == 0)
-        std::fprintf(stderr, "bench_allreduce: unknown option or one without its value: '%s' (see --help)\n",
-                     a.c_str());
-      return 1;
-    }
-    if (a == "--models") models = split(argv[i + 1], ',');
-    else if (a == "--repeat") {
-      if (!parse_repeat(a, argv[i + 1], repeat)) return 1;
-    }
-    else if (a == "--bucket-mb") bucket_mb = std::atof(argv[i + 1]);
-    else first_mb = std::atof(argv[i + 1]);
+  try {
+    auto o = option_pairs(argc, argv, {"--models", "--repeat", "--bucket-mb", "--first-bucket-mb"},
+                          "bench_allreduce");
+    if (o.count("--models")) models = split(o["--models"], ',');
+    if (o.count("--repeat")) repeat = static_cast<int>(positive_int_option("--repeat", o["--repeat"]));
+    if (o.count("--bucket-mb")) bucket_mb = std::atof(o["--bucket-mb"].c_str());
+    if (o.count("--first-bucket-mb")) first_mb = std::atof(o["--first-bucket-mb"].c_str());
+  } catch (const UsageError& e) {
+    if (mpi.env().rank == 0) std::fprintf(stderr, "error: %s\n", e.message().c_str());
+    return 1;
   }
   set_cpu_threads(mpi.env(), 0);
   auto comm = make_communicator("mpi", true);

@@ -67,16 +67,14 @@ int main(int argc, char** argv) {
   std::string dir = "checkpoints/bench-checkpoint";
   std::vector<std::string> models = {"efficientnet_b0", "vit_s16", "vit_b16"};
   int repeat = 3;
-  for (int i = 1; i < argc; i += 2) {
-    std::string a = argv[i];
-    if (i + 1 >= argc || (a != "--dir" && a != "--models" && a != "--repeat")) {
-      std::fprintf(stderr, "bench_checkpoint: unknown option or one without its value: '%s' (see --help)\n",
-                   a.c_str());
-      return 1;
-    }
-    if (a == "--dir") dir = argv[i + 1];
-    else if (a == "--models") models = split(argv[i + 1], ',');
-    else if (!parse_repeat(a, argv[i + 1], repeat)) return 1;
+  try {
+    auto o = option_pairs(argc, argv, {"--dir", "--models", "--repeat"}, "bench_checkpoint");
+    if (o.count("--dir")) dir = o["--dir"];
+    if (o.count("--models")) models = split(o["--models"], ',');
+    if (o.count("--repeat")) repeat = static_cast<int>(positive_int_option("--repeat", o["--repeat"]));
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", e.message().c_str());
+    return 1;
   }
   log::out().set_level(spdlog::level::warn);  // no per-checkpoint lines
   fs::create_directories(dir);

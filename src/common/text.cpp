@@ -25,14 +25,20 @@ bool help_requested(int argc, char** argv) {
   return false;
 }
 
-bool parse_repeat(const std::string& option, const std::string& value, int& out) {
-  try {
-    out = static_cast<int>(positive_int_option(option, value));
-    return true;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.message().c_str());
-    return false;
+std::map<std::string, std::string> option_pairs(int argc, char** argv,
+                                                const std::vector<std::string>& names,
+                                                const std::string& program) {
+  std::map<std::string, std::string> out;
+  for (int i = 1; i < argc; i += 2) {
+    const std::string a = argv[i];
+    bool known = false;
+    for (const auto& n : names) known = known || a == n;
+    ODY_USAGE_CHECK(known && i + 1 < argc,
+                    program + ": unknown option or one without its value: '" + a + "'",
+                    "options: " + join(names, ' ') + " (see " + program + " --help)");
+    out[a] = argv[i + 1];
   }
+  return out;
 }
 
 int64_t positive_int_option(const std::string& option, const std::string& value) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,9 +21,11 @@ int64_t nonnegative_int_option(const std::string& option, const std::string& val
 // usage and exit 0 instead of running (one wrote 250 MB of checkpoints for --help).
 bool help_requested(int argc, char** argv);
 
-// --repeat N of the bench binaries: true and `out` set for a positive integer, else false after
-// printing the error to stderr.
-bool parse_repeat(const std::string& option, const std::string& value, int& out);
+// "--name value" pairs of a command line (argv[1..]), every name one of `names`; throws
+// UsageError naming `program` and the option for an unknown option or one without its value.
+std::map<std::string, std::string> option_pairs(int argc, char** argv,
+                                                const std::vector<std::string>& names,
+                                                const std::string& program);
 
 // "text" with escapes.
 inline std::string quote_string(const std::string& s) { return "\"" + escape_quoted(s) + "\""; }

@@ -155,10 +155,15 @@ for b in bench_checkpoint bench_allreduce bench_step bench_loader allreduce_swee
   expect_in "$WORK/bhelp.txt" "usage:"
 done
 [ -z "$(ls -A "$WORK/benchcwd")" ] || fail "a bench --help wrote files: $(ls "$WORK/benchcwd")"
-for bad in "--bogus 1" "--repeat 0"; do
-  rc=0; (cd "$WORK/benchcwd" && "$bindir/bench_checkpoint" $bad > /dev/null 2>&1) || rc=$?
-  [ $rc -eq 1 ] && [ -z "$(ls -A "$WORK/benchcwd")" ] || fail "bench_checkpoint $bad: exit $rc"
+for bad in "--bogus 1" "--repeat 0" "--repeat"; do
+  rc=0; (cd "$WORK/benchcwd" && "$bindir/bench_checkpoint" $bad > "$WORK/bbad.txt" 2>&1) || rc=$?
+  [ $rc -eq 1 ] && [ -z "$(ls -A "$WORK/benchcwd")" ] || { cat "$WORK/bbad.txt"; fail "bench_checkpoint $bad: exit $rc"; }
 done
+expect_in "$WORK/bbad.txt" "bench_checkpoint: unknown option or one without its value: '--repeat'"
+rc=0; "${MPI[@]}" -np 2 "$bindir/bench_allreduce" --bucket-mb 2 --repeat x > "$WORK/bbad.txt" 2>&1 || rc=$?
+[ $rc -eq 1 ] || { cat "$WORK/bbad.txt"; fail "bench_allreduce --repeat x: exit $rc"; }
+expect_in "$WORK/bbad.txt" "option --repeat needs a positive integer, got 'x'"
+[ "$(grep -c 'needs a positive integer' "$WORK/bbad.txt")" = 1 ] || { cat "$WORK/bbad.txt"; fail "bench_allreduce: the usage error is not printed once (rank 0)"; }
 # --help anywhere on trainer's command line prints the usage (eval, predict ...).
 for args in "eval --help" "predict --help" "configs/quickstart.toml -h"; do
   "$TRAINER" $args > "$WORK/thelp.txt" 2>&1 || { cat "$WORK/thelp.txt"; fail "trainer $args failed"; }
