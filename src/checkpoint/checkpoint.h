@@ -46,11 +46,13 @@ struct WeightsInfo {
   std::string model_name;
   int64_t image_size = 0;
   double eval_crop = 1.0;
+  bool is_checkpoint = false;  // read back only: the file is a checkpoint (it has /trainer)
 };
 
 // Writes a weights file (/model only, with CRC-32s, and the info), atomically like a checkpoint:
 // what model.init_from and trainer predict read.
 void write_weights(const std::string& path, const NamedTensors& model, const WeightsInfo& info);
+// The info of a weights file (empty fields where absent), or of a checkpoint (is_checkpoint).
 WeightsInfo read_weights_info(const std::string& path);
 
 // Puts a checkpoint's EMA of the parameters in place of its live parameters (buffers stay), as

@@ -7,8 +7,6 @@
 #include "checkpoint/checkpointer.h"
 #include "common/error.h"
 #include "config/config.h"
-#include "common/h5.h"
-#include "common/hdf5_lock.h"
 #include "models/meta_model.h"
 #include "models/registry.h"
 #include "models/weights.h"
@@ -44,7 +42,7 @@ SplitInput open_split(const std::string& data, const std::string& split) {
 
 namespace {
 
-// The weights, the model name and the run's input, reading the file once.
+// The weights, the model name and the run's input of a checkpoint or a weights file.
 struct ModelFile {
   NamedTensors weights;
   std::string name;
@@ -54,19 +52,14 @@ struct ModelFile {
 ModelFile read_model_file(const std::string& path, const std::string& model_name, bool ema) {
   ODY_CHECK(fs::is_regular_file(path), "checkpoint or weights file '" + path + "' does not exist",
             "check the path given to --checkpoint");
-  bool is_checkpoint = false;
-  {
-    std::lock_guard<std::mutex> lock(hdf5_mutex());
-    is_checkpoint = h5::exists(h5::open_file(path, /*writable=*/false), "trainer");
-  }
-  if (is_checkpoint) {
+  const WeightsInfo info = read_weights_info(path);  // and whether it is a checkpoint
+  if (info.is_checkpoint) {
     CheckpointData ckpt = read_checkpoint(path);
     const bool took = ema && take_ema_weights(ckpt);
     const AugmentConfig input = run_input(ckpt);
     return {std::move(ckpt.model), model_name.empty() ? ckpt.trainer.model_name : model_name,
             input, took};
   }
-  const WeightsInfo info = read_weights_info(path);
   const std::string name = model_name.empty() ? info.model_name : model_name;
   ODY_CHECK(!name.empty(), "'" + path + "' is a weights file without a model name",
             "pass --model NAME (see trainer models)");
