@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     if (o.count("--bucket-mb")) bucket_mb = std::atof(o["--bucket-mb"].c_str());
     if (o.count("--first-bucket-mb")) first_mb = std::atof(o["--first-bucket-mb"].c_str());
   } catch (const UsageError& e) {
-    if (mpi.env().rank == 0) std::fprintf(stderr, "error: %s\n", e.message().c_str());
+    if (mpi.env().rank == 0) std::fprintf(stderr, "error: %s\n", e.what());  // with its hint
     return 1;
   }
   set_cpu_threads(mpi.env(), 0);

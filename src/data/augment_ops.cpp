@@ -200,7 +200,7 @@ torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generato
     const auto rows = torch::arange(h, edges.options()).view({1, 1, h, 1});
     const auto cols = torch::arange(w, edges.options()).view({1, 1, 1, w});
     const auto mask = (rows >= edges[0]) & (rows < edges[1]) & (cols >= edges[2]) & (cols < edges[3]);
-    return images.masked_fill(mask, 0);
+    return images.clone(at::MemoryFormat::Preserve).masked_fill_(mask, 0);  // keeps channels-last
   }
   auto out = images.clone();
   for (int64_t i = 0; i < b; ++i)

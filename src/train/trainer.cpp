@@ -385,10 +385,10 @@ TrainResult Trainer::run() {
     save_stop_checkpoint(why, halt.signal);  // rank 0 writes; every rank waits for it
   } else if (why != StopReason::kCheckpointFailed && last_eval_.count() == 0) {
     // Resumed a finished (or paused) run without a step to take: evaluate what it holds. When
-    // the checkpoint's own evaluation followed this very step, the metrics files already hold
-    // it: log it, do not append it twice.
+    // this run folder's metrics already hold an evaluation after this very step (a rerun of a
+    // finished run), log it without appending it twice.
     last_eval_ = evaluate();
-    const bool recorded = last_eval_step_ == state_.step;
+    const bool recorded = eval_recorded_here();  // rank 0 decides; only rank 0 records
     report_eval(last_eval_, /*record=*/!recorded);
     if (recorded)
       log::info("the run had already ended at step {}: this evaluation is in its metrics files "
@@ -449,7 +449,6 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
         cfg_.data.prefetch, static_cast<int>(cfg_.data.readers), pin_for());
     double waited = 0;
     bool limit = false;
-    bool checkpoint_after_eval = false;  // a checkpoint due at the epoch's last step
     while (auto batch = loader.next()) {
       const double lr = lr_at(cfg_.schedule, peak_lr_, schedule_step(), warmup_steps_,
                               total_steps_, steps_per_epoch_);
@@ -469,16 +468,8 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
         if (cfg_.checkpoint.on_error == "stop") return StopReason::kCheckpointFailed;
         log::info("continuing after a failed checkpoint (checkpoint.on_error = \"continue\")");
       }
-      limit = step_limit();
       const int64_t every = cfg_.checkpoint.every_steps;
-      if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) {
-        // At an epoch's end (or the run's) the checkpoint waits for end_of_epoch's evaluation,
-        // so that it holds that evaluation (a rerun of a finished run then records it once).
-        if (state_.step_in_epoch == 0 || limit)
-          checkpoint_after_eval = true;
-        else
-          checkpoint();  // all ranks
-      }
+      if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) checkpoint();  // all ranks
       wait_window += loader.wait_seconds() - waited;
       waited = loader.wait_seconds();
       if (progress_bar_) draw_progress_bar(last_loss_, window, seconds_since(t_window));
@@ -488,10 +479,9 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
         t_window = Clock::now();
         wait_window = 0;
       }
-      if (limit) break;
+      if ((limit = step_limit())) break;
     }
-    end_of_epoch(limit || state_.epoch >= cfg_.train.epochs, checkpoint_after_eval);  // all ranks
-    checkpoint_after_eval = false;
+    end_of_epoch(limit || state_.epoch >= cfg_.train.epochs);  // all ranks; rank 0 writes
     if (limit) return StopReason::kStepLimit;
   }
   return StopReason::kDone;
@@ -561,7 +551,7 @@ bool Trainer::checkpoint_writes_failed() {
   return failed;
 }
 
-void Trainer::end_of_epoch(bool last, bool checkpoint_due) {
+void Trainer::end_of_epoch(bool last) {
   // All ranks: one set of BatchNorm statistics, then evaluation over disjoint parts.
   average_buffers(comm_, *model_);
   const int64_t epochs_done = state_.epoch;
@@ -573,8 +563,7 @@ void Trainer::end_of_epoch(bool last, bool checkpoint_due) {
     report_eval(last_eval_);
   }
   const int64_t every = cfg_.checkpoint.every_epochs;
-  const bool ckpt_due = last || checkpoint_due ||
-                        (every > 0 && state_.step_in_epoch == 0 && epochs_done % every == 0);
+  const bool ckpt_due = last || (every > 0 && state_.step_in_epoch == 0 && epochs_done % every == 0);
   if (ckpt_due && last_saved_step_ != state_.step) checkpoint(/*buffers_averaged=*/true);
 }
 

@@ -87,12 +87,13 @@ class Trainer {
   // skipped on every rank when any rank's loss is not finite.
   ControlFlags train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
                           ClassificationCounts* window);
-  // All ranks: evaluation when due, then the checkpoint when due (or checkpoint_due: one the last
-  // step asked for).
-  void end_of_epoch(bool last, bool checkpoint_due = false);
+  void end_of_epoch(bool last);
   void report_progress(ClassificationCounts& window, double measured_s, double data_wait_s);
   // Logs an evaluation; rank 0 records it in the metrics files unless `record` is false.
   void report_eval(const ClassificationCounts& counts, bool record = true);
+  // Rank 0: this run folder's metrics.csv holds an evaluation after the current step, of the same
+  // weights (EMA or live); false on the other ranks.
+  bool eval_recorded_here() const;
   // The columns of metrics.csv (train and eval records share them; empty where not applicable).
   static const std::vector<std::string>& metrics_csv_columns();
   // Rank 0, on a terminal: redraws the progress bar (at most a few times a second).

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <map>
 
+#include "common/error.h"
 #include "common/log.h"
+#include "metrics/csv.h"
 #include "metrics/eval_file.h"
 #include "train/trainer.h"
 
@@ -115,6 +117,25 @@ void Trainer::draw_progress_bar(double loss, const ClassificationCounts& window,
   log::status(fmt::format("epoch {}/{} [{}] step {}/{} {:.0f} img/s loss {:.4f} eta {}",
                           std::min(state_.epoch + 1, cfg_.train.epochs), cfg_.train.epochs, bar,
                           schedule_step(), total_steps_, images_per_s, loss, format_duration(eta)));
+}
+
+bool Trainer::eval_recorded_here() const {
+  if (!metrics_.is_open()) return false;  // rank 0 only
+  std::vector<std::map<std::string, std::string>> rows;
+  try {
+    rows = read_csv((fs::path(run_dir_) / "metrics.csv").string());
+  } catch (const Error&) {
+    return false;
+  }
+  auto field = [](const std::map<std::string, std::string>& r, const char* key) {
+    auto it = r.find(key);
+    return it == r.end() ? std::string() : it->second;
+  };
+  for (const auto& r : rows)
+    if (field(r, "kind") == "eval" && field(r, "step") == std::to_string(state_.step) &&
+        field(r, "ema") == (ema_ ? "1" : "0"))
+      return true;
+  return false;
 }
 
 void Trainer::report_eval(const ClassificationCounts& c, bool record) {

@@ -37,15 +37,23 @@ expect_in "$WORK/g2.txt" "the schedule continues at step 75 of 100"
 small_run 2 grow "${common[@]}" > "$WORK/g3.txt" 2>&1 || { cat "$WORK/g3.txt"; fail "grow rerun"; }
 expect_in "$WORK/g3.txt" "resumed from $WORK/grow/ckpt-step0000000175.h5"
 # Nothing left to train: the rerun evaluates and says so, but its metrics files keep one record of
-# the evaluation after step 175 (each rerun appended another).
+# the evaluation after step 175 (each rerun appended another). The finished run resumed into
+# another run folder records it there (that folder's first).
 expect_in "$WORK/g3.txt" "the run had already ended at step 175: this evaluation is in its metrics files already"
-/usr/bin/python3 - "$WORK/grow" <<'PY'
+small_run 2 fromgrow "${common[@]}" train.resume="$WORK/grow" > "$WORK/g4.txt" 2>&1 || { cat "$WORK/g4.txt"; fail "finished run resumed into another folder"; }
+! grep -q "already ended" "$WORK/g4.txt" || { cat "$WORK/g4.txt"; fail "another folder's metrics taken for this one's"; }
+evals_at_175() {
+  /usr/bin/python3 - "$1" <<'PY'
 import csv, json, sys
 jsonl = [r for r in map(json.loads, open(sys.argv[1] + "/metrics.jsonl")) if r["kind"] == "eval"]
 rows = [r for r in csv.DictReader(open(sys.argv[1] + "/metrics.csv")) if r["kind"] == "eval"]
 assert [r["step"] for r in jsonl].count(175) == 1, [r["step"] for r in jsonl]
 assert [r["step"] for r in rows].count("175") == 1, [r["step"] for r in rows]
 PY
+}
+evals_at_175 "$WORK/grow"
+evals_at_175 "$WORK/fromgrow"
+[ -f "$WORK/fromgrow/eval-latest.h5" ] || fail "no eval-latest.h5 in the new run folder"
 
 # Precision and EMA may change on resume. The step-33 checkpoint (float32, no EMA) with an fp16
 # run's loss-scaler state added resumes in float32 (the scale is not used) with EMA on: the average
