@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
     row("loader + flip, pad-crop (1 thread)", best_rate(a.repeat, delivered, [&] {
           drain(streamed, 2, [&](const Batch& b) { augment_train(b.images, light, norm, ++seed); });
         }));
-    row("loader + RRC, flip, RandAugment 2/9, erasing (1 thread)", best_rate(1, delivered, [&] {
+    row("loader + RRC, flip, RandAugment 2/9, erasing (1 thread)", best_rate(a.repeat, delivered, [&] {
           drain(streamed, 2, [&](const Batch& b) { augment_train(b.images, deit, norm, ++seed); });
         }));
     return 0;

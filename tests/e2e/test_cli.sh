@@ -160,6 +160,7 @@ for bad in "--bogus 1" "--repeat 0" "--repeat"; do
   [ $rc -eq 1 ] && [ -z "$(ls -A "$WORK/benchcwd")" ] || { cat "$WORK/bbad.txt"; fail "bench_checkpoint $bad: exit $rc"; }
 done
 expect_in "$WORK/bbad.txt" "bench_checkpoint: unknown option or one without its value: '--repeat'"
+expect_in "$WORK/bbad.txt" "hint: options: --dir --models --repeat"
 rc=0; "${MPI[@]}" -np 2 "$bindir/bench_allreduce" --bucket-mb 2 --repeat x > "$WORK/bbad.txt" 2>&1 || rc=$?
 [ $rc -eq 1 ] || { cat "$WORK/bbad.txt"; fail "bench_allreduce --repeat x: exit $rc"; }
 expect_in "$WORK/bbad.txt" "option --repeat needs a positive integer, got 'x'"
