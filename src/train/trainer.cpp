@@ -221,69 +221,6 @@ void Trainer::start() {
             peak_lr_);
 }
 
-void Trainer::resume_from(const std::string& path) {
-  CheckpointData ckpt = read_checkpoint(path);
-  ODY_CHECK(ckpt.trainer.model_name == cfg_.model.name,
-            "checkpoint '" + path + "' holds model '" + ckpt.trainer.model_name +
-                "', the config asks for '" + cfg_.model.name + "' (key model.name)",
-            "");
-  // To evaluate: the averaged parameters in place of the live ones when it has them.
-  const bool ema = eval_only_ && eval_only_->ema && take_ema_weights(ckpt);
-  NamedTensors live = params_;
-  live.insert(live.end(), buffers_.begin(), buffers_.end());
-  load_named(ckpt.model, live, "model", path);
-  if (eval_only_) {
-    log::info("evaluating {} (step {}{})", path, ckpt.trainer.step,
-              ema ? ", its EMA weights" : ckpt.ema.empty() ? "" : ", live weights: --no-ema");
-    return;
-  }
-  // The fp16 loss scaler's state travels in /optimizer but belongs to the precision, which may
-  // change on resume (fp16 on a GPU, then bf16 or float32 elsewhere): loaded when both have it.
-  NamedTensors slots, amp;
-  for (auto& entry : ckpt.optimizer)
-    (LossScaler::is_state_name(entry.first) ? amp : slots).push_back(std::move(entry));
-  load_named(slots, optimizer_->state(), "optimizer", path);
-  if (scaler_ && !amp.empty())
-    load_named(amp, scaler_->state(), "optimizer", path);
-  else if (scaler_)
-    log::info("{} holds no fp16 loss scale (written without train.precision = \"fp16\"): the "
-              "scale starts at {}", path, scaler_->scale());
-  else if (!amp.empty())
-    log::info("{} holds an fp16 loss scale; train.precision = \"{}\" does not use it", path,
-              cfg_.train.precision);
-  if (ema_ && !ckpt.ema.empty()) {
-    load_named(ckpt.ema, ema_->state(), "ema", path);
-  } else if (ema_) {
-    ema_->reset();  // from the checkpoint's weights, not the ones the run was built with
-    log::info("{} holds no EMA weights (train.ema_decay was off): the average starts now, from "
-              "its weights", path);
-  }
-  state_.step = ckpt.trainer.step;
-  state_.samples_seen = ckpt.trainer.samples_seen;
-  state_.epoch = ckpt.trainer.epoch;
-  state_.step_in_epoch = ckpt.trainer.step_in_epoch;
-  const int64_t old_global = ckpt.trainer.world_size * ckpt.trainer.batch_size;
-  const int64_t new_global = comm_.size() * cfg_.train.batch_size;
-  if (old_global != new_global) {
-    // Re-plan: the epoch's permutation is the same; skip the samples already consumed, rounded
-    // down to whole new global batches (up to one batch of samples is seen twice).
-    state_.step_in_epoch = std::min(state_.step_in_epoch * old_global / new_global, steps_per_epoch_);
-    log::warn("global batch changed from {} to {}: resuming epoch {} at step {}", old_global,
-              new_global, state_.epoch, state_.step_in_epoch);
-  }
-  last_top1_ = ckpt.trainer.eval_top1;
-  last_eval_step_ = ckpt.trainer.eval_step;
-  log::info("resumed from {} at step {} (epoch {}, step {} of the epoch)", path, state_.step,
-            state_.epoch, state_.step_in_epoch);
-  // The schedule follows the data cursor (in steps of this run's batch and split), so warmup, the
-  // decay to the floor at the last step and train.max_steps stay where the run is in its epochs;
-  // the update count (checkpoint names, metrics) goes on from the checkpoint's.
-  schedule_offset_ = state_.epoch * steps_per_epoch_ + state_.step_in_epoch - state_.step;
-  if (schedule_offset_ != 0)
-    log::info("the schedule continues at step {} of {} (where the data is); step numbers go on "
-              "from {}", schedule_step(), total_steps_, state_.step);
-}
-
 ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tensor& labels,
                                  double lr, ClassificationCounts* window) {
   // Random streams derive from (seed, epoch, step, rank): a resumed run draws the same numbers.
@@ -498,59 +435,6 @@ void Trainer::next_epoch() {
   state_.step_in_epoch = 0;
 }
 
-void Trainer::save_stop_checkpoint(StopReason why, int signal) {
-  // All ranks agreed to stop at this step: save it and leave without evaluating. The others wait
-  // for rank 0's write in the barrier below, so the watchdog allows it the longer limit.
-  if (last_saved_step_ != state_.step) checkpoint();
-  comm_.set_timeout(cfg_.dist.first_timeout_s);  // after checkpoint(), which restores the limit
-  if (writer_) writer_->wait();
-  if (why == StopReason::kSignal)
-    log::info("stopped by signal {} ({}) at step {}; resume with train.resume=auto", signal,
-              strsignal(signal), state_.step);
-  else
-    log::info("stopped: non-finite loss at step {} (train.on_nonfinite = \"stop\"); the last "
-              "good state is saved. Lower optim.lr or add warmup, then resume with "
-              "train.resume=auto", state_.step);
-  // Every rank leaves only after the checkpoint is complete: mpirun ends the job as soon as one
-  // rank exits with a non-zero code.
-  comm_.barrier();
-}
-
-void Trainer::checkpoint(bool buffers_averaged) {
-  if (!buffers_averaged) average_buffers(comm_, *model_);  // all ranks: one set of statistics
-  // Rank 0 may now wait for its previous write (or write synchronously): the others wait for its
-  // hand-over in one small collective under the longer limit, and the normal limit applies again
-  // from the next step (it covered that whole step, so a link cut there went unseen by the
-  // watchdog for dist.first_timeout_s).
-  comm_.set_timeout(cfg_.dist.first_timeout_s);
-  last_saved_step_ = state_.step;
-  last_saved_time_ = Clock::now();
-  if (comm_.rank() == 0) {
-    const double blocked = writer_->submit(snapshot());
-    if (cfg_.checkpoint.async)
-      log::info("checkpoint of step {} copied for the writer in {:.3f} s", state_.step, blocked);
-  }
-  comm_.allreduce_min(0);  // all ranks: rank 0's hand-over is done
-  if (!timeout_relaxed_) comm_.set_timeout(cfg_.dist.timeout_s);  // (relaxed until the 1st step)
-}
-
-bool Trainer::take_checkpoint_error() {
-  if (!writer_) return false;
-  auto e = writer_->take_error();
-  if (e) checkpoint_error_ = *e;
-  return e.has_value();
-}
-
-bool Trainer::checkpoint_writes_failed() {
-  comm_.set_timeout(cfg_.dist.first_timeout_s);  // the others wait while rank 0 finishes writing
-  if (writer_) writer_->wait();
-  ControlFlags local;
-  local.checkpoint_failed = comm_.rank() == 0 && take_checkpoint_error();
-  const bool failed = coordinator_->agree(local).checkpoint_failed;
-  if (failed && comm_.rank() != 0) checkpoint_error_ = "see rank 0's output";
-  return failed;
-}
-
 void Trainer::end_of_epoch(bool last) {
   // All ranks: one set of BatchNorm statistics, then evaluation over disjoint parts.
   average_buffers(comm_, *model_);
@@ -593,19 +477,6 @@ ClassificationCounts Trainer::evaluate() {
   counts.allreduce(comm_);  // all ranks
   set_train_mode(*model_);
   return counts;
-}
-
-CheckpointData Trainer::snapshot() const {
-  CheckpointData d;
-  d.model = params_;
-  d.model.insert(d.model.end(), buffers_.begin(), buffers_.end());
-  d.optimizer = optimizer_->state();
-  if (scaler_) d.optimizer.insert(d.optimizer.end(), scaler_->state().begin(), scaler_->state().end());
-  if (ema_) d.ema = ema_->state();
-  d.trainer = state_;
-  d.trainer.eval_top1 = last_top1_;
-  d.trainer.eval_step = last_eval_step_;
-  return d;
 }
 
 }  // namespace odyssey
