@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/text.h"
+#include "common/toml_where.h"
 #include "config/config_schema.h"
 
 namespace odyssey {
@@ -16,8 +17,8 @@ namespace {
 
 // "file:line" for a value from the file, "command line" for an override.
 std::string where_of(const toml::node& n, const std::string& file) {
-  const auto& src = n.source();
-  if (src.path && !src.path->empty()) return *src.path + ":" + std::to_string(src.begin.line);
+  const std::string where = toml_where(n);
+  if (!where.empty()) return where;
   return file.empty() ? "command line" : "command line override";
 }
 

@@ -67,8 +67,8 @@ torch::Tensor luminance(const torch::Tensor& rgb);
 
 // Random erasing: each image with probability p gets a rectangle of 2-33 % of its area set to 0.
 // On a GPU the rectangles are one mask over the batch (a few kernels, not one per image); on a CPU
-// each box is zeroed in place (measured 1.6-3.6x faster there). `masked` forces a form; both give
-// the same result for the same generator state.
+// each box is zeroed in place (measured 1.6-3.6x faster there). `form` forces one; both give the
+// same result for the same generator state.
 enum class ErasingForm { kAuto, kPerImage, kMasked };
 torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generator& gen,
                              ErasingForm form = ErasingForm::kAuto);

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "common/error.h"
+#include "common/toml_where.h"
 
 namespace odyssey {
 
@@ -43,9 +44,10 @@ const char* kind_of(bool plural = false) {
   else return plural ? "numbers" : "a number";
 }
 
-// "<file>:<line>" of a value read from the file.
+// "<file>:<line>" of a value read from the file (parse_file records it).
 std::string where(const toml::node& n, const std::string& file) {
-  return file + ":" + std::to_string(n.source().begin.line);
+  const std::string w = toml_where(n);
+  return w.empty() ? file : w;
 }
 
 template <typename T>
