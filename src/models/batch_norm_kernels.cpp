@@ -1,6 +1,7 @@
 #include "models/batch_norm_kernels.h"
 
 #include "models/vector_clones.h"  // each kernel built for AVX-512, AVX2 and baseline x86-64
+#include "models/vector_math.h"
 
 namespace odyssey {
 namespace {
@@ -45,27 +46,6 @@ struct WindowMax {
   }
   bool active() const { return !(m <= 0.0f); }  // ReLU passes it (NaN too, as LibTorch's does)
 };
-
-// exp(x) in float, vectorisable (glibc's expf is not, without -ffast-math): rounding by adding
-// 1.5 * 2^23, Cody-Waite reduction by ln 2 and Cephes' degree-6 polynomial on [-ln2/2, ln2/2],
-// within a few ulp of expf. The input is clamped to [-87.3, 88.3], where 2^round(x / ln 2) is a
-// normal float: exp(-87.3) ~ 1.2e-38, exp(88.3) ~ 2.2e38 (SiLU and sigmoid are flat there). NaN
-// stays NaN.
-inline float vexp(float x) {
-  x = x < -87.3f ? -87.3f : x;
-  x = x > 88.3f ? 88.3f : x;
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(x / ln 2)
-  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
-  return p * __builtin_bit_cast(float, bits);
-}
 
 // dy * silu'(z): silu'(z) = s (1 + z (1 - s)), s = sigmoid(z).
 inline float silu_grad(float z, float dy) {
@@ -185,6 +165,7 @@ void bn_relu_pool_backward(const float* x, const float* gy, const float* scale, 
 ODYSSEY_VECTOR_CLONES
 void bn_silu_forward(const float* x, const float* scale, const float* shift, float* y,
                      const ImageGeometry& g, int64_t n0, int64_t n1) {
+  const FlushDenormals ftz;
   const int64_t C = g.c;
   for (int64_t p = n0 * g.image_pixels(); p < n1 * g.image_pixels(); ++p) {
     const float* __restrict px = x + p * C;
@@ -201,6 +182,7 @@ ODYSSEY_VECTOR_CLONES
 void bn_silu_grad_sums(const float* x, const float* gy, const float* scale, const float* shift,
                        const float* mean, const ImageGeometry& g, int64_t image, float* sum_dz,
                        float* sum_dzx) {
+  const FlushDenormals ftz;
   const int64_t C = g.c;
   for (int64_t p = image * g.image_pixels(); p < (image + 1) * g.image_pixels(); ++p) {
     const float* __restrict px = x + p * C;
@@ -218,6 +200,7 @@ ODYSSEY_VECTOR_CLONES
 void bn_silu_backward(const float* x, const float* gy, const float* scale, const float* shift,
                       const float* a, const float* b, const float* k, float* dx,
                       const ImageGeometry& g, int64_t n0, int64_t n1) {
+  const FlushDenormals ftz;
   const int64_t C = g.c;
   for (int64_t p = n0 * g.image_pixels(); p < n1 * g.image_pixels(); ++p) {
     const float* __restrict px = x + p * C;

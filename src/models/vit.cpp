@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "models/attention.h"
 #include "models/batch_norm.h"
+#include "models/gelu.h"
 #include "models/linear.h"
 #include "models/registry.h"
 #include "models/stack.h"
@@ -58,7 +59,7 @@ struct EncoderBlockImpl : nn::Module {
     }
   }
   torch::Tensor mlp_forward(const torch::Tensor& x) {  // mlp's layers in order
-    auto h = torch::dropout(torch::gelu(linear(x, fc1)), dropout, is_training());
+    auto h = torch::dropout(odyssey::gelu(linear(x, fc1)), dropout, is_training());
     return torch::dropout(linear(h, fc2), dropout, is_training());
   }
   torch::Tensor branch(torch::Tensor y) {
