@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "models/batch_norm.h"
+#include "models/channel_scale.h"
 #include "models/depthwise_conv.h"
 #include "models/registry.h"
 #include "models/stack.h"
@@ -45,9 +46,9 @@ struct SqueezeExcitationImpl : nn::Module {
       : fc1(register_module("fc1", nn::Conv2d(nn::Conv2dOptions(channels, squeeze, 1)))),
         fc2(register_module("fc2", nn::Conv2d(nn::Conv2dOptions(squeeze, channels, 1)))) {}
   torch::Tensor forward(torch::Tensor x) {
-    auto s = x.mean({2, 3}, /*keepdim=*/true);
+    auto s = channel_mean(x);  // x.mean({2, 3}, keepdim), models/channel_scale.h
     s = torch::sigmoid(fc2->forward(torch::silu(fc1->forward(s))));
-    return x * s;
+    return channel_scale(x, s);  // x * s
   }
   nn::Conv2d fc1, fc2;
 };
