@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "models/cpu_gemm.h"
+#include "models/custom_node.h"
 #include "models/record_op.h"
 #include "train/precision.h"
 
@@ -72,6 +73,8 @@ struct OneDnnSelfAttention : torch::autograd::Function<OneDnnSelfAttention> {
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    first_derivative_only("odyssey::self_attention",
+                          "train without double backward, or set train.cpu_gemm = \"libtorch\"");
     const auto saved = ctx->get_saved_variables();
     const auto &qkv = saved[0], &p = saved[1];
     const Geometry g = geometry(qkv, ctx->saved_data["heads"].toInt());

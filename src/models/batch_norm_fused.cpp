@@ -5,8 +5,8 @@
 #include <cmath>
 #include <vector>
 
-#include "common/error.h"
 #include "models/batch_norm_kernels.h"
+#include "models/custom_node.h"
 #include "models/record_op.h"
 #include "train/precision.h"
 
@@ -140,9 +140,8 @@ struct FusedBatchNorm : torch::autograd::Function<FusedBatchNorm<Tail>> {
 
   // dy: the gradient reaching BatchNorm's output through the tail (computed by the kernels).
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
-    ODY_CHECK(!torch::GradMode::is_enabled(),
-              ODY_MSG(Tail::kName << " has no second derivative (backward with create_graph)"),
-              "train without double backward, or use NCHW tensors (LibTorch's operators)");
+    first_derivative_only(Tail::kName,
+                          "train without double backward, or use NCHW tensors (LibTorch's operators)");
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &weight = saved[1], &mean = saved[2], &invstd = saved[3];
     const bool batch_stats = ctx->saved_data["batch_stats"].toBool();

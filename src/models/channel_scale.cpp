@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include "models/channel_scale_kernels.h"
+#include "models/custom_node.h"
 #include "models/record_op.h"
 #include "train/precision.h"
 
@@ -35,6 +36,7 @@ struct ChannelScale : torch::autograd::Function<ChannelScale> {
     return x * s;
   }
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    first_derivative_only("odyssey::channel_scale", "train without double backward");
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &s = saved[1];
     const bool cl = is_channels_last(x);

@@ -5,6 +5,7 @@
 #include <array>
 #include <tuple>
 
+#include "models/custom_node.h"
 #include "models/depthwise_kernels.h"
 #include "train/precision.h"
 
@@ -112,7 +113,11 @@ class DepthwiseConvFunction : public torch::autograd::Function<DepthwiseConvFunc
       std::tie(gx, gw, std::ignore) = at::convolution_backward(
           go, x, w, c10::nullopt, stride, padding, /*dilation=*/{1, 1}, /*transposed=*/false,
           /*output_padding=*/{0, 0}, x.size(1), libtorch);
-    if (ours) gw = filter_gradient(go, x, w, stride, padding);
+    if (ours) {
+      first_derivative_only("odyssey::depthwise_conv2d's filter gradient",
+                            "train without double backward, or use CUDA (LibTorch's operators)");
+      gw = filter_gradient(go, x, w, stride, padding);
+    }
     return {gx, gw, torch::Tensor(), torch::Tensor()};
   }
 };

@@ -1,6 +1,7 @@
 #include "models/linear.h"
 
 #include "models/cpu_gemm.h"
+#include "models/custom_node.h"
 #include "models/record_op.h"
 #include "train/precision.h"
 
@@ -27,6 +28,8 @@ struct OneDnnLinear : torch::autograd::Function<OneDnnLinear> {
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
+    first_derivative_only("odyssey::linear",
+                          "train without double backward, or set train.cpu_gemm = \"libtorch\"");
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &w = saved[1];
     const auto gy = grads[0].contiguous();

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "models/cpu_gemm.h"
+#include "models/custom_node.h"
 #include "models/record_op.h"
 #include "models/winograd_kernels.h"
 #include "train/precision.h"
@@ -91,9 +92,8 @@ struct WinogradConv : torch::autograd::Function<WinogradConv> {
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
-    ODY_CHECK(!torch::GradMode::is_enabled(),
-              "odyssey::conv2d_winograd has no second derivative (backward with create_graph)",
-              "train without double backward, or set train.cpu_conv = \"libtorch\"");
+    first_derivative_only("odyssey::conv2d_winograd",
+                          "train without double backward, or set train.cpu_conv = \"libtorch\"");
     const auto saved = ctx->get_saved_variables();
     const auto &x = saved[0], &w = saved[1], &u = saved[2];
     const auto g = geometry(x, w);
