@@ -25,11 +25,6 @@ struct ChannelMean : torch::autograd::Function<ChannelMean> {
   }
 };
 
-// The memory format x is dense in (channels-last is checked first: a 1x1 image is both).
-bool is_channels_last(const torch::Tensor& x) {
-  return x.is_contiguous(torch::MemoryFormat::ChannelsLast) && !x.is_contiguous();
-}
-
 struct ChannelScale : torch::autograd::Function<ChannelScale> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& s) {
     ctx->save_for_backward({x, s});

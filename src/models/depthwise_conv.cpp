@@ -40,10 +40,6 @@ bool odyssey_filter_gradient(int64_t taps, int64_t plane) { return taps > 9 || p
 // per-channel kernel at 8x8 and below, 1.5-2.5x slower at 16x16 and above).
 constexpr int64_t kChannelsLastMaxPlane = 64;
 
-bool is_channels_last(const torch::Tensor& x) {
-  return !x.is_contiguous() && x.is_contiguous(torch::MemoryFormat::ChannelsLast);
-}
-
 // grad_filter from grad_out and input laid out [n, h, w, c] in memory (vector loops across
 // channels).
 void filter_gradient_nhwc(const float* gp, const float* xp, float* gw, int64_t n, int64_t c,
