@@ -258,8 +258,9 @@ const std::vector<Field>& schema() {
                  "default: TF32 for cuDNN convolutions only). No effect on the CPU or on what "
                  "train.precision autocasts to bf16/fp16"),
       string_field("train", "cpu_gemm", REF(train.cpu_gemm), {"auto", "onednn", "libtorch"},
-                   "who computes the ViT's linear layers and attention products on the CPU "
-                   "in float32: \"onednn\" = oneDNN's sgemm, JIT-compiled for the CPU's widest "
+                   "who computes the ViT's linear layers and attention products, and 1x1 "
+                   "convolutions with stride 1 on channels-last tensors (EfficientNet's), on "
+                   "the CPU in float32: \"onednn\" = oneDNN's sgemm, JIT-compiled for the CPU's widest "
                    "vectors (1.9x Debian's OpenBLAS on this AVX-512 CPU), \"libtorch\" = "
                    "LibTorch's own (the system BLAS), \"auto\" = oneDNN when the process has "
                    "it (Debian's LibTorch links it), else LibTorch"),

@@ -6,6 +6,7 @@
 
 #include "models/batch_norm.h"
 #include "models/channel_scale.h"
+#include "models/conv2d.h"
 #include "models/depthwise_conv.h"
 #include "models/registry.h"
 #include "models/stack.h"
@@ -47,7 +48,7 @@ struct SqueezeExcitationImpl : nn::Module {
         fc2(register_module("fc2", nn::Conv2d(nn::Conv2dOptions(squeeze, channels, 1)))) {}
   torch::Tensor forward(torch::Tensor x) {
     auto s = channel_mean(x);  // x.mean({2, 3}, keepdim), models/channel_scale.h
-    s = torch::sigmoid(fc2->forward(torch::silu(fc1->forward(s))));
+    s = torch::sigmoid(conv2d_forward(fc2, torch::silu(conv2d_forward(fc1, s))));  // models/conv2d.h
     return channel_scale(x, s);  // x * s
   }
   nn::Conv2d fc1, fc2;

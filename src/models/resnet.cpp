@@ -4,7 +4,7 @@
 
 #include "common/error.h"
 #include "models/registry.h"
-#include "models/winograd_conv.h"
+#include "models/conv2d.h"
 
 namespace odyssey {
 

@@ -3,7 +3,6 @@
 #include <ATen/Parallel.h>
 
 #include <atomic>
-#include <variant>
 
 #include "common/error.h"
 #include "models/cpu_gemm.h"
@@ -172,20 +171,6 @@ torch::Tensor conv3x3(const torch::Tensor& x, const torch::Tensor& weight) {
   }
   record.set_output(y);
   return y;
-}
-
-torch::Tensor conv2d_forward(const torch::nn::Conv2d& layer, const torch::Tensor& x) {
-  const auto& o = layer->options;
-  // The options hold std::variant from LibTorch 2.x, c10::variant in 1.13: there argument-dependent
-  // lookup finds c10::get_if.
-  using std::get_if;
-  const auto* padding = get_if<torch::ExpandingArray<2>>(&o.padding());
-  const bool plain_3x3 = (*o.kernel_size())[0] == 3 && (*o.kernel_size())[1] == 3 &&
-                         (*o.stride())[0] == 1 && (*o.stride())[1] == 1 && padding &&
-                         (**padding)[0] == 1 && (**padding)[1] == 1 && (*o.dilation())[0] == 1 &&
-                         (*o.dilation())[1] == 1 && o.groups() == 1 && !o.bias() &&
-                         !o.transposed() && get_if<torch::enumtype::kZeros>(&o.padding_mode());
-  return plain_3x3 ? conv3x3(x, layer->weight) : layer.ptr()->forward(x);
 }
 
 }  // namespace odyssey

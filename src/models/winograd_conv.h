@@ -33,8 +33,4 @@ torch::Tensor conv3x3(const torch::Tensor& x, const torch::Tensor& weight);
 // Whether conv3x3 computes these tensors with Winograd's algorithm.
 bool winograd_conv_applies(const torch::Tensor& x, const torch::Tensor& weight);
 
-// A Conv2d layer's forward: conv3x3 where the layer is 3x3 with stride 1, padding 1, no
-// dilation, groups or bias; the layer's own forward otherwise.
-torch::Tensor conv2d_forward(const torch::nn::Conv2d& layer, const torch::Tensor& x);
-
 }  // namespace odyssey

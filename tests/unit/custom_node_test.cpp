@@ -48,6 +48,8 @@ TEST(CustomNodes, RefuseCreateGraph) {
   odyssey::testing::GemmChoice choice(CpuGemm::kOneDnn);
   const auto lw = torch::randn({6, 8}, torch::requires_grad()), lb = torch::randn({6}, torch::requires_grad());
   expect_first_derivative_only("odyssey::linear", [&](const torch::Tensor& x) { return linear(x, lw, lb); });
+  const auto cw = torch::randn({3, 4, 1, 1}, torch::requires_grad());  // conv1x1: linear's node, no bias
+  expect_first_derivative_only("odyssey::linear", [&](const torch::Tensor& x) { return conv1x1(x, cw, {}); }, {cw});
   auto qkv = [](const torch::Tensor& x) {  // [B, T, 3 x 2 heads x 4] from x's 512 values
     return x.reshape({2, 256}).narrow(1, 0, 240).reshape({2, 10, 24});
   };

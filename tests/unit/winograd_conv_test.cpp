@@ -10,6 +10,7 @@
 #include "../dist/dist_util.h"
 #include "common/error.h"
 #include "models/cpu_gemm.h"
+#include "models/conv2d.h"
 #include "models/flops.h"
 #include "models/registry.h"
 #include "models/winograd_conv.h"
@@ -187,7 +188,6 @@ TEST(WinogradConv, OnlyPlain3x3LayersTakeThePath) {
   for (auto layer : {nn::Conv2d(nn::Conv2dOptions(4, 6, 3).padding(1).bias(true)),
                      nn::Conv2d(nn::Conv2dOptions(4, 6, 3).padding(1).stride(2).bias(false)),
                      nn::Conv2d(nn::Conv2dOptions(4, 6, 3).padding(0).bias(false)),
-                     nn::Conv2d(nn::Conv2dOptions(4, 6, 1).bias(false)),
                      nn::Conv2d(nn::Conv2dOptions(4, 4, 3).padding(1).groups(2).bias(false))}) {
     torch::NoGradGuard no_grad;
     EXPECT_EQ(winograd_calls([&] { conv2d_forward(layer, x); }), 0) << layer;
