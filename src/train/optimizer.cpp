@@ -1,5 +1,6 @@
 #include "train/optimizer.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -7,6 +8,7 @@
 #include <regex>
 
 #include "common/error.h"
+#include "train/sgd_kernels.h"
 
 namespace odyssey {
 
@@ -95,6 +97,39 @@ void add_scaled(const Tensors& params, const Tensors& d, const std::vector<doubl
   }
 }
 
+// Whether a is a dense CPU float32 tensor with p's shape and element order in memory (the strides
+// of dimensions of size 1 do not matter, as in LibTorch's gradient layout contract): then both
+// are n floats from data_ptr in the same order.
+bool same_dense_cpu_float32(const torch::Tensor& a, const torch::Tensor& p) {
+  if (!a.device().is_cpu() || a.scalar_type() != torch::kFloat || a.sizes() != p.sizes() ||
+      !a.is_non_overlapping_and_dense())
+    return false;
+  for (int64_t d = 0; d < a.dim(); ++d)
+    if (a.size(d) != 1 && a.stride(d) != p.stride(d)) return false;
+  return true;
+}
+
+// Entry k of t (its parameter, gradient and state tensors) laid out alike: dense CPU float32.
+bool dense_cpu_float32(const MultiTensor& t, size_t k) {
+  const auto& p = t.params[k];
+  return same_dense_cpu_float32(p, p) && same_dense_cpu_float32(t.grads[k], p) &&
+         (t.first.empty() || same_dense_cpu_float32(t.first[k], p)) &&
+         (t.second.empty() || same_dense_cpu_float32(t.second[k], p));
+}
+
+// t without the entries keep(k) refuses.
+template <class F>
+MultiTensor filtered(const MultiTensor& t, F keep) {
+  MultiTensor out;
+  for (size_t k = 0; k < t.params.size(); ++k) {
+    if (!keep(k)) continue;
+    out.params.push_back(t.params[k]), out.grads.push_back(t.grads[k]), out.index.push_back(t.index[k]);
+    if (!t.first.empty()) out.first.push_back(t.first[k]);
+    if (!t.second.empty()) out.second.push_back(t.second[k]);
+  }
+  return out;
+}
+
 // Heavy-ball momentum as PyTorch's SGD, per parameter: buf = momentum*buf + g; the step direction
 // is buf, or g + momentum*buf with Nesterov (new tensors: g stays as it is).
 Tensors with_momentum(const OptimConfig& cfg, const Tensors& bufs, const Tensors& grads) {
@@ -147,7 +182,13 @@ class Sgd final : public Optimizer {
   }
   void step(double base_lr) override {
     torch::NoGradGuard no_grad;
-    MultiTensor t = with_gradients(params_, state_, cfg_.momentum > 0 ? 1 : 0), decayed;
+    const MultiTensor all = with_gradients(params_, state_, cfg_.momentum > 0 ? 1 : 0);
+    // Dense CPU float32 entries in one pass each; the rest (CUDA, other types) as multi-tensor
+    // operations.
+    std::vector<bool> fused(all.params.size());
+    for (size_t k = 0; k < all.params.size(); ++k)
+      if ((fused[k] = dense_cpu_float32(all, k))) fused_update(all, k, base_lr);
+    MultiTensor t = filtered(all, [&](size_t k) { return !fused[k]; }), decayed;
     if (t.params.empty()) return;
     std::vector<size_t> decayed_at;
     for (size_t k = 0; k < t.params.size(); ++k) {
@@ -164,6 +205,20 @@ class Sgd final : public Optimizer {
   }
 
  private:
+  // Entry k of t in one pass (train/sgd_kernels.h), the same bits as the passes above.
+  void fused_update(const MultiTensor& t, size_t k, double base_lr) {
+    const auto& s = settings_[t.index[k]];
+    const SgdFactors f{static_cast<float>(cfg_.weight_decay > 0 && s.decay ? cfg_.weight_decay : 0.0),
+                       static_cast<float>(cfg_.momentum), cfg_.nesterov,
+                       static_cast<float>(-base_lr * s.lr_scale)};
+    float* p = t.params[k].data_ptr<float>();
+    const float* g = t.grads[k].data_ptr<float>();
+    float* buf = t.first.empty() ? nullptr : t.first[k].data_ptr<float>();
+    at::parallel_for(0, t.params[k].numel(), 1 << 15, [&](int64_t begin, int64_t end) {
+      sgd_update(p + begin, g + begin, buf ? buf + begin : nullptr, end - begin, f);
+    });
+  }
+
   OptimConfig cfg_;
 };
 

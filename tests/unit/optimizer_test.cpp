@@ -133,6 +133,54 @@ TEST(Optimizer, MultiTensorSgdGivesThePerParameterBits) {
   expect_per_parameter_bits(cfg);
 }
 
+// The CPU's one-pass SGD update (train/sgd_kernels.h) gives the bits of LibTorch's operations
+// for large parameters split across threads, channels-last parameters, and falls back to the
+// multi-tensor form for a gradient laid out unlike its parameter.
+TEST(Optimizer, OnePassSgdGivesLibTorchsBitsAtAnySizeAndLayout) {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  torch::manual_seed(7);
+  const std::vector<torch::Tensor> init = {torch::randn({257, 1031}),  // 265k values: split in chunks
+                                           torch::randn({8, 16, 3, 3}).contiguous(torch::MemoryFormat::ChannelsLast),
+                                           torch::randn({33})};
+  for (const bool nesterov : {true, false}) {
+    for (const double momentum : {0.9, 0.0}) {
+      OptimConfig cfg;
+      cfg.momentum = momentum, cfg.nesterov = nesterov && momentum > 0, cfg.weight_decay = 1e-3;
+      NamedTensors params;
+      std::vector<torch::Tensor> ref, buf;
+      for (size_t i = 0; i < init.size(); ++i) {
+        params.emplace_back("w" + std::to_string(i), init[i].clone().requires_grad_());
+        ref.push_back(init[i].clone()), buf.push_back(torch::zeros_like(init[i]));
+      }
+      auto opt = make_optimizer(cfg, params);
+      for (int step = 0; step < 3; ++step) {
+        std::vector<torch::Tensor> grads;
+        for (size_t i = 0; i < init.size(); ++i) {
+          grads.push_back(torch::randn(init[i].sizes()).contiguous(init[i].suggest_memory_format()));
+          params[i].second.mutable_grad() = grads[i].clone();
+          if (i == 2 && step == 2)  // a strided (not dense) gradient on the last step: the fallback
+            params[i].second.mutable_grad() = torch::empty({66}).slice(0, 0, 66, 2).copy_(grads[i]);
+        }
+        opt->step(0.7);
+        for (size_t i = 0; i < init.size(); ++i) {
+          // (1-D parameters are not decayed)
+          auto g = init[i].dim() >= 2 ? grads[i].add(ref[i], cfg.weight_decay) : grads[i];
+          if (momentum > 0) {
+            buf[i].mul_(momentum).add_(g);
+            g = cfg.nesterov ? g.add(buf[i], momentum) : buf[i];
+          }
+          ref[i].add_(g, -0.7);
+          EXPECT_TRUE(torch::equal(params[i].second.detach(), ref[i]))
+              << "parameter " << i << " step " << step << " momentum " << momentum << " nesterov " << nesterov;
+          EXPECT_EQ(params[i].second.strides(), init[i].strides());
+        }
+      }
+    }
+  }
+  at::set_num_threads(threads);
+}
+
 TEST(Optimizer, MultiTensorAdamWGivesThePerParameterBits) {
   OptimConfig cfg;
   cfg.name = "adamw", cfg.weight_decay = 0.05, cfg.beta1 = 0.8, cfg.beta2 = 0.99, cfg.eps = 1e-6;
