@@ -7,7 +7,6 @@
 // training step (three fused stages) against the same model in NCHW, which takes LibTorch's path;
 // bn_silu likewise, over large values too (its exp), and an EfficientNet step either way.
 #include <ATen/Parallel.h>
-#include <ATen/record_function.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -18,6 +17,7 @@
 #include "models/batch_norm.h"
 #include "models/batch_norm_fused.h"
 #include "models/registry.h"
+#include "test_util.h"
 #include "train/device.h"
 
 using namespace odyssey;
@@ -83,17 +83,8 @@ struct TwinSteps {
   int calls_nchw = 0, calls_nhwc = 0;
 };
 
-thread_local const char* t_op = nullptr;
-thread_local int t_calls = 0;
-
 TwinSteps twin_steps(const std::string& model, const ModelOptions& mo, int64_t batch,
                      const char* op) {
-  t_op = op;
-  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
-      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
-        if (std::string(fn.name()) == t_op) ++t_calls;
-        return nullptr;
-      }));
   auto make = [&] {
     torch::manual_seed(4);
     auto m = ModelRegistry::instance().create(model, mo);
@@ -107,12 +98,11 @@ TwinSteps twin_steps(const std::string& model, const ModelOptions& mo, int64_t b
   const auto labels = torch::randint(0, mo.num_classes, {batch});
   for (bool cl : {false, true}) {
     auto& m = cl ? t.nhwc : t.nchw;
-    t_calls = 0;
     torch::manual_seed(6);  // the same stochastic-depth draws
-    torch::nn::functional::cross_entropy(m->forward(memory_order(x, cl)), labels).backward();
-    (cl ? t.calls_nhwc : t.calls_nchw) = t_calls;
+    (cl ? t.calls_nhwc : t.calls_nchw) = odyssey::testing::recorded_calls(op, [&] {
+      torch::nn::functional::cross_entropy(m->forward(memory_order(x, cl)), labels).backward();
+    });
   }
-  at::removeCallback(handle);
   return t;
 }
 

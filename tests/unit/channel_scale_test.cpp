@@ -7,9 +7,9 @@
 
 #include "models/channel_scale.h"
 #include "models/registry.h"
+#include "test_util.h"
 #include "train/device.h"
 
-#include <ATen/record_function.h>
 
 using namespace odyssey;
 
@@ -103,17 +103,10 @@ TEST(ChannelScale, EfficientNetStepInFloatMatchesDouble) {
   torch::manual_seed(5);
   const auto x = torch::randn({6, 3, 32, 32});
   const auto labels = torch::randint(0, 10, {6});
-  int calls = 0;
-  thread_local int* t_calls = nullptr;
-  t_calls = &calls;
-  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
-      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
-        if (std::string(fn.name()) == "odyssey::channel_scale") ++*t_calls;
-        return nullptr;
-      }));
-  torch::nn::functional::cross_entropy(f32->forward(x.contiguous(torch::MemoryFormat::ChannelsLast)), labels)
-      .backward();
-  at::removeCallback(handle);
+  const int calls = odyssey::testing::recorded_calls("odyssey::channel_scale", [&] {
+    torch::nn::functional::cross_entropy(f32->forward(x.contiguous(torch::MemoryFormat::ChannelsLast)), labels)
+        .backward();
+  });
   torch::nn::functional::cross_entropy(f64->forward(x.to(torch::kDouble)), labels).backward();
   EXPECT_GT(calls, 4);  // every block's squeeze-excitation ran Odyssey's node
   double largest = 0;

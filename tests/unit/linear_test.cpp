@@ -3,7 +3,6 @@
 // the fallbacks to LibTorch (double, autocast, train.cpu_gemm = "libtorch"), train.cpu_gemm's
 // checks, and a whole ViT trained one step either way. conv1x1 the same way against
 // torch::conv2d, which Conv2d layers take it, its MAC count, and EfficientNet either way.
-#include <ATen/record_function.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -157,18 +156,9 @@ namespace {
 constexpr auto kChannelsLast = torch::MemoryFormat::ChannelsLast;
 
 // How many convolutions took conv1x1's oneDNN path while f ran (it records each as an operator).
-thread_local int t_conv1x1_calls = 0;
 template <class F>
 int conv1x1_calls(F f) {
-  t_conv1x1_calls = 0;
-  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
-      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
-        if (std::string(fn.name()) == "odyssey::conv2d_1x1") ++t_conv1x1_calls;
-        return nullptr;
-      }));
-  f();
-  at::removeCallback(handle);
-  return t_conv1x1_calls;
+  return odyssey::testing::recorded_calls("odyssey::conv2d_1x1", f);
 }
 
 Grads run_conv(const torch::Tensor& x0, const torch::Tensor& w0, const torch::Tensor& b0, bool ours) {

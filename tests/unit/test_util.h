@@ -1,6 +1,8 @@
-// Helpers shared by the unit tests: a fresh temporary folder per test, a scoped train.cpu_gemm.
+// Helpers shared by the unit tests: a fresh temporary folder per test, a scoped train.cpu_gemm,
+// a count of the calls of one recorded operator.
 #pragma once
 
+#include <ATen/record_function.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,6 +11,23 @@
 #include "models/cpu_gemm.h"
 
 namespace odyssey::testing {
+
+// How many times operator `name` (LibTorch's, or Odyssey's own, which record themselves: see
+// models/record_op.h) ran on this thread while f() ran.
+inline thread_local std::string t_counted_op;
+inline thread_local int t_op_calls = 0;
+template <class F>
+int recorded_calls(const std::string& name, F f) {
+  t_counted_op = name, t_op_calls = 0;
+  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
+      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+        if (fn.name() == t_counted_op) ++t_op_calls;
+        return nullptr;
+      }));
+  f();
+  at::removeCallback(handle);
+  return t_op_calls;
+}
 
 // Sets the process-wide CPU matrix-product choice for one scope and restores it after.
 class GemmChoice {

@@ -3,7 +3,6 @@
 // channels-last-strided filters; both matrix-product libraries), the no-gradient path, the
 // fallbacks (NCHW images, double, autocast, train.cpu_conv = "libtorch"), the setting's checks,
 // which Conv2d layers take the path, and a ResNet-18 step either way.
-#include <ATen/record_function.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -38,18 +37,9 @@ struct Grads {
 };
 
 // How many convolutions took Winograd's path while f ran (conv3x3 records each as an operator).
-thread_local int t_winograd_calls = 0;
 template <class F>
 int winograd_calls(F f) {
-  t_winograd_calls = 0;
-  const auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(
-      [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
-        if (std::string(fn.name()) == "odyssey::conv2d_winograd") ++t_winograd_calls;
-        return nullptr;
-      }));
-  f();
-  at::removeCallback(handle);
-  return t_winograd_calls;
+  return odyssey::testing::recorded_calls("odyssey::conv2d_winograd", f);
 }
 
 Grads run(const torch::Tensor& x0, const torch::Tensor& w0, bool ours) {
