@@ -165,24 +165,29 @@ TEST(WinogradConv, CpuConvSettingIsChecked) {
 TEST(WinogradConv, OnlyPlain3x3LayersTakeThePath) {
   ConvChoice c("winograd");
   namespace nn = torch::nn;
-  auto x = torch::randn({1, 4, 8, 8}).contiguous(kChannelsLast);
+  auto x = torch::randn({1, 16, 8, 8}).contiguous(kChannelsLast);
   const auto counted = [&](nn::Conv2d layer) {
     MacCounter counter;
     conv2d_forward(layer, x);
     return counter.count().total();
   };
-  const nn::Conv2d plain(nn::Conv2dOptions(4, 6, 3).padding(1).bias(false));
+  const nn::Conv2d plain(nn::Conv2dOptions(16, 6, 3).padding(1).bias(false));
   EXPECT_EQ(winograd_calls([&] { conv2d_forward(plain, x); }), 1);
   // The MAC counter sees Winograd's convolution as the direct one it replaces.
-  EXPECT_EQ(counted(plain), 8 * 8 * 6 * 4 * 9);
-  for (auto layer : {nn::Conv2d(nn::Conv2dOptions(4, 6, 3).padding(1).bias(true)),
-                     nn::Conv2d(nn::Conv2dOptions(4, 6, 3).padding(1).stride(2).bias(false)),
-                     nn::Conv2d(nn::Conv2dOptions(4, 6, 3).padding(0).bias(false)),
-                     nn::Conv2d(nn::Conv2dOptions(4, 4, 3).padding(1).groups(2).bias(false))}) {
+  EXPECT_EQ(counted(plain), 8 * 8 * 6 * 16 * 9);
+  for (auto layer : {nn::Conv2d(nn::Conv2dOptions(16, 6, 3).padding(1).bias(true)),
+                     nn::Conv2d(nn::Conv2dOptions(16, 6, 3).padding(1).stride(2).bias(false)),
+                     nn::Conv2d(nn::Conv2dOptions(16, 6, 3).padding(0).bias(false)),
+                     nn::Conv2d(nn::Conv2dOptions(16, 16, 3).padding(1).groups(2).bias(false))}) {
     torch::NoGradGuard no_grad;
     EXPECT_EQ(winograd_calls([&] { conv2d_forward(layer, x); }), 0) << layer;
     EXPECT_TRUE(torch::equal(conv2d_forward(layer, x), layer->forward(x))) << layer;
   }
+  // A thin input (an RGB stem's 3 channels): LibTorch's convolution, though conv3x3 would apply.
+  const nn::Conv2d thin(nn::Conv2dOptions(3, 6, 3).padding(1).bias(false));
+  const auto rgb = torch::randn({1, 3, 8, 8}).contiguous(kChannelsLast);
+  ASSERT_TRUE(winograd_conv_applies(rgb, thin->weight));
+  EXPECT_EQ(winograd_calls([&] { conv2d_forward(thin, rgb); }), 0);
 }
 
 // ResNet-18's loss, input gradient and every parameter gradient agree either way (the wiring).
