@@ -260,8 +260,9 @@ const std::vector<Field>& schema() {
       string_field("train", "cpu_gemm", REF(train.cpu_gemm), {"auto", "onednn", "libtorch"},
                    "who computes the ViT's linear layers and attention products, and 1x1 "
                    "convolutions with stride 1 on channels-last tensors (EfficientNet's), on "
-                   "the CPU in float32: \"onednn\" = oneDNN's sgemm, JIT-compiled for the CPU's widest "
-                   "vectors (1.9x Debian's OpenBLAS on this AVX-512 CPU), \"libtorch\" = "
+                   "the CPU in float32: \"onednn\" = oneDNN's sgemm, JIT-compiled for the "
+                   "CPU's widest vectors (1.9x Debian's OpenBLAS on this AVX-512 CPU), "
+                   "\"libtorch\" = "
                    "LibTorch's own (the system BLAS), \"auto\" = oneDNN when the process has "
                    "it (Debian's LibTorch links it), else LibTorch"),
       string_field("train", "cpu_conv", REF(train.cpu_conv), {"auto", "winograd", "libtorch"},

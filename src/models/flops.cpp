@@ -40,8 +40,8 @@ const std::unordered_map<std::string, OpRule>& op_rules() {
       {"aten::baddbmm", {"matmul", Rule::matmul, 1}},
       {"aten::addmv", {"matmul", Rule::matmul, 1}},
       {"aten::scaled_dot_product_attention", {"attention", Rule::attention, 0}},
-      // Odyssey's own (models/linear.h, models/attention.h, models/winograd_conv.h): the products of
-      // the plain path.
+      // Odyssey's own (models/linear.h, models/attention.h, models/winograd_conv.h): the
+      // products of the plain path.
       {"odyssey::linear", {"matmul", Rule::matmul, 0}},
       {"odyssey::self_attention", {"matmul", Rule::attention, 0}},
       {"odyssey::conv2d_winograd", {"conv", Rule::conv, 0}},  // counted as the direct convolution
