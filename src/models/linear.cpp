@@ -66,17 +66,6 @@ struct OneDnnLinearNoBias : torch::autograd::Function<OneDnnLinearNoBias> {
   }
 };
 
-}  // namespace
-
-bool onednn_linear_applies(const torch::Tensor& x, const torch::Tensor& weight,
-                           const torch::Tensor& bias) {
-  return cpu_gemm() == CpuGemm::kOneDnn && plain_cpu_float32(x) && plain_cpu_float32(weight) &&
-         (!bias.defined() || (plain_cpu_float32(bias) && bias.dim() == 1)) && x.dim() >= 1 &&
-         weight.dim() == 2 && x.numel() > 0;
-}
-
-namespace {
-
 // y2 [m, n] from x2 [m, k] (any strides), w [n, k], b [n] or undefined: the node when gradients
 // are wanted, else the product alone.
 torch::Tensor onednn_product(const torch::Tensor& x2, const torch::Tensor& weight,
@@ -95,6 +84,13 @@ std::vector<c10::IValue> ivalues(const torch::Tensor& x, const torch::Tensor& w,
 }
 
 }  // namespace
+
+bool onednn_linear_applies(const torch::Tensor& x, const torch::Tensor& weight,
+                           const torch::Tensor& bias) {
+  return cpu_gemm() == CpuGemm::kOneDnn && plain_cpu_float32(x) && plain_cpu_float32(weight) &&
+         (!bias.defined() || (plain_cpu_float32(bias) && bias.dim() == 1)) && x.dim() >= 1 &&
+         weight.dim() == 2 && x.numel() > 0;
+}
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (!onednn_linear_applies(x, weight, bias)) return torch::linear(x, weight, bias);
