@@ -83,13 +83,18 @@ std::vector<c10::IValue> ivalues(const torch::Tensor& x, const torch::Tensor& w,
   return {x, w, b};
 }
 
+// What linear() and conv1x1 both need: oneDNN's products chosen, CPU float32 operands outside
+// autocast, a 1-D bias or none, a non-empty input.
+bool onednn_operands(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  return cpu_gemm() == CpuGemm::kOneDnn && plain_cpu_float32(x) && plain_cpu_float32(weight) &&
+         (!bias.defined() || (plain_cpu_float32(bias) && bias.dim() == 1)) && x.numel() > 0;
+}
+
 }  // namespace
 
 bool onednn_linear_applies(const torch::Tensor& x, const torch::Tensor& weight,
                            const torch::Tensor& bias) {
-  return cpu_gemm() == CpuGemm::kOneDnn && plain_cpu_float32(x) && plain_cpu_float32(weight) &&
-         (!bias.defined() || (plain_cpu_float32(bias) && bias.dim() == 1)) && x.dim() >= 1 &&
-         weight.dim() == 2 && x.numel() > 0;
+  return onednn_operands(x, weight, bias) && x.dim() >= 1 && weight.dim() == 2;
 }
 
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
@@ -107,11 +112,9 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const 
 }
 
 bool conv1x1_applies(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  return cpu_gemm() == CpuGemm::kOneDnn && plain_cpu_float32(x) && plain_cpu_float32(weight) &&
-         (!bias.defined() || (plain_cpu_float32(bias) && bias.dim() == 1)) && x.dim() == 4 &&
-         weight.dim() == 4 && weight.size(1) == x.size(1) && weight.size(2) == 1 &&
-         weight.size(3) == 1 && x.numel() > 0 && weight.numel() > 0 &&
-         x.is_contiguous(torch::MemoryFormat::ChannelsLast);
+  return onednn_operands(x, weight, bias) && x.dim() == 4 && weight.dim() == 4 &&
+         weight.size(1) == x.size(1) && weight.size(2) == 1 && weight.size(3) == 1 &&
+         weight.numel() > 0 && x.is_contiguous(torch::MemoryFormat::ChannelsLast);
 }
 
 torch::Tensor conv1x1(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
