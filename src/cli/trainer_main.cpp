@@ -349,7 +349,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
                 p[k], rc[k], f1[k], ap[k], iou[k], k == worst ? "  <- worst" : "");
     return kExitOk;
   }
-  install_stop_signal_handlers();
+  arm_stop_signals();
   TrainResult r;
   try {
     r = trainer->run();
@@ -393,6 +393,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
 }  // namespace
 
 int main(int argc, char** argv) {
+  route_stop_signals();  // before any thread starts (see dist/coordinator.h)
   configure_allocator();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || help_requested(argc, argv) || args[0] == "help") {  // `eval --help` too

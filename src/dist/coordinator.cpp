@@ -2,8 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 namespace odyssey {
 
@@ -32,19 +36,66 @@ ControlFlags Coordinator::agree(const ControlFlags& local) {
 
 namespace {
 std::atomic<int> g_signal{0};
+std::atomic<bool> g_armed{false};
 
-extern "C" void on_stop_signal(int sig) {
+// A stop signal on any thread: before arm_stop_signals(), what the default action would do
+// (end the process by that signal); after, the flag the trainer reads, and a second SIGINT ends
+// the process at once. Async-signal-safe: it also runs as the handler.
+void take_stop_signal(int sig) {
+  if (!g_armed.load()) {
+    std::signal(sig, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    // Blocked here (in the waiter, or within its own handler): pending until unblocked, then
+    // the default action.
+    raise(sig);
+    pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+    return;
+  }
   if (sig == SIGINT && g_signal.load() == SIGINT) std::_Exit(130);  // second Ctrl-C: now
   g_signal.store(sig);
 }
-}  // namespace
 
-void install_stop_signal_handlers() {
+extern "C" void on_stop_signal(int sig) { take_stop_signal(sig); }
+
+sigset_t stop_signal_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : kStopSignals) sigaddset(&set, sig);
+  return set;
+}
+
+void install_handler() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  for (int sig : {SIGTERM, SIGUSR1, SIGINT}) sigaction(sig, &sa, nullptr);
+  for (int sig : kStopSignals) sigaction(sig, &sa, nullptr);
+}
+}  // namespace
+
+void route_stop_signals() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // The handler, for the threads that began before this call and so do not block the signals
+    // (OpenBLAS starts its pool when it is loaded): none of them runs oneDNN's products.
+    install_handler();
+    const sigset_t set = stop_signal_set();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);  // inherited by every thread started from here on
+    std::thread([set] {
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) == 0) take_stop_signal(sig);
+      }
+    }).detach();
+  });
+}
+
+void arm_stop_signals() {
+  route_stop_signals();
+  install_handler();  // again: MPI_Init may have installed its own since
+  g_armed.store(true);
 }
 
 int stop_signal() { return g_signal.load(); }

@@ -30,8 +30,18 @@ class Coordinator {
 };
 
 // Signal handling for preemption: SIGTERM, SIGUSR1 and SIGINT set a flag the trainer reads once
-// per step (the handler does nothing else). A second SIGINT ends the process at once.
-void install_stop_signal_handlers();
-int stop_signal();  // the signal received, 0 if none
+// per step. A second SIGINT ends the process at once.
+//
+// No handler runs on a thread that computes: oneDNN 2.x's JIT-compiled f32 GEMM kernels (Debian's
+// LibTorch links oneDNN 2.6; Odyssey's matrix products and LibTorch's own call them) point the
+// stack pointer into a heap workspace, and a signal frame written there corrupts the heap
+// (oneDNN issue 4845, fixed in oneDNN 3.x): a preempted run crashed instead of saving its
+// checkpoint. route_stop_signals(), first thing in main() before any thread starts, blocks the
+// three signals in the calling thread, so every thread started later (MPI's, OpenMP's, the
+// loader's, the reducer's) inherits the block, and takes them with sigwait() in a thread of its
+// own. Until arm_stop_signals() a stop signal ends the process as its default action would.
+void route_stop_signals();
+void arm_stop_signals();  // from here on, stop signals set the flag (calls route_stop_signals())
+int stop_signal();        // the signal received, 0 if none
 
 }  // namespace odyssey
