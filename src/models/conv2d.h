@@ -3,7 +3,8 @@
 // at least 16 input channels, models/linear.h's conv1x1 for 1x1 layers with stride 1 and no
 // padding (each decides from the tensors whether it runs, else it is LibTorch's convolution); the
 // layer's own forward otherwise.
-// ResNet's blocks and models/stack.h's Stack (EfficientNet's, the ViT stem's layers) call it.
+// ResNet's blocks, the plain CNNs (models/convnet.h) and models/stack.h's Stack (EfficientNet's,
+// the ViT stem's layers) call it.
 #pragma once
 
 #include <torch/torch.h>

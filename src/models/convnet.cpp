@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "models/batch_norm.h"
 #include "models/batch_norm_fused.h"
+#include "models/conv2d.h"
 #include "models/registry.h"
 
 namespace odyssey {
@@ -42,7 +43,7 @@ ConvNet::ConvNet(const ConvNetSpec& spec, const ModelOptions& o)
 
 torch::Tensor ConvNet::features(torch::Tensor x) {
   for (size_t i = 0; i < convs_.size(); ++i) {  // features_'s modules in order
-    x = convs_[i]->forward(x);
+    x = conv2d_forward(convs_[i], x);
     // BatchNorm-ReLU-MaxPool: fused for channels-last CPU floats
     x = norms_.empty() ? torch::max_pool2d(torch::relu_(x), 2) : bn_relu_pool(x, *norms_[i]);
   }

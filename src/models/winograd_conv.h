@@ -1,5 +1,5 @@
-// conv3x3: a 3x3 convolution with stride 1 and zero padding 1 (ResNet's workhorse), computed on
-// CPU float32 channels-last images by Winograd's F(2x2, 3x3) algorithm
+// conv3x3: a 3x3 convolution with stride 1 and zero padding 1 (ResNet's and the plain CNNs'
+// workhorse), computed on CPU float32 channels-last images by Winograd's F(2x2, 3x3) algorithm
 // (models/winograd_kernels.h): 16 multiplications per 2x2 output tile and channel pair instead of
 // 36, as 16 matrix products through models/cpu_gemm.h's library. Forward, input and filter
 // gradients; the result agrees with a direct convolution to float rounding (the transforms'

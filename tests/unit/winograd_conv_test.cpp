@@ -190,20 +190,22 @@ TEST(WinogradConv, OnlyPlain3x3LayersTakeThePath) {
   EXPECT_EQ(winograd_calls([&] { conv2d_forward(thin, rgb); }), 0);
 }
 
-// ResNet-18's loss, input gradient and every parameter gradient agree either way (the wiring).
-TEST(WinogradConv, ResNetTrainsAlikeEitherWay) {
-  const ModelOptions mo{10, 1, 32};
+namespace {
+// A model's loss and every parameter gradient agree either way, and the expected number of its
+// 3x3 layers take Winograd (the wiring).
+void trains_alike_either_way(const std::string& name, int64_t side, int winograd_layers) {
+  const ModelOptions mo{10, 1, side};
   auto grads = [&](const std::string& mode) {
     ConvChoice c(mode);
     torch::manual_seed(0);
-    auto model = ModelRegistry::instance().create("resnet18", mo);
+    auto model = ModelRegistry::instance().create(name, mo);
     to_channels_last(*model);
     model->train();
     torch::manual_seed(1);
-    auto x = memory_order(torch::randn({4, 1, 32, 32}), true);
+    auto x = memory_order(torch::randn({4, 1, side, side}), true);
     torch::Tensor logits;
-    // Every 3x3 but the strided one opening stages 2-4: 4 in layer1, 3 in each later stage.
-    EXPECT_EQ(winograd_calls([&] { logits = model->forward(x); }), mode == "winograd" ? 13 : 0);
+    EXPECT_EQ(winograd_calls([&] { logits = model->forward(x); }),
+              mode == "winograd" ? winograd_layers : 0);
     auto loss = torch::nn::functional::cross_entropy(logits, torch::tensor({1, 2, 3, 4}));
     loss.backward();
     std::vector<torch::Tensor> out{loss.detach().reshape({1})};
@@ -213,5 +215,18 @@ TEST(WinogradConv, ResNetTrainsAlikeEitherWay) {
   const auto a = grads("winograd"), b = grads("libtorch");
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
-    EXPECT_LT(rel_err(a[i].to(torch::kDouble), b[i].to(torch::kDouble)), 1e-3) << "tensor " << i;
+    EXPECT_LT(rel_err(a[i].to(torch::kDouble), b[i].to(torch::kDouble)), 1e-3)
+        << name << " tensor " << i;
+}
+}  // namespace
+
+TEST(WinogradConv, ResNetTrainsAlikeEitherWay) {
+  // Every 3x3 but the strided one opening stages 2-4: 4 in layer1, 3 in each later stage.
+  trains_alike_either_way("resnet18", 32, 13);
+}
+
+TEST(WinogradConv, PlainConvNetsTrainAlikeEitherWay) {
+  // Every layer but the first (1 input channel): the quickstart CNN's 32->64 and 64->128.
+  trains_alike_either_way("fmnist_cnn", 28, 2);
+  trains_alike_either_way("convnet", 32, 3);
 }
