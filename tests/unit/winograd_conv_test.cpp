@@ -65,6 +65,7 @@ void expect_matches_double(CpuGemm gemm) {
       {1, 3, 70, 2, 7, true},     // one tile row, odd width
       {2, 1, 4, 5, 4, false},     // one input channel (the layouts coincide)
       {1, 70, 1, 6, 3, false},    // one filter
+      {5, 24, 32, 56, 50, true},  // 1.4 MB of transforms per image: chunks of 2, 2 and 1 images
   };
   for (const auto& k : cases) {
     const std::string what = "n" + std::to_string(k.n) + " c" + std::to_string(k.c) + " k" +
