@@ -313,6 +313,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   }
   comm->set_timeout(cfg.dist.first_timeout_s);
   int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
+  reuse_large_blocks(cfg.train.cpu_reuse_large_blocks);
   agree(*comm, [&] { set_cpu_gemm(resolve_cpu_gemm(cfg.train.cpu_gemm, cfg.source + ": train.cpu_gemm")); });
   agree(*comm, [&] { set_cpu_conv(cfg.train.cpu_conv, cfg.source + ": train.cpu_conv"); });
   // Every rank sees local_size < size alike: on every node when the job spans nodes, on none else.

@@ -60,6 +60,7 @@ struct TrainConfig {
   bool channels_last = true;    // conv nets: weights and activations in NHWC memory order
   bool tf32 = true;             // CUDA float32 convolutions and matrix products in TensorFloat-32
   std::string cpu_gemm = "auto";  // CPU float32 linear layers: "auto", "onednn" or "libtorch"
+  bool cpu_reuse_large_blocks = true;  // freed CPU blocks above 32 MB stay in the heap for reuse
   std::string cpu_conv = "auto";  // CPU float32 3x3 stride-1 convolutions: "auto", "winograd", "libtorch"
 };
 

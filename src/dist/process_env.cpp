@@ -70,6 +70,11 @@ void MpiSession::abort(int code) const {
 void configure_allocator() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);   // the largest value glibc accepts (HEAP_MAX / 2)
   mallopt(M_TRIM_THRESHOLD, 256 << 20);  // keep freed memory for the next step
+  reuse_large_blocks(true);
+}
+
+void reuse_large_blocks(bool on) {
+  mallopt(M_MMAP_MAX, on ? 0 : 65536);  // 65536: glibc's default
 }
 
 int set_cpu_threads(const ProcessEnv& env, int requested) {

@@ -41,8 +41,13 @@ bool started_by_launcher();
 // Keeps tensor-sized allocations in glibc's heap instead of fresh mmap/munmap pages per op.
 // glibc serves blocks above M_MMAP_THRESHOLD (128 KiB until a large block is freed) with mmap,
 // so every activation of a small CNN costs page faults; measured here this made training steps
-// 5-8x slower. Call first thing in main().
+// 5-8x slower. Also reuse_large_blocks(true). Call first thing in main().
 void configure_allocator();
+
+// Blocks above glibc's mmap ceiling (32 MB, the most M_MMAP_THRESHOLD takes) from the heap too
+// (M_MMAP_MAX = 0), reused after free like smaller ones; false restores glibc's default (65536
+// mmap blocks: each large block fresh pages, unmapped at free). train.cpu_reuse_large_blocks.
+void reuse_large_blocks(bool on);
 
 // Threads for torch intra-op, OpenMP and OpenBLAS. requested = 0 means cores on the node divided
 // by ranks on the node (at least 1). Returns the number set.
