@@ -262,9 +262,8 @@ const std::vector<Field>& schema() {
                    "convolutions with stride 1 on channels-last tensors (EfficientNet's), on "
                    "the CPU in float32: \"onednn\" = oneDNN's sgemm, JIT-compiled for the "
                    "CPU's widest vectors (1.9x Debian's OpenBLAS on this AVX-512 CPU), "
-                   "\"libtorch\" = "
-                   "LibTorch's own (the system BLAS), \"auto\" = oneDNN when the process has "
-                   "it (Debian's LibTorch links it), else LibTorch"),
+                   "\"libtorch\" = LibTorch's own (the system BLAS), \"auto\" = oneDNN when "
+                   "the process has it (Debian's LibTorch links it), else LibTorch"),
       bool_field("train", "cpu_reuse_large_blocks", REF(train.cpu_reuse_large_blocks),
                  "CPU memory blocks above 32 MB (activations of large images: EfficientNet-B0 "
                  "@224 x 32's first layers take 51 MB each) come from the process's heap and "
@@ -274,13 +273,13 @@ const std::vector<Field>& schema() {
                  "on one core) at up to ~25 % less peak resident memory"),
       string_field("train", "cpu_conv", REF(train.cpu_conv), {"auto", "winograd", "libtorch"},
                    "who computes 3x3 convolutions with stride 1 and padding 1 (ResNet's, the "
-                   "plain CNNs') on channels-last float32 CPU tensors: \"winograd\" = Winograd's F(2x2, 3x3), "
-                   "16 multiplications per output tile and channel pair instead of 36, as 16 "
-                   "matrix products (ResNet-18 @64 trains 1.37x faster on this AVX-512 CPU, the "
-                   "quickstart CNN 1.15x), "
-                   "\"libtorch\" = LibTorch's direct convolution, \"auto\" = Winograd when "
-                   "train.cpu_gemm resolves to oneDNN, else LibTorch; NCHW tensors, other "
-                   "shapes and GPUs always use LibTorch's"),
+                   "plain CNNs') on channels-last float32 CPU tensors: \"winograd\" = "
+                   "Winograd's F(2x2, 3x3), 16 multiplications per output tile and channel pair "
+                   "instead of 36, as 16 matrix products (ResNet-18 @64 trains 1.37x faster on "
+                   "this AVX-512 CPU, the quickstart CNN 1.15x), \"libtorch\" = LibTorch's "
+                   "direct convolution, \"auto\" = Winograd when train.cpu_gemm resolves to "
+                   "oneDNN, else LibTorch; NCHW tensors, other shapes and GPUs always use "
+                   "LibTorch's"),
       string_field("optim", "name", REF(optim.name), {"sgd", "adamw", "rmsprop", "lamb", "lars"},
                    "optimizer: SGD (momentum, Nesterov; L2 decay), AdamW (decoupled decay), "
                    "RMSprop in TensorFlow's form (EfficientNet), LAMB, LARS"),
