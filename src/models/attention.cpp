@@ -1,5 +1,6 @@
 #include "models/attention.h"
 
+#include <ATen/Parallel.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -7,6 +8,7 @@
 #include "models/cpu_gemm.h"
 #include "models/custom_node.h"
 #include "models/record_op.h"
+#include "models/softmax_kernels.h"
 #include "train/precision.h"
 
 namespace odyssey {
@@ -41,6 +43,12 @@ void for_each_head(const Geometry& g, F f) {
     for (int64_t h = 0; h < g.heads; ++h) f(b, h);
 }
 
+// f(r0, r1) over the B x H x T rows of the scores [B, H, T, T], in tasks of at least ~32k values.
+template <class F>
+void over_score_rows(const Geometry& g, F f) {
+  at::parallel_for(0, g.batch * g.heads * g.tokens, std::max<int64_t>(1, 32768 / g.tokens), f);
+}
+
 // Forward: the output [B, T, D] and the attention probabilities P [B, H, T, T] backward needs.
 std::pair<torch::Tensor, torch::Tensor> attention_forward(const torch::Tensor& qkv, int64_t heads) {
   const Geometry g = geometry(qkv, heads);
@@ -54,7 +62,8 @@ std::pair<torch::Tensor, torch::Tensor> attention_forward(const torch::Tensor& q
     onednn_sgemm(false, true, t, t, hd, scale, in + g.qkv_offset(b, h, 0), ld,
                  in + g.qkv_offset(b, h, 1), ld, 0.0f, s + g.scores_offset(b, h), t);
   });
-  auto p = at::_softmax(scores, -1, false);
+  over_score_rows(g, [&](int64_t r0, int64_t r1) { softmax_rows(s, t, r0, r1); });
+  const auto& p = scores;  // now the probabilities
   const float* pp = p.data_ptr<float>();
   float* o = out.data_ptr<float>();
   for_each_head(g, [&](int64_t b, int64_t h) {  // O = P V, written into the heads' columns
@@ -93,8 +102,8 @@ struct OneDnnSelfAttention : torch::autograd::Function<OneDnnSelfAttention> {
       onednn_sgemm(true, false, t, hd, t, 1.0f, pp + g.scores_offset(b, h), t, gob, g.dim, 0.0f,
                    gin + g.qkv_offset(b, h, 2), ld);
     });
-    const auto gs = at::_softmax_backward_data(gp, p, -1, torch::kFloat);
-    const float* gsp = gs.data_ptr<float>();
+    over_score_rows(g, [&](int64_t r0, int64_t r1) { softmax_backward_rows(gpp, pp, t, r0, r1); });
+    const float* gsp = gpp;  // now the gradient of the scores
     for_each_head(g, [&](int64_t b, int64_t h) {
       const float* gsb = gsp + g.scores_offset(b, h);
       // dQ = dS K / sqrt(hd); dK = dS^T Q / sqrt(hd)
@@ -121,6 +130,23 @@ torch::Tensor plain_attention(const torch::Tensor& qkv, int64_t heads) {
 }
 
 }  // namespace
+
+torch::Tensor single_query_attention(const torch::Tensor& q, const torch::Tensor& kv, int64_t heads) {
+  TORCH_CHECK(q.dim() == 3 && q.size(1) == 1 && q.size(2) % heads == 0 && kv.dim() == 3 &&
+                  kv.size(0) == q.size(0) && kv.size(2) == 2 * q.size(2),
+              "single_query_attention: q ", q.sizes(), " and kv ", kv.sizes(),
+              " are not [B, 1, D] and [B, T, 2D] for ", heads, " heads");
+  const int64_t b = kv.size(0), t = kv.size(1), d = q.size(2), hd = d / heads;
+  auto qh = q.reshape({b, 1, heads, hd}).transpose(1, 2);                 // [B, H, 1, hd]
+  auto parts = kv.reshape({b, t, 2, heads, hd}).permute({2, 0, 3, 1, 4});  // k, v [B, H, T, hd]
+#if TORCH_VERSION_MAJOR >= 2
+  auto o = at::scaled_dot_product_attention(qh, parts[0], parts[1]);
+#else
+  auto s = torch::matmul(qh, parts[0].transpose(-2, -1)).mul_(1.0 / std::sqrt(static_cast<double>(hd)));
+  auto o = torch::matmul(s.softmax(-1), parts[1]);
+#endif
+  return o.transpose(1, 2).reshape({b, 1, d});
+}
 
 bool onednn_attention_applies(const torch::Tensor& qkv) {
 #if TORCH_VERSION_MAJOR >= 2

@@ -14,6 +14,11 @@ namespace odyssey {
 
 torch::Tensor self_attention_core(const torch::Tensor& qkv, int64_t heads);
 
+// The same attention for one query per image: q [B, 1, D] against the keys and values [B, T, 2D]
+// (k then v on the last dimension, heads as above), returning [B, 1, D]; LibTorch's operators
+// (LibTorch 2.x: scaled_dot_product_attention). A ViT's last block needs no more (models/vit.h).
+torch::Tensor single_query_attention(const torch::Tensor& q, const torch::Tensor& kv, int64_t heads);
+
 // Whether self_attention_core runs its oneDNN node for this tensor.
 bool onednn_attention_applies(const torch::Tensor& qkv);
 

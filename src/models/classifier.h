@@ -27,6 +27,24 @@ class Classifier : public torch::nn::Module {
   virtual std::string head_prefix() const { return "classifier."; }
 };
 
+// While one is alive on this thread, models compute all their reference implementation
+// (torchvision) computes, outputs that reach neither the logits nor the features included: a
+// ViT's last block then runs for every token, not for the class token alone. The MAC count
+// (models/flops.h) runs under one, so it counts the architecture, as the literature's MFU does
+// (and the PyTorch peers' figures); the tests compare the two ways.
+class ReferenceForward {
+ public:
+  ReferenceForward() : saved_(active_) { active_ = true; }
+  ~ReferenceForward() { active_ = saved_; }
+  ReferenceForward(const ReferenceForward&) = delete;
+  ReferenceForward& operator=(const ReferenceForward&) = delete;
+  static bool active() { return active_; }
+
+ private:
+  static inline thread_local bool active_ = false;
+  bool saved_;
+};
+
 // The option when set (not negative), else the architecture's default.
 inline double option_or(double option, double architecture_default) {
   return option >= 0 ? option : architecture_default;

@@ -140,6 +140,7 @@ MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t image_s
   model.eval();
   c10::InferenceMode inference;
   auto x = torch::zeros({1, channels, image_size, image_size}, torch::TensorOptions().device(device));
+  ReferenceForward architecture;  // all the reference computes (models/classifier.h)
   MacCounter counter;
   model.forward(x);
   return counter.count();

@@ -1,12 +1,16 @@
 // self_attention_core's oneDNN node against the plain LibTorch path in double precision (output
 // and the gradient of the stacked q, k, v) over batch, token, width and head counts, the
-// no-gradient path, and the fallbacks.
+// no-gradient path, and the fallbacks; its softmax kernels against LibTorch's (large, NaN and
+// infinite scores); single_query_attention against the full attention's class-token row.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <limits>
 
 #include "../dist/dist_util.h"
 #include "models/attention.h"
 #include "models/cpu_gemm.h"
+#include "models/softmax_kernels.h"
 #include "test_util.h"
 #include "train/precision.h"
 
@@ -56,4 +60,40 @@ TEST(Attention, FallsBackToLibTorchWhereOneDnnDoesNotApply) {
   AutocastScope bf16("bf16", torch::kCPU);
   EXPECT_FALSE(onednn_attention_applies(qkv));
   EXPECT_THROW(self_attention_core(torch::randn({2, 5, 20}), 3), std::exception);  // 20 != 3 x 3 x hd
+}
+
+TEST(Attention, SoftmaxKernelsMatchLibTorch) {
+  torch::manual_seed(12);
+  for (int64_t n : {1, 7, 16, 50, 197}) {
+    auto s = torch::randn({33, n}) * 8;  // exp spans 1e-30 .. 1e30 within a row
+    auto ref = torch::softmax(s.to(torch::kDouble), -1);
+    auto p = s.clone();
+    softmax_rows(p.data_ptr<float>(), n, 0, 33);
+    EXPECT_LT(rel_err(p.to(torch::kDouble), ref), 1e-6) << n;
+    auto g = torch::randn({33, n});
+    auto ref_g = torch::_softmax_backward_data(g.to(torch::kDouble), ref, -1, torch::kDouble);
+    auto ours_g = g.clone();
+    softmax_backward_rows(ours_g.data_ptr<float>(), p.data_ptr<float>(), n, 0, 33);
+    EXPECT_LT(rel_err(ours_g.to(torch::kDouble), ref_g), 1e-5) << n;
+  }
+  // rows with NaN or +inf give NaN as LibTorch's; -inf is a zero probability; huge values are fine
+  const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
+  auto s = torch::tensor({{1.0f, nan, 2.0f}, {1.0f, inf, 2.0f}, {1.0f, -inf, 1.0f}, {1e30f, 1e30f, -1e30f}});
+  auto p = s.clone();
+  softmax_rows(p.data_ptr<float>(), 3, 0, 4);
+  EXPECT_TRUE(torch::isnan(p[0]).all().item<bool>());
+  EXPECT_EQ(torch::isnan(p[1]).any().item<bool>(), torch::isnan(torch::softmax(s[1], 0)).any().item<bool>());
+  EXPECT_TRUE(torch::allclose(p[2], torch::tensor({0.5f, 0.0f, 0.5f})));
+  EXPECT_TRUE(torch::allclose(p[3], torch::tensor({0.5f, 0.5f, 0.0f})));
+}
+
+TEST(Attention, SingleQueryIsTheFullAttentionsFirstRow) {
+  torch::manual_seed(13);
+  const int64_t b = 3, t = 11, d = 12, heads = 3;
+  auto qkv = torch::randn({b, t, 3 * d}, torch::kDouble);
+  auto full = self_attention_core(qkv, heads).narrow(1, 0, 1);
+  auto one = single_query_attention(qkv.narrow(1, 0, 1).narrow(2, 0, d), qkv.narrow(2, d, 2 * d), heads);
+  ASSERT_EQ(one.sizes(), full.sizes());
+  EXPECT_LT(rel_err(one, full), 1e-12);
+  EXPECT_THROW(single_query_attention(torch::randn({3, 2, 12}), torch::randn({3, 11, 24}), 3), std::exception);
 }
