@@ -6,7 +6,6 @@
 // the same bits at any thread count; NaN passes as in LibTorch; the fallbacks; and ConvNet's
 // training step (three fused stages) against the same model in NCHW, which takes LibTorch's path;
 // bn_silu likewise, over large values too (its exp), and an EfficientNet step either way.
-#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -134,12 +133,8 @@ TEST(BnReluPool, SameBitsAtAnyThreadCountAndWithoutGradients) {
   const auto x = torch::randn({16, 24, 14, 14});
   const auto layer = make_layer(24, true);
   const auto gy = torch::randn({16, 24, 7, 7});
-  const int threads = at::get_num_threads();
-  at::set_num_threads(1);
-  const auto one = run(x, layer, gy, true);
-  at::set_num_threads(2);
-  const auto two = run(x, layer, gy, true);
-  at::set_num_threads(threads);
+  const auto one = odyssey::testing::with_threads(1, [&] { return run(x, layer, gy, true); });
+  const auto two = odyssey::testing::with_threads(2, [&] { return run(x, layer, gy, true); });
   EXPECT_TRUE(torch::equal(one.y, two.y));
   EXPECT_TRUE(torch::equal(one.gx, two.gx));
   EXPECT_TRUE(torch::equal(one.gw, two.gw));

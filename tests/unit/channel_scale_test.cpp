@@ -61,12 +61,8 @@ TEST(ChannelScale, MatchesLibTorchInDoublePrecision) {
 TEST(ChannelScale, SameBitsAtAnyThreadCount) {
   torch::manual_seed(2);
   const auto x = torch::randn({8, 32, 9, 9}), w = torch::randn({1, 32, 1, 1}), gy = torch::randn({8, 32, 9, 9});
-  const int was = at::get_num_threads();
-  at::set_num_threads(1);
-  const auto one = se(x, w, gy, true, true);
-  at::set_num_threads(2);
-  const auto two = se(x, w, gy, true, true);
-  at::set_num_threads(was);
+  const auto one = odyssey::testing::with_threads(1, [&] { return se(x, w, gy, true, true); });
+  const auto two = odyssey::testing::with_threads(2, [&] { return se(x, w, gy, true, true); });
   EXPECT_TRUE(torch::equal(one.gx, two.gx));
   EXPECT_TRUE(torch::equal(one.gw, two.gw));
 }

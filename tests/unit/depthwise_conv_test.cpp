@@ -8,6 +8,7 @@
 
 #include "../dist/dist_util.h"
 #include "models/depthwise_conv.h"
+#include "test_util.h"
 
 using namespace odyssey;
 using odyssey::testing::rel_err;  // max |a - b| / max |b|
@@ -68,12 +69,8 @@ TEST(DepthwiseConv, FilterGradientDoesNotDependOnTheThreadCount) {
   // Odyssey's kernels: 12x12 planes with 5x5 filters (per channel) and 4x4 planes over 3 channel
   // blocks (channels-last).
   for (const Case& k : {Case{8, 16, 12, 12, 5, 5, 1, 1, 2, 2}, Case{8, 150, 4, 4, 3, 3, 1, 1, 1, 1}}) {
-    const int threads = at::get_num_threads();
-    at::set_num_threads(1);
-    const auto one = run(k, torch::kFloat, true);
-    at::set_num_threads(2);
-    const auto two = run(k, torch::kFloat, true);
-    at::set_num_threads(threads);
+    const auto one = odyssey::testing::with_threads(1, [&] { return run(k, torch::kFloat, true); });
+    const auto two = odyssey::testing::with_threads(2, [&] { return run(k, torch::kFloat, true); });
     EXPECT_TRUE(torch::equal(one.gw, two.gw)) << k.c;
   }
 }

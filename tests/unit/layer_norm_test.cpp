@@ -2,7 +2,6 @@
 // and the gradients of the input, weight and bias; contiguous and transposed inputs, rows of 1,
 // 7, 192 and 768), the same bits at any thread count, the no-gradient path, frozen parameters,
 // non-finite inputs, and the fallbacks to LibTorch.
-#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -10,10 +9,12 @@
 
 #include "models/layer_norm.h"
 #include "../dist/dist_util.h"
+#include "test_util.h"
 #include "train/precision.h"
 
 using namespace odyssey;
 using odyssey::testing::rel_err;  // max |a - b| / max |b|
+using odyssey::testing::with_threads;
 
 namespace {
 
@@ -83,12 +84,8 @@ TEST(LayerNorm, SameBitsAtAnyThreadCount) {
   torch::manual_seed(4);
   auto x = torch::randn({1000, 192}), gy = torch::randn({1000, 192});
   auto ln = make(192);
-  const int threads = at::get_num_threads();
-  at::set_num_threads(1);
-  const auto one = run(x, gy, ln, true);
-  at::set_num_threads(2);
-  const auto two = run(x, gy, ln, true);
-  at::set_num_threads(threads);
+  const auto one = with_threads(1, [&] { return run(x, gy, ln, true); });
+  const auto two = with_threads(2, [&] { return run(x, gy, ln, true); });
   EXPECT_TRUE(torch::equal(one.y, two.y));
   EXPECT_TRUE(torch::equal(one.gx, two.gx));
   EXPECT_TRUE(torch::equal(one.gw, two.gw));

@@ -1,7 +1,8 @@
 // Helpers shared by the unit tests: a fresh temporary folder per test, a scoped train.cpu_gemm,
-// a count of the calls of one recorded operator.
+// a count of the calls of one recorded operator, a run at a given intra-op thread count.
 #pragma once
 
+#include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <gtest/gtest.h>
 
@@ -27,6 +28,16 @@ int recorded_calls(const std::string& name, F f) {
   f();
   at::removeCallback(handle);
   return t_op_calls;
+}
+
+// f() with n LibTorch intra-op threads, the count restored after; returns f's result.
+template <class F>
+auto with_threads(int n, F f) {
+  const int was = at::get_num_threads();
+  at::set_num_threads(n);
+  auto result = f();
+  at::set_num_threads(was);
+  return result;
 }
 
 // Sets the process-wide CPU matrix-product choice for one scope and restores it after.
