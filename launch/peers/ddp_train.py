@@ -33,11 +33,15 @@ def zoo_model(name, size, classes=10):
         m.conv1 = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
         nn.init.kaiming_normal_(m.conv1.weight, mode="fan_out", nonlinearity="relu")
         return m
-    if name in ("vit_ti4", "vit_mini4"):
-        hidden, mlp = (192, 768) if name == "vit_ti4" else (96, 384)
-        m = torchvision.models.VisionTransformer(image_size=size, patch_size=4, num_layers=6, num_heads=3,
-                                                 hidden_dim=hidden, mlp_dim=mlp, num_classes=classes)
-        m.conv_proj = nn.Conv2d(1, hidden, 4, stride=4)
+    vits = {  # patch, depth, heads, width, MLP: Odyssey's registry (models/vit.cpp)
+        "vit_ti4": (4, 6, 3, 192, 768), "vit_mini4": (4, 6, 3, 96, 384),
+        "vit_ti16": (16, 12, 3, 192, 768), "vit_s16": (16, 12, 6, 384, 1536)}
+    if name in vits:
+        patch, depth, heads, hidden, mlp = vits[name]
+        m = torchvision.models.VisionTransformer(image_size=size, patch_size=patch, num_layers=depth,
+                                                 num_heads=heads, hidden_dim=hidden, mlp_dim=mlp,
+                                                 num_classes=classes)
+        m.conv_proj = nn.Conv2d(1, hidden, patch, stride=patch)
         return m
     raise SystemExit(f"unknown model {name}")
 

@@ -45,7 +45,9 @@ class MacCounter {
 };
 
 // MACs of one no-grad, eval-mode forward of a [1, channels, size, size] input, made on the device
-// of the model's parameters. Leaves the model in eval mode.
+// of the model's parameters under a ReferenceForward (models/classifier.h): the architecture's
+// count, torchvision's, though a ViT's training forward executes less. Leaves the model in eval
+// mode.
 MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t image_size);
 
 struct ModelCost {
