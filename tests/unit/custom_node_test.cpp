@@ -11,6 +11,7 @@
 #include "models/cpu_gemm.h"
 #include "models/depthwise_conv.h"
 #include "models/gelu.h"
+#include "models/layer_norm.h"
 #include "models/linear.h"
 #include "test_util.h"
 
@@ -40,6 +41,9 @@ TEST(CustomNodes, RefuseCreateGraph) {
   expect_first_derivative_only("odyssey::channel_scale", [](const torch::Tensor& x) {
     return channel_scale(x, torch::sigmoid(channel_mean(x)));
   });
+  torch::nn::LayerNorm ln(torch::nn::LayerNormOptions({8}));  // over x's last dimension
+  expect_first_derivative_only("odyssey::layer_norm", [&](const torch::Tensor& x) { return layer_norm(x, ln); },
+                               {ln->weight, ln->bias});
   const auto w = torch::randn({4, 1, 5, 5}, torch::requires_grad());  // 5x5: Odyssey's filter gradient
   expect_first_derivative_only("odyssey::depthwise_conv2d's filter gradient", [&](const torch::Tensor& x) {
     return depthwise_conv2d(x, w, {1, 1}, {2, 2});
