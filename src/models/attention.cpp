@@ -1,12 +1,12 @@
 #include "models/attention.h"
 
-#include <ATen/Parallel.h>
 #include <torch/version.h>
 
 #include <cmath>
 
 #include "models/cpu_gemm.h"
 #include "models/custom_node.h"
+#include "models/parallel_tasks.h"
 #include "models/record_op.h"
 #include "models/softmax_kernels.h"
 #include "train/precision.h"
@@ -43,10 +43,10 @@ void for_each_head(const Geometry& g, F f) {
     for (int64_t h = 0; h < g.heads; ++h) f(b, h);
 }
 
-// f(r0, r1) over the B x H x T rows of the scores [B, H, T, T], in tasks of at least ~32k values.
+// f(r0, r1) over the B x H x T rows of the scores [B, H, T, T].
 template <class F>
 void over_score_rows(const Geometry& g, F f) {
-  at::parallel_for(0, g.batch * g.heads * g.tokens, std::max<int64_t>(1, 32768 / g.tokens), f);
+  parallel_tasks(g.batch * g.heads * g.tokens, g.tokens, f);
 }
 
 // Forward: the output [B, T, D] and the attention probabilities P [B, H, T, T] backward needs.

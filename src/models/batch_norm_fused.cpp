@@ -1,12 +1,11 @@
 #include "models/batch_norm_fused.h"
 
-#include <ATen/Parallel.h>
-
 #include <cmath>
 #include <vector>
 
 #include "models/batch_norm_kernels.h"
 #include "models/custom_node.h"
+#include "models/parallel_tasks.h"
 #include "models/record_op.h"
 #include "train/precision.h"
 
@@ -23,7 +22,7 @@ ImageGeometry geometry(const torch::Tensor& x) {
 // f(n0, n1) over the batch's images, in tasks of at least ~32k values.
 template <class F>
 void over_images(const ImageGeometry& g, F f) {
-  at::parallel_for(0, g.n, std::max<int64_t>(1, 32768 / (g.image_pixels() * g.c)), f);
+  parallel_tasks(g.n, g.image_pixels() * g.c, f);
 }
 
 // Per-channel sums of two per-image quantities, added in image order (the same result whatever

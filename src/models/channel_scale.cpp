@@ -1,9 +1,8 @@
 #include "models/channel_scale.h"
 
-#include <ATen/Parallel.h>
-
 #include "models/channel_scale_kernels.h"
 #include "models/custom_node.h"
+#include "models/parallel_tasks.h"
 #include "models/record_op.h"
 #include "train/precision.h"
 
@@ -43,12 +42,11 @@ struct ChannelScale : torch::autograd::Function<ChannelScale> {
     auto gs = torch::empty({n, c, 1, 1}, s.options());
     const float *xp = x.data_ptr<float>(), *gp = gy.data_ptr<float>(), *sp = sc.data_ptr<float>();
     float *dxp = gx.data_ptr<float>(), *dsp = gs.data_ptr<float>();
-    at::parallel_for(0, n, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, c * pixels)),
-                     [&](int64_t n0, int64_t n1) {
-                       for (int64_t i = n0; i < n1; ++i)
-                         channel_scale_backward(xp + i * c * pixels, gp + i * c * pixels, sp + i * c,
-                                                dxp + i * c * pixels, dsp + i * c, c, pixels, cl);
-                     });
+    parallel_tasks(n, c * pixels, [&](int64_t n0, int64_t n1) {
+      for (int64_t i = n0; i < n1; ++i)
+        channel_scale_backward(xp + i * c * pixels, gp + i * c * pixels, sp + i * c,
+                               dxp + i * c * pixels, dsp + i * c, c, pixels, cl);
+    });
     return {gx, gs};
   }
 };

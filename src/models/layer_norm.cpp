@@ -1,11 +1,10 @@
 #include "models/layer_norm.h"
 
-#include <ATen/Parallel.h>
-
 #include <vector>
 
 #include "models/custom_node.h"
 #include "models/layer_norm_kernels.h"
+#include "models/parallel_tasks.h"
 #include "models/record_op.h"
 #include "train/precision.h"
 
@@ -19,11 +18,10 @@ constexpr int64_t kBlockRows = 64;  // rows per partial sum of the weight and bi
 
 int64_t blocks_of(int64_t rows) { return (rows + kBlockRows - 1) / kBlockRows; }
 
-// f(r0, r1) over blocks of kBlockRows rows, in tasks of at least ~32k values.
+// f(block, r0, r1) over blocks of kBlockRows rows.
 template <class F>
 void over_blocks(int64_t rows, int64_t d, F f) {
-  const int64_t grain = std::max<int64_t>(1, 32768 / (kBlockRows * d));
-  at::parallel_for(0, blocks_of(rows), grain, [&](int64_t b0, int64_t b1) {
+  parallel_tasks(blocks_of(rows), kBlockRows * d, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) f(b, b * kBlockRows, std::min(rows, (b + 1) * kBlockRows));
   });
 }

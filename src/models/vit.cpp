@@ -115,7 +115,7 @@ struct EncoderImpl : nn::Module {
   // ReferenceForward (models/classifier.h) every token, as torchvision: [B, T, D].
   torch::Tensor forward(torch::Tensor x) {
     x = torch::dropout(x + pos_embedding, dropout, is_training());
-    const bool every_token = ReferenceForward::active() || blocks.empty();
+    const bool every_token = ReferenceForward::active();
     for (size_t i = 0; i < blocks.size(); ++i)
       x = i + 1 < blocks.size() || every_token ? blocks[i]->forward(x) : blocks[i]->forward_class_token(x);
     return layer_norm(x, ln);

@@ -1,13 +1,12 @@
 #include "models/winograd_conv.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <atomic>
 
 #include "common/error.h"
 #include "models/cpu_gemm.h"
 #include "models/custom_node.h"
+#include "models/parallel_tasks.h"
 #include "models/record_op.h"
 #include "models/winograd_kernels.h"
 #include "train/precision.h"
@@ -24,12 +23,6 @@ WinogradGeometry geometry(const torch::Tensor& x, const torch::Tensor& w) {
   return {x.size(0), x.size(2), x.size(3), x.size(1), w.size(0)};
 }
 
-// Runs f(begin, end) over [0, n) in tasks of at least ~32k scalar operations (work_per_item each).
-template <class F>
-void parallel(int64_t n, int64_t work_per_item, F f) {
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, work_per_item));
-  at::parallel_for(0, n, grain, f);
-}
 
 // c[p] = op(a[p]) op(b[p]) (+ c[p] when accumulating) for the 16 transform points; a, b, c
 // contiguous [16][rows][cols], op(a[p]) m x k, op(b[p]) k x n.
@@ -57,7 +50,7 @@ torch::Tensor filters_cl(const torch::Tensor& w) {
 torch::Tensor filter_transform(const torch::Tensor& w, const WinogradGeometry& g) {
   const auto f = filters_cl(w);
   auto u = torch::empty({kWinogradPoints, g.c_out, g.c_in}, w.options());
-  parallel(g.c_out, 64 * g.c_in, [&](int64_t k0, int64_t k1) {
+  parallel_tasks(g.c_out, 64 * g.c_in, [&](int64_t k0, int64_t k1) {
     winograd_filter_transform(f.data_ptr<float>(), u.data_ptr<float>(), g, k0, k1);
   });
   return u;
@@ -93,7 +86,7 @@ void for_each_chunk(const WinogradGeometry& g, F f) {
 // V [16, tiles, C] of the chunk's images of channels-last x.
 torch::Tensor input_transform(const torch::Tensor& x, const Chunk& c) {
   auto v = torch::empty({kWinogradPoints, c.g.tiles(), c.g.c_in}, x.options());
-  parallel(c.g.tiles(), 64 * c.g.c_in, [&](int64_t t0, int64_t t1) {
+  parallel_tasks(c.g.tiles(), 64 * c.g.c_in, [&](int64_t t0, int64_t t1) {
     winograd_input_transform(x.data_ptr<float>() + c.x_offset(), v.data_ptr<float>(), c.g, t0,
                              t1);
   });
@@ -109,7 +102,7 @@ torch::Tensor forward_conv(const torch::Tensor& x, const torch::Tensor& u,
     const auto v = input_transform(x, c);
     auto m = torch::empty({kWinogradPoints, c.g.tiles(), g.c_out}, x.options());
     products(false, true, c.g.tiles(), g.c_out, g.c_in, v, u, m);  // M = V U^T
-    parallel(c.g.tiles(), 32 * g.c_out, [&](int64_t t0, int64_t t1) {
+    parallel_tasks(c.g.tiles(), 32 * g.c_out, [&](int64_t t0, int64_t t1) {
       winograd_output_transform(m.data_ptr<float>(), y.data_ptr<float>() + c.y_offset(), c.g, t0,
                                 t1);
     });
@@ -144,14 +137,14 @@ struct WinogradConv : torch::autograd::Function<WinogradConv> {
     for_each_chunk(g, [&](const Chunk& c) {
       const int64_t tiles = c.g.tiles();
       auto dm = torch::empty({kWinogradPoints, tiles, g.c_out}, x.options());
-      parallel(tiles, 32 * g.c_out, [&](int64_t t0, int64_t t1) {
+      parallel_tasks(tiles, 32 * g.c_out, [&](int64_t t0, int64_t t1) {
         winograd_output_adjoint(gy.data_ptr<float>() + c.y_offset(), dm.data_ptr<float>(), c.g, t0,
                                 t1);
       });
       if (want_x) {
         auto dv = torch::empty({kWinogradPoints, tiles, g.c_in}, x.options());
         products(false, false, tiles, g.c_in, g.c_out, dm, u, dv);  // dV = dM U
-        parallel(c.g.n, 64 * g.c_in * tiles / c.g.n, [&](int64_t n0, int64_t n1) {
+        parallel_tasks(c.g.n, 64 * g.c_in * tiles / c.g.n, [&](int64_t n0, int64_t n1) {
           winograd_input_adjoint(dv.data_ptr<float>(), gx.data_ptr<float>() + c.x_offset(), c.g, n0,
                                  n1);
         });
@@ -165,7 +158,7 @@ struct WinogradConv : torch::autograd::Function<WinogradConv> {
       gw = torch::empty_like(w);  // the filters' own strides
       const bool cl = gw.permute({0, 2, 3, 1}).is_contiguous();
       auto df = cl ? gw : torch::empty({g.c_out, 3, 3, g.c_in}, w.options());  // [K][3][3][C]
-      parallel(g.c_out, 64 * g.c_in, [&](int64_t k0, int64_t k1) {
+      parallel_tasks(g.c_out, 64 * g.c_in, [&](int64_t k0, int64_t k1) {
         winograd_filter_adjoint(du.data_ptr<float>(), df.data_ptr<float>(), g, k0, k1);
       });
       if (!cl) gw.permute({0, 2, 3, 1}).copy_(df);
