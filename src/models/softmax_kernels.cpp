@@ -16,7 +16,8 @@ void softmax_rows(float* s, int64_t n, int64_t r0, int64_t r1) {
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < n; ++j) {
-      sr[j] = vexp(sr[j] - top);
+      const float d = sr[j] - top;
+      sr[j] = d < -87.3f ? 0.0f : vexp(d);  // below vexp's clamp: 0, as -inf (a mask) must give
       sum += sr[j];
     }
     const float inv = 1.0f / sum;

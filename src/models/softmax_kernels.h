@@ -2,8 +2,9 @@
 // plain C++ that the compiler vectorises (AVX-512, AVX2 or baseline x86-64, picked at load time);
 // models/attention.cpp's CPU path uses these for its attention probabilities (rows of T tokens:
 // 3x faster than LibTorch 1.13's at T = 50, whose vector loop leaves a scalar tail per row).
-// exp is models/vector_math.h's (a few ulp from expf); results below 1.2e-38 are zero. A row
-// holding NaN or +inf gives NaN, as LibTorch's.
+// exp is models/vector_math.h's (a few ulp from expf); a score more than 87.3 below its row's
+// maximum (exp < 1.2e-38, -inf included) gives exactly 0. A row holding NaN or +inf, or only
+// -inf, gives NaN, as LibTorch's.
 #pragma once
 
 #include <cstdint>

@@ -23,7 +23,6 @@ WinogradGeometry geometry(const torch::Tensor& x, const torch::Tensor& w) {
   return {x.size(0), x.size(2), x.size(3), x.size(1), w.size(0)};
 }
 
-
 // c[p] = op(a[p]) op(b[p]) (+ c[p] when accumulating) for the 16 transform points; a, b, c
 // contiguous [16][rows][cols], op(a[p]) m x k, op(b[p]) k x n.
 void products(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const torch::Tensor& a,

@@ -117,7 +117,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   set_tf32(cfg_.train.tf32);
   // Training FLOPs per image for throughput in FLOP/s and MFU: forward MACs x 2 FLOPs x 3
   // (backward ~ twice the forward), counted on the meta device (eval mode: dropout and
-  // stochastic depth cost nothing).
+  // stochastic depth cost nothing) at the architecture's count (models/flops.h).
   train_flops_per_image_ = 6.0 * measure_model(cfg_.model.name, model_options).macs.total();
   // After measure_model: the FLOP count runs a forward pass that must not synchronise.
   if (cfg_.dist.sync_bn) set_batch_norm_sync(&comm_);

@@ -1,15 +1,18 @@
 // The ViT's last block computes the class token alone (models/vit.cpp): logits and every
 // parameter's gradient equal those of torchvision's computation (every token through every block,
 // run under a ReferenceForward) in double precision, and to float rounding with the CPU's own
-// kernels; drop path draws the same way both ways; the MAC count is torchvision's architecture,
-// while the forward executes less.
+// kernels (training with drop path drawn, evaluation, batch 1, two tokens); drop path draws the
+// same way both ways; the MAC count is torchvision's architecture, while the forward executes
+// less.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <optional>
 
 #include "../dist/dist_util.h"
+#include "test_util.h"
 #include "models/classifier.h"
+#include "models/cpu_gemm.h"
 #include "models/flops.h"
 #include "models/meta_model.h"
 #include "models/registry.h"
@@ -25,8 +28,9 @@ struct Pass {
 };
 
 // One forward and backward of a fresh model (seed fixed) on a fixed batch, every token through the
-// last block or not.
-Pass pass(const char* name, const ModelOptions& o, torch::Dtype dtype, bool reference) {
+// last block or not, in training or evaluation mode.
+Pass pass(const char* name, const ModelOptions& o, torch::Dtype dtype, bool reference, int64_t batch,
+          bool train) {
   torch::manual_seed(9);
   auto model = ModelRegistry::instance().create(name, o);
   model->to(dtype);
@@ -35,9 +39,9 @@ Pass pass(const char* name, const ModelOptions& o, torch::Dtype dtype, bool refe
     for (auto& p : model->named_parameters())
       if (p.key() == "heads.head.weight") p.value().normal_(0, 0.1);
   }
-  model->train();
-  auto x = torch::randn({5, o.in_channels, o.image_size, o.image_size}).to(dtype);
-  auto y = torch::randint(0, o.num_classes, {5}, torch::kLong);
+  model->train(train);
+  auto x = torch::randn({batch, o.in_channels, o.image_size, o.image_size}).to(dtype);
+  auto y = torch::randint(0, o.num_classes, {batch}, torch::kLong);
   torch::manual_seed(10);  // drop path's draws
   Pass p;
   {
@@ -64,17 +68,26 @@ TEST(Vit, ClassTokenLastBlockEqualsEveryToken) {
   struct Case {
     const char* name;
     ModelOptions options;
+    int64_t batch = 5;
+    bool train = true;
+    const char* what = "";
   };
   const Case cases[] = {{"vit_mini4", {10, 1, 28}},
                         {"vit_mini4c", {7, 3, 32}},
-                        {"vit_mini4", {10, 1, 28, /*dropout=*/0.0, /*sd=*/0.4}}};  // drop path drawn
+                        {"vit_mini4", {10, 1, 28, /*dropout=*/0.0, /*sd=*/0.4}, 5, true, " drop path drawn"},
+                        {"vit_mini4", {10, 1, 28, /*dropout=*/0.1, /*sd=*/0.4}, 5, false, " eval, dropout off"},
+                        {"vit_mini4", {10, 1, 28}, 1, true, " batch 1"},
+                        {"vit_mini4", {10, 1, 4}, 3, true, " 2 tokens"}};  // one patch and the class token
+  // float: Odyssey's own CPU kernels (oneDNN products, attention node, LayerNorm) where this
+  // process has oneDNN, else LibTorch's products and Odyssey's LayerNorm and GELU
+  std::optional<odyssey::testing::GemmChoice> onednn;
+  if (onednn_sgemm_available()) onednn.emplace(CpuGemm::kOneDnn);
   for (const auto& c : cases) {
-    const std::string what = std::string(c.name) + (c.options.stochastic_depth > 0 ? " drop path" : "");
-    expect_alike(pass(c.name, c.options, torch::kDouble, false), pass(c.name, c.options, torch::kDouble, true),
-                 1e-12, what + " double");
-    // float: Odyssey's own CPU kernels (oneDNN products, attention node, LayerNorm)
-    expect_alike(pass(c.name, c.options, torch::kFloat, false), pass(c.name, c.options, torch::kFloat, true),
-                 1e-4, what + " float");
+    const std::string what = std::string(c.name) + c.what;
+    for (const auto dtype : {torch::kDouble, torch::kFloat})
+      expect_alike(pass(c.name, c.options, dtype, false, c.batch, c.train),
+                   pass(c.name, c.options, dtype, true, c.batch, c.train), dtype == torch::kDouble ? 1e-12 : 1e-4,
+                   what + (dtype == torch::kDouble ? " double" : " float"));
   }
 }
 
