@@ -1,8 +1,9 @@
 // bench_step: training-step throughput of a zoo model on synthetic data, on one device: images/s,
 // TFLOP/s (6 x forward MACs per image: 2 FLOP per MAC, backward twice the forward) and MFU against
 // a stated peak, both at the architecture's MAC count, torchvision's, as the PyTorch peer counts
-// (a ViT's class-token last block executes less: models/flops.h). The model, optimizer (the trainer's own), autocast and memory order are
-// the trainer's; no data loading, no all-reduce: the compute ceiling the trainer runs under.
+// (a ViT's class-token last block executes less: models/flops.h). The model, optimizer (the
+// trainer's own), autocast and memory order are the trainer's; no data loading, no all-reduce:
+// the compute ceiling the trainer runs under.
 //
 //   build/bench_step --model vit_b16 --image-size 224 --batch 256 --precision bf16 \
 //       --device cuda --peak-tflops 790 [--channels-last] [--steps 30] [--warmup 10]
