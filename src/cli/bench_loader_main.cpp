@@ -28,6 +28,7 @@
 #include "data/loader.h"
 #include "data/shard.h"
 #include "data/split_reader.h"
+#include "dist/process_env.h"
 
 using namespace odyssey;
 namespace fs = std::filesystem;
@@ -104,7 +105,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 10; ++i) classes.push_back(std::to_string(i));
       write_dataset(a.dir, "synthetic", "bench_loader --synthetic", classes, splits);
     }
-    at::set_num_threads(1);
+    set_thread_counts(1);  // LibTorch and OpenBLAS's own pool (idle pool threads spin-yield)
     DatasetIndex index = read_index(a.dir);
     SplitReader streamed(a.dir, index, a.split, 0, /*cache_bytes=*/0);
     const int64_t n = streamed.size();
