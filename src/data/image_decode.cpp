@@ -1,6 +1,7 @@
 #include "data/image_decode.h"
 
 #include <jpeglib.h>
+#include <jerror.h>  // after jpeglib.h: the JWRN_ message codes
 #include <png.h>
 #include <torch/torch.h>
 
@@ -19,10 +20,14 @@ namespace odyssey {
 namespace {
 
 // libjpeg reports errors through error_exit, which must not return: jump back to the decoder.
+// Warnings go through emit_message; those saying the entropy-coded data is missing or garbled
+// (a truncated or damaged file, which libjpeg would decode with the rest filled in) are kept.
 struct JpegError {
   jpeg_error_mgr mgr;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  bool damaged = false;
+  char damage[JMSG_LENGTH_MAX];
 };
 
 void jpeg_error_exit(j_common_ptr cinfo) {
@@ -31,17 +36,40 @@ void jpeg_error_exit(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
-void jpeg_quiet(j_common_ptr, int) {}  // warnings (e.g. premature end) become errors below
+// Replaces libjpeg's emit_message (which prints warnings to stderr): counts warnings, as libjpeg's
+// does, and keeps the first that means missing or garbled image data. Other warnings (extraneous
+// bytes between markers, an unknown JFIF revision or Adobe transform, a bad ICC profile) leave
+// the pixels whole and are ignored, as by libjpeg's own tools and PIL.
+void jpeg_warning(j_common_ptr cinfo, int msg_level) {
+  if (msg_level >= 0) return;  // trace messages
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  ++err->mgr.num_warnings;
+  switch (err->mgr.msg_code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_MUST_RESYNC:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_ARITH_BAD_CODE:
+    case JWRN_BOGUS_PROGRESSION:
+    case JWRN_NOT_SEQUENTIAL:
+      if (!err->damaged) (*cinfo->err->format_message)(cinfo, err->damage);
+      err->damaged = true;
+      break;
+    default:
+      break;
+  }
+}
 
 // The libjpeg calls alone, with no C++ object of this frame alive across setjmp/longjmp: fills
-// pixels (RGB rows) and h, w; on failure returns false with the decoder's message.
+// pixels (RGB rows) and h, w; on failure returns false with the decoder's message. damage: the
+// first warning of missing or garbled data, empty when none.
 bool jpeg_decode_raw(const std::vector<unsigned char>& bytes, std::vector<uint8_t>* pixels,
-                     int64_t* h, int64_t* w, bool* truncated, char* message) {
+                     int64_t* h, int64_t* w, char* damage, char* message) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_error_exit;
-  err.mgr.emit_message = jpeg_quiet;
+  err.mgr.emit_message = jpeg_warning;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     std::memcpy(message, err.message, JMSG_LENGTH_MAX);
@@ -58,8 +86,8 @@ bool jpeg_decode_raw(const std::vector<unsigned char>& bytes, std::vector<uint8_
     JSAMPROW row = pixels->data() + static_cast<int64_t>(cinfo.output_scanline) * *w * 3;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
-  *truncated = err.mgr.num_warnings > 0;
-  jpeg_finish_decompress(&cinfo);
+  jpeg_finish_decompress(&cinfo);  // reads to the end marker: its warnings count too
+  if (err.damaged) std::memcpy(damage, err.damage, JMSG_LENGTH_MAX);
   jpeg_destroy_decompress(&cinfo);
   return true;
 }
@@ -67,12 +95,11 @@ bool jpeg_decode_raw(const std::vector<unsigned char>& bytes, std::vector<uint8_
 torch::Tensor decode_jpeg(const std::vector<unsigned char>& bytes, const std::string& path) {
   std::vector<uint8_t> pixels;
   int64_t h = 0, w = 0;
-  bool truncated = false;
-  char message[JMSG_LENGTH_MAX] = {0};
-  ODY_CHECK(jpeg_decode_raw(bytes, &pixels, &h, &w, &truncated, message),
+  char damage[JMSG_LENGTH_MAX] = {0}, message[JMSG_LENGTH_MAX] = {0};
+  ODY_CHECK(jpeg_decode_raw(bytes, &pixels, &h, &w, damage, message),
             "cannot decode JPEG image '" + path + "': " + message,
             "the file is corrupt or truncated");
-  ODY_CHECK(!truncated, "JPEG image '" + path + "' is truncated or damaged (decoder warnings)",
+  ODY_CHECK(damage[0] == 0, "JPEG image '" + path + "' is truncated or damaged: " + damage,
             "re-download or remove the file");
   return torch::from_blob(pixels.data(), {h, w, 3}, torch::kByte).clone();
 }

@@ -148,6 +148,17 @@ TEST(ImageDecode, DamagedFilesAreErrorsNamingTheFile) {
   std::string e = error_of([&] { decode_image(dir / "cut.jpg"); });
   EXPECT_NE(e.find("cut.jpg'"), std::string::npos) << e;
   EXPECT_NE(e.find("JPEG"), std::string::npos) << e;
+  // Cut inside the image data: libjpeg decodes it with the rest filled in, warning only.
+  for (const double kept : {0.7, 0.9, 0.97}) {
+    std::ofstream(dir / "short.jpg", std::ios::binary) << bytes.substr(0, static_cast<size_t>(bytes.size() * kept));
+    e = error_of([&] { decode_image(dir / "short.jpg"); });
+    EXPECT_NE(e.find("JPEG image '" + (dir / "short.jpg") + "' is truncated or damaged: "), std::string::npos)
+        << kept << ": " << e;
+  }
+  // Junk before the end marker is only a warning about extraneous bytes: the pixels are whole.
+  ASSERT_EQ(bytes.substr(bytes.size() - 2), "\xff\xd9");
+  std::ofstream(dir / "junk.jpg", std::ios::binary) << bytes.substr(0, bytes.size() - 2) + "junk" + "\xff\xd9";
+  EXPECT_TRUE(torch::equal(decode_image(dir / "junk.jpg"), decode_image(dir / "a.jpg")));
   std::ofstream(dir / "text.png") << "not an image at all";
   e = error_of([&] { decode_image(dir / "text.png"); });
   EXPECT_NE(e.find("image '" + (dir / "text.png") + "' is neither JPEG nor PNG"), std::string::npos) << e;
