@@ -109,14 +109,28 @@ std::optional<std::string> Checkpointer::resolve(const std::string& resume) cons
               "use \"auto\" for the newest checkpoint of this run, or \"none\"");
     return checkpoint_file(resume);  // a run folder or its `latest` too
   }
-  for (const auto& path : list_checkpoints(run_dir_)) {
+  const auto all = list_checkpoints(run_dir_);
+  std::string why;
+  for (const auto& path : all) {
+    std::string reason;
     try {
       read_checkpoint(path);
       return path;
     } catch (const Error& e) {
-      log::warn("skipping damaged checkpoint {}: {}", path, e.message());
+      reason = e.message();
+    } catch (const std::exception& e) {  // e.g. LibTorch's, for dimensions no tensor can have
+      reason = std::string(e.what());
+      reason = reason.substr(0, reason.find('\n'));  // no backtrace
     }
+    log::warn("skipping damaged checkpoint {}: {}", path, reason);
+    why += "\n  " + fs::path(path).filename().string() + ": " + reason;
   }
+  // Checkpoints that all fail to load (another build's format, a filesystem error, damage) are
+  // never a reason to start the run again over them: that would lose it.
+  ODY_CHECK(all.empty(),
+            "run folder '" + run_dir_ + "' holds " + std::to_string(all.size()) +
+                " checkpoint(s) and none loads (train.resume = \"auto\"):" + why,
+            "repair or move them aside to start again, or name one with train.resume=PATH");
   return std::nullopt;
 }
 

@@ -36,6 +36,12 @@ expect_in "$WORK/again.txt" "$(grep -o 'test top-1 accuracy [0-9.]*%' "$WORK/tra
 rc=0; small_run 2 cli data.train_limit=1280 train.resume=none > "$WORK/none.txt" 2>&1 || rc=$?
 [ $rc -eq 2 ] || { cat "$WORK/none.txt"; fail "resume=none on a used folder: exit $rc"; }
 expect_in "$WORK/none.txt" "run folder '$WORK/cli' already holds checkpoints"
+# A folder whose checkpoints all fail to load is refused, not trained again from step 0 over them.
+mkdir -p "$WORK/dead"; cp "$ckpt" "$WORK/dead/"; truncate -s 5000 "$WORK/dead/$(basename "$ckpt")"
+rc=0; small_run 2 dead data.train_limit=1280 > "$WORK/dead.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/dead.txt"; fail "no loadable checkpoint: exit $rc"; }
+expect_in "$WORK/dead.txt" "run folder '$WORK/dead' holds 1 checkpoint(s) and none loads"
+[ "$(ls "$WORK/dead")" = "$(basename "$ckpt")" ] || { ls "$WORK/dead"; fail "the refused run wrote into its folder"; }
 "$TRAINER" checkpoint info "$ckpt" > "$WORK/info.txt"
 cat "$WORK/info.txt"
 expect_in "$WORK/info.txt" "verified"

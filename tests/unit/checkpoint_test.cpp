@@ -134,6 +134,12 @@ TEST(Checkpointer, LatestRetentionAndFallbackPastDamage) {
   EXPECT_EQ(Checkpointer(dir / "fresh", 2).resolve("none"), std::nullopt);
   e = error_of([&] { ck.resolve(dir / "missing.h5"); });
   EXPECT_NE(e.find("train.resume"), std::string::npos) << e;
+  // When none loads, "auto" does not start the run again over them: one error naming each.
+  std::filesystem::resize_file(dir / "ckpt-step0000000020.h5", 100);
+  e = error_of([&] { ck.resolve("auto"); });
+  EXPECT_NE(e.find("run folder '" + dir.str() + "' holds 2 checkpoint(s) and none loads"), std::string::npos) << e;
+  EXPECT_NE(e.find("\n  ckpt-step0000000030.h5: "), std::string::npos) << e;
+  EXPECT_NE(e.find("\n  ckpt-step0000000020.h5: "), std::string::npos) << e;
 }
 
 TEST(Checkpointer, KeepEveryKeepsMultiplesBeyondKeepLast) {
