@@ -77,6 +77,17 @@ Handle open_attr(hid_t obj, const std::string& name, const std::string& path) {
   return Handle(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose);
 }
 
+// open_attr for an attribute that must hold one value: an array (h5py writes a list as one) is
+// an error naming it, not a read past the one value's memory.
+Handle open_scalar_attr(hid_t obj, const std::string& name, const std::string& path) {
+  Handle attr = open_attr(obj, name, path);
+  Handle space(H5Aget_space(attr), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  ODY_CHECK(n == 1, "attribute '" + name + "' of '" + path + "' holds " + std::to_string(n) + " values, not one",
+            kNotShard);
+  return attr;
+}
+
 Handle vlen_string_type() {
   Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(t, H5T_VARIABLE);
@@ -115,7 +126,7 @@ void write_attr(hid_t obj, const std::string& name, const std::vector<std::strin
 bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
 
 std::string read_attr_string(hid_t obj, const std::string& name, const std::string& path) {
-  Handle attr = open_attr(obj, name, path);
+  Handle attr = open_scalar_attr(obj, name, path);
   Handle ftype(H5Aget_type(attr), H5Tclose);
   ODY_CHECK(H5Tget_class(ftype) == H5T_STRING,
             "attribute '" + name + "' of '" + path + "' is not a string", kNotShard);
@@ -135,7 +146,7 @@ std::string read_attr_string(hid_t obj, const std::string& name, const std::stri
 }
 
 int64_t read_attr_int(hid_t obj, const std::string& name, const std::string& path) {
-  Handle attr = open_attr(obj, name, path);
+  Handle attr = open_scalar_attr(obj, name, path);
   int64_t v = 0;
   ODY_CHECK(H5Aread(attr, H5T_NATIVE_INT64, &v) >= 0,
             "attribute '" + name + "' of '" + path + "' is not an integer", kNotShard);
@@ -143,7 +154,7 @@ int64_t read_attr_int(hid_t obj, const std::string& name, const std::string& pat
 }
 
 double read_attr_double(hid_t obj, const std::string& name, const std::string& path) {
-  Handle attr = open_attr(obj, name, path);
+  Handle attr = open_scalar_attr(obj, name, path);
   double v = 0;
   ODY_CHECK(H5Aread(attr, H5T_NATIVE_DOUBLE, &v) >= 0,
             "attribute '" + name + "' of '" + path + "' is not a number", kNotShard);

@@ -31,6 +31,17 @@ run
 expect_in "$WORK/out.txt" "dataset /labels in '$shard' holds label 12 outside [0, 10)"
 cp "$WORK/good.h5" "$shard"
 
+# 2b. An attribute written as an array (h5py writes a list as one): an error naming it, not a read
+# past one value's memory.
+/usr/bin/python3 - "$shard" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    f.attrs["num_classes"] = [10, 10]
+PY
+run
+expect_in "$WORK/out.txt" "attribute 'num_classes' of '$shard' holds 2 values, not one"
+cp "$WORK/good.h5" "$shard"
+
 # 3. A shard whose image shape differs from the index.
 /usr/bin/python3 - "$shard" <<'PY'
 import sys, h5py, numpy as np
