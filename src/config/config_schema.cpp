@@ -173,8 +173,9 @@ const std::vector<Field>& schema() {
       string_field("data", "on_corrupt", REF(data.on_corrupt), {"stop", "skip"},
                    "a shard that cannot be opened, is truncated, or disagrees with index.toml "
                    "(shape, classes, labels out of range): \"stop\" with its name on every rank, "
-                   "or \"skip\" it (logged with the count of samples left out; every rank skips "
-                   "the same shards)"),
+                   "or \"skip\" it (logged with the count of samples left out; every rank leaves "
+                   "out the shards any rank cannot read, e.g. one damaged in one node's copy, so "
+                   "all ranks index the same samples)"),
       int_field("data", "cache_mb", REF(data.cache_mb), 0, int64_t{1} << 30,
                 "MiB per rank: a split at most this size is read into memory once, larger "
                 "splits stream from the shards (0 = always stream)"),

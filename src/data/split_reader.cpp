@@ -39,22 +39,26 @@ std::unique_ptr<ShardReader> open_checked(const std::string& path, const ShardEn
 
 SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
                          const std::string& split, int64_t limit, int64_t cache_bytes,
-                         bool skip_corrupt) {
+                         bool skip_corrupt, const std::vector<bool>& exclude) {
   auto entries = index.split(split);
   ODY_CHECK(!entries.empty(),
             "dataset '" + dir + "/index.toml' has no shards for split '" + split + "' (it lists " +
                 index.split_names() + ")",
             "check data.train_split / data.eval_split against the index");
   std::vector<torch::Tensor> labels;
-  for (const auto& e : entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
     if (limit > 0 && size_ >= limit) break;
     std::string path = (std::filesystem::path(dir) / e.file).string();
     std::unique_ptr<ShardReader> reader;
     try {
+      ODY_CHECK(i >= exclude.size() || !exclude[i], "shard '" + path + "' is left out: another rank cannot read it",
+                "");
       reader = open_checked(path, e, index);
     } catch (const Error& err) {
       if (!skip_corrupt) throw;
       skipped_.push_back(err.message());
+      skipped_positions_.push_back(static_cast<int64_t>(i));
       skipped_samples_ += e.samples;
       continue;
     }

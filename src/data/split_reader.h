@@ -20,14 +20,18 @@ class SplitReader {
   // classes). limit > 0 keeps only the first `limit` samples. A split of at most cache_bytes is
   // read into memory once (one HDF5 read per shard); larger splits stream from the shards.
   // With skip_corrupt, a shard that fails those checks (unreadable, truncated, another shape,
-  // labels out of range) is left out and listed in skipped() instead of stopping; every rank
-  // reading the same files leaves out the same shards.
+  // labels out of range) is left out and listed in skipped() instead of stopping. exclude: the
+  // split's shards (by position in the index) to leave out unopened, as skipped, e.g. those
+  // another rank could not read (train/split_agreement.h makes every rank leave out the same).
   SplitReader(const std::string& dir, const DatasetIndex& index, const std::string& split,
-              int64_t limit = 0, int64_t cache_bytes = 0, bool skip_corrupt = false);
+              int64_t limit = 0, int64_t cache_bytes = 0, bool skip_corrupt = false,
+              const std::vector<bool>& exclude = {});
   bool cached() const { return cache_.defined(); }
   // The shards left out (their error messages) and the samples the index gave them.
   const std::vector<std::string>& skipped() const { return skipped_; }
   int64_t skipped_samples() const { return skipped_samples_; }
+  // Their positions among the split's shards in the index, ascending.
+  const std::vector<int64_t>& skipped_positions() const { return skipped_positions_; }
 
   int64_t size() const { return size_; }
   int64_t height() const { return h_; }
@@ -63,6 +67,7 @@ class SplitReader {
   mutable uint64_t block_clock_ = 0;
   mutable int64_t blocks_read_ = 0;
   std::vector<std::string> skipped_;
+  std::vector<int64_t> skipped_positions_;
   int64_t skipped_samples_ = 0;
 };
 

@@ -22,6 +22,7 @@
 #include "models/weights.h"
 #include "train/device.h"
 #include "train/freeze.h"
+#include "train/split_agreement.h"
 
 namespace odyssey {
 
@@ -70,13 +71,13 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   const bool skip = cfg_.data.on_corrupt == "skip";
   int64_t train_bytes = 0;
   if (training) {
-    train_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.train_split,
-                                           cfg_.data.train_limit, cache_bytes, skip);
+    train_ = open_agreed_split(comm_, cfg_.data.path, index, cfg_.data.train_split,
+                               cfg_.data.train_limit, cache_bytes, skip);
     if (train_->cached())
       train_bytes = train_->size() * train_->height() * train_->width() * train_->channels();
   }
-  eval_ = std::make_unique<SplitReader>(cfg_.data.path, index, cfg_.data.eval_split,
-                                        cfg_.data.eval_limit, cache_bytes - train_bytes, skip);
+  eval_ = open_agreed_split(comm_, cfg_.data.path, index, cfg_.data.eval_split, cfg_.data.eval_limit,
+                            cache_bytes - train_bytes, skip);
   for (const SplitReader* r : {train_.get(), eval_.get()})
     if (r && !r->skipped().empty()) {
       log::warn("data.on_corrupt = \"skip\": {} shard(s) with {} samples left out of '{}'",

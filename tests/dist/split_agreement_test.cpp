@@ -1,0 +1,56 @@
+// data.on_corrupt = "skip" across ranks: a shard damaged in one rank's copy of the data set only
+// is left out by every rank, so all ranks index the same samples (train/split_agreement.h).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "data/convert.h"
+#include "data/dataset_index.h"
+#include "data/split_reader.h"
+#include "dist/communicator.h"
+#include "train/split_agreement.h"
+
+using namespace odyssey;
+namespace fs = std::filesystem;
+
+TEST(SplitAgreement, EveryRankLeavesOutTheShardsAnyRankCannotRead) {
+  auto comm = make_communicator("mpi", true);
+  // Each rank its own copy of a 5-shard split (as on nodes with local copies), one shard of which
+  // (rank mod 4) is truncated in that copy only.
+  const fs::path dir = fs::temp_directory_path() / ("odyssey-split-agreement-" + std::to_string(getpid()));
+  torch::manual_seed(1);
+  const auto images = torch::randint(0, 256, {50, 4, 4, 1}, torch::kByte);
+  const auto labels = torch::randint(0, 3, {50}, torch::kLong);
+  write_dataset(dir.string(), "t", "split_agreement_test", {"a", "b", "c"}, {{"train", images, labels, 5}});
+  const DatasetIndex index = read_index(dir.string());
+  const auto shards = index.split("train");
+  ASSERT_EQ(shards.size(), 5u);
+  fs::resize_file(dir / shards[comm->rank() % 4].file, 100);
+
+  const SplitReader alone(dir.string(), index, "train", 0, 0, /*skip_corrupt=*/true);
+  EXPECT_EQ(alone.skipped().size(), 1u);  // what this rank alone would leave out
+  const auto reader = open_agreed_split(*comm, dir.string(), index, "train", 0, 0, true);
+  const int64_t left_out = std::min(comm->size(), 4);
+  EXPECT_EQ(static_cast<int64_t>(reader->skipped().size()), left_out);
+  EXPECT_EQ(reader->skipped_samples(), 10 * left_out);
+  ASSERT_EQ(reader->size(), 50 - 10 * left_out);
+  if (comm->size() > 1) {
+    const bool named = std::any_of(reader->skipped().begin(), reader->skipped().end(), [](const std::string& m) {
+      return m.find("is left out: another rank cannot read it") != std::string::npos;
+    });
+    EXPECT_TRUE(named);
+  }
+  // The same samples on every rank: labels and images equal rank 0's.
+  std::vector<int64_t> all(static_cast<size_t>(reader->size()));
+  for (int64_t i = 0; i < reader->size(); ++i) all[static_cast<size_t>(i)] = i;
+  auto mine = torch::cat({reader->gather_labels(all).to(torch::kLong),
+                          reader->gather_images(all).to(torch::kLong).flatten()});
+  auto root = mine.clone();
+  comm->broadcast(root, 0);
+  EXPECT_TRUE(torch::equal(mine, root));
+  comm->barrier();
+  fs::remove_all(dir);
+}
