@@ -74,9 +74,9 @@ void DatasetWriter::add_shard(const std::string& split, int64_t i, int64_t n,
     if (stats) add(stats_);
   }
 
-  char file[96];
-  std::snprintf(file, sizeof file, "%s-%05lld-of-%05lld.h5", split.c_str(), (long long)i,
-                (long long)n);
+  char numbers[64];  // the split's name goes in whole, however long
+  std::snprintf(numbers, sizeof numbers, "-%05lld-of-%05lld.h5", (long long)i, (long long)n);
+  const std::string file = split + numbers;
   ShardMeta meta{idx_.num_classes, idx_.class_names, split, idx_.source};
   write_shard((fs::path(out_dir_) / file).string(), images, labels, meta);
   idx_.shards.push_back({split, file, images.size(0), hex32(shard_crc32(images, labels))});

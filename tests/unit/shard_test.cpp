@@ -44,6 +44,20 @@ TEST(Shard, WriteReadRoundTrip) {
             std::string::npos);
 }
 
+TEST(Shard, LongSplitNamesKeepTheirOwnShardFiles) {
+  TempDir dir;
+  const std::string stem(100, 's');  // shard names were cut at 96 characters: both splits wrote one file
+  auto a = make_split(stem + "_a", 7, 1, 2);
+  auto b = make_split(stem + "_b", 5, 1, 3);
+  write_dataset(dir.str(), "toy", "unit test", kClasses, {a, b});
+  DatasetIndex back = read_index(dir.str());
+  ASSERT_EQ(back.split(stem + "_a").size(), 1u);
+  EXPECT_NE(back.split(stem + "_a")[0].file, back.split(stem + "_b")[0].file);
+  EXPECT_EQ(SplitReader(dir.str(), back, stem + "_a").size(), 7);
+  EXPECT_EQ(SplitReader(dir.str(), back, stem + "_b").size(), 5);
+  EXPECT_TRUE(verify_dataset(dir.str()).empty());
+}
+
 TEST(Shard, DatasetSplitGathersAcrossShardsInRequestedOrder) {
   TempDir dir;
   auto train = make_split("train", 103, 4, 2);
