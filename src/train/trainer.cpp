@@ -322,17 +322,8 @@ TrainResult Trainer::run() {
   if (why == StopReason::kSignal || why == StopReason::kNonFinite) {
     save_stop_checkpoint(why, halt.signal);  // rank 0 writes; every rank waits for it
   } else if (why != StopReason::kCheckpointFailed && last_eval_.count() == 0) {
-    // Resumed a finished (or paused) run without a step to take: evaluate what it holds. When
-    // this run folder's metrics already hold an evaluation after this very step (a rerun of a
-    // finished run), log it without appending it twice.
-    last_eval_ = evaluate();
-    const bool recorded = eval_recorded_here();  // rank 0 decides; only rank 0 records
-    report_eval(last_eval_, /*record=*/!recorded);
-    if (recorded)
-      log::info("the run had already ended at step {}: this evaluation is in its metrics files "
-                "already, not recorded again", state_.step);
-    last_top1_ = last_eval_.top1();
-    last_eval_step_ = state_.step;
+    // Resumed a finished (or paused) run without a step to take: evaluate what it holds.
+    evaluate_and_report();
   }
   // All ranks: the last checkpoint is complete, or known to have failed, before anyone leaves.
   const bool last_write_failed = checkpoint_writes_failed();
@@ -365,7 +356,27 @@ TrainResult Trainer::run() {
   return r;
 }
 
+void Trainer::evaluate_and_report() {
+  last_eval_ = evaluate();
+  const bool recorded = eval_recorded_here();  // rank 0 decides; only rank 0 records
+  report_eval(last_eval_, /*record=*/!recorded);
+  if (recorded)
+    log::info("the metrics files hold the evaluation after step {} already: not recorded again",
+              state_.step);
+  last_top1_ = last_eval_.top1();
+  last_eval_step_ = state_.step;
+}
+
 Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
+  // A stop (preemption) right after an epoch's last step saved the next epoch's start before
+  // that epoch's evaluation ran: evaluate now, on the same weights (its checkpoint averaged the
+  // BatchNorm statistics, as the epoch's end does).
+  if (state_.step > 0 && state_.step_in_epoch == 0 && state_.epoch > 0 &&
+      state_.epoch < cfg_.train.epochs && state_.epoch % cfg_.train.eval_every == 0 &&
+      last_eval_step_ < state_.step) {
+    log::info("evaluating epoch {}, whose end the stop at step {} preceded", state_.epoch, state_.step);
+    evaluate_and_report();  // all ranks
+  }
   set_train_mode(*model_);
   auto step_limit = [this] {
     return (cfg_.train.max_steps > 0 && schedule_step() >= cfg_.train.max_steps) ||

@@ -94,6 +94,9 @@ class Trainer {
   // Rank 0: this run folder's metrics.csv holds an evaluation after the current step, of the same
   // weights (EMA or live); false on the other ranks.
   bool eval_recorded_here() const;
+  // All ranks: evaluates now and reports it, recorded unless the metrics hold this step's
+  // evaluation already (a rerun of a finished run, or a stop during the evaluation's write).
+  void evaluate_and_report();
   // The columns of metrics.csv (train and eval records share them; empty where not applicable).
   static const std::vector<std::string>& metrics_csv_columns();
   // Rank 0, on a terminal: redraws the progress bar (at most a few times a second).

@@ -39,9 +39,9 @@ expect_in "$WORK/g3.txt" "resumed from $WORK/grow/ckpt-step0000000175.h5"
 # Nothing left to train: the rerun evaluates and says so, but its metrics files keep one record of
 # the evaluation after step 175 (each rerun appended another). The finished run resumed into
 # another run folder records it there (that folder's first).
-expect_in "$WORK/g3.txt" "the run had already ended at step 175: this evaluation is in its metrics files already"
+expect_in "$WORK/g3.txt" "the metrics files hold the evaluation after step 175 already: not recorded again"
 small_run 2 fromgrow "${common[@]}" train.resume="$WORK/grow" > "$WORK/g4.txt" 2>&1 || { cat "$WORK/g4.txt"; fail "finished run resumed into another folder"; }
-! grep -q "already ended" "$WORK/g4.txt" || { cat "$WORK/g4.txt"; fail "another folder's metrics taken for this one's"; }
+! grep -q "not recorded again" "$WORK/g4.txt" || { cat "$WORK/g4.txt"; fail "another folder's metrics taken for this one's"; }
 evals_at_175() {
   /usr/bin/python3 - "$1" <<'PY'
 import csv, json, sys
