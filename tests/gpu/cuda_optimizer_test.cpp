@@ -68,23 +68,9 @@ TEST(CudaOptimizer, EveryOptimizerOnTheGpuMovesTheParametersAsOnTheCpuAndDoesNot
                                                      << (a - r).abs().max().item<double>();
     }
     // A step queues its work behind the GPU's and returns: no norm, count or state read back.
-    using odyssey::testing::Clock;
-    using odyssey::testing::seconds_since;
-    const odyssey::testing::MatrixWork work(gpu);
-    work.queue(1);
-    gpu_opt->step(cfg.lr);  // whatever a first call on these shapes loads
-    torch::cuda::synchronize();
-    auto t0 = Clock::now();
-    work.queue(40);
-    torch::cuda::synchronize();
-    const double gpu_s = seconds_since(t0);
-    work.queue(40);
-    t0 = Clock::now();
-    gpu_opt->step(cfg.lr);
-    const double host_s = seconds_since(t0);
-    torch::cuda::synchronize();
-    std::printf("%s step queued in %.4f s behind %.4f s of GPU work\n", name.c_str(), host_s, gpu_s);
-    EXPECT_LT(host_s, 0.5 * gpu_s) << name << ": the step waited for the GPU";
+    const auto t = odyssey::testing::time_behind_queued_work(gpu, [&] { gpu_opt->step(cfg.lr); });
+    std::printf("%s step queued in %.4f s behind %.4f s of GPU work\n", name.c_str(), t.host_s, t.gpu_s);
+    EXPECT_LT(t.host_s, 0.5 * t.gpu_s) << name << ": the step waited for the GPU";
   }
 }
 
@@ -105,22 +91,10 @@ TEST(CudaOptimizer, ClipGradNormOnTheGpuEqualsTheCpuAndDoesNotWait) {
       EXPECT_TRUE(torch::allclose(on_gpu[i].second.grad().cpu(), cpu[i].second.grad(), 1e-5, 1e-7))
           << "max_norm " << max_norm << ", gradient " << i;
   }
-  using odyssey::testing::Clock;
-  using odyssey::testing::seconds_since;
-  const odyssey::testing::MatrixWork work(gpu);
   auto params = with_grads(grads, gpu);
-  work.queue(1);
-  torch::cuda::synchronize();
-  auto t0 = Clock::now();
-  work.queue(40);
-  torch::cuda::synchronize();
-  const double gpu_s = seconds_since(t0);
-  work.queue(40);
-  t0 = Clock::now();
-  const auto norm = clip_grad_norm(params, 1.0);
-  const double host_s = seconds_since(t0);
-  torch::cuda::synchronize();
-  std::printf("clipping queued in %.4f s behind %.4f s of GPU work\n", host_s, gpu_s);
-  EXPECT_LT(host_s, 0.5 * gpu_s);
+  torch::Tensor norm;
+  const auto t = odyssey::testing::time_behind_queued_work(gpu, [&] { norm = clip_grad_norm(params, 1.0); });
+  std::printf("clipping queued in %.4f s behind %.4f s of GPU work\n", t.host_s, t.gpu_s);
+  EXPECT_LT(t.host_s, 0.5 * t.gpu_s);
   EXPECT_GT(norm.item<double>(), 1.0);
 }

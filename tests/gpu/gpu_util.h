@@ -2,6 +2,7 @@
 #pragma once
 
 #include <mpi.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -59,5 +60,29 @@ class MatrixWork {
  private:
   torch::Tensor a_;
 };
+
+// How long `call` keeps the host with `products` matrix products queued ahead of it on the GPU,
+// against the GPU time of those products (measured first): a call that only queues work takes a
+// small part of it, one that waits for the GPU all of it.
+struct QueuedCall {
+  double host_s = 0, gpu_s = 0;
+};
+template <typename F>
+QueuedCall time_behind_queued_work(torch::Device gpu, F&& call, int products = 40) {
+  const MatrixWork work(gpu);
+  work.queue(1);
+  torch::cuda::synchronize();
+  auto t0 = Clock::now();
+  work.queue(products);
+  torch::cuda::synchronize();
+  QueuedCall r;
+  r.gpu_s = seconds_since(t0);
+  work.queue(products);
+  t0 = Clock::now();
+  call();
+  r.host_s = seconds_since(t0);
+  torch::cuda::synchronize();
+  return r;
+}
 
 }  // namespace odyssey::testing
