@@ -15,14 +15,20 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Complete checkpoints of the folder (no .tmp), newest step first.
+// Whether a file name is one Checkpointer::save writes: ckpt-step<10 or more digits>.h5.
+bool is_checkpoint_name(const std::string& name) {
+  const size_t n = name.size();
+  if (n < 22 || name.rfind("ckpt-step", 0) != 0 || name.compare(n - 3, 3, ".h5") != 0) return false;
+  return std::all_of(name.begin() + 9, name.end() - 3, [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Complete checkpoints of the folder (no .tmp, no other file named like one, e.g. an export
+// ckpt-step-best.h5), newest step first.
 std::vector<std::string> list_checkpoints(const std::string& dir) {
   std::vector<std::string> out;
   if (!fs::is_directory(dir)) return out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::string name = e.path().filename().string();
-    if (name.rfind("ckpt-step", 0) == 0 && e.path().extension() == ".h5") out.push_back(e.path());
-  }
+  for (const auto& e : fs::directory_iterator(dir))
+    if (is_checkpoint_name(e.path().filename().string())) out.push_back(e.path());
   std::sort(out.begin(), out.end(), std::greater<>());  // zero-padded steps sort by name
   return out;
 }

@@ -146,7 +146,12 @@ TEST(Checkpointer, KeepEveryKeepsMultiplesBeyondKeepLast) {
   TempDir dir;
   Trained run("tiny_cnn", 10);
   Checkpointer ck(dir.str(), /*keep_last=*/1, /*keep_every=*/20);
+  // A file named like a checkpoint but not one of its steps (an export) is neither a checkpoint
+  // to prune or resume from nor a reason for a save to fail.
+  std::ofstream(dir / "ckpt-step-best.h5") << "someone's export";
   for (int64_t step : {10, 20, 30, 40, 50}) ck.save(make(step, *run.model, *run.opt));
+  EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000050.h5");
+  std::filesystem::remove(dir / "ckpt-step-best.h5");
   std::ofstream(dir / "ckpt-step0000000060.h5.tmp") << "partial";
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(dir.str()))
