@@ -26,8 +26,7 @@ struct JpegError {
   jpeg_error_mgr mgr;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
-  bool damaged = false;
-  char damage[JMSG_LENGTH_MAX];
+  char damage[JMSG_LENGTH_MAX] = {};  // the first such warning; empty when none
 };
 
 void jpeg_error_exit(j_common_ptr cinfo) {
@@ -52,8 +51,7 @@ void jpeg_warning(j_common_ptr cinfo, int msg_level) {
     case JWRN_ARITH_BAD_CODE:
     case JWRN_BOGUS_PROGRESSION:
     case JWRN_NOT_SEQUENTIAL:
-      if (!err->damaged) (*cinfo->err->format_message)(cinfo, err->damage);
-      err->damaged = true;
+      if (err->damage[0] == 0) (*cinfo->err->format_message)(cinfo, err->damage);
       break;
     default:
       break;
@@ -87,7 +85,7 @@ bool jpeg_decode_raw(const std::vector<unsigned char>& bytes, std::vector<uint8_
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);  // reads to the end marker: its warnings count too
-  if (err.damaged) std::memcpy(damage, err.damage, JMSG_LENGTH_MAX);
+  std::memcpy(damage, err.damage, JMSG_LENGTH_MAX);
   jpeg_destroy_decompress(&cinfo);
   return true;
 }

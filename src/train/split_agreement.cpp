@@ -17,13 +17,13 @@ std::unique_ptr<SplitReader> open_agreed_split(Communicator& comm, const std::st
   for (const int64_t i : reader->skipped_positions()) left_out[i] = 1;
   comm.allreduce_sum(left_out);
   std::vector<bool> exclude(static_cast<size_t>(n));
-  int64_t by_others = 0;
+  bool disagree = false;  // a shard some ranks, not all, left out
   for (int64_t i = 0; i < n; ++i) {
     const int64_t ranks = left_out[i].item<int64_t>();
     exclude[static_cast<size_t>(i)] = ranks > 0;
-    by_others += ranks > 0 && ranks < comm.size() ? 1 : 0;
+    disagree = disagree || (ranks > 0 && ranks < comm.size());
   }
-  if (by_others == 0) return reader;  // every rank left out the same shards
+  if (!disagree) return reader;
   return std::make_unique<SplitReader>(dir, index, split, limit, cache_bytes, skip_corrupt, exclude);
 }
 
