@@ -1,8 +1,6 @@
 #include "checkpoint/checkpoint.h"
 
-#include <fcntl.h>
 #include <torch/torch.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -11,6 +9,7 @@
 #include <map>
 
 #include "common/error.h"
+#include "common/file.h"
 #include "common/h5.h"
 #include "common/hdf5_lock.h"
 #include "odyssey_version.h"  // generated at configure time (CMakeLists.txt)
@@ -33,14 +32,6 @@ hid_t h5_type(const torch::Tensor& t) {
     case torch::kLong: return H5T_NATIVE_INT64;
     default: ODY_FAIL(ODY_MSG("cannot store tensor of dtype " << t.scalar_type()), "");
   }
-}
-
-void fsync_path(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  ODY_CHECK(fd >= 0, "cannot open '" + path + "' to sync it", "");
-  int rc = ::fsync(fd);
-  ::close(fd);
-  ODY_CHECK(rc == 0, "fsync of '" + path + "' failed", "is the disk full or failing?");
 }
 
 // Writes tensors into a group; a key with dots stays one dataset name ("features.0.weight").

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/file.h"
 #include "common/log.h"
 
 namespace odyssey {
@@ -78,21 +79,13 @@ std::string Checkpointer::save(const CheckpointData& data) {
                 static_cast<long long>(data.trainer.step));
   std::string path = (fs::path(run_dir_) / name).string();
   write_checkpoint(path, data);
-  // `latest` names the newest complete checkpoint; replaced atomically.
-  std::string latest = (fs::path(run_dir_) / "latest").string();
-  std::error_code ec;
-  {
-    std::ofstream out(latest + ".tmp");
-    out << name << "\n";
-    out.flush();
-    if (!out.good()) {
-      fs::remove(latest + ".tmp", ec);
-      ODY_FAIL("cannot write '" + latest + ".tmp' (checkpoint " + path + " is complete)",
-               "is the disk full or the folder read-only?");
-    }
+  // `latest` names the newest complete checkpoint; replaced atomically and durably.
+  try {
+    write_text_atomically((fs::path(run_dir_) / "latest").string(), std::string(name) + "\n");
+  } catch (const Error& e) {
+    ODY_FAIL(e.message() + " (checkpoint " + path + " is complete)", e.hint());
   }
-  fs::rename(latest + ".tmp", latest, ec);
-  ODY_CHECK(!ec, "cannot replace '" + latest + "': " + ec.message(), "");
+  std::error_code ec;
   if (keep_last_ > 0) {
     auto all = list_checkpoints(run_dir_);
     for (size_t i = static_cast<size_t>(keep_last_); i < all.size(); ++i) {
@@ -101,6 +94,33 @@ std::string Checkpointer::save(const CheckpointData& data) {
     }
   }
   return path;
+}
+
+std::string Checkpointer::set_aside_after(int64_t step, const std::string& tag) const {
+  std::vector<std::string> newer;
+  for (const auto& path : list_checkpoints(run_dir_))
+    if (step_of(path) > step) newer.push_back(path);
+  if (newer.empty()) return "";
+  char name[64];
+  std::snprintf(name, sizeof name, "set-aside-after-step%010lld-", static_cast<long long>(step));
+  const fs::path aside = fs::path(run_dir_) / (name + tag);
+  std::error_code ec;
+  fs::create_directories(aside, ec);
+  ODY_CHECK(!ec, "cannot create '" + aside.string() + "': " + ec.message(),
+            "is the run folder writable?");
+  for (const auto& path : newer) {
+    fs::rename(path, aside / fs::path(path).filename(), ec);
+    ODY_CHECK(!ec, "cannot move '" + path + "' into '" + aside.string() + "': " + ec.message(), "");
+  }
+  // `latest` names the newest checkpoint left (or goes: none is left).
+  const auto left = list_checkpoints(run_dir_);
+  const std::string latest = (fs::path(run_dir_) / "latest").string();
+  if (left.empty())
+    fs::remove(latest, ec);
+  else
+    write_text_atomically(latest, fs::path(left.front()).filename().string() + "\n");
+  fsync_path(run_dir_, true);
+  return aside.string();
 }
 
 std::optional<std::string> Checkpointer::resolve(const std::string& resume) const {

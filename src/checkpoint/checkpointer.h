@@ -32,6 +32,13 @@ class Checkpointer {
   // nullopt when there is none; anything else is a path that must exist.
   std::optional<std::string> resolve(const std::string& resume) const;
 
+  // A run resuming at `step` below checkpoints of this folder (train.resume names an older one,
+  // or "auto" fell back past damaged newer ones) moves those into
+  // set-aside-after-step<step>-<tag>/ and points `latest` at the newest left: retention ranks by
+  // step, so the next save would otherwise delete itself and "auto" return to the abandoned
+  // branch. Returns that folder, or "" when nothing is newer.
+  std::string set_aside_after(int64_t step, const std::string& tag) const;
+
   // Removes *.tmp files left by a write that was killed; returns how many.
   int remove_stale_temporaries() const;
 

@@ -1,4 +1,4 @@
-// Whole-file reads for the converters.
+// Whole files: reads for the converters, and small text files written complete or not at all.
 #pragma once
 
 #include <cstdint>
@@ -9,5 +9,13 @@ namespace odyssey {
 
 // The bytes of path; throws odyssey::Error "cannot open <what> '<path>'" when it cannot be opened.
 std::vector<uint8_t> read_file_bytes(const std::string& path, const std::string& what);
+
+// fsync of a file or a folder (directory = true: its entries, e.g. after a rename); throws
+// odyssey::Error naming the path when it fails.
+void fsync_path(const std::string& path, bool directory);
+
+// Replaces path with text atomically and durably: path.tmp written and fsync'd, renamed over
+// path, the folder fsync'd. On failure throws naming the file; path is untouched, no .tmp left.
+void write_text_atomically(const std::string& path, const std::string& text);
 
 }  // namespace odyssey

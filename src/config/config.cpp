@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "common/error.h"
@@ -161,6 +162,35 @@ std::string to_toml(const Config& config) {
     os << f.key << " = " << f.get(config) << "\n";
   }
   return os.str();
+}
+
+namespace {
+// "section.key" -> value text of a config written by to_toml ("[section]" lines, "key = value").
+std::map<std::string, std::string> flat_values(const std::string& toml_text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(toml_text);
+  std::string line, section;
+  while (std::getline(in, line)) {
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
+      section = line.substr(1, line.size() - 2);
+    } else if (const size_t eq = line.find(" = "); eq != std::string::npos) {
+      out[section + "." + line.substr(0, eq)] = line.substr(eq + 3);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<ConfigChange> config_changes(const std::string& before_toml, const std::string& after_toml) {
+  const auto before = flat_values(before_toml), after = flat_values(after_toml);
+  std::vector<ConfigChange> out;
+  for (const auto& f : schema()) {  // in the reference's order
+    const std::string key = f.name();
+    auto b = before.find(key), a = after.find(key);
+    const std::string bv = b == before.end() ? "" : b->second, av = a == after.end() ? "" : a->second;
+    if (bv != av) out.push_back({key, bv, av});
+  }
+  return out;
 }
 
 std::string config_reference() {

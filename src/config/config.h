@@ -186,6 +186,13 @@ Config parse_config(const std::string& text, const std::string& source_name,
 // The resolved config as TOML text: every key with its value.
 std::string to_toml(const Config& config);
 
+// A key whose value differs between two configs written by to_toml (a checkpoint's and the
+// resumed run's); "" for a side that lacks the key (another build's config).
+struct ConfigChange {
+  std::string key, before, after;
+};
+std::vector<ConfigChange> config_changes(const std::string& before_toml, const std::string& after_toml);
+
 // The reference of every key: "section.key  type  default  meaning", one per line.
 std::string config_reference();
 

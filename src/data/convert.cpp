@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "data/shard.h"
 
 namespace odyssey {
@@ -90,8 +91,14 @@ DatasetIndex DatasetWriter::finish() {
   for (int64_t c = 0; c < idx_.channels; ++c) {  // levels / 255: [0, 1] units
     double m = sums.sum[c] / (255.0 * n);
     double var = sums.sumsq[c] / (255.0 * 255.0 * n) - m * m;
+    const double sd = std::sqrt(std::max(var, 0.0));
     idx_.mean.push_back(m);
-    idx_.std.push_back(std::sqrt(std::max(var, 0.0)));
+    // A constant channel (std under a quarter of a level) would divide by ~0 in normalisation
+    // and is refused by read_index: std 1 makes normalisation subtract the mean only.
+    idx_.std.push_back(sd < 1e-3 ? 1.0 : sd);
+    if (sd < 1e-3)
+      log::warn("{}: channel {} has the same value in every image (std {:.2g}): index.toml gets "
+                "std 1 for it (normalisation subtracts the mean only)", out_dir_, c, sd);
   }
   write_index(out_dir_, idx_);
   return idx_;
@@ -129,6 +136,9 @@ std::vector<std::string> verify_dataset(const std::string& dir) {
                            " samples, index.toml says " + std::to_string(e.samples));
       if (r.height() != idx.height || r.width() != idx.width || r.channels() != idx.channels)
         problems.push_back(path + ": /images shape differs from index.toml");
+      if (r.num_classes() != idx.num_classes)
+        problems.push_back(path + ": attribute num_classes is " + std::to_string(r.num_classes()) +
+                           ", index.toml says " + std::to_string(idx.num_classes));
       auto images = torch::empty({r.size(), r.height(), r.width(), r.channels()}, torch::kByte);
       r.read(0, r.size(), images.data_ptr<uint8_t>());
       std::string crc = hex32(shard_crc32(images, r.labels()));

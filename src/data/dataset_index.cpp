@@ -2,11 +2,15 @@
 
 #include <toml++/toml.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <type_traits>
+#include <unordered_set>
 
 #include "common/error.h"
+#include "common/file.h"
 #include "common/toml_where.h"
 
 namespace odyssey {
@@ -111,13 +115,20 @@ DatasetIndex read_index(const std::string& dir) {
   idx.std = required_list<double>(t, "std", file);
   ODY_CHECK(idx.num_classes > 0 && static_cast<int64_t>(idx.class_names.size()) == idx.num_classes,
             "'" + file + "': class_names must list num_classes names", "");
+  for (const auto& [key, v] : {std::pair<const char*, int64_t>{"height", idx.height},
+                               {"width", idx.width}, {"channels", idx.channels}})
+    ODY_CHECK(v > 0, ODY_MSG("'" << file << "': key '" << key << "' is " << v << ", not positive"), "");
   ODY_CHECK(static_cast<int64_t>(idx.mean.size()) == idx.channels &&
                 static_cast<int64_t>(idx.std.size()) == idx.channels,
             "'" + file + "': mean and std must have one value per channel", "");
+  for (double m : idx.mean)
+    ODY_CHECK(std::isfinite(m), ODY_MSG("'" << file << "': key 'mean' holds " << m), "");
   for (double s : idx.std)
-    ODY_CHECK(s > 0, "'" + file + "': key 'std' holds a value <= 0", "");
+    ODY_CHECK(std::isfinite(s) && s > 0,
+              ODY_MSG("'" << file << "': key 'std' holds " << s << ", not a positive number"), "");
   const toml::array* shards = t["shard"].as_array();
   ODY_CHECK(shards && !shards->empty(), "'" + file + "': no [[shard]] entries", "");
+  std::unordered_set<std::string> files;
   for (auto&& el : *shards) {
     const toml::table* s = el.as_table();
     ODY_CHECK(s, "'" + file + "': [[shard]] entries must be tables", "");
@@ -126,6 +137,12 @@ DatasetIndex read_index(const std::string& dir) {
     e.file = required<std::string>(*s, "file", file);
     e.samples = required<int64_t>(*s, "samples", file);
     e.crc32 = (*s)["crc32"].value_or(std::string());
+    ODY_CHECK(e.samples >= 0, ODY_MSG("'" << file << "': shard '" << e.file << "' has samples = "
+                                          << e.samples),
+              "");
+    ODY_CHECK(files.insert(e.file).second,
+              "'" + file + "': shard '" + e.file + "' is listed twice (its samples would count twice)",
+              "");
     idx.shards.push_back(e);
   }
   return idx;
@@ -155,13 +172,9 @@ void write_index(const std::string& dir, const DatasetIndex& idx) {
         {"split", s.split}, {"file", s.file}, {"samples", s.samples}, {"crc32", s.crc32}});
   t.insert("shard", shards);
   std::string path = (std::filesystem::path(dir) / kIndexFile).string();
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << "# Written by shardify: the shards of this dataset and their statistics.\n" << t << "\n";
-    ODY_CHECK(out.good(), "cannot write '" + tmp + "'", "is the folder writable?");
-  }
-  std::filesystem::rename(tmp, path);
+  std::ostringstream text;
+  text << "# Written by shardify: the shards of this dataset and their statistics.\n" << t << "\n";
+  write_text_atomically(path, text.str());
 }
 
 }  // namespace odyssey

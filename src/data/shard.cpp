@@ -64,11 +64,17 @@ ShardReader::ShardReader(const std::string& path) : path_(path) {
   size_ = d[0], h_ = d[1], w_ = d[2], c_ = d[3];
   {
     h5::Handle t(H5Dget_type(images_), H5Tclose);
-    ODY_CHECK(H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1,
+    ODY_CHECK(H5Tget_class(t) == H5T_INTEGER && H5Tget_size(t) == 1 && H5Tget_sign(t) == H5T_SGN_NONE,
               "dataset /images in '" + path + "' is not uint8", "");
   }
 
   h5::Handle labels = h5::open_dataset(file_, "labels", path);
+  {
+    h5::Handle t(H5Dget_type(labels), H5Tclose);
+    ODY_CHECK(H5Tget_class(t) == H5T_INTEGER,
+              "dataset /labels in '" + path + "' is not of an integer type",
+              "labels are class indices (int64 as shardify writes them)");
+  }
   auto ld = h5::dims(labels, "/labels of '" + path + "'");
   ODY_CHECK(ld.size() == 1 && static_cast<int64_t>(ld[0]) == size_,
             ODY_MSG("dataset /labels in '" << path << "' has shape [" << (ld.empty() ? 0 : ld[0])

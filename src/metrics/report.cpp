@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/file.h"
 #include "metrics/csv.h"
 #include "metrics/eval_file.h"
 
@@ -250,13 +251,7 @@ std::string write_report(const std::string& run_dir) {
   }
   o << "</body></html>\n";
   const auto out = (dir / "report.html").string();
-  const auto tmp = out + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << o.str();
-    ODY_CHECK(f.good(), "cannot write '" + tmp + "'", "is the run folder writable?");
-  }
-  fs::rename(tmp, out);
+  write_text_atomically(out, o.str());
   return out;
 }
 

@@ -187,8 +187,6 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
     if (int n = checkpointer_->remove_stale_temporaries())
       log::info("removed {} unfinished checkpoint file(s) of an interrupted write", n);
     writer_ = std::make_unique<AsyncCheckpointWriter>(*checkpointer_, cfg_.checkpoint.async);
-    metrics_ = JsonlWriter((fs::path(run_dir_) / "metrics.jsonl").string());
-    csv_ = CsvWriter((fs::path(run_dir_) / "metrics.csv").string(), metrics_csv_columns());
     // "auto": a bar only for a process started from a terminal by hand. Under mpirun every
     // rank's stdout is a pseudo-terminal whatever mpirun's own output is (a SLURM log included),
     // so launched ranks print lines unless metrics.progress = "bar".
@@ -212,6 +210,7 @@ void Trainer::start() {
               count_parameters(*model_), device_.str(), comm_.size(), eval_->size());
     return;
   }
+  open_metrics();  // rank 0: after the resume, which decides what the files keep
   const int64_t global_batch = cfg_.train.batch_size * comm_.size();
   log::info("run {}: model {} ({} parameters, {:.3g} GFLOP per training image) on {}, {} ranks x batch {} = {}, {} train / {} eval "
             "samples, {} steps per epoch, peak lr {:.4g}",

@@ -79,6 +79,9 @@ class Trainer {
   enum class StopReason { kDone, kStepLimit, kSignal, kNonFinite, kCheckpointFailed };
 
   void resume_from(const std::string& path);
+  // Rank 0, resuming: logs the keys whose values differ from the checkpoint's stored config,
+  // and warns when one of them changes the data order (run.seed, the train split, shuffling).
+  void log_config_changes(const std::string& stored_toml, const std::string& path) const;
   // The epochs and steps; returns why it ended, with the flags of the last step in halt.
   StopReason train_loop(ControlFlags& halt);
   void save_stop_checkpoint(StopReason why, int signal);
@@ -97,6 +100,10 @@ class Trainer {
   // All ranks: evaluates now and reports it, recorded unless the metrics hold this step's
   // evaluation already (a rerun of a finished run, or a stop during the evaluation's write).
   void evaluate_and_report();
+  // Rank 0: opens metrics.jsonl and metrics.csv to append. Resumed at step S, first sets aside
+  // the folder's checkpoints newer than S (Checkpointer::set_aside_after, with copies of the
+  // metrics files) and drops the records after S: the run takes those steps again.
+  void open_metrics();
   // The columns of metrics.csv (train and eval records share them; empty where not applicable).
   static const std::vector<std::string>& metrics_csv_columns();
   // Rank 0, on a terminal: redraws the progress bar (at most a few times a second).

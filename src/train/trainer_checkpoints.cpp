@@ -2,6 +2,7 @@
 // the copy to the writer, every rank waits for the hand-over), the stop checkpoint of a signal or
 // a non-finite loss, and write failures agreed across ranks.
 #include <cstring>
+#include <set>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -16,6 +17,7 @@ void Trainer::resume_from(const std::string& path) {
             "checkpoint '" + path + "' holds model '" + ckpt.trainer.model_name +
                 "', the config asks for '" + cfg_.model.name + "' (key model.name)",
             "");
+  if (!eval_only_ && comm_.rank() == 0) log_config_changes(ckpt.trainer.config_toml, path);
   // To evaluate: the averaged parameters in place of the live ones when it has them.
   const bool ema = eval_only_ && eval_only_->ema && take_ema_weights(ckpt);
   NamedTensors live = params_;
@@ -71,6 +73,27 @@ void Trainer::resume_from(const std::string& path) {
   if (schedule_offset_ != 0)
     log::info("the schedule continues at step {} of {} (where the data is); step numbers go on "
               "from {}", schedule_step(), total_steps_, state_.step);
+}
+
+void Trainer::log_config_changes(const std::string& stored_toml, const std::string& path) const {
+  if (stored_toml.empty()) return;
+  // Keys that decide which samples the rest of the run sees, and in which order.
+  static const std::set<std::string> data_order = {"run.seed",         "data.path",
+                                                   "data.train_split", "data.train_limit",
+                                                   "data.shuffle",     "data.shuffle_block",
+                                                   "data.shuffle_window"};
+  std::string all, order;
+  for (const auto& c : config_changes(stored_toml, state_.config_toml)) {
+    if (c.key == "train.resume") continue;
+    const std::string text = c.key + " " + (c.before.empty() ? "(absent)" : c.before) + " -> " +
+                             (c.after.empty() ? "(absent)" : c.after);
+    all += (all.empty() ? "" : "; ") + text;
+    if (data_order.count(c.key)) order += (order.empty() ? "" : "; ") + text;
+  }
+  if (!all.empty()) log::info("config changed since {} was written: {}", path, all);
+  if (!order.empty())
+    log::warn("resuming with another data order than the checkpoint's run ({}): the rest of the "
+              "run is not the one it would have trained", order);
 }
 
 void Trainer::save_stop_checkpoint(StopReason why, int signal) {

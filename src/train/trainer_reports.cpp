@@ -1,8 +1,11 @@
 // Trainer's reporting (rank 0 writes): progress lines and bar, metrics.jsonl / metrics.csv
-// records of training windows and evaluations, eval-latest.h5.
+// (opened, and rewound to a resumed checkpoint) with records of training windows and
+// evaluations, eval-latest.h5.
 #include <sys/resource.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <map>
 
@@ -10,6 +13,7 @@
 #include "common/log.h"
 #include "metrics/csv.h"
 #include "metrics/eval_file.h"
+#include "metrics/rewind.h"
 #include "train/trainer.h"
 
 namespace odyssey {
@@ -35,6 +39,33 @@ double peak_rss_mb() {
 }
 
 }  // namespace
+
+void Trainer::open_metrics() {
+  if (comm_.rank() != 0) return;
+  const std::string jsonl = (fs::path(run_dir_) / "metrics.jsonl").string();
+  const std::string csv = (fs::path(run_dir_) / "metrics.csv").string();
+  if (!resume_path_.empty()) {
+    const std::time_t now = std::time(nullptr);
+    char tag[32];
+    std::strftime(tag, sizeof tag, "%Y%m%d-%H%M%S", std::gmtime(&now));
+    const std::string aside = checkpointer_->set_aside_after(state_.step, tag);
+    if (!aside.empty()) {
+      std::error_code ec;
+      for (const auto& f : {jsonl, csv})
+        if (fs::exists(f, ec)) fs::copy_file(f, fs::path(aside) / fs::path(f).filename(), ec);
+      log::warn("resumed at step {}, below newer checkpoints of {}: they (the branch this run "
+                "leaves) moved, with copies of the metrics files, into {}", state_.step, run_dir_,
+                aside);
+    }
+    int64_t dropped = 0;
+    for (const auto& f : {jsonl, csv}) dropped = std::max(dropped, drop_records_after(f, state_.step));
+    if (dropped > 0)
+      log::info("metrics: {} record(s) after step {} dropped from metrics.jsonl and metrics.csv: "
+                "this run takes those steps again", dropped, state_.step);
+  }
+  metrics_ = JsonlWriter(jsonl);
+  csv_ = CsvWriter(csv, metrics_csv_columns());
+}
 
 const std::vector<std::string>& Trainer::metrics_csv_columns() {
   static const std::vector<std::string> c = {

@@ -67,10 +67,16 @@ with h5py.File(sys.argv[2], "r+") as f:
         a = np.array([value], dtype=np.float64)
         f.create_dataset(f"optimizer/amp/{name}", data=a).attrs["crc32"] = np.int64(zlib.crc32(a.tobytes()))
 PY
-small_run 2 switched "${common[@]}" train.resume="$WORK/amp.h5" train.ema_decay=0.99 \
+small_run 2 switched "${common[@]}" train.resume="$WORK/amp.h5" train.ema_decay=0.99 run.seed=5 \
   train.stop_at_step=34 > "$WORK/s.txt" 2>&1 || { cat "$WORK/s.txt"; fail "resume in another precision, EMA on"; }
 expect_in "$WORK/s.txt" "holds an fp16 loss scale; train.precision = \"fp32\" does not use it"
 expect_in "$WORK/s.txt" "holds no EMA weights (train.ema_decay was off): the average starts now"
+# The keys changed since the checkpoint's run are listed (train.resume is not among them); a
+# changed seed changes the data order of the rest of the run (a warning). The EMA check below
+# holds whatever step 34 trained on.
+expect_in "$WORK/s.txt" "config changed since $WORK/amp.h5 was written: run.name \"split\" -> \"switched\"; \
+run.seed 0 -> 5; train.stop_at_step 33 -> 34; train.ema_decay 0"
+expect_in "$WORK/s.txt" "warning: resuming with another data order than the checkpoint's run (run.seed 0 -> 5)"
 /usr/bin/python3 - "$WORK/split/ckpt-step0000000033.h5" "$WORK/switched/ckpt-step0000000034.h5" <<'PY'
 import sys, h5py, numpy as np
 w33, s = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")

@@ -164,6 +164,31 @@ TEST(Checkpointer, KeepEveryKeepsMultiplesBeyondKeepLast) {
   EXPECT_FALSE(std::filesystem::exists(dir / "ckpt-step0000000060.h5.tmp"));
 }
 
+TEST(Checkpointer, SetAsideAfterMovesTheNewerBranchSoRetentionKeepsTheResumedOne) {
+  TempDir dir;
+  Trained run("tiny_cnn", 10);
+  Checkpointer ck(dir.str(), /*keep_last=*/3);
+  for (int64_t step : {10, 20, 30, 40, 50}) ck.save(make(step, *run.model, *run.opt));
+  EXPECT_EQ(ck.set_aside_after(50, "t0"), "") << "nothing newer than the newest";
+  // A rollback to step 30: 40 and 50 move aside, `latest` names 30.
+  const std::string aside = ck.set_aside_after(30, "t1");
+  EXPECT_EQ(aside, dir / "set-aside-after-step0000000030-t1");
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(aside) / "ckpt-step0000000040.h5"));
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(aside) / "ckpt-step0000000050.h5"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "ckpt-step0000000040.h5"));
+  EXPECT_EQ(checkpoint_file(dir.str()), dir / "ckpt-step0000000030.h5");
+  // The resumed branch's next save stays (with 40 and 50 in place, keep_last = 3 deleted it and
+  // left `latest` naming a deleted file) and "auto" comes back to it, not to the old branch.
+  ck.save(make(35, *run.model, *run.opt));
+  EXPECT_TRUE(std::filesystem::exists(dir / "ckpt-step0000000035.h5"));
+  EXPECT_EQ(checkpoint_file(dir.str()), dir / "ckpt-step0000000035.h5");
+  EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000035.h5");
+  // Every checkpoint of the folder newer than the step moves; with none left, `latest` goes.
+  EXPECT_NE(ck.set_aside_after(0, "t2"), "");
+  EXPECT_FALSE(std::filesystem::exists(dir / "latest"));
+  EXPECT_EQ(ck.resolve("auto"), std::nullopt);
+}
+
 TEST(AsyncCheckpointWriter, WritesACopyTakenAtSubmitAndReportsFailuresWithoutThrowing) {
   TempDir dir;
   Trained run("tiny_cnn", 10);

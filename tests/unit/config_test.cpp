@@ -114,6 +114,28 @@ TEST(Config, ResolvedTomlRoundTrips) {
   EXPECT_FALSE(d.augment.hflip);
 }
 
+TEST(Config, ChangesBetweenTwoResolvedConfigsByKey) {
+  const std::string before = to_toml(parse_config("[optim]\nlr = 0.1\n", "a.toml"));
+  EXPECT_TRUE(config_changes(before, before).empty());
+  // A run name holding " = " and a section-like value changes nothing else.
+  const std::string after = to_toml(
+      parse_config("[optim]\nlr = 0.05\n[run]\nseed = 7\nname = \"x = [y]\"\n", "b.toml"));
+  const auto changes = config_changes(before, after);
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[0].key, "run.name");
+  EXPECT_EQ(changes[0].after, "\"x = [y]\"");
+  EXPECT_EQ(changes[1].key, "run.seed");
+  EXPECT_EQ(changes[1].before, "0");
+  EXPECT_EQ(changes[1].after, "7");
+  EXPECT_EQ(changes[2].key, "optim.lr");
+  EXPECT_EQ(changes[2].before, "0.1");
+  EXPECT_EQ(changes[2].after, "0.05");
+  // Another build's config: a key it lacks is "" on its side; keys this build lacks are left.
+  const auto older = config_changes("[optim]\nlr = 0.05\nfancy = 1\n", after);
+  ASSERT_FALSE(older.empty());
+  EXPECT_EQ(older[0].before, "");
+}
+
 TEST(Config, ReferenceListsEveryKey) {
   std::string ref = config_reference();
   std::string text = to_toml(Config());

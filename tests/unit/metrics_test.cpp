@@ -1,13 +1,18 @@
-// Classification metrics on a hand-worked example (5 images, 3 classes), and the CSV sink.
+// Classification metrics on a hand-worked example (5 images, 3 classes), the CSV and JSONL sinks
+// and their rewind to a resumed checkpoint.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "metrics/classification.h"
 #include "metrics/csv.h"
 #include "metrics/eval_file.h"
+#include "metrics/jsonl.h"
+#include "metrics/rewind.h"
 
 using namespace odyssey;
 
@@ -111,4 +116,47 @@ TEST(Metrics, CsvRoundTripWithQuoting) {
   EXPECT_EQ(rows[1].at("worst_class"), "T-shirt, \"top\"");
   EXPECT_EQ(rows[2].at("step"), "30");
   std::filesystem::remove(path);
+}
+
+TEST(Metrics, RewindDropsTheRecordsAfterTheResumedStep) {
+  const auto dir = std::filesystem::temp_directory_path() / "odyssey_rewind_test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto csv = (dir / "metrics.csv").string(), jsonl = (dir / "metrics.jsonl").string();
+  {
+    CsvWriter c(csv, {"kind", "step", "worst_class"});
+    JsonlWriter j(jsonl);
+    for (int64_t step : {5, 10, 15, 20}) {
+      c.write({{"kind", "train"}, {"step", std::to_string(step)}});
+      j.write(JsonRecord().add("kind", "train").add("step", step).add("loss", 1.0));
+    }
+    // The evaluation at step 10 (its worst class named like a record) belongs to the checkpoint.
+    c.write({{"kind", "eval"}, {"step", "10"}, {"worst_class", "a,20"}});
+    j.write(JsonRecord().add("kind", "eval").add("step", int64_t{10}).add("worst_class", "\"step\":99"));
+  }
+  std::ofstream(jsonl, std::ios::app) << "{\"kind\":\"train\",\"st";  // cut by a crash mid-write
+  auto text = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  const std::string csv_before = text(csv);
+  EXPECT_EQ(drop_records_after(csv, 20), 0);
+  EXPECT_EQ(text(csv), csv_before) << "nothing after step 20: untouched";
+  EXPECT_EQ(drop_records_after(csv, 10), 2);
+  EXPECT_EQ(drop_records_after(jsonl, 10), 2);
+  const auto rows = read_csv(csv);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].at("step"), "5");
+  EXPECT_EQ(rows[1].at("step"), "10");
+  EXPECT_EQ(rows[2].at("worst_class"), "a,20");
+  EXPECT_EQ(text(jsonl), "{\"kind\":\"train\",\"step\":5,\"loss\":1}\n"
+                         "{\"kind\":\"train\",\"step\":10,\"loss\":1}\n"
+                         "{\"kind\":\"eval\",\"step\":10,\"worst_class\":\"\\\"step\\\":99\"}\n"
+                         "{\"kind\":\"train\",\"st\n")
+      << "a line without a readable step stays";
+  EXPECT_EQ(drop_records_after((dir / "absent.jsonl").string(), 0), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir / "absent.jsonl"));
+  std::filesystem::remove_all(dir);
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "common/h5.h"
 #include "data/convert.h"
@@ -174,4 +175,79 @@ TEST(Shard, IndexErrorsNameFileAndKey) {
   e = error_of([&] { read_index(dir.str()); });
   EXPECT_NE(e.find("index.toml:5: key 'class_names' must list strings, not a value of type "
                    "integer"), std::string::npos) << e;
+}
+
+TEST(Shard, IndexValuesThatCannotDescribeADatasetAreErrors) {
+  TempDir dir;
+  write_dataset(dir.str(), "toy", "unit test", kClasses, {make_split("train", 20, 2, 9)});
+  std::string good;
+  {
+    std::ifstream in(dir / "index.toml");
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // index.toml with the line of `key` replaced by `line`.
+  auto with_line = [&](const std::string& key, const std::string& line) {
+    const size_t at = good.find("\n" + key + " = ");
+    EXPECT_NE(at, std::string::npos) << key;
+    const size_t end = good.find('\n', at + 1);
+    std::ofstream(dir / "index.toml") << good.substr(0, at + 1) + line + good.substr(end);
+    return error_of([&] { read_index(dir.str()); });
+  };
+  EXPECT_NE(with_line("height", "height = 0").find("key 'height' is 0, not positive"), std::string::npos);
+  EXPECT_NE(with_line("channels", "channels = -3").find("key 'channels' is -3"), std::string::npos);
+  EXPECT_NE(with_line("mean", "mean = [ 0.5, nan, 0.5 ]").find("key 'mean' holds nan"), std::string::npos);
+  EXPECT_NE(with_line("std", "std = [ 0.5, inf, 0.5 ]").find("key 'std' holds inf, not a positive"),
+            std::string::npos);
+  EXPECT_NE(with_line("std", "std = [ 0.5, 0.0, 0.5 ]").find("key 'std' holds 0"), std::string::npos);
+  // The same shard listed twice would count its samples twice.
+  std::ofstream(dir / "index.toml") << good << "\n[[shard]]\nsplit = \"train\"\n"
+                                       "file = \"train-00001-of-00002.h5\"\nsamples = 10\n";
+  std::string e = error_of([&] { read_index(dir.str()); });
+  EXPECT_NE(e.find("shard 'train-00001-of-00002.h5' is listed twice"), std::string::npos) << e;
+  std::ofstream(dir / "index.toml") << good;
+  EXPECT_EQ(read_index(dir.str()).shards.size(), 2u);
+}
+
+TEST(Shard, ImagesAndLabelsOfTheWrongTypeAreErrorsNamingTheDataset) {
+  TempDir dir;
+  auto s = make_split("train", 8, 1, 10);
+  // /labels as float64 (HDF5 would convert 2.7 to 2 silently), /images as int8 (levels over 127
+  // would read as negative through HDF5 but not through the direct reads).
+  write_shard(dir / "float.h5", s.images, s.labels, {4, kClasses, "train", "unit test"});
+  {
+    h5::Handle f = h5::open_file(dir / "float.h5", /*writable=*/true);
+    ASSERT_GE(H5Ldelete(f, "labels", H5P_DEFAULT), 0);
+    std::vector<double> labels(8, 2.7);
+    h5::write_dataset(f, "labels", H5T_NATIVE_DOUBLE, {8}, labels.data(), dir / "float.h5");
+  }
+  std::string e = error_of([&] { ShardReader r(dir / "float.h5"); });
+  EXPECT_NE(e.find("dataset /labels in '" + (dir / "float.h5") + "' is not of an integer type"),
+            std::string::npos) << e;
+  write_shard(dir / "int8.h5", s.images, s.labels, {4, kClasses, "train", "unit test"});
+  {
+    h5::Handle f = h5::open_file(dir / "int8.h5", /*writable=*/true);
+    ASSERT_GE(H5Ldelete(f, "images", H5P_DEFAULT), 0);
+    h5::write_dataset(f, "images", H5T_NATIVE_INT8, {8, 6, 5, 3}, s.images.data_ptr(), dir / "int8.h5");
+  }
+  e = error_of([&] { ShardReader r(dir / "int8.h5"); });
+  EXPECT_NE(e.find("dataset /images in '" + (dir / "int8.h5") + "' is not uint8"), std::string::npos) << e;
+}
+
+TEST(Shard, VerifyComparesEachShardsNumClassesAndAConstantChannelGetsStdOne) {
+  TempDir dir;
+  auto train = make_split("train", 20, 2, 11);
+  train.images.select(3, 1).fill_(77);  // channel 1 the same everywhere
+  const DatasetIndex idx = write_dataset(dir.str(), "toy", "unit test", kClasses, {train});
+  EXPECT_EQ(idx.std[1], 1.0);
+  EXPECT_NEAR(idx.mean[1], 77 / 255.0, 1e-12);
+  EXPECT_GT(idx.std[0], 0.2);
+  EXPECT_EQ(read_index(dir.str()).std[1], 1.0) << "the trainer reads it";
+  EXPECT_TRUE(verify_dataset(dir.str()).empty());
+  // A shard rewritten with another class count (its labels still inside it).
+  write_shard(dir / "train-00001-of-00002.h5", train.images.narrow(0, 10, 10),
+              train.labels.narrow(0, 10, 10), {5, {"a", "b", "c", "d", "e"}, "train", "x"});
+  const auto problems = verify_dataset(dir.str());
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(problems[0].find("attribute num_classes is 5, index.toml says 4"), std::string::npos)
+      << problems[0];
 }
