@@ -25,6 +25,19 @@ uint32_t crc_of(const torch::Tensor& t) {
       crc32(0L, static_cast<const Bytef*>(t.data_ptr()), static_cast<uInt>(t.nbytes())));
 }
 
+// CRC-32 of the /trainer attributes that resuming uses (the cursor, the run's shape, its config).
+uint32_t trainer_crc(const TrainerState& s) {
+  std::string text;
+  for (int64_t v : {s.step, s.epoch, s.step_in_epoch, s.samples_seen, s.world_size, s.batch_size,
+                    s.eval_step, s.skipped_steps})
+    text += std::to_string(v) + "\n";
+  char top1[32];
+  std::snprintf(top1, sizeof top1, "%.17g\n", s.eval_top1);
+  text += top1 + s.model_name + "\n" + s.config_toml;
+  return static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(text.data()), static_cast<uInt>(text.size())));
+}
+
 hid_t h5_type(const torch::Tensor& t) {
   switch (t.scalar_type()) {
     case torch::kFloat: return H5T_NATIVE_FLOAT;
@@ -87,7 +100,11 @@ bool list_datasets(hid_t g, H5_index_t order, VisitCtx& ctx) {
 #endif
 }
 
-NamedTensors read_group(hid_t file, const std::string& group, const std::string& path) {
+// A group's datasets as tensors, each checked against its crc32 attribute; with require_crc (a
+// checkpoint: its writer gives every tensor one) a dataset without it is an error too, as one
+// added or rewritten by another tool would be.
+NamedTensors read_group(hid_t file, const std::string& group, const std::string& path,
+                        bool require_crc) {
   NamedTensors out;
   if (!h5::exists(file, group)) return out;
   h5::Handle g(H5Gopen2(file, group.c_str(), H5P_DEFAULT), H5Gclose);
@@ -109,6 +126,9 @@ NamedTensors read_group(hid_t file, const std::string& group, const std::string&
     ODY_CHECK(H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()) >= 0,
               "cannot read dataset " + full + " of checkpoint '" + path + "'",
               "the checkpoint is truncated or damaged");
+    ODY_CHECK(!require_crc || h5::has_attr(ds, "crc32"),
+              "dataset " + full + " of checkpoint '" + path + "' has no crc32 attribute",
+              "every tensor of a checkpoint carries one: was the file changed by another tool?");
     if (h5::has_attr(ds, "crc32")) {
       int64_t expect = h5::read_attr_int(ds, "crc32", path);
       ODY_CHECK(static_cast<uint32_t>(expect) == crc_of(t),
@@ -177,6 +197,8 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     h5::write_attr(tr, "config", s.config_toml);
     h5::write_attr(tr, "eval_top1", s.eval_top1);
     h5::write_attr(tr, "eval_step", s.eval_step);
+    h5::write_attr(tr, "skipped_steps", s.skipped_steps);
+    h5::write_attr(tr, "crc32", static_cast<int64_t>(trainer_crc(s)));
   });
 }
 
@@ -242,9 +264,14 @@ CheckpointData read_checkpoint(const std::string& path) {
   s.eval_top1 = h5::read_attr_double(tr, "eval_top1", path);
   if (h5::has_attr(tr, "eval_step")) s.eval_step = h5::read_attr_int(tr, "eval_step", path);
   if (h5::has_attr(tr, "code_version")) s.code_version = h5::read_attr_string(tr, "code_version", path);
-  data.model = read_group(file, "model", path);
-  data.optimizer = read_group(file, "optimizer", path);
-  if (h5::exists(file, "ema")) data.ema = read_group(file, "ema", path);
+  if (h5::has_attr(tr, "skipped_steps")) s.skipped_steps = h5::read_attr_int(tr, "skipped_steps", path);
+  if (h5::has_attr(tr, "crc32"))  // written since 2026-12-01: earlier checkpoints have none
+    ODY_CHECK(static_cast<uint32_t>(h5::read_attr_int(tr, "crc32", path)) == trainer_crc(s),
+              "the /trainer attributes of checkpoint '" + path + "' fail their CRC-32 check",
+              "the checkpoint is damaged; resume from an earlier one");
+  data.model = read_group(file, "model", path, /*require_crc=*/true);
+  data.optimizer = read_group(file, "optimizer", path, /*require_crc=*/true);
+  if (h5::exists(file, "ema")) data.ema = read_group(file, "ema", path, /*require_crc=*/true);
   return data;
 }
 
@@ -256,7 +283,7 @@ NamedTensors read_weights(const std::string& path, const std::string& group,
             !missing_hint.empty() ? missing_hint
                                   : "a weights file holds /model/<state_dict key> datasets; write "
                                     "one with launch/export_torchvision.py (or use a checkpoint)");
-  return read_group(file, group, path);
+  return read_group(file, group, path, /*require_crc=*/false);  // exported weights have none
 }
 
 void load_named(const NamedTensors& from, const NamedTensors& into, const std::string& group,

@@ -96,7 +96,9 @@ std::string Checkpointer::save(const CheckpointData& data) {
   return path;
 }
 
-std::string Checkpointer::set_aside_after(int64_t step, const std::string& tag) const {
+std::string Checkpointer::set_aside_after(int64_t step, const std::string& tag,
+                                          const std::vector<std::string>& copies,
+                                          const std::vector<std::string>& moves) const {
   std::vector<std::string> newer;
   for (const auto& path : list_checkpoints(run_dir_))
     if (step_of(path) > step) newer.push_back(path);
@@ -108,7 +110,17 @@ std::string Checkpointer::set_aside_after(int64_t step, const std::string& tag) 
   fs::create_directories(aside, ec);
   ODY_CHECK(!ec, "cannot create '" + aside.string() + "': " + ec.message(),
             "is the run folder writable?");
+  // Copies first: a start killed before the checkpoints move finds them in place and sets the
+  // branch aside again, copies included.
+  for (const auto& path : copies)
+    if (fs::exists(path, ec)) {
+      const auto bytes = read_file_bytes(path, "file to set aside");
+      write_text_atomically((aside / fs::path(path).filename()).string(),
+                            std::string(bytes.begin(), bytes.end()));
+    }
+  newer.insert(newer.end(), moves.begin(), moves.end());
   for (const auto& path : newer) {
+    if (!fs::exists(path, ec)) continue;
     fs::rename(path, aside / fs::path(path).filename(), ec);
     ODY_CHECK(!ec, "cannot move '" + path + "' into '" + aside.string() + "': " + ec.message(), "");
   }
@@ -119,6 +131,7 @@ std::string Checkpointer::set_aside_after(int64_t step, const std::string& tag) 
     fs::remove(latest, ec);
   else
     write_text_atomically(latest, fs::path(left.front()).filename().string() + "\n");
+  fsync_path(aside.string(), true);
   fsync_path(run_dir_, true);
   return aside.string();
 }

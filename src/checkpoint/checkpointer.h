@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "checkpoint/checkpoint.h"
 
@@ -33,11 +34,16 @@ class Checkpointer {
   std::optional<std::string> resolve(const std::string& resume) const;
 
   // A run resuming at `step` below checkpoints of this folder (train.resume names an older one,
-  // or "auto" fell back past damaged newer ones) moves those into
-  // set-aside-after-step<step>-<tag>/ and points `latest` at the newest left: retention ranks by
-  // step, so the next save would otherwise delete itself and "auto" return to the abandoned
-  // branch. Returns that folder, or "" when nothing is newer.
-  std::string set_aside_after(int64_t step, const std::string& tag) const;
+  // or "auto" fell back past damaged newer ones) sets them aside in
+  // set-aside-after-step<step>-<tag>/: first `copies` (the metrics files, which the run then
+  // rewinds) are copied there durably, then the newer checkpoints and `moves` (files of the
+  // branch left, e.g. eval-latest.h5) are moved there, and `latest` names the newest checkpoint
+  // left. Retention ranks by step, so the next save would otherwise delete itself and "auto"
+  // return to the abandoned branch. Returns that folder, or "" when nothing is newer (then
+  // nothing is copied or moved).
+  std::string set_aside_after(int64_t step, const std::string& tag,
+                              const std::vector<std::string>& copies = {},
+                              const std::vector<std::string>& moves = {}) const;
 
   // Removes *.tmp files left by a write that was killed; returns how many.
   int remove_stale_temporaries() const;

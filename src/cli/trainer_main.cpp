@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -438,6 +439,10 @@ int main(int argc, char** argv) {
   } catch (const Error& e) {
     log::error("{}", e.what());
     if (mpi && mpi->env().size > 1) mpi->abort(kExitRuntime);  // ends the other ranks too
+    return kExitUserError;
+  } catch (const std::filesystem::filesystem_error& e) {  // the OS refused a path (permissions, I/O)
+    log::error("{}", e.what());
+    if (mpi && mpi->env().size > 1) mpi->abort(kExitRuntime);
     return kExitUserError;
   } catch (const std::exception& e) {
     log::error("internal error: {}", e.what());

@@ -15,7 +15,9 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, const std::string&
 void fsync_path(const std::string& path, bool directory);
 
 // Replaces path with text atomically and durably: path.tmp written and fsync'd, renamed over
-// path, the folder fsync'd. On failure throws naming the file; path is untouched, no .tmp left.
+// path, the folder fsync'd. Throws naming the file on failure: before the rename path is
+// untouched and no .tmp is left; a failing fsync of the folder (after it) leaves path replaced
+// but perhaps not yet durable.
 void write_text_atomically(const std::string& path, const std::string& text);
 
 }  // namespace odyssey

@@ -1,6 +1,7 @@
 // agree(): runs a setup step on every rank and makes its failure collective. If any rank throws
-// odyssey::Error, the lowest failing rank prints its message and every rank throws
-// AgreedFailure, so all exit with the same code and no rank waits forever in a collective.
+// (odyssey::Error, a filesystem error naming a path, or any other exception), the lowest failing
+// rank prints its message and every rank throws AgreedFailure, so all exit with the same code
+// and no rank waits forever in a collective.
 // The step must not call a collective after anything that can fail on some ranks only.
 #pragma once
 
@@ -15,7 +16,9 @@ struct AgreedFailure : std::runtime_error {
   AgreedFailure(int failing_rank, int code)
       : std::runtime_error("a rank failed during setup"), rank(failing_rank), exit_code(code) {}
   int rank;
-  int exit_code;  // the failing rank's: kExitUsage for a UsageError, else kExitUserError
+  // The failing rank's: kExitUsage for a UsageError, kExitUserError for another odyssey::Error or
+  // a std::filesystem error (permissions, I/O), kExitInternal for any other exception.
+  int exit_code;
 };
 
 void agree(Communicator& comm, const std::function<void()>& step);

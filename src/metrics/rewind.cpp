@@ -2,7 +2,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 
 #include "common/error.h"
@@ -36,12 +35,20 @@ std::optional<int64_t> step_of(const std::string& line, bool csv) {
 int64_t drop_records_after(const std::string& path, int64_t step) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return 0;
-  std::ifstream in(path, std::ios::binary);
-  ODY_CHECK(in.good(), "cannot read '" + path + "'", "is the run folder readable?");
+  const auto bytes = read_file_bytes(path, "metrics file");
+  const std::string text(bytes.begin(), bytes.end());
   const bool csv = std::filesystem::path(path).extension() == ".csv";
-  std::string kept, line;
+  std::string kept;
   int64_t dropped = 0;
-  for (bool first = true; std::getline(in, line); first = false) {
+  size_t begin = 0;
+  for (bool first = true; begin < text.size(); first = false) {
+    const size_t end = text.find('\n', begin);
+    if (end == std::string::npos) {  // a record cut by a crash mid-write: never whole again
+      ++dropped;
+      break;
+    }
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
     const auto s = csv && first ? std::nullopt : step_of(line, csv);
     if (s && *s > step) {
       ++dropped;
@@ -49,7 +56,6 @@ int64_t drop_records_after(const std::string& path, int64_t step) {
     }
     kept += line + "\n";
   }
-  ODY_CHECK(in.eof(), "cannot read '" + path + "'", "is the run folder readable?");
   if (dropped > 0) write_text_atomically(path, kept);
   return dropped;
 }

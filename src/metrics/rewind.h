@@ -8,9 +8,9 @@
 namespace odyssey {
 
 // Removes the records of steps after `step` from metrics.jsonl or metrics.csv (by extension;
-// both hold "kind" then "step" first, csv after its header line), rewriting the file
-// atomically; lines without a readable step stay. Returns how many records went; 0 (file
-// untouched) when none, or when the file does not exist.
+// both hold "kind" then "step" first, csv after its header line), and a last line without its
+// line break (a record cut by a crash mid-write), rewriting the file atomically; other lines
+// stay. Returns how many lines went; 0 (file untouched) when none, or when there is no file.
 int64_t drop_records_after(const std::string& path, int64_t step);
 
 }  // namespace odyssey

@@ -37,7 +37,7 @@ struct TrainResult {
   double seconds = 0;
   bool preempted = false;   // stopped by a signal; a checkpoint of the stop step was written
   bool stopped_nonfinite = false;  // train.on_nonfinite = "stop" fired; last good state saved
-  int64_t skipped_steps = 0;  // updates skipped for a non-finite loss
+  int64_t skipped_steps = 0;  // updates skipped for a non-finite loss (the whole run's)
   bool paused = false;  // ended at train.stop_at_step before the run's last step
   bool checkpoint_failed = false;  // stopped by a failed write, or the last write failed
   std::string checkpoint_error;  // the last failed write's error (rank 0's message), or ""
@@ -80,7 +80,8 @@ class Trainer {
 
   void resume_from(const std::string& path);
   // Rank 0, resuming: logs the keys whose values differ from the checkpoint's stored config,
-  // and warns when one of them changes the data order (run.seed, the train split, shuffling).
+  // and warns when one of them changes the data order (run.seed, the train split or limit,
+  // shuffling).
   void log_config_changes(const std::string& stored_toml, const std::string& path) const;
   // The epochs and steps; returns why it ended, with the flags of the last step in halt.
   StopReason train_loop(ControlFlags& halt);
@@ -100,9 +101,9 @@ class Trainer {
   // All ranks: evaluates now and reports it, recorded unless the metrics hold this step's
   // evaluation already (a rerun of a finished run, or a stop during the evaluation's write).
   void evaluate_and_report();
-  // Rank 0: opens metrics.jsonl and metrics.csv to append. Resumed at step S, first sets aside
-  // the folder's checkpoints newer than S (Checkpointer::set_aside_after, with copies of the
-  // metrics files) and drops the records after S: the run takes those steps again.
+  // Rank 0: opens metrics.jsonl and metrics.csv to append, after dropping their records of steps
+  // after the one this run starts from. Resumed below newer checkpoints of the folder, first sets
+  // that branch aside (Checkpointer::set_aside_after, with copies of the metrics files).
   void open_metrics();
   // The columns of metrics.csv (train and eval records share them; empty where not applicable).
   static const std::vector<std::string>& metrics_csv_columns();

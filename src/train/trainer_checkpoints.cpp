@@ -62,6 +62,7 @@ void Trainer::resume_from(const std::string& path) {
     log::warn("global batch changed from {} to {}: resuming epoch {} at step {}", old_global,
               new_global, state_.epoch, state_.step_in_epoch);
   }
+  skipped_steps_ = ckpt.trainer.skipped_steps;
   last_top1_ = ckpt.trainer.eval_top1;
   last_eval_step_ = ckpt.trainer.eval_step;
   log::info("resumed from {} at step {} (epoch {}, step {} of the epoch)", path, state_.step,
@@ -77,18 +78,19 @@ void Trainer::resume_from(const std::string& path) {
 
 void Trainer::log_config_changes(const std::string& stored_toml, const std::string& path) const {
   if (stored_toml.empty()) return;
-  // Keys that decide which samples the rest of the run sees, and in which order.
-  static const std::set<std::string> data_order = {"run.seed",         "data.path",
-                                                   "data.train_split", "data.train_limit",
-                                                   "data.shuffle",     "data.shuffle_block",
-                                                   "data.shuffle_window"};
+  // Keys that decide which samples the rest of the run sees, and in which order (not data.path:
+  // the same dataset staged elsewhere; the block keys only when block shuffling is on).
+  std::set<std::string> data_order = {"run.seed", "data.train_split", "data.train_limit",
+                                      "data.shuffle"};
+  if (cfg_.data.shuffle == "block") data_order.insert({"data.shuffle_block", "data.shuffle_window"});
   std::string all, order;
   for (const auto& c : config_changes(stored_toml, state_.config_toml)) {
     if (c.key == "train.resume") continue;
     const std::string text = c.key + " " + (c.before.empty() ? "(absent)" : c.before) + " -> " +
                              (c.after.empty() ? "(absent)" : c.after);
     all += (all.empty() ? "" : "; ") + text;
-    if (data_order.count(c.key)) order += (order.empty() ? "" : "; ") + text;
+    // A key the checkpoint's build did not have is not a change of the run.
+    if (data_order.count(c.key) && !c.before.empty()) order += (order.empty() ? "" : "; ") + text;
   }
   if (!all.empty()) log::info("config changed since {} was written: {}", path, all);
   if (!order.empty())
@@ -159,6 +161,7 @@ CheckpointData Trainer::snapshot() const {
   d.trainer = state_;
   d.trainer.eval_top1 = last_top1_;
   d.trainer.eval_step = last_eval_step_;
+  d.trainer.skipped_steps = skipped_steps_;
   return d;
 }
 

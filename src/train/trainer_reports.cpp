@@ -48,21 +48,20 @@ void Trainer::open_metrics() {
     const std::time_t now = std::time(nullptr);
     char tag[32];
     std::strftime(tag, sizeof tag, "%Y%m%d-%H%M%S", std::gmtime(&now));
-    const std::string aside = checkpointer_->set_aside_after(state_.step, tag);
-    if (!aside.empty()) {
-      std::error_code ec;
-      for (const auto& f : {jsonl, csv})
-        if (fs::exists(f, ec)) fs::copy_file(f, fs::path(aside) / fs::path(f).filename(), ec);
-      log::warn("resumed at step {}, below newer checkpoints of {}: they (the branch this run "
-                "leaves) moved, with copies of the metrics files, into {}", state_.step, run_dir_,
-                aside);
-    }
-    int64_t dropped = 0;
-    for (const auto& f : {jsonl, csv}) dropped = std::max(dropped, drop_records_after(f, state_.step));
-    if (dropped > 0)
-      log::info("metrics: {} record(s) after step {} dropped from metrics.jsonl and metrics.csv: "
-                "this run takes those steps again", dropped, state_.step);
+    const std::string aside = checkpointer_->set_aside_after(
+        state_.step, tag, {jsonl, csv}, {(fs::path(run_dir_) / "eval-latest.h5").string()});
+    if (!aside.empty())
+      log::warn("resumed at step {} below newer checkpoints of {} (an older one named, or newer "
+                "ones damaged): they, eval-latest.h5 and copies of the metrics files are in {}",
+                state_.step, run_dir_, aside);
   }
+  // Records after the step this run starts from (those of a crash's last minutes, of a branch
+  // rolled back, or of an earlier start that wrote no checkpoint) would be recorded twice.
+  const int64_t dropped_jsonl = drop_records_after(jsonl, state_.step);
+  const int64_t dropped_csv = drop_records_after(csv, state_.step);
+  if (dropped_jsonl + dropped_csv > 0)
+    log::info("metrics: {} record(s) of metrics.jsonl and {} of metrics.csv after step {} dropped: "
+              "this run takes those steps again", dropped_jsonl, dropped_csv, state_.step);
   metrics_ = JsonlWriter(jsonl);
   csv_ = CsvWriter(csv, metrics_csv_columns());
 }

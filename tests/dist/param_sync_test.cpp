@@ -6,8 +6,12 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <csignal>
+#include <filesystem>
+#include <functional>
+#include <system_error>
 
 #include "common/error.h"
+#include "common/exit_codes.h"
 #include "dist/agreement.h"
 #include "dist/communicator.h"
 #include "dist_util.h"
@@ -252,4 +256,36 @@ TEST(Agreement, AFailureOnOneRankEndsSetupOnEveryRank) {
     EXPECT_EQ(f.rank, failing);
   }
   EXPECT_NO_THROW(agree(*comm, [] {}));
+  // Every rank exits with the lowest failing rank's code: a usage error 1, odyssey::Error or a
+  // filesystem error (permissions, I/O: the OS names the path) 2, any other exception 4.
+  auto code_of = [&](const std::function<void()>& step) {
+    try {
+      agree(*comm, step);
+    } catch (const AgreedFailure& f) {
+      EXPECT_EQ(f.rank, failing);
+      return f.exit_code;
+    }
+    return -1;
+  };
+  auto on_failing = [&](const std::function<void()>& raise) {
+    return [&, raise] { if (comm->rank() == failing) raise(); };
+  };
+  EXPECT_EQ(code_of(on_failing([] { throw UsageError("--bad", "", __FILE__, __LINE__); })), kExitUsage);
+  EXPECT_EQ(code_of(on_failing([] {
+              throw std::filesystem::filesystem_error(
+                  "cannot open", "/data/index.toml",
+                  std::make_error_code(std::errc::permission_denied));
+            })), kExitUserError);
+  EXPECT_EQ(code_of(on_failing([] { throw std::runtime_error("c10 says no"); })), kExitInternal);
+  // Two ranks failing differently: the lower one's code.
+  try {
+    agree(*comm, [&] {
+      if (comm->rank() == failing) throw std::runtime_error("later rank: internal");
+      if (comm->rank() == failing - 1) throw Error("earlier rank: user", "", __FILE__, __LINE__);
+    });
+    FAIL() << "every rank must throw";
+  } catch (const AgreedFailure& f) {
+    EXPECT_EQ(f.rank, failing - 1);
+    EXPECT_EQ(f.exit_code, kExitUserError);
+  }
 }

@@ -8,6 +8,7 @@
 
 #include "checkpoint/async_writer.h"
 #include "checkpoint/checkpointer.h"
+#include "common/h5.h"
 #include "models/registry.h"
 #include "test_util.h"
 
@@ -50,6 +51,7 @@ CheckpointData make(int64_t step, torch::nn::Module& m, Optimizer& opt) {
   d.trainer.config_toml = "[run]\nname = \"x\"\n";
   d.trainer.eval_top1 = 0.5;
   d.trainer.eval_step = step - 3;
+  d.trainer.skipped_steps = 2;
   return d;
 }
 
@@ -70,6 +72,7 @@ TEST(Checkpoint, SaveLoadGivesIdenticalTensors) {
   EXPECT_EQ(back.trainer.step_in_epoch, 17);
   EXPECT_EQ(back.trainer.eval_top1, 0.5);
   EXPECT_EQ(back.trainer.eval_step, 120);
+  EXPECT_EQ(back.trainer.skipped_steps, 2);
   EXPECT_EQ(back.trainer.model_name, "fmnist_cnn");
   EXPECT_EQ(back.trainer.config_toml, "[run]\nname = \"x\"\n");
 
@@ -85,6 +88,42 @@ TEST(Checkpoint, SaveLoadGivesIdenticalTensors) {
   for (size_t i = 0; i < opt->state().size(); ++i)
     EXPECT_TRUE(torch::equal(opt->state()[i].second, other_opt->state()[i].second));
   EXPECT_FALSE(std::filesystem::exists(dir / "c.h5.tmp"));
+}
+
+TEST(Checkpoint, ChangedTrainerAttributesAndTensorsWithoutCrcAreDamage) {
+  TempDir dir;
+  Trained run("fmnist_cnn", 10);
+  for (const char* name : {"step.h5", "nocrc.h5", "old.h5"})
+    write_checkpoint(dir / name, make(40, *run.model, *run.opt));
+  // /trainer's step rewritten by another tool: its CRC-32 catches it.
+  {
+    h5::Handle f = h5::open_file(dir / "step.h5", /*writable=*/true);
+    h5::Handle tr(H5Gopen2(f, "trainer", H5P_DEFAULT), H5Gclose);
+    ASSERT_GE(H5Adelete(tr, "step"), 0);
+    h5::write_attr(tr, "step", int64_t{41});
+  }
+  std::string e = error_of([&] { read_checkpoint(dir / "step.h5"); });
+  EXPECT_NE(e.find("the /trainer attributes of checkpoint '" + (dir / "step.h5") + "' fail their CRC-32"),
+            std::string::npos) << e;
+  // A tensor without its crc32 attribute (every checkpoint tensor has one).
+  {
+    h5::Handle f = h5::open_file(dir / "nocrc.h5", /*writable=*/true);
+    h5::Handle ds = h5::open_dataset(f, "/model/classifier.weight", dir / "nocrc.h5");
+    ASSERT_GE(H5Adelete(ds, "crc32"), 0);
+  }
+  e = error_of([&] { read_checkpoint(dir / "nocrc.h5"); });
+  EXPECT_NE(e.find("dataset /model/classifier.weight of checkpoint '" + (dir / "nocrc.h5") +
+                   "' has no crc32 attribute"), std::string::npos) << e;
+  EXPECT_EQ(read_weights(dir / "nocrc.h5").size(), state_of(*run.model).size())
+      << "weights files (exported ones have no CRCs) still read";
+  // A checkpoint written before /trainer had its CRC (nor skipped_steps) still loads.
+  {
+    h5::Handle f = h5::open_file(dir / "old.h5", /*writable=*/true);
+    h5::Handle tr(H5Gopen2(f, "trainer", H5P_DEFAULT), H5Gclose);
+    ASSERT_GE(H5Adelete(tr, "crc32"), 0);
+    ASSERT_GE(H5Adelete(tr, "skipped_steps"), 0);
+  }
+  EXPECT_EQ(read_checkpoint(dir / "old.h5").trainer.skipped_steps, 0);
 }
 
 TEST(Checkpoint, WrongModelShapeNamesTheDataset) {
@@ -112,10 +151,17 @@ TEST(Checkpointer, LatestRetentionAndFallbackPastDamage) {
   EXPECT_FALSE(std::filesystem::exists(dir / "ckpt-step0000000010.h5")) << "keep_last = 2";
   EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000030.h5");
 
-  // Damage the newest: flip bytes in the middle of the file.
+  // Damage the newest: overwrite bytes of a tensor's data (the file's middle may be free space).
+  haddr_t at = HADDR_UNDEF;
+  {
+    h5::Handle file = h5::open_file(dir / "ckpt-step0000000030.h5", /*writable=*/false);
+    h5::Handle ds = h5::open_dataset(file, "/model/classifier.weight", dir / "ckpt-step0000000030.h5");
+    at = H5Dget_offset(ds);
+  }
+  ASSERT_NE(at, HADDR_UNDEF);
   {
     std::fstream f(dir / "ckpt-step0000000030.h5", std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(dir / "ckpt-step0000000030.h5") / 2));
+    f.seekp(static_cast<std::streamoff>(at + 16));
     std::string junk(64, '\x5a');
     f.write(junk.data(), junk.size());
   }

@@ -145,7 +145,7 @@ TEST(Metrics, RewindDropsTheRecordsAfterTheResumedStep) {
   EXPECT_EQ(drop_records_after(csv, 20), 0);
   EXPECT_EQ(text(csv), csv_before) << "nothing after step 20: untouched";
   EXPECT_EQ(drop_records_after(csv, 10), 2);
-  EXPECT_EQ(drop_records_after(jsonl, 10), 2);
+  EXPECT_EQ(drop_records_after(jsonl, 10), 3) << "two records and the cut line";
   const auto rows = read_csv(csv);
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].at("step"), "5");
@@ -153,9 +153,12 @@ TEST(Metrics, RewindDropsTheRecordsAfterTheResumedStep) {
   EXPECT_EQ(rows[2].at("worst_class"), "a,20");
   EXPECT_EQ(text(jsonl), "{\"kind\":\"train\",\"step\":5,\"loss\":1}\n"
                          "{\"kind\":\"train\",\"step\":10,\"loss\":1}\n"
-                         "{\"kind\":\"eval\",\"step\":10,\"worst_class\":\"\\\"step\\\":99\"}\n"
-                         "{\"kind\":\"train\",\"st\n")
-      << "a line without a readable step stays";
+                         "{\"kind\":\"eval\",\"step\":10,\"worst_class\":\"\\\"step\\\":99\"}\n");
+  // A line cut inside its step's digits (step 150 written as far as "1") goes too, even with
+  // nothing after the step to drop; a whole line without a readable step stays.
+  std::ofstream(jsonl, std::ios::app) << "{\"kind\":\"note\"}\n{\"kind\":\"train\",\"step\":1";
+  EXPECT_EQ(drop_records_after(jsonl, 10), 1);
+  EXPECT_EQ(text(jsonl).substr(text(jsonl).size() - 16), "{\"kind\":\"note\"}\n");
   EXPECT_EQ(drop_records_after((dir / "absent.jsonl").string(), 0), 0);
   EXPECT_FALSE(std::filesystem::exists(dir / "absent.jsonl"));
   std::filesystem::remove_all(dir);
