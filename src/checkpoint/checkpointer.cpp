@@ -110,8 +110,9 @@ std::string Checkpointer::set_aside_after(int64_t step, const std::string& tag,
   fs::create_directories(aside, ec);
   ODY_CHECK(!ec, "cannot create '" + aside.string() + "': " + ec.message(),
             "is the run folder writable?");
-  // Copies first: a start killed before the checkpoints move finds them in place and sets the
-  // branch aside again, copies included.
+  // Copies first: a start killed before the checkpoints moved finds them in place and sets the
+  // branch aside again, copies included, in a folder of its own time (the first folder then
+  // holds copies only, or part of the branch; nothing is lost).
   for (const auto& path : copies)
     if (fs::exists(path, ec)) {
       const auto bytes = read_file_bytes(path, "file to set aside");

@@ -14,7 +14,13 @@ namespace odyssey {
 std::vector<uint8_t> read_file_bytes(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
   ODY_CHECK(in.good(), "cannot open " + what + " '" + path + "'", "");
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+  try {  // libstdc++ throws std::ios_base::failure from a read error (EIO, a folder)
+    std::vector<uint8_t> bytes(std::istreambuf_iterator<char>(in), {});
+    ODY_CHECK(!in.bad(), "cannot read " + what + " '" + path + "'", "");
+    return bytes;
+  } catch (const std::ios_base::failure& e) {
+    ODY_FAIL("cannot read " + what + " '" + path + "': " + e.what(), "");
+  }
 }
 
 void fsync_path(const std::string& path, bool directory) {

@@ -103,7 +103,8 @@ class Trainer {
   void evaluate_and_report();
   // Rank 0: opens metrics.jsonl and metrics.csv to append, after dropping their records of steps
   // after the one this run starts from. Resumed below newer checkpoints of the folder, first sets
-  // that branch aside (Checkpointer::set_aside_after, with copies of the metrics files).
+  // that branch aside (Checkpointer::set_aside_after, with copies of the metrics files); a fresh
+  // start moves earlier metrics files aside whole.
   void open_metrics();
   // The columns of metrics.csv (train and eval records share them; empty where not applicable).
   static const std::vector<std::string>& metrics_csv_columns();

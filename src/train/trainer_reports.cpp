@@ -44,19 +44,42 @@ void Trainer::open_metrics() {
   if (comm_.rank() != 0) return;
   const std::string jsonl = (fs::path(run_dir_) / "metrics.jsonl").string();
   const std::string csv = (fs::path(run_dir_) / "metrics.csv").string();
+  const std::string eval_file = (fs::path(run_dir_) / "eval-latest.h5").string();
+  const std::time_t now = std::time(nullptr);
+  char tag[32];
+  std::strftime(tag, sizeof tag, "%Y%m%d-%H%M%S", std::gmtime(&now));
+  std::error_code ec;
   if (!resume_path_.empty()) {
-    const std::time_t now = std::time(nullptr);
-    char tag[32];
-    std::strftime(tag, sizeof tag, "%Y%m%d-%H%M%S", std::gmtime(&now));
+    // eval-latest.h5 goes with the branch set aside when it evaluated a step of that branch.
+    bool eval_of_branch = fs::exists(eval_file, ec);
+    try {
+      eval_of_branch = eval_of_branch && read_eval_file(eval_file).step > state_.step;
+    } catch (const Error&) {  // unreadable: not this run's either
+    }
     const std::string aside = checkpointer_->set_aside_after(
-        state_.step, tag, {jsonl, csv}, {(fs::path(run_dir_) / "eval-latest.h5").string()});
+        state_.step, tag, {jsonl, csv}, eval_of_branch ? std::vector<std::string>{eval_file}
+                                                       : std::vector<std::string>{});
     if (!aside.empty())
       log::warn("resumed at step {} below newer checkpoints of {} (an older one named, or newer "
-                "ones damaged): they, eval-latest.h5 and copies of the metrics files are in {}",
-                state_.step, run_dir_, aside);
+                "ones damaged): they{} and copies of the metrics files are in {}", state_.step,
+                run_dir_, eval_of_branch ? ", eval-latest.h5" : "", aside);
+  } else if ((fs::exists(jsonl, ec) && fs::file_size(jsonl, ec) > 0) ||
+             (fs::exists(csv, ec) && !read_csv(csv).empty())) {
+    // A fresh start in a folder with metrics (its checkpoints moved away, or none written before
+    // a crash): the earlier files go aside whole; this run's start new ones.
+    const fs::path aside = fs::path(run_dir_) / (std::string("set-aside-after-step0000000000-") + tag);
+    fs::create_directories(aside, ec);
+    ODY_CHECK(!ec, "cannot create '" + aside.string() + "': " + ec.message(), "is the run folder writable?");
+    for (const auto& f : {jsonl, csv, eval_file})
+      if (fs::exists(f, ec)) {
+        fs::rename(f, aside / fs::path(f).filename(), ec);
+        ODY_CHECK(!ec, "cannot move '" + f + "' into '" + aside.string() + "': " + ec.message(), "");
+      }
+    log::warn("a fresh start in {}: the metrics files there (of an earlier start) moved to {}",
+              run_dir_, aside.string());
   }
-  // Records after the step this run starts from (those of a crash's last minutes, of a branch
-  // rolled back, or of an earlier start that wrote no checkpoint) would be recorded twice.
+  // Records after the step this run starts from (a crash's last minutes, a branch rolled back)
+  // would be recorded twice.
   const int64_t dropped_jsonl = drop_records_after(jsonl, state_.step);
   const int64_t dropped_csv = drop_records_after(csv, state_.step);
   if (dropped_jsonl + dropped_csv > 0)

@@ -55,4 +55,17 @@ assert steps(sys.argv[2], "train") == list(range(10, 101, 10)), steps(sys.argv[2
 assert steps(sys.argv[2], "eval") == [50, 100], steps(sys.argv[2], "eval")
 print("metrics: one record per step")
 PY
+
+# A fresh start in a folder with metrics files but no checkpoints (they were moved away): the old
+# files go aside whole, the new ones hold this run's records only.
+small_run 2 fresh "${common[@]}" train.max_steps=20 > "$WORK/f1.txt" 2>&1 || { cat "$WORK/f1.txt"; fail "fresh 1"; }
+rm "$WORK"/fresh/ckpt-step*.h5 "$WORK/fresh/latest"
+small_run 2 fresh "${common[@]}" train.max_steps=20 > "$WORK/f2.txt" 2>&1 || { cat "$WORK/f2.txt"; fail "fresh 2"; }
+expect_in "$WORK/f2.txt" "a fresh start in $WORK/fresh: the metrics files there (of an earlier start) moved to"
+/usr/bin/python3 - "$WORK/fresh" "$(ls -d "$WORK"/fresh/set-aside-after-step0000000000-*)" <<'PY'
+import json, sys
+for folder in sys.argv[1:]:
+    steps = [r["step"] for r in map(json.loads, open(folder + "/metrics.jsonl")) if r["kind"] == "train"]
+    assert steps == [10, 20], (folder, steps)
+PY
 echo "test_rollback: the rolled-back branch ends bitwise where the first run ended"
