@@ -29,7 +29,7 @@ uint32_t crc_of(const torch::Tensor& t) {
 uint32_t trainer_crc(const TrainerState& s) {
   std::string text;
   for (int64_t v : {s.step, s.epoch, s.step_in_epoch, s.samples_seen, s.world_size, s.batch_size,
-                    s.eval_step, s.skipped_steps})
+                    s.eval_step, s.skipped_steps, s.train_samples})
     text += std::to_string(v) + "\n";
   char top1[32];
   std::snprintf(top1, sizeof top1, "%.17g\n", s.eval_top1);
@@ -198,6 +198,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     h5::write_attr(tr, "eval_top1", s.eval_top1);
     h5::write_attr(tr, "eval_step", s.eval_step);
     h5::write_attr(tr, "skipped_steps", s.skipped_steps);
+    h5::write_attr(tr, "train_samples", s.train_samples);
     h5::write_attr(tr, "crc32", static_cast<int64_t>(trainer_crc(s)));
   });
 }
@@ -265,6 +266,7 @@ CheckpointData read_checkpoint(const std::string& path) {
   if (h5::has_attr(tr, "eval_step")) s.eval_step = h5::read_attr_int(tr, "eval_step", path);
   if (h5::has_attr(tr, "code_version")) s.code_version = h5::read_attr_string(tr, "code_version", path);
   if (h5::has_attr(tr, "skipped_steps")) s.skipped_steps = h5::read_attr_int(tr, "skipped_steps", path);
+  if (h5::has_attr(tr, "train_samples")) s.train_samples = h5::read_attr_int(tr, "train_samples", path);
   if (h5::has_attr(tr, "crc32"))  // written since 2026-12-01: earlier checkpoints have none
     ODY_CHECK(static_cast<uint32_t>(h5::read_attr_int(tr, "crc32", path)) == trainer_crc(s),
               "the /trainer attributes of checkpoint '" + path + "' fail their CRC-32 check",

@@ -27,6 +27,7 @@ struct TrainerState {
   double eval_top1 = -1;      // last evaluation, -1 when none yet
   int64_t eval_step = -1;     // the step it evaluated (-1: none, or a checkpoint older than it)
   int64_t skipped_steps = 0;  // updates skipped for a non-finite loss so far (0 when absent)
+  int64_t train_samples = 0;  // the train split's size the cursor indexes (0 when absent)
   std::string code_version;   // the build that wrote it (git describe), read back for info
 };
 

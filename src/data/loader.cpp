@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
+#include <system_error>
+
+#include "common/error.h"
 
 namespace odyssey {
 
@@ -18,22 +22,39 @@ Loader::Loader(const SplitReader& reader, IndicesOf indices_of, int64_t first_st
       threads_(std::max(1, threads)),
       pin_for_(pin_for) {
   window_ = std::max<int64_t>(prefetch, threads_);
-  for (int t = 0; t < threads_; ++t) pool_.emplace_back([this, t] { run(t); });
+  try {
+    for (int t = 0; t < threads_; ++t) pool_.emplace_back([this, t] { run(t); });
+  } catch (const std::system_error& e) {  // the node's thread limit: stop those started
+    stop_and_join();
+    ODY_FAIL("cannot start data reader thread " + std::to_string(pool_.size() + 1) + " of " +
+                 std::to_string(threads_) + ": " + e.what(),
+             "lower data.readers");
+  }
 }
 
-Loader::~Loader() {
+Loader::~Loader() { stop_and_join(); }
+
+void Loader::stop_and_join() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
-  for (auto& t : pool_) t.join();
+  for (auto& t : pool_)
+    if (t.joinable()) t.join();
 }
 
 void Loader::run(int thread) {
   // Page-locked batches are allocated with the rank's GPU current, set once for the thread.
   std::optional<c10::DeviceGuard> on;
-  if (pin_for_) on.emplace(*pin_for_);
+  try {
+    if (pin_for_) on.emplace(*pin_for_);
+  } catch (...) {  // the consumer gets it at this thread's first step
+    std::lock_guard<std::mutex> lock(mu_);
+    errors_.emplace(first_step_ + thread, std::current_exception());
+    cv_.notify_all();
+    return;
+  }
   for (int64_t step = first_step_ + thread; step < end_step_; step += threads_) {
     {
       std::unique_lock<std::mutex> lock(mu_);

@@ -47,6 +47,7 @@ class Loader {
 
  private:
   void run(int thread);
+  void stop_and_join();  // asks the reader threads to stop and waits for those started
 
   const SplitReader& reader_;
   IndicesOf indices_of_;

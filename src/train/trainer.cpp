@@ -390,6 +390,9 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
                    cfg_.run.seed, state_.epoch, shuffle_options());
     if (state_.step_in_epoch >= plan.steps()) {  // re-planned resume past this epoch's end
       next_epoch();
+      // Its end (evaluation, checkpoint) is due, unless the stop evaluated this step already
+      // (train.stop_at_step does; a signal does not).
+      if (last_eval_step_ < state_.step) end_of_epoch(state_.epoch >= cfg_.train.epochs);
       continue;
     }
     Loader loader(

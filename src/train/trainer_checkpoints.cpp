@@ -53,6 +53,12 @@ void Trainer::resume_from(const std::string& path) {
   state_.samples_seen = ckpt.trainer.samples_seen;
   state_.epoch = ckpt.trainer.epoch;
   state_.step_in_epoch = ckpt.trainer.step_in_epoch;
+  if (ckpt.trainer.train_samples > 0 && ckpt.trainer.train_samples != train_->size() &&
+      ckpt.trainer.step_in_epoch > 0)  // mid-epoch: that epoch's permutation is another one
+    log::warn("the train split holds {} samples, {} when {} was written (a shard left out or back, "
+              "another data.train_limit, the data set rewritten): epoch {}'s order differs from "
+              "the first part's, so some of its samples are seen twice and some not at all",
+              train_->size(), ckpt.trainer.train_samples, path, state_.epoch);
   const int64_t old_global = ckpt.trainer.world_size * ckpt.trainer.batch_size;
   const int64_t new_global = comm_.size() * cfg_.train.batch_size;
   if (old_global != new_global) {
@@ -162,6 +168,7 @@ CheckpointData Trainer::snapshot() const {
   d.trainer.eval_top1 = last_top1_;
   d.trainer.eval_step = last_eval_step_;
   d.trainer.skipped_steps = skipped_steps_;
+  d.trainer.train_samples = train_->size();
   return d;
 }
 

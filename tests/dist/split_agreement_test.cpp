@@ -54,3 +54,32 @@ TEST(SplitAgreement, EveryRankLeavesOutTheShardsAnyRankCannotRead) {
   comm->barrier();
   fs::remove_all(dir);
 }
+
+TEST(SplitAgreement, WithASampleLimitTheShardsBroughtInAreAgreedToo) {
+  auto comm = make_communicator("mpi", true);
+  if (comm->size() < 2) GTEST_SKIP() << "needs 2+ ranks";
+  // 4 shards of 10 samples, data limit 30. Rank 0's copy of shard 0 is damaged, the last rank's
+  // copy of shard 3: rank 0 reads shards 1-3, the last rank 0-2 and never opens shard 3. Once
+  // every rank leaves out shard 0, the last rank needs shard 3 and cannot read it: a second
+  // round leaves it out everywhere (one round left the ranks with 30 and 20 samples).
+  const fs::path dir = fs::temp_directory_path() / ("odyssey-split-limit-" + std::to_string(getpid()) +
+                                                    "-" + std::to_string(comm->rank()));
+  torch::manual_seed(2);
+  const auto images = torch::randint(0, 256, {40, 4, 4, 1}, torch::kByte);
+  const auto labels = torch::randint(0, 3, {40}, torch::kLong);
+  write_dataset(dir.string(), "t", "split_agreement_test", {"a", "b", "c"}, {{"train", images, labels, 4}});
+  const DatasetIndex index = read_index(dir.string());
+  const auto shards = index.split("train");
+  ASSERT_EQ(shards.size(), 4u);
+  if (comm->rank() == 0) fs::resize_file(dir / shards[0].file, 100);
+  if (comm->rank() == comm->size() - 1) fs::resize_file(dir / shards[3].file, 100);
+  const auto reader = open_agreed_split(*comm, dir.string(), index, "train", /*limit=*/30, 0, true);
+  EXPECT_EQ(reader->size(), 20);
+  EXPECT_EQ(reader->skipped().size(), 2u);
+  std::vector<int64_t> all(static_cast<size_t>(reader->size()));
+  for (int64_t i = 0; i < reader->size(); ++i) all[static_cast<size_t>(i)] = i;
+  auto mine = reader->gather_labels(all).to(torch::kLong);
+  EXPECT_TRUE(torch::equal(mine, labels.narrow(0, 10, 20))) << "shards 1 and 2";
+  comm->barrier();
+  fs::remove_all(dir);
+}

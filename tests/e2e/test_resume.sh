@@ -26,6 +26,41 @@ expect_in "$WORK/r2.txt" "the schedule continues at step 80 of 200 (where the da
 expect_in "$WORK/r2.txt" "test top-1 accuracy"
 grep -aq "step 200/200 " "$WORK/r2.txt" || { cat "$WORK/r2.txt"; fail "the schedule did not end at its step 200"; }
 [ "$(cat "$WORK/regrid/latest")" = ckpt-step0000000160.h5 ] || { ls "$WORK/regrid"; fail "the re-planned run's last checkpoint is not step 160"; }
+# Re-planned onto an epoch's end: 2 x 16 stopped at step 48 of a 50-step epoch (1,536 samples
+# consumed) resumed on 2 x 48, whose epoch has 16 steps (1,536 samples): epoch 0 is done. Its end
+# (the evaluation after step 48) runs before epoch 1 when the stop did not evaluate (a signal's
+# stop; here the state it leaves, made from train.stop_at_step's: no evaluation in the checkpoint,
+# written as before the /trainer CRC, nor in the metrics files); it was skipped. After
+# train.stop_at_step, which evaluated step 48, it is not evaluated twice.
+small_run 2 edge "${common[@]}" train.stop_at_step=48 > "$WORK/e1.txt" 2>&1 || { cat "$WORK/e1.txt"; fail "edge first part"; }
+cp -r "$WORK/edge" "$WORK/edge2"
+/usr/bin/python3 - "$WORK/edge2" <<'PY'
+import sys, h5py, numpy as np
+d = sys.argv[1]
+with h5py.File(d + "/ckpt-step0000000048.h5", "r+") as f:
+    t = f["trainer"].attrs
+    del t["crc32"]
+    t["eval_step"], t["eval_top1"] = np.int64(-1), np.float64(-1)
+for name in ("metrics.jsonl", "metrics.csv"):
+    lines = [l for l in open(f"{d}/{name}") if '"kind":"eval"' not in l and not l.startswith("eval,")]
+    open(f"{d}/{name}", "w").writelines(lines)
+PY
+evals() {  # evals RUN: (step, epoch) of each evaluation record
+  /usr/bin/python3 -c 'import json, sys
+print([(r["step"], r["epoch"]) for r in map(json.loads, open(sys.argv[1])) if r["kind"] == "eval"])' "$WORK/$1/metrics.jsonl"
+}
+for run in edge edge2; do
+  small_run 2 "$run" "${common[@]}" train.batch_size=48 train.stop_at_step=50 > "$WORK/$run.txt" 2>&1 \
+    || { cat "$WORK/$run.txt"; fail "$run resume"; }
+  expect_in "$WORK/$run.txt" "global batch changed from 32 to 96: resuming epoch 0 at step 16"
+done
+[ "$(evals edge)" = "[(48, 0), (50, 1)]" ] || fail "edge: evaluations $(evals edge)"
+[ "$(evals edge2)" = "[(48, 1), (50, 1)]" ] || fail "edge2: evaluations $(evals edge2)"
+# Mid-epoch over a train split of another size (data.train_limit 1600 -> 1280): a warning says the
+# epoch's order differs.
+small_run 2 shrunk "${common[@]}" train.resume="$WORK/split/ckpt-step0000000033.h5" data.train_limit=1280 \
+  train.stop_at_step=34 > "$WORK/k.txt" 2>&1 || { cat "$WORK/k.txt"; fail "resume over a smaller split"; }
+expect_in "$WORK/k.txt" "the train split holds 1280 samples, 1600 when $WORK/split/ckpt-step0000000033.h5 was written"
 # The other way, 1 x 16 stopped at step 150 (epoch 1, step 50) resumed on 2 x 16: the schedule at
 # step 75 of 100, step numbers on from 150 to 175, so the newest checkpoint has the highest number
 # and a later resume=auto takes it (with the step count following the schedule, the run ended at
