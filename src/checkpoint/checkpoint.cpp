@@ -177,6 +177,11 @@ void write_atomically(const std::string& path,
 
 }  // namespace
 
+void write_hdf5_atomically(const std::string& path,
+                           const std::function<void(hid_t file, const std::string& tmp)>& fill) {
+  write_atomically(path, fill);
+}
+
 void write_checkpoint(const std::string& path, const CheckpointData& data) {
   write_atomically(path, [&](hid_t file, const std::string& tmp) {
     write_group(file, "model", data.model, tmp);

@@ -68,6 +68,12 @@ void write_tensor_file(const std::string& path, const std::string& group,
                        const NamedTensors& tensors,
                        const std::function<void(hid_t file, const std::string& tmp)>& attrs = {});
 
+// Writes an HDF5 file complete or not at all: `fill` writes into path.tmp (under the HDF5
+// lock), then flush, fsync, rename to path and fsync of the folder; on failure the .tmp goes and
+// nothing at path changes. What checkpoints, weights and predictions use.
+void write_hdf5_atomically(const std::string& path,
+                           const std::function<void(hid_t file, const std::string& tmp)>& fill);
+
 // Reads and verifies (format, version, checksums). Model and optimizer tensors come back as new
 // CPU tensors; errors name the file and the dataset.
 CheckpointData read_checkpoint(const std::string& path);

@@ -5,6 +5,7 @@
 #include "cli/inference.h"
 #include "common/exit_codes.h"
 #include "common/error.h"
+#include "common/file.h"
 #include "common/h5.h"
 #include "common/hdf5_lock.h"
 #include "common/log.h"
@@ -52,22 +53,22 @@ int predict_command(const std::vector<std::string>& raw) {
   const SplitReader& reader = *in.reader;
   const torch::Device device = inference_device(a.device);
   const TrainedModel m = load_trained_model(a.checkpoint, a.model, a.ema, in.index, device);
+  ODY_USAGE_CHECK(!same_file(a.out, m.path), "trainer predict: --out '" + a.out + "' is the checkpoint",
+                  "name a new file for the logits");
   const auto all = map_split(reader, in.normalize(), m.input, a.batch, device,
                              [&](const torch::Tensor& x) { return m.model->forward(x); })
                        .to(torch::kFloat);  // map_split's result: contiguous, on the CPU
-  {
-    std::lock_guard<std::mutex> lock(hdf5_mutex());
-    h5::Handle f = h5::create_file(a.out);
+  write_hdf5_atomically(a.out, [&](hid_t f, const std::string& tmp) {
     h5::write_dataset(f, "logits", H5T_NATIVE_FLOAT, {static_cast<hsize_t>(all.size(0)), static_cast<hsize_t>(m.classes)},
-                      all.data_ptr(), a.out);
+                      all.data_ptr(), tmp);
     h5::write_dataset(f, "labels", H5T_NATIVE_INT64, {static_cast<hsize_t>(reader.size())},
-                      reader.labels().data_ptr(), a.out);
+                      reader.labels().data_ptr(), tmp);
     h5::write_attr(f, "model", m.name);
     h5::write_attr(f, "ema_weights", static_cast<int64_t>(m.ema));
     h5::write_attr(f, "checkpoint", m.path);
     h5::write_attr(f, "data", a.data);
     h5::write_attr(f, "split", in.split);
-  }
+  });
   const double top1 = all.argmax(1).eq(reader.labels()).to(torch::kDouble).mean().item<double>();
   log::info("wrote logits [{}, {}] of {}{} on '{}' ({}, {}) to {}; top-1 against the stored labels "
             "{:.2f}%", all.size(0), m.classes, m.name, m.ema ? " (EMA weights)" : "", a.data,

@@ -253,7 +253,14 @@ double cell(const std::map<std::string, std::string>& row, const std::string& ke
   ODY_CHECK(it != row.end() && !it->second.empty(),
             "'" + path + "' has no value for column '" + key + "'",
             "a scaling.csv from launch/scale with the trainer's comm/compute split");
-  return std::stod(it->second);
+  try {
+    size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size() && std::isfinite(v)) return v;
+  } catch (const std::exception&) {
+  }
+  ODY_FAIL("'" + path + "': column '" + key + "' holds '" + it->second + "', not a number",
+           "a scaling.csv from launch/scale with the trainer's comm/compute split");
 }
 
 // --validate: predict every successful run of a launch/scale sweep from the smallest run's

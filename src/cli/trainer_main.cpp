@@ -15,6 +15,7 @@
 #include "cli/simulate_command.h"
 #include "common/error.h"
 #include "common/exit_codes.h"
+#include "common/file.h"
 #include "common/h5.h"
 #include "common/log.h"
 #include "common/text.h"
@@ -233,6 +234,8 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
   }
   ODY_USAGE_CHECK(!in.empty() && !out.empty(), "trainer checkpoint export needs PATH and --out W.h5", "");
   in = checkpoint_file(in);  // a run folder or its `latest` too
+  ODY_USAGE_CHECK(!same_file(out, in), "trainer checkpoint export: --out '" + out + "' is the checkpoint",
+                  "name a new file for the weights");
   CheckpointData d = read_checkpoint(in);  // verified
   const bool ema = use_ema && take_ema_weights(d);
   const AugmentConfig input = run_input(d);  // predict reads it back from the file

@@ -23,6 +23,11 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, const std::string&
   }
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::equivalent(a, b, ec) && !ec;
+}
+
 void fsync_path(const std::string& path, bool directory) {
   int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
   ODY_CHECK(fd >= 0, "cannot open '" + path + "' to sync it", "");

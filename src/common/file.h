@@ -10,6 +10,9 @@ namespace odyssey {
 // The bytes of path; throws odyssey::Error "cannot open <what> '<path>'" when it cannot be opened.
 std::vector<uint8_t> read_file_bytes(const std::string& path, const std::string& what);
 
+// Whether two paths name one existing file (links and relative spellings included).
+bool same_file(const std::string& a, const std::string& b);
+
 // fsync of a file or a folder (directory = true: its entries, e.g. after a rename); throws
 // odyssey::Error naming the path when it fails.
 void fsync_path(const std::string& path, bool directory);

@@ -15,6 +15,8 @@ void agree(Communicator& comm, const std::function<void()>& step) {
   Kind kind = kNone;
   try {
     step();
+  } catch (const AgreedFailure&) {  // an agreement inside the step failed on every rank alike
+    throw;
   } catch (const UsageError& e) {
     kind = kUsage, message = e.what();
   } catch (const Error& e) {

@@ -2,7 +2,8 @@
 // (odyssey::Error, a filesystem error naming a path, or any other exception), the lowest failing
 // rank prints its message and every rank throws AgreedFailure, so all exit with the same code
 // and no rank waits forever in a collective.
-// The step must not call a collective after anything that can fail on some ranks only.
+// The step must not call a collective after anything that can fail on some ranks only, unless
+// that part runs in an agree() of its own (its AgreedFailure passes through the outer one).
 #pragma once
 
 #include <functional>

@@ -5,13 +5,19 @@
 #include <vector>
 
 #include "common/error.h"
+#include "dist/agreement.h"
 
 namespace odyssey {
 
 std::unique_ptr<SplitReader> open_agreed_split(Communicator& comm, const std::string& dir,
                                                const DatasetIndex& index, const std::string& split,
                                                int64_t limit, int64_t cache_bytes, bool skip_corrupt) {
-  auto reader = std::make_unique<SplitReader>(dir, index, split, limit, cache_bytes, skip_corrupt);
+  // Each reader is opened in an agreement of its own: it can fail on some ranks only (no readable
+  // shard in one node's copy), and the rounds below are collectives.
+  std::unique_ptr<SplitReader> reader;
+  agree(comm, [&] {
+    reader = std::make_unique<SplitReader>(dir, index, split, limit, cache_bytes, skip_corrupt);
+  });
   if (!skip_corrupt || comm.size() == 1) return reader;
   const auto n = static_cast<int64_t>(index.split(split).size());
   std::vector<bool> exclude(static_cast<size_t>(n));
@@ -31,7 +37,9 @@ std::unique_ptr<SplitReader> open_agreed_split(Communicator& comm, const std::st
     }
     if (!disagree || !grown) break;
     reader.reset();  // one copy of a cached split at a time
-    reader = std::make_unique<SplitReader>(dir, index, split, limit, cache_bytes, skip_corrupt, exclude);
+    agree(comm, [&] {
+      reader = std::make_unique<SplitReader>(dir, index, split, limit, cache_bytes, skip_corrupt, exclude);
+    });
   }
   // Every rank indexes the same samples: the same count, at least.
   const int64_t size = reader->size();

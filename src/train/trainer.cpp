@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "data/epoch_plan.h"
 #include "data/loader.h"
+#include "dist/agreement.h"
 #include "dist/process_env.h"
 #include "dist/sync_batch_norm.h"
 #include "metrics/report.h"
@@ -66,7 +67,8 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
     : cfg_(std::move(config)), comm_(comm), eval_only_(std::move(eval_only)), device_(device) {
   const bool training = !eval_only_;
   // Data: the index and both splits (the eval split only, to evaluate), checked against each other.
-  DatasetIndex index = read_index(cfg_.data.path);
+  DatasetIndex index;  // agreed: one node's copy may lack it, and the splits below are collectives
+  agree(comm_, [&] { index = read_index(cfg_.data.path); });
   const int64_t cache_bytes = cfg_.data.cache_mb << 20;
   const bool skip = cfg_.data.on_corrupt == "skip";
   int64_t train_bytes = 0;
@@ -167,6 +169,19 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   total_steps_ = steps_per_epoch_ * cfg_.train.epochs;
   if (cfg_.train.max_steps > 0) total_steps_ = std::min(total_steps_, cfg_.train.max_steps);
   warmup_steps_ = static_cast<int64_t>(std::llround(cfg_.schedule.warmup_epochs * steps_per_epoch_));
+  if (comm_.rank() == 0) {  // settings that train something else than they seem to ask
+    if (cfg_.train.max_steps > steps_per_epoch_ * cfg_.train.epochs)
+      log::warn("{}: train.max_steps = {} but train.epochs = {} x {} steps per epoch end the run at "
+                "step {}: raise train.epochs for more", cfg_.source, cfg_.train.max_steps,
+                cfg_.train.epochs, steps_per_epoch_, total_steps_);
+    if (warmup_steps_ >= total_steps_)
+      log::warn("{}: schedule.warmup_epochs = {} is {} steps, the whole run ({} steps): the learning "
+                "rate never reaches its peak nor decays", cfg_.source, cfg_.schedule.warmup_epochs,
+                warmup_steps_, total_steps_);
+    if (cfg_.data.train_split == cfg_.data.eval_split)
+      log::warn("{}: data.train_split and data.eval_split are both '{}': evaluations measure "
+                "accuracy on the training data", cfg_.source, cfg_.data.eval_split);
+  }
   peak_lr_ = scaled_lr(cfg_.optim, global_batch);
 
   // Run folder (rank 0 writes; every rank knows its path).

@@ -103,6 +103,22 @@ print("predict reproduces eval top-1", top1)
 PY
 rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" > /dev/null 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "predict without --out: exit $rc, expected 1 (bad command line)"
+# --out naming the checkpoint itself (predict, export): refused, the checkpoint untouched.
+cp "$ckpt" "$WORK/self.h5"
+sum=$(md5sum < "$WORK/self.h5")
+for cmd in "predict --checkpoint $WORK/self.h5 --data $DATA --out $WORK/self.h5" \
+           "checkpoint export $WORK/self.h5 --out $WORK/self.h5"; do
+  rc=0; "$TRAINER" $cmd > "$WORK/self.txt" 2>&1 || rc=$?
+  [ $rc -eq 1 ] || { cat "$WORK/self.txt"; fail "trainer $cmd: exit $rc, expected 1"; }
+  expect_in "$WORK/self.txt" "--out '$WORK/self.h5' is the checkpoint"
+done
+[ "$(md5sum < "$WORK/self.h5")" = "$sum" ] || fail "the checkpoint changed"
+# Settings that train something else than they seem to ask: warned (10 steps per epoch).
+small_run 1 odd data.train_limit=640 data.eval_limit=100 train.epochs=1 train.max_steps=20 \
+  schedule.warmup_epochs=2 data.eval_split=train > "$WORK/odd.txt" 2>&1 || { cat "$WORK/odd.txt"; fail "odd"; }
+expect_in "$WORK/odd.txt" "train.max_steps = 20 but train.epochs = 1 x 10 steps per epoch end the run at step 10"
+expect_in "$WORK/odd.txt" "schedule.warmup_epochs = 2 is 20 steps, the whole run (10 steps)"
+expect_in "$WORK/odd.txt" "data.train_split and data.eval_split are both 'train'"
 # A bad command line exits 1 (on every rank), bad input 2.
 for args in "configs/quickstart.toml --foo" "eval configs/quickstart.toml" "models fmnist_cnn --bogus" \
             "models fmnist_cnn --image-size" "checkpoint foo x" "report"; do

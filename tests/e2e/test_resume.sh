@@ -32,7 +32,8 @@ grep -aq "step 200/200 " "$WORK/r2.txt" || { cat "$WORK/r2.txt"; fail "the sched
 # stop; here the state it leaves, made from train.stop_at_step's: no evaluation in the checkpoint,
 # written as before the /trainer CRC, nor in the metrics files); it was skipped. After
 # train.stop_at_step, which evaluated step 48, it is not evaluated twice.
-small_run 2 edge "${common[@]}" train.stop_at_step=48 > "$WORK/e1.txt" 2>&1 || { cat "$WORK/e1.txt"; fail "edge first part"; }
+small_run 2 edge "${common[@]}" train.stop_at_step=48 > "$WORK/e1.txt" 2>&1 \
+  || { cat "$WORK/e1.txt"; fail "edge first part"; }
 cp -r "$WORK/edge" "$WORK/edge2"
 /usr/bin/python3 - "$WORK/edge2" <<'PY'
 import sys, h5py, numpy as np
@@ -47,7 +48,8 @@ for name in ("metrics.jsonl", "metrics.csv"):
 PY
 evals() {  # evals RUN: (step, epoch) of each evaluation record
   /usr/bin/python3 -c 'import json, sys
-print([(r["step"], r["epoch"]) for r in map(json.loads, open(sys.argv[1])) if r["kind"] == "eval"])' "$WORK/$1/metrics.jsonl"
+rows = map(json.loads, open(sys.argv[1]))
+print([(r["step"], r["epoch"]) for r in rows if r["kind"] == "eval"])' "$WORK/$1/metrics.jsonl"
 }
 for run in edge edge2; do
   small_run 2 "$run" "${common[@]}" train.batch_size=48 train.stop_at_step=50 > "$WORK/$run.txt" 2>&1 \
