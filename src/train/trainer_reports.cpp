@@ -54,7 +54,7 @@ void Trainer::open_metrics() {
     bool eval_of_branch = fs::exists(eval_file, ec);
     try {
       eval_of_branch = eval_of_branch && read_eval_file(eval_file).step > state_.step;
-    } catch (const Error&) {  // unreadable: not this run's either
+    } catch (const std::exception&) {  // unreadable (damaged, another build's): not this run's
     }
     const std::string aside = checkpointer_->set_aside_after(
         state_.step, tag, {jsonl, csv}, eval_of_branch ? std::vector<std::string>{eval_file}
