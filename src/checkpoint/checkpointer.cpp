@@ -96,13 +96,9 @@ std::string Checkpointer::save(const CheckpointData& data) {
   return path;
 }
 
-std::string Checkpointer::set_aside_after(int64_t step, const std::string& tag,
-                                          const std::vector<std::string>& copies,
-                                          const std::vector<std::string>& moves) const {
-  std::vector<std::string> newer;
-  for (const auto& path : list_checkpoints(run_dir_))
-    if (step_of(path) > step) newer.push_back(path);
-  if (newer.empty()) return "";
+std::string Checkpointer::set_aside(int64_t step, const std::string& tag,
+                                    const std::vector<std::string>& copies,
+                                    const std::vector<std::string>& moves) const {
   char name[64];
   std::snprintf(name, sizeof name, "set-aside-after-step%010lld-", static_cast<long long>(step));
   const fs::path aside = fs::path(run_dir_) / (name + tag);
@@ -110,31 +106,44 @@ std::string Checkpointer::set_aside_after(int64_t step, const std::string& tag,
   fs::create_directories(aside, ec);
   ODY_CHECK(!ec, "cannot create '" + aside.string() + "': " + ec.message(),
             "is the run folder writable?");
-  // Copies first: a start killed before the checkpoints moved finds them in place and sets the
-  // branch aside again, copies included, in a folder of its own time (the first folder then
-  // holds copies only, or part of the branch; nothing is lost).
+  // Copies first: a start killed before the files moved finds them in place and sets them
+  // aside again, copies included, in a folder of its own time (the first folder then holds
+  // copies only, or part of the files; nothing is lost).
   for (const auto& path : copies)
     if (fs::exists(path, ec)) {
       const auto bytes = read_file_bytes(path, "file to set aside");
       write_text_atomically((aside / fs::path(path).filename()).string(),
                             std::string(bytes.begin(), bytes.end()));
     }
-  newer.insert(newer.end(), moves.begin(), moves.end());
-  for (const auto& path : newer) {
+  for (const auto& path : moves) {
     if (!fs::exists(path, ec)) continue;
     fs::rename(path, aside / fs::path(path).filename(), ec);
     ODY_CHECK(!ec, "cannot move '" + path + "' into '" + aside.string() + "': " + ec.message(), "");
   }
+  fsync_path(aside.string(), true);
+  fsync_path(run_dir_, true);
+  return aside.string();
+}
+
+std::string Checkpointer::set_aside_after(int64_t step, const std::string& tag,
+                                          const std::vector<std::string>& copies,
+                                          const std::vector<std::string>& moves) const {
+  std::vector<std::string> newer;
+  for (const auto& path : list_checkpoints(run_dir_))
+    if (step_of(path) > step) newer.push_back(path);
+  if (newer.empty()) return "";
+  newer.insert(newer.end(), moves.begin(), moves.end());
+  const std::string aside = set_aside(step, tag, copies, newer);
   // `latest` names the newest checkpoint left (or goes: none is left).
   const auto left = list_checkpoints(run_dir_);
   const std::string latest = (fs::path(run_dir_) / "latest").string();
+  std::error_code ec;
   if (left.empty())
     fs::remove(latest, ec);
   else
     write_text_atomically(latest, fs::path(left.front()).filename().string() + "\n");
-  fsync_path(aside.string(), true);
   fsync_path(run_dir_, true);
-  return aside.string();
+  return aside;
 }
 
 std::optional<std::string> Checkpointer::resolve(const std::string& resume) const {

@@ -33,6 +33,11 @@ class Checkpointer {
   // nullopt when there is none; anything else is a path that must exist.
   std::optional<std::string> resolve(const std::string& resume) const;
 
+  // Into set-aside-after-step<step>-<tag>/ of the run folder: `copies` copied durably first, then
+  // `moves` moved (paths that do not exist are left out). Returns the folder.
+  std::string set_aside(int64_t step, const std::string& tag, const std::vector<std::string>& copies,
+                        const std::vector<std::string>& moves) const;
+
   // A run resuming at `step` below checkpoints of this folder (train.resume names an older one,
   // or "auto" fell back past damaged newer ones) sets them aside in
   // set-aside-after-step<step>-<tag>/: first `copies` (the metrics files, which the run then

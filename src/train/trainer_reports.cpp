@@ -67,16 +67,9 @@ void Trainer::open_metrics() {
              (fs::exists(csv, ec) && !read_csv(csv).empty())) {
     // A fresh start in a folder with metrics (its checkpoints moved away, or none written before
     // a crash): the earlier files go aside whole; this run's start new ones.
-    const fs::path aside = fs::path(run_dir_) / (std::string("set-aside-after-step0000000000-") + tag);
-    fs::create_directories(aside, ec);
-    ODY_CHECK(!ec, "cannot create '" + aside.string() + "': " + ec.message(), "is the run folder writable?");
-    for (const auto& f : {jsonl, csv, eval_file})
-      if (fs::exists(f, ec)) {
-        fs::rename(f, aside / fs::path(f).filename(), ec);
-        ODY_CHECK(!ec, "cannot move '" + f + "' into '" + aside.string() + "': " + ec.message(), "");
-      }
+    const std::string aside = checkpointer_->set_aside(0, tag, {}, {jsonl, csv, eval_file});
     log::warn("a fresh start in {}: the metrics files there (of an earlier start) moved to {}",
-              run_dir_, aside.string());
+              run_dir_, aside);
   }
   // Records after the step this run starts from (a crash's last minutes, a branch rolled back)
   // would be recorded twice.

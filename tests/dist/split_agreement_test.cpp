@@ -40,6 +40,13 @@ RankCopy rank_copy(const std::string& name, int rank, int64_t seed, int64_t n, i
   return c;
 }
 
+// 0, 1, ..., size - 1: every sample of a reader.
+std::vector<int64_t> every_position(const SplitReader& reader) {
+  std::vector<int64_t> all(static_cast<size_t>(reader.size()));
+  for (int64_t i = 0; i < reader.size(); ++i) all[static_cast<size_t>(i)] = i;
+  return all;
+}
+
 }  // namespace
 
 TEST(SplitAgreement, EveryRankLeavesOutTheShardsAnyRankCannotRead) {
@@ -67,8 +74,7 @@ TEST(SplitAgreement, EveryRankLeavesOutTheShardsAnyRankCannotRead) {
     EXPECT_TRUE(named);
   }
   // The same samples on every rank: labels and images equal rank 0's.
-  std::vector<int64_t> all(static_cast<size_t>(reader->size()));
-  for (int64_t i = 0; i < reader->size(); ++i) all[static_cast<size_t>(i)] = i;
+  const auto all = every_position(*reader);
   auto mine = torch::cat({reader->gather_labels(all).to(torch::kLong),
                           reader->gather_images(all).to(torch::kLong).flatten()});
   auto root = mine.clone();
@@ -95,8 +101,7 @@ TEST(SplitAgreement, WithASampleLimitTheShardsBroughtInAreAgreedToo) {
   const auto reader = open_agreed_split(*comm, dir.string(), index, "train", /*limit=*/30, 0, true);
   EXPECT_EQ(reader->size(), 20);
   EXPECT_EQ(reader->skipped().size(), 2u);
-  std::vector<int64_t> all(static_cast<size_t>(reader->size()));
-  for (int64_t i = 0; i < reader->size(); ++i) all[static_cast<size_t>(i)] = i;
+  const auto all = every_position(*reader);
   auto mine = reader->gather_labels(all).to(torch::kLong);
   EXPECT_TRUE(torch::equal(mine, copy.labels.narrow(0, 10, 20))) << "shards 1 and 2";
   comm->barrier();
