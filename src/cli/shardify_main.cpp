@@ -92,7 +92,8 @@ int cmd_idx(const std::vector<std::string>& args) {
   }
   ODY_USAGE_CHECK(pos.size() == 2, "usage: shardify idx SRC_DIR OUT_DIR [options]", "see shardify --help");
   auto classes = kClassNames.find(name);
-  ODY_CHECK(classes != kClassNames.end(), "--name must be fashion-mnist or mnist, got '" + name + "'", "");
+  ODY_USAGE_CHECK(classes != kClassNames.end(), "--name must be fashion-mnist or mnist, got '" + name + "'",
+                  "see shardify --help");
   const std::string& src = pos[0];
   const std::string& out = pos[1];
   std::vector<SplitData> splits;
@@ -148,7 +149,7 @@ int cmd_folder(const std::vector<std::string>& args) {
     const std::string& a = args[i];
     bool has_value = i + 1 < args.size();
     if (a == "--size" && has_value) opt.size = positive_int_option(a, args[++i]);
-    else if (a == "--resize" && has_value) opt.resize = parse_resize_mode(args[++i]);
+    else if (a == "--resize" && has_value) opt.resize = as_usage([&] { return parse_resize_mode(args[++i]); });
     else if (a == "--shard-size" && has_value) opt.shard_samples = positive_int_option(a, args[++i]);
     else if (a == "--threads" && has_value) opt.threads = static_cast<int>(positive_int_option(a, args[++i]));
     else if (a == "--split" && has_value) split = args[++i];

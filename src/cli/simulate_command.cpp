@@ -114,7 +114,10 @@ Args parse(const std::vector<std::string>& args) {
     else if (k == "--cores-per-node") a.cores_per_node = number(k, v, 0, kBig);
     else if (k == "--switch-us") a.switch_us = number(k, v, 0, kBig);
     else if (k == "--threads-per-rank") a.threads_per_rank = number(k, v, 1, kBig);
-    else if (k == "--algo") a.algo = v;
+    else if (k == "--algo") {  // one of the choices --help lists: anything else is a usage error
+      as_usage([&] { return parse_algorithm(v); });
+      a.algo = v;
+    }
     else if (k == "--bucket-mb") a.bucket_mb = number(k, v, 1e-6, kBig);
     else if (k == "--first-bucket-mb") a.first_bucket_mb = number(k, v, 1e-6, kBig);
     else if (k == "--backward-fraction") a.backward_fraction = number(k, v, 0, 1);

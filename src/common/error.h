@@ -60,4 +60,17 @@ class UsageError : public Error {
     if (!(cond)) ODY_USAGE_FAIL(msg, hint); \
   } while (0)
 
+// fn(), with an Error from it re-thrown as a UsageError: a command-line value checked by a parser
+// that also serves config files (exit code 1, not 2).
+template <typename F>
+auto as_usage(F&& fn) {
+  try {
+    return fn();
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(e.message(), e.hint(), __FILE__, __LINE__);
+  }
+}
+
 }  // namespace odyssey

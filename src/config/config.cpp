@@ -128,6 +128,10 @@ Config parse_config(const std::string& text, const std::string& source_name,
               ODY_MSG(cfg.source << ": " << key << " = " << rate << " is neither -1 (the "
                                  << "architecture's default) nor a rate in [0, 0.99]"),
               "");
+  ODY_CHECK(!cfg.model.reset_head || !cfg.model.init_from.empty(),
+            cfg.source + ": model.reset_head = true without model.init_from: there are no weights "
+            "whose head it could leave out",
+            "set model.init_from to the weights to fine-tune, or remove model.reset_head");
   return cfg;
 }
 

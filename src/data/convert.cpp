@@ -3,11 +3,14 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <regex>
 
 #include "common/error.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "data/shard.h"
 
@@ -43,6 +46,14 @@ DatasetWriter::DatasetWriter(std::string out_dir, std::string name, std::string 
   std::error_code ec;
   fs::create_directories(out_dir_, ec);
   ODY_CHECK(!ec, "cannot create output folder '" + out_dir_ + "': " + ec.message(), "");
+  // A dataset already there: its index goes first, so a conversion that stops half-way leaves a
+  // folder no reader takes for a dataset (rather than an index over a mix of old and new shards).
+  const fs::path index = fs::path(out_dir_) / "index.toml";
+  if (fs::exists(index)) {
+    fs::remove(index);
+    fsync_path(out_dir_, /*directory=*/true);
+    log::info("{}: replacing the dataset there", out_dir_);
+  }
   idx_.name = std::move(name);
   idx_.source = std::move(source);
   idx_.num_classes = static_cast<int64_t>(class_names.size());
@@ -83,6 +94,30 @@ void DatasetWriter::add_shard(const std::string& split, int64_t i, int64_t n,
   idx_.shards.push_back({split, file, images.size(0), hex32(shard_crc32(images, labels))});
 }
 
+void DatasetWriter::remove_other_shards() const {
+  // Shards of a dataset replaced here (or of a conversion that stopped half-way) that no new one
+  // overwrote: fewer shards, another split name. Only files named like shards that open as one.
+  static const std::regex kShardName(R"(.+-[0-9]{5}-of-[0-9]{5}\.h5)");
+  std::vector<fs::path> stale;
+  for (const auto& entry : fs::directory_iterator(out_dir_)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file() || !std::regex_match(name, kShardName) ||
+        std::any_of(idx_.shards.begin(), idx_.shards.end(), [&](const auto& e) { return e.file == name; }))
+      continue;
+    try {
+      ShardReader check(entry.path().string());
+      stale.push_back(entry.path());
+    } catch (const Error&) {  // not one of ours, or damaged: left alone
+    }
+  }
+  size_t removed = 0;
+  for (const auto& path : stale) {
+    std::error_code ec;
+    removed += fs::remove(path, ec) ? 1 : 0;
+  }
+  if (removed > 0) log::info("{}: removed {} shard file(s) of the dataset replaced", out_dir_, removed);
+}
+
 DatasetIndex DatasetWriter::finish() {
   ODY_CHECK(!idx_.shards.empty(), "DatasetWriter: no shards written to '" + out_dir_ + "'", "");
   const PixelSums& sums = stats_.pixels > 0 ? stats_ : all_;
@@ -101,6 +136,7 @@ DatasetIndex DatasetWriter::finish() {
                 "std 1 for it (normalisation subtracts the mean only)", out_dir_, c, sd);
   }
   write_index(out_dir_, idx_);
+  remove_other_shards();
   return idx_;
 }
 

@@ -20,7 +20,8 @@ struct SplitData {
 
 // Writes a dataset shard by shard, so a converter holds one shard in memory at a time: shards go
 // to <split>-<i>-of-<n>.h5, the pixels of stats_split (the training split) are summed for the
-// per-channel mean/std, and finish() writes index.toml.
+// per-channel mean/std, and finish() writes index.toml. Into a folder holding a dataset: its
+// index.toml is removed first, and finish() removes the shard files no new shard replaced.
 class DatasetWriter {
  public:
   DatasetWriter(std::string out_dir, std::string name, std::string source,
@@ -32,6 +33,8 @@ class DatasetWriter {
   DatasetIndex finish();
 
  private:
+  void remove_other_shards() const;
+
   std::string out_dir_;
   DatasetIndex idx_;
   std::string stats_split_;

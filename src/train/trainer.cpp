@@ -144,7 +144,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   if (trainable_.size() < params_.size())
     log::info("model.freeze: {} of {} parameter tensors frozen", params_.size() - trainable_.size(),
               params_.size());
-  optimizer_ = make_optimizer(cfg_.optim, trainable_);
+  optimizer_ = with_context(cfg_.source, [&] { return make_optimizer(cfg_.optim, trainable_); });
   check_precision(cfg_.train.precision, device_, cfg_.source);
   if (cfg_.train.precision == "fp16") scaler_ = std::make_unique<LossScaler>();
   if (cfg_.train.ema_decay > 0)
@@ -164,8 +164,12 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
 
   // Schedule: steps are global optimizer steps; every rank takes the same number.
   const int64_t global_batch = cfg_.train.batch_size * comm_.size();
-  steps_per_epoch_ = EpochPlan(train_->size(), cfg_.train.batch_size, comm_.size(), comm_.rank(),
-                               cfg_.run.seed, 0).steps();
+  steps_per_epoch_ = with_context(cfg_.source + ": train.batch_size = " +
+                                      std::to_string(cfg_.train.batch_size) + " on " +
+                                      std::to_string(comm_.size()) + " rank(s)", [&] {
+    return EpochPlan(train_->size(), cfg_.train.batch_size, comm_.size(), comm_.rank(), cfg_.run.seed, 0)
+        .steps();
+  });
   total_steps_ = steps_per_epoch_ * cfg_.train.epochs;
   if (cfg_.train.max_steps > 0) total_steps_ = std::min(total_steps_, cfg_.train.max_steps);
   warmup_steps_ = static_cast<int64_t>(std::llround(cfg_.schedule.warmup_epochs * steps_per_epoch_));

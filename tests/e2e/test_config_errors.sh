@@ -18,6 +18,9 @@ expect_error "with its command-line overrides: model.name = \"fmnist_cnn\" at 4 
 expect_error "with its command-line overrides: model.init_from: cannot open HDF5 file '$WORK/typo.toml'" configs/quickstart.toml data.path="$DATA" model.init_from="$WORK/typo.toml"
 expect_error "with its command-line overrides: train.resume: " configs/quickstart.toml data.path="$DATA" train.resume="$WORK/typo.toml" run.out_dir="$WORK" run.name=badresume
 expect_error "with its command-line overrides: train.precision = \"fp16\" needs a CUDA device" configs/quickstart.toml data.path="$DATA" train.precision=fp16 train.device=cpu
+expect_error "with its command-line overrides: train.batch_size = 64 on 2 rank(s): the training split has 100 samples" configs/quickstart.toml data.path="$DATA" train.batch_size=64 data.train_limit=100
+expect_error "with its command-line overrides: optim.layer_decay = 0.5 needs a ViT or EfficientNet" configs/quickstart.toml data.path="$DATA" optim.layer_decay=0.5 model.name=resnet18
+expect_error "with its command-line overrides: model.reset_head = true without model.init_from" configs/quickstart.toml model.reset_head=true
 expect_error "model.dropout = -0.5 is neither -1 (the architecture's default) nor a rate in [0, 0.99]" configs/quickstart.toml model.dropout=-0.5
 # Failures that only rank 0 sees (it alone writes the run folder) end every rank too.
 expect_error "cannot create run folder '/proc/odyssey/x'" configs/quickstart.toml data.path="$DATA" run.out_dir=/proc/odyssey run.name=x

@@ -34,3 +34,10 @@ shardify_fails "'$WORK/swapped/train-images-idx3-ubyte.gz' has magic number 0x80
 cp $SRC/*.gz "$WORK/cut/"
 head -c 1000000 $SRC/train-images-idx3-ubyte.gz > "$WORK/cut/train-images-idx3-ubyte.gz"
 shardify_fails "'$WORK/cut/train-images-idx3-ubyte.gz' ends early" "$WORK/cut"
+# A value outside the option's listed choices is a bad command line: exit 1.
+for args in "idx $SRC $WORK/o --name kmnist" "folder $WORK/empty $WORK/o --resize squash"; do
+  rc=0; "$SHARDIFY" $args > "$WORK/out.txt" 2>&1 || rc=$?
+  [ $rc -eq 1 ] || { cat "$WORK/out.txt"; fail "shardify $args: exit $rc, expected 1"; }
+done
+expect_in "$WORK/out.txt" "squash"
+echo "ok: choices outside --name and --resize are usage errors"

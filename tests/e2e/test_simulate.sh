@@ -74,7 +74,8 @@ grep -qE '^\| 8 \| 1 \| 32 .* 98\.4 % \| ring \|$' "$WORK/auto.txt" || { cat "$W
 grep -qE '^\| 1024 \| 128 \| 32 .* 91\.2 % \| tree \|$' "$WORK/auto.txt" || { cat "$WORK/auto.txt"; fail "1024 GPUs, 25 MiB buckets"; }
 
 # Errors name what is wrong: exit 1 for a malformed command line (unknown option, missing option,
-# a value of the wrong form), 2 for a value naming nothing known.
+# a value of the wrong form or not among the option's listed choices), 2 for a name that refers to
+# nothing known (a model, a network preset).
 check_error() {  # check_error CODE TEXT ARGS...
   local code=$1 text=$2 rc=0; shift 2
   "$TRAINER" simulate "$@" > "$WORK/err.txt" 2>&1 || rc=$?
@@ -85,7 +86,7 @@ check_error 1 "unknown option '--bogus' for trainer simulate" --params 1e6 --bog
 check_error 1 "option --gpus needs a positive integer, got 'x'" --params 1e6 --gpus "8 x"
 check_error 1 "option --mfu needs a number in [1e-06, 1], got '2'" --model vit_b16 --mfu 2
 check_error 2 "unknown network preset 'dgx'" --network dgx --params 1
-check_error 2 "unknown all-reduce algorithm 'butterfly'" --algo butterfly --params 1
+check_error 1 "unknown all-reduce algorithm 'butterfly'" --algo butterfly --params 1
 check_error 1 "needs --batch B (per GPU) or --global-batch G" --params 1e6 --compute-ms-per-sample 1
 check_error 2 "12 ranks do not fill whole nodes of 8" --params 1e6 --compute-ms-per-sample 1 --batch 8 --gpus 12
 check_error 2 "unknown model 'vit_x'" --model vit_x --batch 8 --mfu 0.3

@@ -87,6 +87,16 @@ TEST(Config, BadOverrideNamesCommandLine) {
   EXPECT_NE(e.find("did you mean 'train.epochs'"), std::string::npos) << e;
 }
 
+TEST(Config, ChecksAcrossKeysNameTheFileAndBothKeys) {
+  std::string e = error_of("[train]\nbatch_size = 10\naccum_steps = 3\n");
+  EXPECT_NE(e.find("exp.toml: train.accum_steps = 3 does not divide train.batch_size = 10"),
+            std::string::npos) << e;
+  e = error_of("[model]\nreset_head = true\n");
+  EXPECT_NE(e.find("exp.toml: model.reset_head = true without model.init_from"), std::string::npos)
+      << e;
+  EXPECT_EQ(error_of("[model]\nreset_head = true\ninit_from = \"w.h5\"\n"), "");
+}
+
 TEST(Config, SyntaxErrorNamesLine) {
   std::string e = error_of("[train]\nepochs = = 3\n");
   EXPECT_NE(e.find("exp.toml:2"), std::string::npos) << e;

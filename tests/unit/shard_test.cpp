@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -250,4 +252,29 @@ TEST(Shard, VerifyComparesEachShardsNumClassesAndAConstantChannelGetsStdOne) {
   ASSERT_FALSE(problems.empty());
   EXPECT_NE(problems[0].find("attribute num_classes is 5, index.toml says 4"), std::string::npos)
       << problems[0];
+}
+
+TEST(Shard, ConvertingIntoADatasetReplacesItWhole) {
+  TempDir dir;
+  write_dataset(dir.str(), "toy", "unit test", kClasses, {make_split("train", 40, 4, 1), make_split("val", 8, 1, 2)});
+  std::ofstream(dir / "notes.txt") << "the user's own file\n";
+  std::ofstream(dir / "scan-00001-of-00002.h5") << "named like a shard, not one\n";
+  {  // the new conversion stops before finish(): no index is left to describe a mix of shards
+    DatasetWriter w(dir.str(), "toy", "unit test", kClasses);
+    EXPECT_FALSE(std::filesystem::exists(dir / "index.toml"));
+    auto s = make_split("train", 10, 1, 3);
+    w.add_shard("train", 0, 2, s.images, s.labels);
+  }
+  EXPECT_NE(error_of([&] { read_index(dir.str()); }).find("index.toml"), std::string::npos);
+  write_dataset(dir.str(), "toy", "unit test", kClasses, {make_split("train", 20, 2, 4)});
+  // The shards no new one replaced (the first dataset's, the stopped one's) are gone; the user's
+  // files stay.
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir.str()))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"index.toml", "notes.txt", "scan-00001-of-00002.h5",
+                                             "train-00000-of-00002.h5",
+                                             "train-00001-of-00002.h5"}));
+  EXPECT_EQ(read_index(dir.str()).shards.size(), 2u);
 }
