@@ -7,6 +7,7 @@
 #include "checkpoint/checkpointer.h"
 #include "common/error.h"
 #include "config/config.h"
+#include "models/flops.h"
 #include "models/meta_model.h"
 #include "models/registry.h"
 #include "models/weights.h"
@@ -97,6 +98,16 @@ TrainedModel load_trained_model(const std::string& named, const std::string& mod
   for (const auto& [k, t] : weights)
     if (k.rfind(probe->head_prefix(), 0) == 0 && t.dim() == 2) classes = t.size(0);
   ODY_CHECK(classes > 0, "'" + path + "' holds no classifier head for model " + name, "");
+  if (input.image_size <= 0 && index.height != index.width) {  // the stored, non-square size
+    try {
+      measure_model(name, {classes, index.channels, size}, index.height, index.width);
+    } catch (const Error& e) {
+      throw Error("'" + path + "' on the dataset's " + std::to_string(index.height) + "x" +
+                      std::to_string(index.width) + " images: " + e.message(),
+                  "predict on images of the size the run trained on (it set augment.image_size = 0)",
+                  __FILE__, __LINE__);
+    }
+  }
   TrainedModel m{entry.create({classes, index.channels, size}), name, classes, input, took_ema, path};
   load_weights(*m.model, weights, /*reset_head=*/false, path);
   m.model->to(device);

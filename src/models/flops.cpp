@@ -134,33 +134,46 @@ MacCounter::~MacCounter() {
   t_inside = false;
 }
 
-MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t image_size) {
+MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t height, int64_t width) {
   const auto params = model.parameters();
   const auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
   model.eval();
   c10::InferenceMode inference;
-  auto x = torch::zeros({1, channels, image_size, image_size}, torch::TensorOptions().device(device));
+  auto x = torch::zeros({1, channels, height, width > 0 ? width : height},
+                        torch::TensorOptions().device(device));
   ReferenceForward architecture;  // all the reference computes (models/classifier.h)
   MacCounter counter;
   model.forward(x);
   return counter.count();
 }
 
-ModelCost measure_model(const std::string& name, const ModelOptions& options) {
+ModelCost measure_model(const std::string& name, const ModelOptions& options, int64_t height,
+                        int64_t width) {
+  if (height <= 0) height = options.image_size;
+  if (width <= 0) width = options.image_size;
   ModelCost cost;
   try {
     auto model = create_meta_model(name, options);
     cost.parameters = count_parameters(*model);
-    cost.macs = count_forward_macs(*model, options.in_channels, options.image_size);
+    cost.macs = count_forward_macs(*model, options.in_channels, height, width);
     const auto params = model->parameters();
     cost.meta = !params.empty() && params.front().is_meta();
     return cost;
   } catch (const c10::Error&) {
-    // An operator without a meta kernel in this LibTorch: measure the real model instead.
+    // An operator without a meta kernel in this LibTorch, or an input the model cannot take:
+    // the real model tells which.
   }
   auto model = ModelRegistry::instance().create(name, options);
   cost.parameters = count_parameters(*model);
-  cost.macs = count_forward_macs(*model, options.in_channels, options.image_size);
+  try {
+    cost.macs = count_forward_macs(*model, options.in_channels, height, width);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    ODY_FAIL(ODY_MSG("model " << name << ", built for " << options.image_size << "x"
+                              << options.image_size << " px, cannot take a " << height << "x" << width
+                              << " input: " << what.substr(0, what.find('\n'))),
+             "set augment.image_size to train and evaluate on squares of that side");
+  }
   cost.meta = false;
   return cost;
 }

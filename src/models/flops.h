@@ -44,11 +44,11 @@ class MacCounter {
   uint64_t handle_ = 0;
 };
 
-// MACs of one no-grad, eval-mode forward of a [1, channels, size, size] input, made on the device
-// of the model's parameters under a ReferenceForward (models/classifier.h): the architecture's
-// count, torchvision's, though a ViT's training forward executes less. Leaves the model in eval
-// mode.
-MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t image_size);
+// MACs of one no-grad, eval-mode forward of a [1, channels, height, width] input (width 0: a
+// square), made on the device of the model's parameters under a ReferenceForward
+// (models/classifier.h): the architecture's count, torchvision's, though a ViT's training forward
+// executes less. Leaves the model in eval mode.
+MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t height, int64_t width = 0);
 
 struct ModelCost {
   int64_t parameters = 0;
@@ -58,6 +58,9 @@ struct ModelCost {
 
 // A registry model's parameters and forward MACs for these options, built and run on the meta
 // device (milliseconds); on the CPU where this LibTorch lacks a meta kernel the forward needs.
-ModelCost measure_model(const std::string& name, const ModelOptions& options);
+// The input is [1, C, height, width], by default the options' square: a model that cannot take
+// it (a fixed-size classifier or position embedding, given non-square images) is an Error.
+ModelCost measure_model(const std::string& name, const ModelOptions& options, int64_t height = 0,
+                        int64_t width = 0);
 
 }  // namespace odyssey

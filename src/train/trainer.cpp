@@ -121,7 +121,16 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   // Training FLOPs per image for throughput in FLOP/s and MFU: forward MACs x 2 FLOPs x 3
   // (backward ~ twice the forward), counted on the meta device (eval mode: dropout and
   // stochastic depth cost nothing) at the architecture's count (models/flops.h).
-  train_flops_per_image_ = 6.0 * measure_model(cfg_.model.name, model_options).macs.total();
+  // The input the loader gives: augment.image_size squares, else the stored height x width (a
+  // model that cannot take it fails here, not at the first step).
+  const int64_t in_h = cfg_.augment.image_size > 0 ? cfg_.augment.image_size : index.height;
+  const int64_t in_w = cfg_.augment.image_size > 0 ? cfg_.augment.image_size : index.width;
+  train_flops_per_image_ =
+      6.0 * with_context(ODY_MSG(cfg_.source << ": model.name = \"" << cfg_.model.name << "\" on the "
+                                             << "images of '" << cfg_.data.path << "' (augment.image_size = "
+                                             << cfg_.augment.image_size << ")"),
+                         [&] { return measure_model(cfg_.model.name, model_options, in_h, in_w); })
+                .macs.total();
   // After measure_model: the FLOP count runs a forward pass that must not synchronise.
   if (cfg_.dist.sync_bn) set_batch_norm_sync(&comm_);
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());

@@ -22,6 +22,30 @@ expect_error "with its command-line overrides: train.batch_size = 64 on 2 rank(s
 expect_error "with its command-line overrides: optim.layer_decay = 0.5 needs a ViT or EfficientNet" configs/quickstart.toml data.path="$DATA" optim.layer_decay=0.5 model.name=resnet18
 expect_error "with its command-line overrides: model.reset_head = true without model.init_from" configs/quickstart.toml model.reset_head=true
 expect_error "model.dropout = -0.5 is neither -1 (the architecture's default) nor a rate in [0, 0.99]" configs/quickstart.toml model.dropout=-0.5
+# Non-square images at augment.image_size = 0 (the stored size): a model with a fixed classifier
+# input stops at setup naming the model, both sizes and the key; one with global pooling trains.
+mkdir -p "$WORK/wide"
+/usr/bin/python3 - "$DATA" "$WORK/wide" <<'PY'
+import sys, zlib, h5py, numpy as np
+src, out = sys.argv[1], sys.argv[2]
+index = open(src + "/index.toml").read().split("[[shard]]")[0].replace("width = 28", "width = 20")
+for split, file in [("train", "train-00000-of-00004.h5"), ("test", "test-00000-of-00001.h5")]:
+    with h5py.File(f"{src}/{file}", "r") as f:
+        images, labels = f["images"][:600, :, 4:24, :], f["labels"][:600].astype(np.int64)
+        attrs = dict(f.attrs)
+    with h5py.File(f"{out}/{file}", "w") as g:
+        g["images"], g["labels"] = images, labels
+        g.attrs.update(attrs)
+        g.attrs["width"] = np.int64(20)
+    crc = zlib.crc32(labels.tobytes(), zlib.crc32(np.ascontiguousarray(images).tobytes()))
+    index += f"[[shard]]\ncrc32 = '{crc:08x}'\nfile = '{file}'\nsamples = 600\nsplit = '{split}'\n\n"
+open(out + "/index.toml", "w").write(index)
+PY
+"$SHARDIFY" verify "$WORK/wide" > /dev/null || fail "the 28x20 dataset does not verify"
+expect_error "with its command-line overrides: model.name = \"fmnist_cnn\" on the images of '$WORK/wide' (augment.image_size = 0): model fmnist_cnn, built for 28x28 px, cannot take a 28x20 input" configs/quickstart.toml data.path="$WORK/wide" run.out_dir="$WORK/wide-run"
+timeout 120 "${MPI[@]}" -np 2 "$TRAINER" configs/quickstart.toml data.path="$WORK/wide" model.name=convnet \
+  train.max_steps=2 run.out_dir="$WORK/wide-run" > "$WORK/out.txt" 2>&1 || { cat "$WORK/out.txt"; fail "convnet on 28x20 images"; }
+echo "ok: convnet trains on 28x20 images"
 # Failures that only rank 0 sees (it alone writes the run folder) end every rank too.
 expect_error "cannot create run folder '/proc/odyssey/x'" configs/quickstart.toml data.path="$DATA" run.out_dir=/proc/odyssey run.name=x
 # Devices: a GPU asked for where none can run (this LibTorch without CUDA, or no GPU visible), and

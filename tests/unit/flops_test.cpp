@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "common/error.h"
 #include "models/flops.h"
 #include "models/meta_model.h"
 #include "models/registry.h"
@@ -124,6 +125,26 @@ TEST(Flops, MetaDeviceMeasuresWhatTheCpuForwardCounts) {
     EXPECT_GT(cpu.total(), 0) << c.name;
     EXPECT_EQ(meta.macs.by_kind, cpu.by_kind) << c.name;
     EXPECT_EQ(meta.parameters, count_parameters(*model)) << c.name;
+  }
+}
+
+TEST(Flops, NonSquareInputsCountWhereTheModelTakesThemAndAreAnErrorWhereNot) {
+  // Global pooling takes any height x width: the count lies between the two squares'.
+  const int64_t wide = measure_model("convnet", {10, 3, 32}, 24, 32).macs.total();
+  EXPECT_GT(wide, measure_model("convnet", {10, 3, 24}).macs.total());
+  EXPECT_LT(wide, measure_model("convnet", {10, 3, 32}).macs.total());
+  // A fixed classifier input (fmnist_cnn) and a position embedding (ViT) do not: one Error
+  // naming the model, both sizes and what to set.
+  for (const char* name : {"fmnist_cnn", "vit_ti4"}) {
+    try {
+      measure_model(name, {10, 1, 32}, 24, 32);
+      ADD_FAILURE() << name << " took a 24x32 input";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(std::string("model ") + name + ", built for 32x32 px, cannot take a 24x32 input"),
+                std::string::npos) << what;
+      EXPECT_NE(what.find("augment.image_size"), std::string::npos) << what;
+    }
   }
 }
 
