@@ -3,6 +3,7 @@
 #include <ATen/record_function.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "common/error.h"
@@ -69,6 +70,16 @@ int64_t product(const std::vector<int64_t>& v, size_t from = 0) {
 
 std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
   if (!t_count || t_inside) return nullptr;
+  if (fn.name() == std::string("aten::batch_norm")) {
+    const auto inputs = fn.inputs();
+    if (!inputs.empty() && inputs[0].isTensor() && inputs[0].toTensor().dim() >= 3) {
+      const auto sizes = inputs[0].toTensor().sizes().vec();
+      const int64_t plane = product(sizes, 2);
+      int64_t& min_plane = t_count->batch_norm_min_plane;
+      min_plane = min_plane == 0 ? plane : std::min(min_plane, plane);
+    }
+    return nullptr;
+  }
   auto it = op_rules().find(fn.name());
   if (it == op_rules().end()) return nullptr;
   auto ctx = std::make_unique<OpContext>();

@@ -16,6 +16,9 @@ namespace odyssey {
 // as the products they replace); "attention" (LibTorch 2.x's fused attention).
 struct MacCount {
   std::map<std::string, int64_t> by_kind;
+  // The fewest values per channel and image a BatchNorm normalised (height x width of its
+  // smallest map; 0 = no BatchNorm ran): a micro-batch of B images gives it B x this many.
+  int64_t batch_norm_min_plane = 0;
   int64_t total() const;
   double giga() const { return static_cast<double>(total()) * 1e-9; }
 };
@@ -28,7 +31,7 @@ struct MacCount {
 //   odyssey::linear, odyssey::self_attention (models/linear.h, attention.h): as aten::linear and
 //     as the two matrix products of the plain attention path
 // Everything else (normalisation, activations, pooling, elementwise products, einsum) counts
-// zero, as in torchvision's published GFLOPS. An operator running inside a counted one
+// zero, as in torchvision's published GFLOPS; aten::batch_norm's input plane is noted. An operator running inside a counted one
 // (aten::linear -> aten::addmm) is not counted again. One counter per thread at a time.
 class MacCounter {
  public:

@@ -125,12 +125,25 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   // model that cannot take it fails here, not at the first step).
   const int64_t in_h = cfg_.augment.image_size > 0 ? cfg_.augment.image_size : index.height;
   const int64_t in_w = cfg_.augment.image_size > 0 ? cfg_.augment.image_size : index.width;
-  train_flops_per_image_ =
-      6.0 * with_context(ODY_MSG(cfg_.source << ": model.name = \"" << cfg_.model.name << "\" on the "
-                                             << "images of '" << cfg_.data.path << "' (augment.image_size = "
-                                             << cfg_.augment.image_size << ")"),
-                         [&] { return measure_model(cfg_.model.name, model_options, in_h, in_w); })
-                .macs.total();
+  const MacCount macs =
+      with_context(ODY_MSG(cfg_.source << ": model.name = \"" << cfg_.model.name << "\" on the images of '"
+                                       << cfg_.data.path << "' (augment.image_size = "
+                                       << cfg_.augment.image_size << ")"),
+                   [&] { return measure_model(cfg_.model.name, model_options, in_h, in_w).macs; });
+  train_flops_per_image_ = 6.0 * macs.total();
+  // A BatchNorm given one value per channel (a 1-image micro-batch at a 1x1 map, not synced
+  // across ranks) has batch variance 0: the running variance turns NaN (LibTorch's own does too;
+  // PyTorch's Python module refuses it).
+  const int64_t micro_batch = cfg_.train.batch_size / cfg_.train.accum_steps;
+  const int64_t bn_values = micro_batch * macs.batch_norm_min_plane * (cfg_.dist.sync_bn ? comm_.size() : 1);
+  ODY_CHECK(!training || bn_values != 1,
+            ODY_MSG(cfg_.source << ": a micro-batch of " << micro_batch << " image (train.batch_size = "
+                                << cfg_.train.batch_size << " / train.accum_steps = " << cfg_.train.accum_steps
+                                << ") gives a BatchNorm of model " << cfg_.model.name << " at " << in_h << "x"
+                                << in_w << " px one value per channel (its smallest map is 1x1): its "
+                                << "variance is undefined and the running statistics become NaN"),
+            "use micro-batches of at least 2 images, a larger augment.image_size, or dist.sync_bn = true "
+            "across ranks");
   // After measure_model: the FLOP count runs a forward pass that must not synchronise.
   if (cfg_.dist.sync_bn) set_batch_norm_sync(&comm_);
   for (auto& p : model_->named_parameters()) params_.emplace_back(p.key(), p.value());

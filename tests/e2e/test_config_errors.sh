@@ -46,6 +46,7 @@ expect_error "with its command-line overrides: model.name = \"fmnist_cnn\" on th
 timeout 120 "${MPI[@]}" -np 2 "$TRAINER" configs/quickstart.toml data.path="$WORK/wide" model.name=convnet \
   train.max_steps=2 run.out_dir="$WORK/wide-run" > "$WORK/out.txt" 2>&1 || { cat "$WORK/out.txt"; fail "convnet on 28x20 images"; }
 echo "ok: convnet trains on 28x20 images"
+expect_error "with its command-line overrides: a micro-batch of 1 image (train.batch_size = 2 / train.accum_steps = 2) gives a BatchNorm of model efficientnet_b0 at 32x32 px one value per channel" configs/quickstart.toml data.path="$DATA" model.name=efficientnet_b0 augment.image_size=32 train.batch_size=2 train.accum_steps=2
 # Failures that only rank 0 sees (it alone writes the run folder) end every rank too.
 expect_error "cannot create run folder '/proc/odyssey/x'" configs/quickstart.toml data.path="$DATA" run.out_dir=/proc/odyssey run.name=x
 # Devices: a GPU asked for where none can run (this LibTorch without CUDA, or no GPU visible), and

@@ -148,6 +148,15 @@ TEST(Flops, NonSquareInputsCountWhereTheModelTakesThemAndAreAnErrorWhereNot) {
   }
 }
 
+TEST(Flops, TheSmallestMapABatchNormNormalisesIsNoted) {
+  // fmnist_cnn: Conv-BN-ReLU-MaxPool at 28, 14 and 7; efficientnet_b0 at 32 px ends at 1x1 (stride
+  // 32); a ViT has LayerNorms only.
+  EXPECT_EQ(measure_model("fmnist_cnn", {10, 1, 28}).macs.batch_norm_min_plane, 49);
+  EXPECT_EQ(measure_model("efficientnet_b0", {10, 3, 32}).macs.batch_norm_min_plane, 1);
+  EXPECT_EQ(measure_model("efficientnet_b0", {10, 3, 64}).macs.batch_norm_min_plane, 4);
+  EXPECT_EQ(measure_model("vit_ti4", {10, 1, 28}).macs.batch_norm_min_plane, 0);
+}
+
 TEST(Flops, MetaModelHasTheShapesAndLeavesTheCpuAlone) {
   auto meta = create_meta_model("efficientnet_b0", {10, 3, 224});
   auto real = ModelRegistry::instance().create("efficientnet_b0", {10, 3, 224});
