@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/checkpointer.h"
@@ -317,6 +318,12 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   }
   comm->set_timeout(cfg.dist.first_timeout_s);
   int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (device.is_cpu() && cfg.train.threads == 0 && allowed_cpus() > 0 &&
+      allowed_cpus() * env.local_size < cores)
+    log::info("note: the launcher bound each rank to {} of this node's {} CPUs ({} of them idle); "
+              "mpirun --bind-to none (or train.threads) lets the ranks use every core",
+              allowed_cpus(), cores, cores - allowed_cpus() * env.local_size);
   reuse_large_blocks(cfg.train.cpu_reuse_large_blocks);
   agree(*comm, [&] { set_cpu_gemm(resolve_cpu_gemm(cfg.train.cpu_gemm, cfg.source + ": train.cpu_gemm")); });
   agree(*comm, [&] { set_cpu_conv(cfg.train.cpu_conv, cfg.source + ": train.cpu_conv"); });
@@ -384,7 +391,8 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   if (r.preempted) return kExitPreempted;
   if (r.stopped_nonfinite) return kExitRuntime;
   if (r.skipped_steps > 0)
-    log::info("{} of {} updates were skipped for a non-finite loss", r.skipped_steps, r.steps);
+    log::info("{} of {} updates were skipped (a non-finite loss or gradient, or an fp16 gradient "
+              "overflow that lowered the loss scale)", r.skipped_steps, r.steps);
   if (r.paused)
     log::info("stopped at step {} (train.stop_at_step) before the run's end; raise or remove "
               "train.stop_at_step and resume with train.resume=auto to continue", r.steps);

@@ -223,10 +223,12 @@ const std::vector<Field>& schema() {
                    "any; \"none\": start fresh (refused when the folder holds checkpoints); or a "
                    "checkpoint path"),
       int_field("train", "threads", REF(train.threads), 0, 4096,
-                "CPU threads per rank (0 = cores on the node / ranks on the node)"),
+                "CPU threads per rank (0 = the CPUs the launcher bound the rank to, else cores "
+                "on the node / ranks on the node)"),
       string_field("train", "on_nonfinite", REF(train.on_nonfinite), {"skip", "stop"},
-                   "a NaN or infinite loss on any rank: \"skip\" the update on every rank, or "
-                   "\"stop\" with a checkpoint of the last good state"),
+                   "a NaN or infinite loss or BatchNorm statistic on any rank, or gradient after "
+                   "averaging (under fp16 the loss scaler takes gradient overflows): \"skip\" the "
+                   "update on every rank, or \"stop\" with a checkpoint of the last good state"),
       int_field("train", "accum_steps", REF(train.accum_steps), 1, 1 << 20,
                 "gradient accumulation: each step runs batch_size / accum_steps images at a "
                 "time and all-reduces once (must divide batch_size; BatchNorm sees the "
@@ -312,12 +314,15 @@ const std::vector<Field>& schema() {
                   "clip the global L2 norm of the averaged gradients to this value (0 = off)"),
       string_field("schedule", "name", REF(schedule.name),
                    {"cosine", "step", "exponential", "constant"},
-                   "learning-rate schedule after warmup, evaluated every step: cosine to the "
-                   "floor at the last step; step = x decay_rate every decay_epochs (staircase, "
+                   "learning-rate schedule after warmup, evaluated every step: cosine from the "
+                   "peak towards the floor, reached one step after the last (PyTorch's "
+                   "CosineAnnealingLR over the steps after warmup); step = x decay_rate every "
+                   "decay_epochs (staircase, "
                    "EfficientNet's 0.97 every 2.4 epochs); exponential = the same without "
                    "stairs; constant"),
       float_field("schedule", "warmup_epochs", REF(schedule.warmup_epochs), 0.0, 1e6,
-                  "linear warmup over this many epochs (fractions allowed)"),
+                  "linear warmup over this many epochs (fractions allowed): its W steps take "
+                  "start + (peak - start) x (s + 1) / W at step s, so the last one is at the peak"),
       float_field("schedule", "warmup_start", REF(schedule.warmup_start), 0.0, 1.0,
                   "warmup starts at this fraction of the peak lr"),
       float_field("schedule", "min_lr_ratio", REF(schedule.min_lr_ratio), 0.0, 1.0,

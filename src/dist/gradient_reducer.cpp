@@ -125,18 +125,22 @@ void GradientReducer::launch(Bucket& b) {
   // stay in fp16's range. The copy back runs on the communication thread.
   const auto type = options_.compress == "bf16" ? torch::kBFloat16 : torch::kHalf;
   b.wire = b.flat.to(type);
-  if (!wire_non_finite_.defined())
-    wire_non_finite_ = torch::zeros({}, b.flat.options().dtype(torch::kBool));
-  b.work = comm_.allreduce_sum_async(b.wire, [flat = b.flat, wire = b.wire, bad = wire_non_finite_] {
-    flat.copy_(wire);
-    bad.logical_or_(torch::isfinite(flat).all().logical_not());  // fp16 overflow
-  });
+  // An fp16 sum beyond 65504 comes back as inf: finish()'s check sees it.
+  b.work = comm_.allreduce_sum_async(b.wire, [flat = b.flat, wire = b.wire] { flat.copy_(wire); });
   stats_.bytes += b.wire.nbytes();
 }
 
 void GradientReducer::finish() {
-  if (!sync_) return;
   torch::NoGradGuard no_grad;
+  if (sync_) wait_for_all();
+  if (options_.check_finite && !buckets_.empty()) {
+    std::vector<torch::Tensor> finite;
+    for (const auto& b : buckets_) finite.push_back(torch::isfinite(b.flat).all());
+    stats_.non_finite = !torch::stack(finite).all().item<bool>();
+  }
+}
+
+void GradientReducer::wait_for_all() {
   stats_.launched_in_backward = next_launch_;
   // Buckets whose parameters got no gradient this step (unused in the graph) go now, in order.
   for (auto& b : buckets_) b.pending = 0;
@@ -148,8 +152,6 @@ void GradientReducer::finish() {
     b.work.reset();
   }
   stats_.exposed_s = seconds_since(t0);
-  stats_.non_finite = wire_non_finite_.defined() && wire_non_finite_.item<bool>();
-  if (stats_.non_finite) wire_non_finite_.zero_();
   sync_ = false;
 }
 

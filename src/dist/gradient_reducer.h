@@ -30,6 +30,9 @@ struct ReducerOptions {
   int64_t bucket_bytes = 4 << 20;        // size of every bucket after the first
   int64_t first_bucket_bytes = 1 << 20;  // the first bucket (the last layers' gradients)
   std::string compress = "none";         // "none", "bf16" or "fp16": the wire format
+  // finish() checks the averaged gradients for NaN/inf (ReducerStats::non_finite): off where an
+  // fp16 loss scaler checks them itself (an overflow there lowers its scale).
+  bool check_finite = true;
 };
 
 // Per-step timings for the metrics: comm_s is the collectives' own run time, exposed_s what the
@@ -39,7 +42,9 @@ struct ReducerStats {
   double exposed_s = 0;
   int64_t bytes = 0;  // on the wire, per rank, per step
   size_t launched_in_backward = 0;  // buckets sent by the hooks, before finish()
-  bool non_finite = false;  // a 16-bit sum overflowed (or a gradient was NaN/inf): skip the step
+  // A gradient is NaN/inf after averaging (a 16-bit sum overflowed, or backward made one on some
+  // rank; with check_finite): skip the step. Every rank sees the same sums, so decides alike.
+  bool non_finite = false;
 };
 
 class GradientReducer {
@@ -54,7 +59,8 @@ class GradientReducer {
   // (gradients accumulate locally; nothing is sent).
   void prepare(bool sync);
   // After backward: launches what is left, waits for every bucket and leaves the sum over ranks
-  // (the mean, with the loss scaled by loss_scale()) in each parameter's .grad.
+  // (the mean, with the loss scaled by loss_scale()) in each parameter's .grad; then, with
+  // check_finite, one pass over the buckets and one device-to-host read for non_finite.
   void finish();
   double loss_scale() const { return 1.0 / comm_.size(); }
   // Zeroes every gradient (the bucket buffers) in place.
@@ -77,6 +83,7 @@ class GradientReducer {
   void mark_ready(size_t param);
   void launch_ready();
   void launch(Bucket& b);
+  void wait_for_all();  // finish()'s collectives: the buckets left, then every bucket's wait
 
   std::vector<torch::Tensor> params_;
   Communicator& comm_;
@@ -90,10 +97,6 @@ class GradientReducer {
   size_t next_launch_ = 0;
   bool sync_ = false;
   ReducerStats stats_;
-  // A 16-bit bucket sum overflowed (dist.compress): a bool on the buckets' device, or-ed by each
-  // bucket's follow-up and read once in finish() (on a GPU a read per bucket would wait for all
-  // the backward work queued so far).
-  torch::Tensor wire_non_finite_;
 };
 
 }  // namespace odyssey

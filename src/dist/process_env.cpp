@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <mpi.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,11 +78,21 @@ void reuse_large_blocks(bool on) {
   mallopt(M_MMAP_MAX, on ? 0 : 65536);  // 65536: glibc's default
 }
 
+int allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+  return CPU_COUNT(&set);
+}
+
 int set_cpu_threads(const ProcessEnv& env, int requested) {
   int threads = requested;
   if (threads <= 0) {
-    int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    threads = std::max(1, cores / std::max(1, env.local_size));
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int allowed = allowed_cpus();
+    // A rank the launcher bound to some CPUs (mpirun binds to a core at -np <= 2, to a socket
+    // above; srun --cpu-bind) runs on those; an unbound one shares the node with its neighbours.
+    threads = allowed > 0 && allowed < cores ? allowed : std::max(1, cores / std::max(1, env.local_size));
   }
   set_thread_counts(threads);
   return threads;

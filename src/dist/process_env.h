@@ -49,8 +49,13 @@ void configure_allocator();
 // mmap blocks: each large block fresh pages, unmapped at free). train.cpu_reuse_large_blocks.
 void reuse_large_blocks(bool on);
 
-// Threads for torch intra-op, OpenMP and OpenBLAS. requested = 0 means cores on the node divided
-// by ranks on the node (at least 1). Returns the number set.
+// CPUs this process may run on (its affinity mask, which a launcher's binding narrows), or 0 when
+// unknown.
+int allowed_cpus();
+
+// Threads for torch intra-op, OpenMP and OpenBLAS. requested = 0 means the CPUs the rank is bound
+// to, or, unbound, cores on the node divided by ranks on the node (at least 1). Returns the number
+// set.
 int set_cpu_threads(const ProcessEnv& env, int requested);
 
 // Sets torch intra-op (and OpenMP) and OpenBLAS threads to `threads` (>= 1).

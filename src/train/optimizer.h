@@ -71,10 +71,12 @@ torch::Tensor grad_norm(const NamedTensors& params);
 // Peak learning rate after the scaling rule: lr x global_batch / 256 when lr_scaling = "linear".
 double scaled_lr(const OptimConfig& cfg, int64_t global_batch);
 
-// Learning rate at a step: linear warmup from warmup_start x peak, then (by step) cosine to
-// min_lr_ratio x peak, step decay (x decay_rate every decay_epochs), exponential decay (x
-// decay_rate^(epochs / decay_epochs), EfficientNet's 0.97 every 2.4 epochs: staircase), or
-// constant. steps_per_epoch converts the epoch-based keys.
+// Learning rate at a step: linear warmup from warmup_start x peak (step s of W at
+// (s + 1) / W of the way, so step W - 1 is at the peak), then (by step) cosine towards
+// min_lr_ratio x peak (reached at total_steps, one after the last), step decay (x decay_rate
+// every decay_epochs, a staircase: EfficientNet's 0.97 every 2.4 epochs), exponential decay
+// (x decay_rate^(epochs / decay_epochs), continuous), or constant. steps_per_epoch converts
+// the epoch-based keys.
 double lr_at(const ScheduleConfig& cfg, double peak, int64_t step, int64_t warmup_steps,
              int64_t total_steps, int64_t steps_per_epoch = 1);
 

@@ -175,6 +175,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   reducer.bucket_bytes = static_cast<int64_t>(cfg_.dist.effective_bucket_mb() * (1 << 20));
   reducer.first_bucket_bytes = static_cast<int64_t>(cfg_.dist.first_bucket_mb * (1 << 20));
   reducer.compress = cfg_.dist.compress;
+  reducer.check_finite = !scaler_;  // the loss scaler checks (and lowers its scale on an overflow)
   std::vector<torch::Tensor> reduced;
   for (auto& [name, p] : trainable_) reduced.push_back(p);
   reducer_ = std::make_unique<GradientReducer>(reduced, comm_, reducer);
@@ -282,6 +283,15 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   std::vector<torch::Tensor> logits(micro);
   torch::Tensor loss_sum;  // float64 on the device: read once, after the backward passes
   reducer_->zero_grad();
+  // BatchNorm's running statistics change in the forward pass, before the step is known to be
+  // finite: kept to put back when the update is skipped (NaN there would stay for every later
+  // evaluation and checkpoint). A few kilobytes to megabytes per step.
+  if (buffers_before_.empty())
+    for (const auto& [name, b] : buffers_) buffers_before_.push_back(torch::empty_like(b));
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t k = 0; k < buffers_.size(); ++k) buffers_before_[k].copy_(buffers_[k].second);
+  }
   const double amp_scale = scaler_ ? scaler_->scale() : 1.0;
   for (int64_t i = 0; i < micro; ++i) {
     step_times_->begin(StepTimes::kForward);
@@ -310,9 +320,18 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   // loss makes the sum non-finite.
   const double loss_value = loss_sum.item<double>() / micro;
   step_times_->collect();  // the device has finished this step's passes (and the last update)
-  const bool finite = std::isfinite(loss_value);
+  // BatchNorm statistics can overflow (a variance beyond float32's range) while the loss is still
+  // finite: such a step is as non-finite as its loss.
+  bool finite = std::isfinite(loss_value);
+  if (finite) {
+    std::vector<torch::Tensor> each;
+    for (const auto& [name, b] : buffers_)
+      if (b.is_floating_point()) each.push_back(torch::isfinite(b).all());
+    finite = each.empty() || torch::stack(each).all().item<bool>();
+  }
   // All ranks: the mean gradient over the global batch, then one tiny all-reduce decides
-  // together on stop requests and non-finite losses.
+  // together on stop requests and non-finite losses or gradients (a NaN/inf gradient with a
+  // finite loss would otherwise reach the weights).
   reducer_->finish();
   const auto t_agree = Clock::now();
   ControlFlags local;
@@ -328,14 +347,17 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   comm_busy_s_ += reducer_->last_stats().comm_s;
   if (flags.non_finite) {
     ++skipped_steps_;
-    log::info("warning: non-finite loss at step {} (rank 0's loss {}): update skipped on every rank",
-              state_.step + 1, loss_value);
+    log::info("warning: non-finite loss, gradient or BatchNorm statistic at step {} (rank 0's loss "
+              "{}): update skipped on every rank", state_.step + 1, loss_value);
     reducer_->zero_grad();
+    torch::NoGradGuard no_grad;
+    for (size_t k = 0; k < buffers_.size(); ++k) buffers_[k].second.copy_(buffers_before_[k]);
     return flags;
   }
   step_times_->begin(StepTimes::kOptimizer);
   // Every rank holds the same averaged gradients, so the checks below decide alike everywhere.
   if (scaler_ && !scaler_->unscale_and_check(trainable_)) {
+    ++skipped_steps_;
     log::info("fp16 gradient overflow at step {}: update skipped, loss scale now {}",
               state_.step + 1, scaler_->scale());
     reducer_->zero_grad();

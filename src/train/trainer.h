@@ -129,6 +129,7 @@ class Trainer {
   int64_t num_classes_ = 0;
   std::shared_ptr<Classifier> model_;
   NamedTensors params_, buffers_;
+  std::vector<torch::Tensor> buffers_before_;  // buffers_ before this step's forward passes
   NamedTensors trainable_;  // params_ less those frozen by model.freeze
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<Ema> ema_;           // train.ema_decay > 0

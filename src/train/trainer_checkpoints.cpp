@@ -114,9 +114,9 @@ void Trainer::save_stop_checkpoint(StopReason why, int signal) {
     log::info("stopped by signal {} ({}) at step {}; resume with train.resume=auto", signal,
               strsignal(signal), state_.step);
   else
-    log::info("stopped: non-finite loss at step {} (train.on_nonfinite = \"stop\"); the last "
-              "good state is saved. Lower optim.lr or add warmup, then resume with "
-              "train.resume=auto", state_.step);
+    log::info("stopped: non-finite loss, gradient or BatchNorm statistic at step {} "
+              "(train.on_nonfinite = \"stop\"); the last good state is saved. Lower optim.lr or add "
+              "warmup, then resume with train.resume=auto", state_.step);
   // Every rank leaves only after the checkpoint is complete: mpirun ends the job as soon as one
   // rank exits with a non-zero code.
   comm_.barrier();

@@ -151,8 +151,10 @@ void Trainer::draw_progress_bar(double loss, const ClassificationCounts& window,
       schedule_step() < total_steps_)
     return;
   bar_drawn_ = Clock::now();
-  // Read only when drawn: on a GPU the window's count is a device read.
-  const double images_per_s = window.count() / std::max(1e-9, window_s);
+  // Read only when drawn: on a GPU the window's count is a device read. This rank's window, not
+  // yet summed over ranks (that is the progress line's collective): every rank takes the same
+  // batches, so the job's rate is this rank's times the world size.
+  const double images_per_s = window.count() * comm_.size() / std::max(1e-9, window_s);
   constexpr int kWidth = 24;
   const double done = static_cast<double>(schedule_step()) / std::max<int64_t>(1, total_steps_);
   const int filled = static_cast<int>(done * kWidth);

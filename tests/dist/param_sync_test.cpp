@@ -5,6 +5,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <functional>
@@ -186,6 +187,30 @@ TEST(GradientReducer, AnOverflowingFp16SumIsReportedForThatStepOnly) {
     ((w * scale).sum() * reducer.loss_scale()).backward();
     reducer.finish();
     EXPECT_EQ(reducer.last_stats().non_finite, scale > 65504) << scale;
+  }
+}
+
+TEST(GradientReducer, ANonFiniteGradientOnOneRankIsReportedOnEveryRank) {
+  // A NaN made by one rank's backward (its loss may be finite) reaches every rank's sum: all
+  // report it, one rank alone too; with check_finite off (an fp16 loss scaler checks) none does.
+  auto comm = world();
+  for (bool check : {true, false}) {
+    auto w = torch::zeros({300}, torch::requires_grad());
+    auto v = torch::zeros({7}, torch::requires_grad());
+    ReducerOptions o;
+    o.first_bucket_bytes = 64;  // w and v in buckets of their own
+    o.check_finite = check;
+    GradientReducer reducer({w, v}, *comm, o);
+    for (int step = 0; step < 2; ++step) {  // the NaN step, then an ordinary one
+      const bool nan_here = step == 0 && comm->rank() == comm->size() - 1;
+      reducer.zero_grad();
+      reducer.prepare(true);
+      auto factor = torch::ones({7});
+      if (nan_here) factor[3] = std::nan("");
+      ((w.sum() + (v * factor).sum()) * reducer.loss_scale()).backward();
+      reducer.finish();
+      EXPECT_EQ(reducer.last_stats().non_finite, check && step == 0) << check << " step " << step;
+    }
   }
 }
 
