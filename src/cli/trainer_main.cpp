@@ -272,6 +272,11 @@ void parse_run_args(int argc, char** argv, int first, std::string& config,
 }
 
 int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv& env) {
+  // Training: a stop signal from here on (SLURM preempting a job again while it is still loading
+  // its checkpoint) is kept for the first step, which stops with a checkpoint and exit 75 (a
+  // requeue), instead of ending the ranks mid-setup (exit 138: not requeued). A second Ctrl-C
+  // still ends the process at once. `trainer eval` keeps the signals' default action.
+  if (!eval_only) arm_stop_signals();
   // One communicator for setup agreement and training: one ordered stream of collectives.
   std::unique_ptr<Communicator> comm = make_communicator("auto", env.mpi);
   Config cfg;
@@ -361,7 +366,6 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
                 p[k], rc[k], f1[k], ap[k], iou[k], k == worst ? "  <- worst" : "");
     return kExitOk;
   }
-  arm_stop_signals();
   TrainResult r;
   try {
     r = trainer->run();

@@ -39,7 +39,9 @@ class Coordinator {
 // checkpoint. route_stop_signals(), first thing in main() before any thread starts, blocks the
 // three signals in the calling thread, so every thread started later (MPI's, OpenMP's, the
 // loader's, the reducer's) inherits the block, and takes them with sigwait() in a thread of its
-// own. Until arm_stop_signals() a stop signal ends the process as its default action would.
+// own. Until arm_stop_signals() (training arms it after MPI_Init, so a signal during setup
+// waits for the first step) a stop signal ends the process as its default action
+// would.
 void route_stop_signals();
 void arm_stop_signals();  // from here on, stop signals set the flag (calls route_stop_signals())
 int stop_signal();        // the signal received, 0 if none

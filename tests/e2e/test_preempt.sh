@@ -32,3 +32,20 @@ expect_in "$WORK/b.txt" "resumed from"
 small_run 2 split "${common[@]}" train.resume=auto > "$WORK/c.txt" 2>&1 || { cat "$WORK/c.txt"; fail "final resume"; }
 compare "$WORK/whole/ckpt-step0000000300.h5" "$WORK/split/ckpt-step0000000300.h5" \
   --loose running_ --loose-rel 1e-5 --min 20
+
+# A stop signal during setup (the whole training split being read into memory): kept for the first
+# step, which stops with a checkpoint and exit 75 (the ranks were killed by it before: exit 138, a
+# job SLURM would not requeue).
+small_run 2 early data.eval_limit=500 train.max_steps=50 train.log_every=5 > "$WORK/early.txt" 2>&1 &
+sub=$! t=0
+until grep -q "ranks (" "$WORK/early.txt" 2>/dev/null; do
+  sleep 0.05; t=$((t + 1)); [ $t -lt 600 ] || { cat "$WORK/early.txt"; fail "no start-up line"; }
+done
+mpirun_pid=$(pgrep -P "$sub" | head -1)
+kill -USR1 $(pgrep -P "$mpirun_pid" -x trainer | tail -1)
+rc=0; wait "$sub" || rc=$?
+[ $rc -eq 75 ] || { cat "$WORK/early.txt"; fail "exit $rc after SIGUSR1 during setup, expected 75"; }
+grep -q "step [0-9]*/50 " "$WORK/early.txt" && echo "(the signal landed after setup this time)"
+expect_in "$WORK/early.txt" "stopped by signal 10"
+[ -f "$WORK/early/$(cat "$WORK/early/latest")" ] || fail "no checkpoint after a stop during setup"
+echo "ok: a stop signal during setup stops at the first step with a checkpoint and exit 75"
