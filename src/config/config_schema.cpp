@@ -238,8 +238,8 @@ const std::vector<Field>& schema() {
                    "convolutions to bfloat16 (CPU and CUDA), \"fp16\" to float16 with dynamic "
                    "loss scaling (CUDA only); weights, optimizer and all-reduce stay float32"),
       float_field("train", "ema_decay", REF(train.ema_decay), 0.0, 0.999999999,
-                  "exponential moving average of the weights, updated after every step and "
-                  "used for evaluation and export (0 = off; typical 0.9999)"),
+                  "exponential moving average of the weights and BatchNorm statistics, updated "
+                  "after every step and used for evaluation and export (0 = off; typical 0.9999)"),
       bool_field("train", "ema_warmup", REF(train.ema_warmup),
                  "EMA decay min(ema_decay, (1 + t) / (10 + t)) at step t, as TensorFlow's "
                  "ExponentialMovingAverage(num_updates), so short runs average recent weights"),

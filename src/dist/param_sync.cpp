@@ -19,12 +19,17 @@ void broadcast_module(Communicator& comm, torch::nn::Module& module, int root) {
 }
 
 void average_buffers(Communicator& comm, torch::nn::Module& module) {
+  std::vector<torch::Tensor> floating;
+  for (auto& t : module.buffers())
+    if (t.is_floating_point()) floating.push_back(t);  // num_batches_tracked is equal on every rank
+  average_tensors(comm, floating);
+}
+
+void average_tensors(Communicator& comm, const std::vector<torch::Tensor>& tensors) {
   if (comm.size() == 1) return;
   torch::NoGradGuard no_grad;
   std::vector<std::pair<torch::Tensor, torch::Tensor>> live;
-  for (auto& t : module.buffers())
-    if (t.is_floating_point())  // num_batches_tracked is equal on every rank
-      live.emplace_back(t, t.to(torch::kFloat).contiguous().clone());
+  for (const auto& t : tensors) live.emplace_back(t, t.to(torch::kFloat).contiguous().clone());
   std::vector<WorkHandle> works;
   for (auto& [t, tmp] : live) works.push_back(comm.allreduce_sum_async(tmp));
   for (auto& w : works) w->wait();

@@ -4,6 +4,8 @@
 
 #include <torch/nn/module.h>
 
+#include <vector>
+
 #include "dist/communicator.h"
 
 namespace odyssey {
@@ -14,5 +16,8 @@ void broadcast_module(Communicator& comm, torch::nn::Module& module, int root = 
 // Replaces floating-point buffers (BatchNorm running mean/var) by their mean over ranks, so that
 // evaluation and checkpoints see one model.
 void average_buffers(Communicator& comm, torch::nn::Module& module);
+// The same for floating-point tensors given (the EMA's buffer averages): each becomes the mean over
+// ranks. A collective: every rank passes the same shapes in the same order.
+void average_tensors(Communicator& comm, const std::vector<torch::Tensor>& tensors);
 
 }  // namespace odyssey

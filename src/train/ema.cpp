@@ -7,17 +7,30 @@
 
 namespace odyssey {
 
-Ema::Ema(NamedTensors params, double decay, bool warmup)
-    : params_(std::move(params)), decay_(decay), warmup_(warmup) {
-  for (auto& [name, p] : params_) {
-    avg_.emplace_back(name, p.detach().clone());
-    spare_.push_back(torch::empty_like(p));
+Ema::Ema(NamedTensors params, NamedTensors buffers, double decay, bool warmup)
+    : live_(std::move(params)), params_(live_.size()), decay_(decay), warmup_(warmup) {
+  for (auto& b : buffers)
+    if (b.second.is_floating_point()) live_.push_back(std::move(b));
+  for (auto& [name, t] : live_) {
+    avg_.emplace_back(name, t.detach().clone());
+    spare_.push_back(torch::empty_like(t));
   }
 }
 
 void Ema::reset() {
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < params_.size(); ++i) avg_[i].second.copy_(params_[i].second);
+  for (size_t i = 0; i < live_.size(); ++i) avg_[i].second.copy_(live_[i].second);
+}
+
+void Ema::reset_buffers() {
+  torch::NoGradGuard no_grad;
+  for (size_t i = params_; i < live_.size(); ++i) avg_[i].second.copy_(live_[i].second);
+}
+
+std::vector<torch::Tensor> Ema::buffers() const {
+  std::vector<torch::Tensor> out;
+  for (size_t i = params_; i < avg_.size(); ++i) out.push_back(avg_[i].second);
+  return out;
 }
 
 double Ema::decay_at(int64_t t) const {
@@ -27,11 +40,11 @@ double Ema::decay_at(int64_t t) const {
 void Ema::update(int64_t t) {
   torch::NoGradGuard no_grad;
   const double d = decay_at(t);
-  // avg = d * avg + (1 - d) * p, as multi-tensor operations (a few kernels on CUDA for every
-  // parameter; per tensor on the CPU, the same arithmetic).
+  // avg = d * avg + (1 - d) * live, as multi-tensor operations (a few kernels on CUDA for every
+  // tensor; per tensor on the CPU, the same arithmetic).
   std::vector<torch::Tensor> avg, now;
-  for (size_t i = 0; i < params_.size(); ++i)
-    avg.push_back(avg_[i].second), now.push_back(params_[i].second.detach());
+  for (size_t i = 0; i < live_.size(); ++i)
+    avg.push_back(avg_[i].second), now.push_back(live_[i].second.detach());
   if (avg.empty()) return;
   at::_foreach_mul_(avg, d);
   at::_foreach_add_(avg, now, 1 - d);
@@ -39,10 +52,10 @@ void Ema::update(int64_t t) {
 
 void Ema::swap() {
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    auto& p = params_[i].second;
-    spare_[i].copy_(p);
-    p.copy_(avg_[i].second);
+  for (size_t i = 0; i < live_.size(); ++i) {
+    auto& t = live_[i].second;
+    spare_[i].copy_(t);
+    t.copy_(avg_[i].second);
     avg_[i].second.copy_(spare_[i]);
   }
 }

@@ -15,6 +15,7 @@
 #include "data/epoch_plan.h"
 #include "data/loader.h"
 #include "dist/agreement.h"
+#include "dist/param_sync.h"
 #include "dist/process_env.h"
 #include "dist/sync_batch_norm.h"
 #include "metrics/report.h"
@@ -170,7 +171,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   check_precision(cfg_.train.precision, device_, cfg_.source);
   if (cfg_.train.precision == "fp16") scaler_ = std::make_unique<LossScaler>();
   if (cfg_.train.ema_decay > 0)
-    ema_ = std::make_unique<Ema>(params_, cfg_.train.ema_decay, cfg_.train.ema_warmup);
+    ema_ = std::make_unique<Ema>(params_, buffers_, cfg_.train.ema_decay, cfg_.train.ema_warmup);
   ReducerOptions reducer;
   reducer.bucket_bytes = static_cast<int64_t>(cfg_.dist.effective_bucket_mb() * (1 << 20));
   reducer.first_bucket_bytes = static_cast<int64_t>(cfg_.dist.first_bucket_mb * (1 << 20));
@@ -514,7 +515,7 @@ void Trainer::next_epoch() {
 
 void Trainer::end_of_epoch(bool last) {
   // All ranks: one set of BatchNorm statistics, then evaluation over disjoint parts.
-  average_buffers(comm_, *model_);
+  average_statistics();
   const int64_t epochs_done = state_.epoch;
   const bool eval_due = last || (state_.step_in_epoch == 0 && epochs_done % cfg_.train.eval_every == 0);
   if (eval_due) {
@@ -526,6 +527,11 @@ void Trainer::end_of_epoch(bool last) {
   const int64_t every = cfg_.checkpoint.every_epochs;
   const bool ckpt_due = last || (every > 0 && state_.step_in_epoch == 0 && epochs_done % every == 0);
   if (ckpt_due && last_saved_step_ != state_.step) checkpoint(/*buffers_averaged=*/true);
+}
+
+void Trainer::average_statistics() {
+  average_buffers(comm_, *model_);
+  if (ema_) average_tensors(comm_, ema_->buffers());  // the mean of the ranks' averages
 }
 
 ClassificationCounts Trainer::evaluate() {

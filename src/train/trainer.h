@@ -112,6 +112,9 @@ class Trainer {
   void draw_progress_bar(double loss, const ClassificationCounts& window, double window_s);
   // All ranks: BatchNorm statistics averaged, then rank 0 hands the state to the writer.
   void checkpoint(bool buffers_averaged = false);
+  // All ranks: BatchNorm statistics (and the EMA's averages of them) replaced by their mean over
+  // ranks, before an evaluation or a checkpoint.
+  void average_statistics();
   // All ranks: waits for rank 0's writes; true when one failed since the last look (agreed).
   bool checkpoint_writes_failed();
   // Rank 0: the writer's error since the last look, noted for the result.

@@ -42,7 +42,15 @@ void Trainer::resume_from(const std::string& path) {
   else if (!amp.empty())
     log::info("{} holds an fp16 loss scale; train.precision = \"{}\" does not use it", path,
               cfg_.train.precision);
-  if (ema_ && !ckpt.ema.empty()) {
+  if (ema_ && ckpt.ema.size() == ema_->parameter_count() && ema_->state().size() > ckpt.ema.size()) {
+    // Written before the EMA averaged BatchNorm statistics: its parameters' averages, and the
+    // statistics' averages start at the checkpoint's live statistics.
+    const NamedTensors& all = ema_->state();
+    load_named(ckpt.ema, NamedTensors(all.begin(), all.begin() + ckpt.ema.size()), "ema", path);
+    ema_->reset_buffers();
+    log::info("{} holds EMA parameters only (an older build): the BatchNorm statistics' average "
+              "starts now, from its live statistics", path);
+  } else if (ema_ && !ckpt.ema.empty()) {
     load_named(ckpt.ema, ema_->state(), "ema", path);
   } else if (ema_) {
     ema_->reset();  // from the checkpoint's weights, not the ones the run was built with
@@ -123,7 +131,7 @@ void Trainer::save_stop_checkpoint(StopReason why, int signal) {
 }
 
 void Trainer::checkpoint(bool buffers_averaged) {
-  if (!buffers_averaged) average_buffers(comm_, *model_);  // all ranks: one set of statistics
+  if (!buffers_averaged) average_statistics();  // all ranks: one set of statistics
   // Rank 0 may now wait for its previous write (or write synchronously): the others wait for its
   // hand-over in one small collective under the longer limit, and the normal limit applies again
   // from the next step (it covered that whole step, so a link cut there went unseen by the

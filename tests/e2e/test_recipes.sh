@@ -53,8 +53,11 @@ assert any(not np.array_equal(ck["ema"][k][()], ck["model"][k][()]) for k in ck[
 for k in ck["ema"]:
     assert np.array_equal(ema_w["model"][k][()], ck["ema"][k][()]), k
     assert np.array_equal(raw_w["model"][k][()], ck["model"][k][()]), k
-for k in ck["model"]:  # buffers come from the live model in both exports
+# BatchNorm statistics are averaged with the weights (timm's ModelEma); counters are not.
+assert any(k.endswith("running_var") for k in ck["ema"]), list(ck["ema"])
+for k in ck["model"]:  # what /ema lacks comes from the live model in both exports
     if k not in ck["ema"]:
+        assert k.endswith("num_batches_tracked"), k
         assert np.array_equal(ema_w["model"][k][()], ck["model"][k][()]), k
 print(f"/ema holds {len(ck['ema'])} averaged tensors; export takes them, --no-ema the live ones")
 PY
@@ -80,6 +83,13 @@ expect_in "$WORK/eval_raw.txt" "live weights: --no-ema"
 expect_in "$WORK/pc_ema.txt" "(EMA weights)"
 /usr/bin/python3 -c "import sys, h5py, numpy as np; sys.exit(1 if np.array_equal(*(h5py.File(f, 'r')['logits'][()] for f in sys.argv[1:])) else 0)" \
   "$WORK/pc_ema.h5" "$WORK/pc_raw.h5" || fail "predict --no-ema gave the EMA weights' logits"
+# A checkpoint from before the EMA averaged statistics (its /ema holds parameters only) resumes:
+# the statistics' average starts at its live statistics.
+cp "$WORK/ema/$last" "$WORK/old_ema.h5"
+/usr/bin/python3 -c "import sys, h5py; f = h5py.File(sys.argv[1], 'r+'); [f['ema'].__delitem__(k) for k in list(f['ema']) if 'running_' in k]" "$WORK/old_ema.h5"
+small_run 2 old_ema "${recipe[@]}" train.resume="$WORK/old_ema.h5" > "$WORK/old_ema.txt" 2>&1 ||
+  { cat "$WORK/old_ema.txt"; fail "resume from a checkpoint whose /ema holds parameters only"; }
+expect_in "$WORK/old_ema.txt" "holds EMA parameters only"
 
 # 3. model.freeze: frozen tensors stay bitwise at their initial values, the others train.
 small_run 2 frozen "${base[@]}" 'model.freeze=["features.0.*", "features.1.*"]' train.max_steps=20 \

@@ -10,7 +10,7 @@ using namespace odyssey;
 
 TEST(Ema, AveragesWithWarmupAndSwapsBack) {
   auto w = torch::zeros({2}).requires_grad_();
-  Ema ema({{"w", w}}, 0.9, /*warmup=*/false);
+  Ema ema({{"w", w}}, {}, 0.9, /*warmup=*/false);
   torch::NoGradGuard no_grad;
   w.fill_(1.0);
   ema.update(1);  // 0.9 * 0 + 0.1 * 1
@@ -22,9 +22,31 @@ TEST(Ema, AveragesWithWarmupAndSwapsBack) {
   EXPECT_TRUE(torch::allclose(w, torch::full({2}, 0.29f)));
   ema.swap();
   EXPECT_TRUE(torch::allclose(w, torch::full({2}, 2.0f)));
-  Ema warm({{"w", w}}, 0.9999, /*warmup=*/true);
+  Ema warm({{"w", w}}, {}, 0.9999, /*warmup=*/true);
   EXPECT_DOUBLE_EQ(warm.decay_at(1), 2.0 / 11.0);
   EXPECT_DOUBLE_EQ(warm.decay_at(1000000), 0.9999);
+}
+
+TEST(Ema, AveragesBatchNormStatisticsWithTheWeightsButNotCounters) {
+  // timm's ModelEmaV2/V3 and TensorFlow's EfficientNet average the running statistics too: the
+  // averaged weights are evaluated with statistics of the same age.
+  auto w = torch::zeros({2}).requires_grad_();
+  auto mean = torch::zeros({3}), count = torch::zeros({}, torch::kLong);
+  Ema ema({{"w", w}}, {{"bn.running_mean", mean}, {"bn.num_batches_tracked", count}}, 0.5, false);
+  ASSERT_EQ(ema.state().size(), 2u);  // the counter is not averaged
+  EXPECT_EQ(ema.state()[1].first, "bn.running_mean");
+  EXPECT_EQ(ema.parameter_count(), 1u);
+  torch::NoGradGuard no_grad;
+  mean.fill_(4.0), count.fill_(7);
+  ema.update(1);
+  EXPECT_TRUE(torch::allclose(ema.buffers()[0], torch::full({3}, 2.0f)));
+  ema.swap();  // evaluation sees the averaged statistics
+  EXPECT_TRUE(torch::allclose(mean, torch::full({3}, 2.0f)));
+  EXPECT_EQ(count.item<int64_t>(), 7);
+  ema.swap();
+  EXPECT_TRUE(torch::allclose(mean, torch::full({3}, 4.0f)));
+  ema.reset_buffers();  // a checkpoint without them: restart at the live statistics
+  EXPECT_TRUE(torch::allclose(ema.buffers()[0], torch::full({3}, 4.0f)));
 }
 
 TEST(LossScaler, HalvesOnOverflowGrowsAfterCleanSteps) {
