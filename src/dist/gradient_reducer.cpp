@@ -31,7 +31,15 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, Communicator
     const auto& p = params_[k];
     ODY_CHECK(p.scalar_type() == torch::kFloat &&
                   (p.is_contiguous() || p.is_contiguous(torch::MemoryFormat::ChannelsLast)),
-              "the gradient reducer needs dense float32 parameters (contiguous or channels-last)", "");
+              ODY_MSG("the gradient reducer needs dense float32 parameters (contiguous or "
+                      "channels-last); parameter " << k << " of " << params_.size() << " is "
+                      << p.scalar_type() << " " << p.sizes()),
+              "");
+    // Checked on one rank too (where no hook is needed), so a model trains under mpirun as alone.
+    ODY_CHECK(p.is_leaf() && p.requires_grad(),
+              ODY_MSG("the gradient reducer needs leaf parameters that require grad; parameter "
+                      << k << " of " << params_.size() << " " << p.sizes() << " does not"),
+              "list parameters kept fixed in model.freeze");
     const int64_t limit = groups.size() == 1 ? options_.first_bucket_bytes : options_.bucket_bytes;
     if (!groups.back().empty() && filled + p.nbytes() > static_cast<size_t>(limit)) {
       groups.emplace_back();
@@ -63,7 +71,7 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, Communicator
   if (comm_.size() == 1) return;  // one rank: nothing to send, no hooks needed
   for (size_t k = 0; k < params_.size(); ++k) {
     auto acc = torch::autograd::impl::grad_accumulator(params_[k]);
-    ODY_CHECK(acc, "the gradient reducer needs leaf parameters that require grad", "");
+    ODY_CHECK(acc, ODY_MSG("parameter " << k << " has no gradient accumulator"), "");
     hook_keys_.push_back(acc->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
         [this, k](const torch::autograd::variable_list& outputs,
                   const torch::autograd::variable_list&) {

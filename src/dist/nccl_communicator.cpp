@@ -1,6 +1,7 @@
 #include "dist/nccl_communicator.h"
 
 #include "common/error.h"
+#include "dist/agreement.h"
 
 #ifdef ODYSSEY_WITH_NCCL
 #include <cuda_runtime.h>
@@ -74,14 +75,21 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
  public:
   NcclCommunicator(const CommOptions& options, int local_rank)
       : host_(make_mpi_communicator(options)), timeout_s_(options.first_timeout_s) {
-    const int gpus = visible_gpus();
-    ODY_CHECK(gpus > 0, "dist.backend = \"nccl\" but this process sees no GPU",
-              "check CUDA_VISIBLE_DEVICES and the job's GPU request (--gpus-per-node)");
-    device_ = local_rank % gpus;
-    check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+    // The steps that can fail on some ranks only (no GPU on one node, NCCL's bootstrap interface
+    // on rank 0's) are agreed before the id's broadcast: a rank failing here while the others
+    // waited in MPI_Bcast left them there, its message unprinted, until the watchdog.
     ncclUniqueId id;
-    if (host_->rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    agree(*host_, [&] {
+      const int gpus = visible_gpus();
+      ODY_CHECK(gpus > 0, "dist.backend = \"nccl\" but this process sees no GPU",
+                "check CUDA_VISIBLE_DEVICES and the job's GPU request (--gpus-per-node)");
+      device_ = local_rank % gpus;
+      check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+      if (host_->rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    });
     MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+    // ncclCommInitRank is itself collective: a rank failing inside it is not agreed (NCCL's own
+    // bootstrap timeout or the watchdog ends the others).
     check_nccl(ncclCommInitRank(&comm_, host_->size(), id, host_->rank()), "ncclCommInitRank");
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     thread_ = std::thread([this] { run(); });

@@ -18,6 +18,7 @@
 #include "dist_util.h"
 #include "dist/coordinator.h"
 #include "dist/gradient_reducer.h"
+#include "dist/nccl_communicator.h"
 #include "dist/param_sync.h"
 #include "models/registry.h"
 #include "train/device.h"
@@ -313,4 +314,20 @@ TEST(Agreement, AFailureOnOneRankEndsSetupOnEveryRank) {
     EXPECT_EQ(f.rank, failing - 1);
     EXPECT_EQ(f.exit_code, kExitUserError);
   }
+}
+
+TEST(Agreement, NcclSetUpWithoutAGpuFailsOnEveryRankAlike) {
+  // The NCCL communicator's local steps (a GPU, its device, rank 0's unique id) are agreed before
+  // the id's broadcast: every rank leaves with the lowest failing rank's verdict, none waits.
+  if (!nccl_compiled()) GTEST_SKIP() << "built without NCCL";
+  if (cuda_usable()) GTEST_SKIP() << "a GPU is visible: the set-up would succeed";
+  auto comm = world();
+  try {
+    make_communicator("nccl", /*mpi_initialised=*/true);
+    FAIL() << "a NCCL communicator without a GPU";
+  } catch (const AgreedFailure& f) {
+    EXPECT_EQ(f.rank, 0);
+    EXPECT_EQ(f.exit_code, kExitUserError);
+  }
+  EXPECT_NO_THROW(agree(*comm, [] {}));  // the world communicator is still in step
 }
