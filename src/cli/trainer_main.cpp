@@ -322,13 +322,14 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
     comm = std::move(nccl);
   }
   comm->set_timeout(cfg.dist.first_timeout_s);
-  int threads = set_cpu_threads(env, static_cast<int>(cfg.train.threads));
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  if (device.is_cpu() && cfg.train.threads == 0 && allowed_cpus() > 0 &&
-      allowed_cpus() * env.local_size < cores)
-    log::info("note: the launcher bound each rank to {} of this node's {} CPUs ({} of them idle); "
-              "mpirun --bind-to none (or train.threads) lets the ranks use every core",
-              allowed_cpus(), cores, cores - allowed_cpus() * env.local_size);
+  const CpuShare share = cpu_share(env);  // every rank: a collective of each node's ranks
+  const int threads = cfg.train.threads > 0 ? static_cast<int>(cfg.train.threads) : share.threads;
+  set_thread_counts(threads);
+  if (device.is_cpu() && cfg.train.threads == 0 && share.usable_cpus < share.node_cpus)
+    log::info("note: the {} rank(s) on this node may use {} of its {} CPUs (the launcher's binding, "
+              "e.g. mpirun's to one core per rank at -np 2, or the job's CPU set): {} thread(s) "
+              "each; mpirun --bind-to none or train.threads change it", env.local_size,
+              share.usable_cpus, share.node_cpus, threads);
   reuse_large_blocks(cfg.train.cpu_reuse_large_blocks);
   agree(*comm, [&] { set_cpu_gemm(resolve_cpu_gemm(cfg.train.cpu_gemm, cfg.source + ": train.cpu_gemm")); });
   agree(*comm, [&] { set_cpu_conv(cfg.train.cpu_conv, cfg.source + ": train.cpu_conv"); });

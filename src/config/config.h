@@ -50,7 +50,7 @@ struct TrainConfig {
   int64_t log_every = 100;  // steps between progress lines and metrics records
   int64_t eval_every = 1;   // epochs between evaluations (the last epoch always evaluates)
   std::string resume = "auto";  // "auto" (newest checkpoint of the run, if any), "none" or a path
-  int64_t threads = 0;      // CPU threads per rank (0 = the CPUs bound to the rank, else cores / ranks on the node)
+  int64_t threads = 0;      // CPU threads per rank (0 = its fair share of the CPUs it may use)
   std::string on_nonfinite = "skip";  // a NaN/inf loss on any rank: "skip" the step or "stop"
   int64_t accum_steps = 1;  // micro-batches per step (gradient accumulation); divides batch_size
   std::string precision = "fp32";  // "fp32", "bf16" (autocast) or "fp16" (autocast + loss scaling)

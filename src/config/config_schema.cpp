@@ -223,8 +223,8 @@ const std::vector<Field>& schema() {
                    "any; \"none\": start fresh (refused when the folder holds checkpoints); or a "
                    "checkpoint path"),
       int_field("train", "threads", REF(train.threads), 0, 4096,
-                "CPU threads per rank (0 = the CPUs the launcher bound the rank to, else cores "
-                "on the node / ranks on the node)"),
+                "CPU threads per rank (0 = the rank's fair share of the CPUs it may use: each "
+                "CPU of its affinity mask counts 1 / the node's ranks that may use it)"),
       string_field("train", "on_nonfinite", REF(train.on_nonfinite), {"skip", "stop"},
                    "a NaN or infinite loss or BatchNorm statistic on any rank, or gradient after "
                    "averaging (under fp16 the loss scaler takes gradient overflows): \"skip\" the "

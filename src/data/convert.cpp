@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <regex>
+#include <set>
 
 #include "common/error.h"
 #include "common/file.h"
@@ -50,6 +51,10 @@ DatasetWriter::DatasetWriter(std::string out_dir, std::string name, std::string 
   // folder no reader takes for a dataset (rather than an index over a mix of old and new shards).
   const fs::path index = fs::path(out_dir_) / "index.toml";
   if (fs::exists(index)) {
+    try {
+      for (const auto& e : read_index(out_dir_).shards) replaced_splits_.insert(e.split);
+    } catch (const Error&) {  // an unreadable index: nothing to tell about it
+    }
     fs::remove(index);
     fsync_path(out_dir_, /*directory=*/true);
     log::info("{}: replacing the dataset there", out_dir_);
@@ -95,13 +100,23 @@ void DatasetWriter::add_shard(const std::string& split, int64_t i, int64_t n,
 }
 
 void DatasetWriter::remove_other_shards() const {
-  // Shards of a dataset replaced here (or of a conversion that stopped half-way) that no new one
-  // overwrote: fewer shards, another split name. Only files named like shards that open as one.
-  static const std::regex kShardName(R"(.+-[0-9]{5}-of-[0-9]{5}\.h5)");
+  // Shards of a split this conversion wrote, from the dataset replaced here (or a conversion that
+  // stopped half-way), that no new one overwrote (fewer shards). Only files named like shards that
+  // open as one. Other splits' shards stay: converting one split into a folder that held another
+  // (shardify folder --split) must not delete hours of conversion; they leave the index.
+  static const std::regex kShardName(R"((.+)-[0-9]{5}-of-[0-9]{5}\.h5)");
+  std::set<std::string> written;
+  for (const auto& e : idx_.shards) written.insert(e.split);
+  for (const auto& split : replaced_splits_)
+    if (!written.count(split))
+      log::warn("{}: the replaced index.toml listed split '{}', which this conversion does not "
+                "write: its shard files stay, outside the new index (convert every split "
+                "together, or into another folder)", out_dir_, split);
   std::vector<fs::path> stale;
   for (const auto& entry : fs::directory_iterator(out_dir_)) {
     const std::string name = entry.path().filename().string();
-    if (!entry.is_regular_file() || !std::regex_match(name, kShardName) ||
+    std::smatch m;
+    if (!entry.is_regular_file() || !std::regex_match(name, m, kShardName) || !written.count(m[1].str()) ||
         std::any_of(idx_.shards.begin(), idx_.shards.end(), [&](const auto& e) { return e.file == name; }))
       continue;
     try {

@@ -4,6 +4,7 @@
 
 #include <torch/types.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,8 @@ struct SplitData {
 // Writes a dataset shard by shard, so a converter holds one shard in memory at a time: shards go
 // to <split>-<i>-of-<n>.h5, the pixels of stats_split (the training split) are summed for the
 // per-channel mean/std, and finish() writes index.toml. Into a folder holding a dataset: its
-// index.toml is removed first, and finish() removes the shard files no new shard replaced.
+// index.toml is removed first, and finish() removes the shard files of the splits it wrote that
+// no new shard replaced (other splits' files stay, with a warning).
 class DatasetWriter {
  public:
   DatasetWriter(std::string out_dir, std::string name, std::string source,
@@ -44,6 +46,7 @@ class DatasetWriter {
     int64_t pixels = 0;
   };
   PixelSums stats_, all_;  // of stats_split, of every shard
+  std::set<std::string> replaced_splits_;  // the splits of an index.toml this one replaces
 };
 
 // Writes every split as `shards` files <split>-<i>-of-<n>.h5 into out_dir and the index with

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include "common/error.h"
 
@@ -78,22 +80,36 @@ void reuse_large_blocks(bool on) {
   mallopt(M_MMAP_MAX, on ? 0 : 65536);  // 65536: glibc's default
 }
 
-int allowed_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
-  return CPU_COUNT(&set);
+CpuShare cpu_share(const ProcessEnv& env) {
+  CpuShare share;
+  share.node_cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof mine, &mine) != 0)  // unknown: every CPU (and still collective)
+    for (int cpu = 0; cpu < std::min(share.node_cpus, CPU_SETSIZE); ++cpu) CPU_SET(cpu, &mine);
+  std::vector<cpu_set_t> masks(1, mine);  // every rank's on this node
+  if (env.mpi && env.local_size > 1) {
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    int n = 1;
+    MPI_Comm_size(node, &n);
+    masks.resize(n);
+    MPI_Allgather(&mine, sizeof mine, MPI_BYTE, masks.data(), sizeof mine, MPI_BYTE, node);
+    MPI_Comm_free(&node);
+  }
+  double mine_share = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    int holders = 0;
+    for (const auto& m : masks) holders += CPU_ISSET(cpu, &m) ? 1 : 0;
+    if (holders > 0) ++share.usable_cpus;
+    if (CPU_ISSET(cpu, &mine)) mine_share += 1.0 / holders;
+  }
+  share.threads = std::max(1, static_cast<int>(std::floor(mine_share + 1e-9)));
+  return share;
 }
 
 int set_cpu_threads(const ProcessEnv& env, int requested) {
-  int threads = requested;
-  if (threads <= 0) {
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    const int allowed = allowed_cpus();
-    // A rank the launcher bound to some CPUs (mpirun binds to a core at -np <= 2, to a socket
-    // above; srun --cpu-bind) runs on those; an unbound one shares the node with its neighbours.
-    threads = allowed > 0 && allowed < cores ? allowed : std::max(1, cores / std::max(1, env.local_size));
-  }
+  const int threads = requested > 0 ? requested : cpu_share(env).threads;
   set_thread_counts(threads);
   return threads;
 }

@@ -49,13 +49,20 @@ void configure_allocator();
 // mmap blocks: each large block fresh pages, unmapped at free). train.cpu_reuse_large_blocks.
 void reuse_large_blocks(bool on);
 
-// CPUs this process may run on (its affinity mask, which a launcher's binding narrows), or 0 when
-// unknown.
-int allowed_cpus();
+// This rank's fair share of the CPUs: each CPU of its affinity mask (which a launcher's binding or
+// the job's CPU set narrows) counts 1 / (the ranks on this node whose mask holds it). So two
+// unbound ranks on 16 cores get 8 each, ranks bound to a core (mpirun -np 2) 1, eight ranks bound
+// to two 16-core sockets 4, two ranks in a 4-CPU container 2. A collective of the node's ranks
+// when MPI runs with several of them there.
+struct CpuShare {
+  int threads = 1;      // the share, at least 1
+  int usable_cpus = 0;  // CPUs in any of the node's ranks' masks
+  int node_cpus = 0;    // CPUs of the node (std::thread::hardware_concurrency)
+};
+CpuShare cpu_share(const ProcessEnv& env);
 
-// Threads for torch intra-op, OpenMP and OpenBLAS. requested = 0 means the CPUs the rank is bound
-// to, or, unbound, cores on the node divided by ranks on the node (at least 1). Returns the number
-// set.
+// Threads for torch intra-op, OpenMP and OpenBLAS: requested, or (0) the rank's fair share of its
+// CPUs (cpu_share: a collective of the node's ranks). Returns the number set.
 int set_cpu_threads(const ProcessEnv& env, int requested);
 
 // Sets torch intra-op (and OpenMP) and OpenBLAS threads to `threads` (>= 1).

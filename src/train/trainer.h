@@ -115,6 +115,13 @@ class Trainer {
   // All ranks: BatchNorm statistics (and the EMA's averages of them) replaced by their mean over
   // ranks, before an evaluation or a checkpoint.
   void average_statistics();
+  // Every buffer's values, floating-point ones (BatchNorm statistics) and the others (counters)
+  // each in one flat tensor; restore_buffers() puts them back.
+  struct BufferSnapshot {
+    torch::Tensor floating, other;
+  };
+  BufferSnapshot snapshot_buffers() const;
+  void restore_buffers(const BufferSnapshot& s);
   // All ranks: waits for rank 0's writes; true when one failed since the last look (agreed).
   bool checkpoint_writes_failed();
   // Rank 0: the writer's error since the last look, noted for the result.
@@ -132,7 +139,6 @@ class Trainer {
   int64_t num_classes_ = 0;
   std::shared_ptr<Classifier> model_;
   NamedTensors params_, buffers_;
-  std::vector<torch::Tensor> buffers_before_;  // buffers_ before this step's forward passes
   NamedTensors trainable_;  // params_ less those frozen by model.freeze
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<Ema> ema_;           // train.ema_decay > 0

@@ -5,11 +5,15 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <sched.h>
+
 #include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <functional>
+#include <numeric>
 #include <system_error>
+#include <thread>
 
 #include "common/error.h"
 #include "common/exit_codes.h"
@@ -20,6 +24,7 @@
 #include "dist/gradient_reducer.h"
 #include "dist/nccl_communicator.h"
 #include "dist/param_sync.h"
+#include "dist/process_env.h"
 #include "models/registry.h"
 #include "train/device.h"
 #include "train/optimizer.h"
@@ -330,4 +335,39 @@ TEST(Agreement, NcclSetUpWithoutAGpuFailsOnEveryRankAlike) {
     EXPECT_EQ(f.exit_code, kExitUserError);
   }
   EXPECT_NO_THROW(agree(*comm, [] {}));  // the world communicator is still in step
+}
+
+TEST(CpuShare, EachCpuIsSplitAmongTheRanksThatMayUseIt) {
+  // train.threads = 0: every rank's mask whole (unbound), then each rank bound to one CPU (mpirun
+  // -np 2's default), then all in a one-CPU set: each CPU counts 1 / its holders.
+  auto comm = world();
+  ProcessEnv env;
+  env.rank = comm->rank(), env.size = env.local_size = comm->size(), env.mpi = true;
+  cpu_set_t saved;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  auto bind = [&](const std::vector<int>& to) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int c : to) CPU_SET(c, &set);
+    ASSERT_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+  };
+  // Every CPU of the node (the kernel keeps those of the job's CPU set): the same on every rank.
+  std::vector<int> all(std::thread::hardware_concurrency());
+  std::iota(all.begin(), all.end(), 0);
+  bind(all);
+  cpu_set_t widened;
+  ASSERT_EQ(sched_getaffinity(0, sizeof widened, &widened), 0);
+  all.clear();
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &widened)) all.push_back(c);
+  const int n = static_cast<int>(all.size());
+  EXPECT_EQ(cpu_share(env).threads, std::max(1, n / comm->size()));
+  EXPECT_EQ(cpu_share(env).usable_cpus, n);
+  bind({all[comm->rank() % n]});  // a CPU each, shared when ranks > CPUs
+  EXPECT_EQ(cpu_share(env).threads, 1);
+  EXPECT_EQ(cpu_share(env).usable_cpus, std::min(comm->size(), n));
+  bind({all[0]});  // one CPU for everyone: still one thread each
+  EXPECT_EQ(cpu_share(env).threads, 1);
+  EXPECT_EQ(cpu_share(env).usable_cpus, 1);
+  ASSERT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
 }

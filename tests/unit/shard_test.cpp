@@ -267,14 +267,14 @@ TEST(Shard, ConvertingIntoADatasetReplacesItWhole) {
   }
   EXPECT_NE(error_of([&] { read_index(dir.str()); }).find("index.toml"), std::string::npos);
   write_dataset(dir.str(), "toy", "unit test", kClasses, {make_split("train", 20, 2, 4)});
-  // The shards no new one replaced (the first dataset's, the stopped one's) are gone; the user's
-  // files stay.
+  // The train shards no new one replaced (the first dataset's, the stopped one's) are gone; the
+  // user's files and the shards of a split this conversion does not write (val) stay.
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(dir.str()))
     names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   EXPECT_EQ(names, (std::vector<std::string>{"index.toml", "notes.txt", "scan-00001-of-00002.h5",
                                              "train-00000-of-00002.h5",
-                                             "train-00001-of-00002.h5"}));
+                                             "train-00001-of-00002.h5", "val-00000-of-00001.h5"}));
   EXPECT_EQ(read_index(dir.str()).shards.size(), 2u);
 }
