@@ -5,6 +5,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <mpi.h>
 #include <sched.h>
 
 #include <cmath>
@@ -341,8 +342,13 @@ TEST(CpuShare, EachCpuIsSplitAmongTheRanksThatMayUseIt) {
   // train.threads = 0: every rank's mask whole (unbound), then each rank bound to one CPU (mpirun
   // -np 2's default), then all in a one-CPU set: each CPU counts 1 / its holders.
   auto comm = world();
-  ProcessEnv env;
-  env.rank = comm->rank(), env.size = env.local_size = comm->size(), env.mpi = true;
+  ProcessEnv env;  // the ranks of this node share its CPUs (the multi-node test runs 2 per node)
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &env.local_rank);
+  MPI_Comm_size(node, &env.local_size);
+  MPI_Comm_free(&node);
+  env.rank = comm->rank(), env.size = comm->size(), env.mpi = true;
   cpu_set_t saved;
   ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
   auto bind = [&](const std::vector<int>& to) {
@@ -361,11 +367,11 @@ TEST(CpuShare, EachCpuIsSplitAmongTheRanksThatMayUseIt) {
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &widened)) all.push_back(c);
   const int n = static_cast<int>(all.size());
-  EXPECT_EQ(cpu_share(env).threads, std::max(1, n / comm->size()));
+  EXPECT_EQ(cpu_share(env).threads, std::max(1, n / env.local_size));
   EXPECT_EQ(cpu_share(env).usable_cpus, n);
-  bind({all[comm->rank() % n]});  // a CPU each, shared when ranks > CPUs
+  bind({all[env.local_rank % n]});  // a CPU each, shared when the node's ranks > CPUs
   EXPECT_EQ(cpu_share(env).threads, 1);
-  EXPECT_EQ(cpu_share(env).usable_cpus, std::min(comm->size(), n));
+  EXPECT_EQ(cpu_share(env).usable_cpus, std::min(env.local_size, n));
   bind({all[0]});  // one CPU for everyone: still one thread each
   EXPECT_EQ(cpu_share(env).threads, 1);
   EXPECT_EQ(cpu_share(env).usable_cpus, 1);
