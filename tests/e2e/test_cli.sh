@@ -5,6 +5,17 @@ source "$(dirname "$0")/common.sh"
 for cmd in "trainer CONFIG.toml" "trainer eval" "trainer models" "trainer fewshot" "trainer checkpoint info" "--config-reference"; do
   expect_in "$WORK/help.txt" "$cmd"
 done
+# README's configuration reference is the code's: every key's row of --config-reference, as is.
+"$TRAINER" --config-reference > "$WORK/reference.txt"
+rows=0
+while IFS= read -r row; do
+  case "$row" in
+    '| `'*) grep -qxF -- "$row" "$SOURCE_DIR/README.md" || fail "README's configuration reference differs: $row"
+            rows=$((rows + 1)) ;;
+  esac
+done < "$WORK/reference.txt"
+[ "$rows" -ge 90 ] || fail "only $rows keys in trainer --config-reference"
+echo "README's configuration reference matches the code's ($rows keys)"
 # The listing measures every model (vit_h14 included) on the meta device: seconds, not minutes.
 start=$(date +%s)
 "$TRAINER" models > "$WORK/models.txt"
