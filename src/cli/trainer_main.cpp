@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <thread>
 
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/checkpointer.h"

@@ -19,6 +19,14 @@ namespace odyssey {
 
 namespace {
 bool launched_before_init = false;
+
+// This node's ranks (the shared-memory split, in world-rank order): a collective of every rank.
+// The caller frees it.
+MPI_Comm node_communicator() {
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  return node;
+}
 }  // namespace
 
 bool started_by_launcher() { return launched_before_init; }
@@ -46,8 +54,7 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &env_.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &env_.size);
   // Local rank from the shared-memory split: right under mpirun, srun and any mapping.
-  MPI_Comm node;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, env_.rank, MPI_INFO_NULL, &node);
+  MPI_Comm node = node_communicator();
   MPI_Comm_rank(node, &env_.local_rank);
   MPI_Comm_size(node, &env_.local_size);
   MPI_Comm_free(&node);
@@ -89,8 +96,7 @@ CpuShare cpu_share(const ProcessEnv& env) {
     for (int cpu = 0; cpu < std::min(share.node_cpus, CPU_SETSIZE); ++cpu) CPU_SET(cpu, &mine);
   std::vector<cpu_set_t> masks(1, mine);  // every rank's on this node
   if (env.mpi && env.local_size > 1) {
-    MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm node = node_communicator();
     int n = 1;
     MPI_Comm_size(node, &n);
     masks.resize(n);

@@ -8,7 +8,7 @@
 namespace odyssey {
 
 Ema::Ema(NamedTensors params, NamedTensors buffers, double decay, bool warmup)
-    : live_(std::move(params)), params_(live_.size()), decay_(decay), warmup_(warmup) {
+    : live_(std::move(params)), param_count_(live_.size()), decay_(decay), warmup_(warmup) {
   for (auto& b : buffers)
     if (b.second.is_floating_point()) live_.push_back(std::move(b));
   for (auto& [name, t] : live_) {
@@ -24,12 +24,12 @@ void Ema::reset() {
 
 void Ema::reset_buffers() {
   torch::NoGradGuard no_grad;
-  for (size_t i = params_; i < live_.size(); ++i) avg_[i].second.copy_(live_[i].second);
+  for (size_t i = param_count_; i < live_.size(); ++i) avg_[i].second.copy_(live_[i].second);
 }
 
 std::vector<torch::Tensor> Ema::buffers() const {
   std::vector<torch::Tensor> out;
-  for (size_t i = params_; i < avg_.size(); ++i) out.push_back(avg_[i].second);
+  for (size_t i = param_count_; i < avg_.size(); ++i) out.push_back(avg_[i].second);
   return out;
 }
 

@@ -34,13 +34,13 @@ class Ema {
   // "<name>" -> average, parameters first, then the averaged buffers (live tensors; copy_ into
   // them to load a checkpoint's /ema).
   const NamedTensors& state() const { return avg_; }
-  size_t parameter_count() const { return params_; }
+  size_t parameter_count() const { return param_count_; }
   // The buffers' averages (to average over ranks where the live buffers are).
   std::vector<torch::Tensor> buffers() const;
 
  private:
   NamedTensors live_, avg_;  // parameters, then floating-point buffers
-  size_t params_ = 0;
+  size_t param_count_ = 0;
   std::vector<torch::Tensor> spare_;
   double decay_;
   bool warmup_;

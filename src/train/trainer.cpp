@@ -53,6 +53,15 @@ auto with_context(const std::string& context, F&& fn) {
   }
 }
 
+// The buffers of one kind (floating-point or not) in one flat tensor (undefined when none).
+torch::Tensor concatenated(const NamedTensors& buffers, bool floating) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> flat;
+  for (const auto& [name, b] : buffers)
+    if (b.is_floating_point() == floating) flat.push_back(b.reshape(-1));
+  return flat.empty() ? torch::Tensor() : torch::cat(flat);
+}
+
 }  // namespace
 
 ShuffleOptions Trainer::shuffle_options() const {
@@ -321,8 +330,8 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   // finite: such a step is as non-finite as its loss.
   bool finite = std::isfinite(loss_value);
   if (finite) {
-    const auto now = snapshot_buffers();  // NaN/inf propagate into a sum (GradientReducer::finish)
-    finite = !now.floating.defined() || now.floating.sum().isfinite().item<bool>();
+    const auto now = floating_buffers();  // NaN/inf propagate into a sum (GradientReducer::finish)
+    finite = !now.defined() || now.sum().isfinite().item<bool>();
   }
   // All ranks: the mean gradient over the global batch, then one tiny all-reduce decides
   // together on stop requests and non-finite losses or gradients (a NaN/inf gradient with a
@@ -345,7 +354,6 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
     log::info("warning: non-finite loss, gradient or BatchNorm statistic at step {} (rank 0's loss "
               "{}): update skipped on every rank", state_.step + 1, loss_value);
     reducer_->zero_grad();
-    torch::NoGradGuard no_grad;
     restore_buffers(saved_buffers);
     return flags;
   }
@@ -523,14 +531,10 @@ void Trainer::end_of_epoch(bool last) {
   if (ckpt_due && last_saved_step_ != state_.step) checkpoint(/*buffers_averaged=*/true);
 }
 
+torch::Tensor Trainer::floating_buffers() const { return concatenated(buffers_, true); }
+
 Trainer::BufferSnapshot Trainer::snapshot_buffers() const {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> floating, other;
-  for (const auto& [name, b] : buffers_) (b.is_floating_point() ? floating : other).push_back(b.reshape(-1));
-  BufferSnapshot s;
-  if (!floating.empty()) s.floating = torch::cat(floating);
-  if (!other.empty()) s.other = torch::cat(other);
-  return s;
+  return {concatenated(buffers_, true), concatenated(buffers_, false)};
 }
 
 void Trainer::restore_buffers(const BufferSnapshot& s) {

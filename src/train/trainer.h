@@ -121,6 +121,7 @@ class Trainer {
     torch::Tensor floating, other;
   };
   BufferSnapshot snapshot_buffers() const;
+  torch::Tensor floating_buffers() const;  // the BatchNorm statistics in one flat tensor
   void restore_buffers(const BufferSnapshot& s);
   // All ranks: waits for rank 0's writes; true when one failed since the last look (agreed).
   bool checkpoint_writes_failed();
