@@ -271,10 +271,12 @@ void parse_run_args(int argc, char** argv, int first, std::string& config,
 }
 
 int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv& env) {
-  // Training: a stop signal from here on (SLURM preempting a job again while it is still loading
-  // its checkpoint) is kept for the first step, which stops with a checkpoint and exit 75 (a
-  // requeue), instead of ending the ranks mid-setup (exit 138: not requeued). A second Ctrl-C
-  // still ends the process at once. `trainer eval` keeps the signals' default action.
+  // Training: a stop signal from here on (SLURM preempting a job again while it is still reading
+  // its data or loading its checkpoint) is recorded instead of ending the ranks mid-setup (exit
+  // 138: not requeued): setup stops at its next agreement, or within the read of a split into
+  // memory, with exit 75 and nothing trained to save; from the first step on, a step stops with
+  // a checkpoint. A second Ctrl-C still ends the process at once. `trainer eval` keeps the
+  // signals' default action.
   if (!eval_only) arm_stop_signals();
   // One communicator for setup agreement and training: one ordered stream of collectives.
   std::unique_ptr<Communicator> comm = make_communicator("auto", env.mpi);

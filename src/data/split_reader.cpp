@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "common/error.h"
+#include "common/stop_request.h"
 
 namespace odyssey {
 
@@ -79,7 +80,14 @@ SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
   }
   if (size_ * h_ * w_ * c_ <= cache_bytes) {
     cache_ = torch::empty({size_, h_, w_, c_}, torch::kByte);
-    read_range(0, size_, cache_.data_ptr<uint8_t>());
+    // In pieces of about 64 MiB: a stop signal while a large split is read in (a job preempted
+    // during its setup) ends the read, not only the setup after it.
+    const int64_t sample_bytes = h_ * w_ * c_;
+    const int64_t piece = std::max<int64_t>(1, (int64_t{64} << 20) / std::max<int64_t>(1, sample_bytes));
+    for (int64_t first = 0; first < size_; first += piece) {
+      stop_if_requested();
+      read_range(first, std::min(piece, size_ - first), cache_.data_ptr<uint8_t>() + first * sample_bytes);
+    }
   }
 }
 

@@ -35,7 +35,6 @@ ControlFlags Coordinator::agree(const ControlFlags& local) {
 }
 
 namespace {
-std::atomic<int> g_signal{0};
 std::atomic<bool> g_armed{false};
 
 // A stop signal on any thread: before arm_stop_signals(), what the default action would do
@@ -53,8 +52,8 @@ void take_stop_signal(int sig) {
     pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
     return;
   }
-  if (sig == SIGINT && g_signal.load() == SIGINT) std::_Exit(130);  // second Ctrl-C: now
-  g_signal.store(sig);
+  if (sig == SIGINT && stop_signal() == SIGINT) std::_Exit(130);  // second Ctrl-C: now
+  record_stop_signal(sig);
 }
 
 extern "C" void on_stop_signal(int sig) { take_stop_signal(sig); }
@@ -97,7 +96,5 @@ void arm_stop_signals() {
   install_handler();  // again: MPI_Init may have installed its own since
   g_armed.store(true);
 }
-
-int stop_signal() { return g_signal.load(); }
 
 }  // namespace odyssey

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "common/stop_request.h"  // stop_signal()
 #include "dist/communicator.h"
 
 namespace odyssey {
@@ -39,11 +40,11 @@ class Coordinator {
 // checkpoint. route_stop_signals(), first thing in main() before any thread starts, blocks the
 // three signals in the calling thread, so every thread started later (MPI's, OpenMP's, the
 // loader's, the reducer's) inherits the block, and takes them with sigwait() in a thread of its
-// own. Until arm_stop_signals() (training arms it after MPI_Init, so a signal during setup
-// waits for the first step) a stop signal ends the process as its default action
-// would.
+// own. Until arm_stop_signals() (training arms it right after MPI_Init) a stop signal ends the
+// process as its default action would; from then on it is recorded (common/stop_request.h):
+// setup stops at its next agreement with exit 75 and nothing to save, training at its next step
+// with a checkpoint.
 void route_stop_signals();
-void arm_stop_signals();  // from here on, stop signals set the flag (calls route_stop_signals())
-int stop_signal();        // the signal received, 0 if none
+void arm_stop_signals();  // from here on, stop signals are recorded (calls route_stop_signals())
 
 }  // namespace odyssey

@@ -322,6 +322,33 @@ TEST(Agreement, AFailureOnOneRankEndsSetupOnEveryRank) {
   }
 }
 
+TEST(Agreement, AStopSignalDuringSetupEndsItOnEveryRankWithExit75UnlessARankFailed) {
+  // Training's setup told to stop (StopRequested from a long read, or a signal recorded by the
+  // step's end) leaves every rank with exit 75 and nothing trained; an error elsewhere wins.
+  auto comm = world();
+  const int stopping = comm->size() - 1;
+  try {
+    agree(*comm, [&] {
+      if (comm->rank() == stopping) throw StopRequested(SIGUSR1);
+    });
+    FAIL() << "every rank must throw";
+  } catch (const AgreedFailure& f) {
+    EXPECT_EQ(f.rank, stopping);
+    EXPECT_EQ(f.exit_code, kExitPreempted);
+  }
+  if (comm->size() < 2) return;
+  try {  // the stop on the lower rank, the error on the higher: the error decides
+    agree(*comm, [&] {
+      if (comm->rank() == 0) throw StopRequested(SIGTERM);
+      if (comm->rank() == stopping) throw Error("shard x.h5 is broken", "", __FILE__, __LINE__);
+    });
+    FAIL() << "every rank must throw";
+  } catch (const AgreedFailure& f) {
+    EXPECT_EQ(f.rank, stopping);
+    EXPECT_EQ(f.exit_code, kExitUserError);
+  }
+}
+
 TEST(Agreement, NcclSetUpWithoutAGpuFailsOnEveryRankAlike) {
   // The NCCL communicator's local steps (a GPU, its device, rank 0's unique id) are agreed before
   // the id's broadcast: every rank leaves with the lowest failing rank's verdict, none waits.

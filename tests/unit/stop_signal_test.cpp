@@ -14,8 +14,14 @@
 
 #include <unistd.h>
 
+#include "common/exit_codes.h"
+#include "data/convert.h"
+#include "data/split_reader.h"
+#include "dist/agreement.h"
+#include "dist/communicator.h"
 #include "dist/coordinator.h"
 #include "models/cpu_gemm.h"
+#include "test_util.h"
 
 using namespace odyssey;
 
@@ -71,4 +77,42 @@ TEST(StopSignals, SignalsDuringOneDnnProductsLeaveTheHeapIntact) {
   EXPECT_GT(products, 100);
   EXPECT_LT(worst, 1e-5);
   EXPECT_EQ(stop_signal(), SIGUSR1);
+  record_stop_signal(0);  // for the tests after this one, where they share the process
+}
+
+TEST(StopSignals, ASignalDuringSetupEndsItWithExit75AndEndsAReadIntoMemory) {
+  // A job preempted while it reads its data or loads its checkpoint: the signal, recorded once
+  // training armed it, ends setup at its next agreement (every rank exit 75) and the read of a
+  // split into memory where it is; streaming readers open as before.
+  odyssey::testing::TempDir dir;
+  torch::manual_seed(0);
+  write_dataset(dir.str(), "toy", "unit test", {"a", "b"},
+                {{"train", torch::randint(0, 256, {40, 4, 4, 1}, torch::kByte),
+                  torch::randint(0, 2, {40}, torch::kLong), 2}});
+  const DatasetIndex index = read_index(dir.str());
+  auto comm = make_communicator("single", false);
+  route_stop_signals();
+  arm_stop_signals();
+  EXPECT_NO_THROW(agree(*comm, [] {}));
+  EXPECT_TRUE(SplitReader(dir.str(), index, "train", 0, int64_t{1} << 20).cached());
+  kill(getpid(), SIGUSR1);  // taken by the signal thread
+  for (int i = 0; i < 5000 && stop_signal() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(stop_signal(), SIGUSR1);
+  bool ran = false;
+  try {
+    agree(*comm, [&] { ran = true; });
+    ADD_FAILURE() << "setup must stop";
+  } catch (const AgreedFailure& f) {
+    EXPECT_EQ(f.exit_code, kExitPreempted);
+  }
+  EXPECT_TRUE(ran);  // the step itself runs: the stop comes at its end
+  try {
+    SplitReader(dir.str(), index, "train", 0, int64_t{1} << 20);
+    ADD_FAILURE() << "the read into memory must stop";
+  } catch (const StopRequested& s) {
+    EXPECT_EQ(s.signal, SIGUSR1);
+  }
+  EXPECT_EQ(SplitReader(dir.str(), index, "train", 0, 0).size(), 40);  // streaming: nothing read yet
+  record_stop_signal(0);
+  EXPECT_NO_THROW(agree(*comm, [] {}));
 }
