@@ -11,8 +11,15 @@ namespace {
 
 constexpr int64_t kCalibrationBins = 15;
 
-// Enough resolution for exact-looking AP with few classes, bounded memory with many.
-int64_t bins_for(int64_t k) { return std::clamp<int64_t>(100000 / std::max<int64_t>(1, k), 100, 1000); }
+// Score bins for AP: equal widths in the softmax score's log-odds over [-kLogOdds, kLogOdds]
+// (probabilities 1.4e-11 to 1 - 1.4e-11), so the near-0 scores of a trained model's negatives and
+// of its hard positives, and the near-1 scores of its easy ones, keep their order (bins equal in
+// the probability put every score below 1/bins in one, tied). 2,000 bins up to 100 classes
+// (0.025 in log-odds), fewer with more classes for bounded memory (200 at 1,000: 0.25, a ratio of
+// 1.28 in odds), 100 at 2,000 and more. Only the bins' order matters to AP: a histogram of an
+// older file (equal widths in the probability) reads back as it was.
+constexpr double kLogOdds = 25;
+int64_t bins_for(int64_t k) { return std::clamp<int64_t>(200000 / std::max<int64_t>(1, k), 100, 2000); }
 
 std::vector<double> to_vector(const torch::Tensor& t) {
   auto c = t.to(torch::kCPU).to(torch::kDouble).contiguous();
@@ -77,8 +84,10 @@ void ClassificationCounts::add(const torch::Tensor& logits_in, const torch::Tens
   confusion_.view({-1}).index_add_(0, labels * k_ + pred, torch::ones_like(labels));
   if (!detailed()) return;
   const int64_t n = logits.size(0);
-  auto probs = torch::softmax(logits.to(torch::kDouble), 1);  // [B, K]
-  auto bin = (probs * bins_).floor().to(torch::kLong).clamp_(0, bins_ - 1);
+  auto log_probs = torch::log_softmax(logits.to(torch::kDouble), 1);  // [B, K]
+  auto probs = log_probs.exp();
+  auto log_odds = (log_probs - torch::log1p(-probs)).clamp_(-kLogOdds, kLogOdds);  // +-inf too
+  auto bin = ((log_odds + kLogOdds) * (bins_ / (2 * kLogOdds))).floor().to(torch::kLong).clamp_(0, bins_ - 1);
   auto positive = torch::zeros({n, k_}, longs);
   positive.scatter_(1, labels.unsqueeze(1), 1);
   auto cls = torch::arange(k_, longs).unsqueeze(0).expand({n, k_});
@@ -139,10 +148,13 @@ std::vector<int64_t> ClassificationCounts::support() const {
   return std::vector<int64_t>(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + k_);
 }
 
-double ClassificationCounts::macro_f1() const { return mean_where(per_class_f1(), support()); }
+// Both over the classes present in the labels or the predictions (sklearn's f1_score and
+// jaccard_score with average="macro"): a class predicted but never in the labels counts, at 0.
+double ClassificationCounts::macro_f1() const {
+  return mean_where(per_class_f1(), to_vector(confusion_.sum(1) + confusion_.sum(0)));
+}
 
 double ClassificationCounts::mean_iou() const {
-  // Classes present in the labels or the predictions.
   return mean_where(per_class_iou(), to_vector(confusion_.sum(1) + confusion_.sum(0)));
 }
 

@@ -447,9 +447,17 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     return (cfg_.train.max_steps > 0 && schedule_step() >= cfg_.train.max_steps) ||
            (cfg_.train.stop_at_step > 0 && state_.step >= cfg_.train.stop_at_step);
   };
+  // A log window: its steps' counts, the images they took (every rank's), its time (epoch ends,
+  // whose evaluation and checkpoint are not training, left out) and the loader's waits.
   ClassificationCounts window(num_classes_, /*detailed=*/false, device_);
+  int64_t window_images = 0;
   auto t_window = Clock::now();
   double wait_window = 0;
+  auto end_epoch = [&](bool last) {  // all ranks; rank 0 writes
+    const auto t = Clock::now();
+    end_of_epoch(last);
+    t_window += Clock::now() - t;
+  };
   while (state_.epoch < cfg_.train.epochs) {
     if (step_limit()) return StopReason::kStepLimit;
     EpochPlan plan(train_->size(), cfg_.train.batch_size, comm_.size(), comm_.rank(),
@@ -458,7 +466,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
       next_epoch();
       // Its end (evaluation, checkpoint) is due, unless the stop evaluated this step already
       // (train.stop_at_step does; a signal does not).
-      if (last_eval_step_ < state_.step) end_of_epoch(state_.epoch >= cfg_.train.epochs);
+      if (last_eval_step_ < state_.step) end_epoch(state_.epoch >= cfg_.train.epochs);
       continue;
     }
     Loader loader(
@@ -476,6 +484,7 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
       }
       state_.step += 1;
       state_.samples_seen += plan.global_batch();
+      window_images += plan.global_batch();
       // The data cursor: the next step of this epoch, or step 0 of the next.
       state_.step_in_epoch = batch->step + 1;
       if (state_.step_in_epoch == plan.steps()) next_epoch();
@@ -489,16 +498,17 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
       if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) checkpoint();  // all ranks
       wait_window += loader.wait_seconds() - waited;
       waited = loader.wait_seconds();
-      if (progress_bar_) draw_progress_bar(last_loss_, window, seconds_since(t_window));
+      if (progress_bar_) draw_progress_bar(last_loss_, window_images, seconds_since(t_window));
       if (state_.step % cfg_.train.log_every == 0) {  // all ranks (one small all-reduce)
-        report_progress(window, seconds_since(t_window), wait_window);
+        report_progress(window, window_images, seconds_since(t_window), wait_window);
         window = ClassificationCounts(num_classes_, /*detailed=*/false, device_);
+        window_images = 0;
         t_window = Clock::now();
         wait_window = 0;
       }
       if ((limit = step_limit())) break;
     }
-    end_of_epoch(limit || state_.epoch >= cfg_.train.epochs);  // all ranks; rank 0 writes
+    end_epoch(limit || state_.epoch >= cfg_.train.epochs);
     if (limit) return StopReason::kStepLimit;
   }
   return StopReason::kDone;

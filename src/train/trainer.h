@@ -92,7 +92,9 @@ class Trainer {
   ControlFlags train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
                           ClassificationCounts* window);
   void end_of_epoch(bool last);
-  void report_progress(ClassificationCounts& window, double measured_s, double data_wait_s);
+  // images: the global batches the window's steps took, skipped updates included (their
+  // forward and backward ran); measured_s: its time, epoch ends left out.
+  void report_progress(ClassificationCounts& window, int64_t images, double measured_s, double data_wait_s);
   // Logs an evaluation; rank 0 records it in the metrics files unless `record` is false.
   void report_eval(const ClassificationCounts& counts, bool record = true);
   // Rank 0: this run folder's metrics.csv holds an evaluation after the current step, of the same
@@ -109,7 +111,7 @@ class Trainer {
   // The columns of metrics.csv (train and eval records share them; empty where not applicable).
   static const std::vector<std::string>& metrics_csv_columns();
   // Rank 0, on a terminal: redraws the progress bar (at most a few times a second).
-  void draw_progress_bar(double loss, const ClassificationCounts& window, double window_s);
+  void draw_progress_bar(double loss, int64_t images, double window_s);
   // All ranks: BatchNorm statistics averaged, then rank 0 hands the state to the writer.
   void checkpoint(bool buffers_averaged = false);
   // All ranks: BatchNorm statistics (and the EMA's averages of them) replaced by their mean over

@@ -91,7 +91,8 @@ const std::vector<std::string>& Trainer::metrics_csv_columns() {
   return c;
 }
 
-void Trainer::report_progress(ClassificationCounts& window, double measured_s, double data_wait_s) {
+void Trainer::report_progress(ClassificationCounts& window, int64_t images, double measured_s,
+                              double data_wait_s) {
   // The window's own all-reduce belongs to it: a stall there (a network outage) is time spent
   // waiting for collectives, not time between windows.
   const auto t_reduce = Clock::now();
@@ -101,7 +102,7 @@ void Trainer::report_progress(ClassificationCounts& window, double measured_s, d
   const double window_s = measured_s + reduce_s;
   const double lr = lr_at(cfg_.schedule, peak_lr_, std::max<int64_t>(0, schedule_step() - 1),
                           warmup_steps_, total_steps_, steps_per_epoch_);
-  const double ips = window.count() / std::max(1e-9, window_s);
+  const double ips = images / std::max(1e-9, window_s);
   const double tflops = ips / comm_.size() * train_flops_per_image_ * 1e-12;  // per rank
   const double mfu = cfg_.metrics.peak_tflops > 0 ? tflops / cfg_.metrics.peak_tflops : 0;
   const double eta = (total_steps_ - schedule_step()) * cfg_.train.batch_size * comm_.size() / std::max(1e-9, ips);
@@ -146,15 +147,12 @@ void Trainer::report_progress(ClassificationCounts& window, double measured_s, d
   comm_wait_s_ = comm_busy_s_ = 0;
 }
 
-void Trainer::draw_progress_bar(double loss, const ClassificationCounts& window, double window_s) {
+void Trainer::draw_progress_bar(double loss, int64_t images, double window_s) {
   if (std::chrono::duration<double>(Clock::now() - bar_drawn_).count() < 0.25 &&
       schedule_step() < total_steps_)
     return;
   bar_drawn_ = Clock::now();
-  // Read only when drawn: on a GPU the window's count is a device read. This rank's window, not
-  // yet summed over ranks (that is the progress line's collective): every rank takes the same
-  // batches, so the job's rate is this rank's times the world size.
-  const double images_per_s = window.count() * comm_.size() / std::max(1e-9, window_s);
+  const double images_per_s = images / std::max(1e-9, window_s);
   constexpr int kWidth = 24;
   const double done = static_cast<double>(schedule_step()) / std::max<int64_t>(1, total_steps_);
   const int filled = static_cast<int>(done * kWidth);

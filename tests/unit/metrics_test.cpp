@@ -79,6 +79,29 @@ TEST(Metrics, AveragePrecisionAndPrCurveByHand) {
   EXPECT_DOUBLE_EQ(pr[4].precision, 0.4);
 }
 
+TEST(Metrics, MacroF1CountsAClassPredictedButNeverInTheLabels) {
+  // Labels 0 0 1 1, predictions 0 0 1 2: F1 1, 2/3 and 0 (class 2, predicted only), as sklearn's
+  // f1_score(average="macro") averages them; it was the mean over the labels' classes, 5/6.
+  ClassificationCounts c(3, /*detailed=*/false);
+  auto logits = torch::zeros({4, 3});
+  for (auto [i, k] : {std::pair{0, 0}, {1, 0}, {2, 1}, {3, 2}}) logits[i][k] = 5;
+  c.add(logits, torch::tensor({0, 0, 1, 1}, torch::kLong));
+  EXPECT_NEAR(c.macro_f1(), (1 + 2.0 / 3 + 0) / 3, 1e-12);
+}
+
+TEST(Metrics, AveragePrecisionKeepsTheOrderOfSmallScoresAmongManyClasses) {
+  // 1,000 classes: class 0's one positive scores 1e-4, its three negatives ~3e-7. Bins equal in
+  // the probability (0.01 wide here) tied all four (AP 1/4); equal in the log-odds, the positive
+  // ranks first, as sklearn's average_precision_score has it.
+  ClassificationCounts c(1000, /*detailed=*/true);
+  auto logits = torch::zeros({4, 1000});
+  logits[0][0] = std::log(1e-4 * 999 / (1 - 1e-4));
+  for (int i = 1; i < 4; ++i) logits[i][0] = -5, logits[i][1] = 10;
+  c.add(logits, torch::tensor({0, 1, 1, 1}, torch::kLong));
+  EXPECT_NEAR(c.average_precision(0), 1.0, 1e-12);
+  EXPECT_NEAR(c.average_precision(1), 1.0, 1e-12);
+}
+
 TEST(Metrics, ExpectedCalibrationErrorByHand) {
   auto c = worked_example();
   // 15 bins: {.70 ok, .70 ok} -> |1 - .7| x 2/5; .58 wrong -> .58/5; .82 ok -> .18/5; .50 wrong -> .5/5.
