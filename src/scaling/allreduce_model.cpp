@@ -9,9 +9,11 @@ namespace odyssey::scaling {
 
 namespace {
 
-int ceil_log2(int n) {
+// floor(log2 n): the depth of a binary tree over n nodes, as NCCL's tuning model counts the
+// tree's inter-node steps (log2i in src/graph/tuning.cc).
+int floor_log2(int n) {
   int k = 0;
-  while ((1 << k) < n) ++k;
+  while (n >>= 1) ++k;
   return k;
 }
 
@@ -61,7 +63,7 @@ double tree_allreduce_s(double bytes, const Cluster& c, int ranks) {
   const Placement pl = place(c, ranks);
   if (pl.ranks == 1) return 0;
   const Link intra = oversubscribed(c, pl.per_node);
-  const double latency = 2 * ((pl.per_node - 1) * intra.alpha_s + ceil_log2(pl.nodes) * c.inter.alpha_s);
+  const double latency = 2 * ((pl.per_node - 1) * intra.alpha_s + floor_log2(pl.nodes) * c.inter.alpha_s);
   return latency + 2 * bytes * flat_beta(intra, c, pl) / kTreeBandwidthFactor;
 }
 
@@ -76,7 +78,7 @@ double hierarchical_allreduce_s(double bytes, const Cluster& c, int ranks) {
   // g all-reduces of bytes / g across the nodes at once, sharing the node's NICs: each sees
   // 1 / g of the node's bandwidth, so bytes / g at g x node_beta costs bytes x node_beta.
   const double ring = 2 * (n - 1) * c.inter.alpha_s + 2.0 * (n - 1) / n * bytes * node_beta(c);
-  const double tree = 2 * ceil_log2(n) * c.inter.alpha_s + 2 * bytes * node_beta(c) / kTreeBandwidthFactor;
+  const double tree = 2 * floor_log2(n) * c.inter.alpha_s + 2 * bytes * node_beta(c) / kTreeBandwidthFactor;
   return in_node + std::min(ring, tree);
 }
 

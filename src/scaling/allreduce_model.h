@@ -6,7 +6,7 @@
 //
 //   ring  one node:   2(p-1) a_i                               + 2(p-1)/p S beta_i
 //         n nodes:    (2(p-1) - 2n) a_i + 2n a_e               + 2(p-1)/p S beta
-//   tree              2((g-1) a_i + ceil(log2 n) a_e)          + 2 S beta / 0.92
+//   tree              2((g-1) a_i + floor(log2 n) a_e)         + 2 S beta / 0.92
 //   hierarchical      reduce-scatter in the node, all-reduce of S/g across the nodes (g such
 //                     all-reduces share the node's NICs; ring or tree, whichever is faster),
 //                     all-gather in the node:

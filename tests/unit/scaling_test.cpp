@@ -74,6 +74,9 @@ TEST(AllreduceModel, RingAndTreeAcrossNodes) {
   // hierarchical: in the node 2 (7 x 1 us + 7/8 x 8 MB / 100 GB/s) = 154 us; across the nodes the
   // ring 2*7 x 10 us + 2*7/8 x 8 MB / 40 GB/s = 490 us beats the tree (60 us + 434.8 us).
   EXPECT_NEAR(hierarchical_allreduce_s(8e6, c, 64), 154e-6 + 490e-6, 1e-12);
+  // 6 nodes (48 ranks): NCCL's tree counts floor(log2 6) = 2 steps across nodes, a binary tree's
+  // depth: 2 (7 x 1 us + 2 x 10 us) = 54 us (ceil gave 3: 74 us).
+  EXPECT_NEAR(tree_allreduce_s(8e6, c, 48), 54e-6 + 400e-6 / 0.92, 1e-12);
 }
 
 TEST(AllreduceModel, OneRankCostsNothing) {
