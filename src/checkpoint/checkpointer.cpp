@@ -1,9 +1,11 @@
 #include "checkpoint/checkpointer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include "common/error.h"
@@ -159,19 +161,30 @@ std::optional<std::string> Checkpointer::resolve(const std::string& resume) cons
     return checkpoint_file(resume);  // a run folder or its `latest` too
   }
   const auto all = list_checkpoints(run_dir_);
-  std::string why;
-  for (const auto& path : all) {
-    std::string reason;
+  auto read_error = [](const std::string& path) -> std::string {  // empty: it loads
     try {
       read_checkpoint(path);
-      return path;
+      return {};
     } catch (const Error& e) {
-      reason = e.message();
+      return e.message();
     } catch (const std::exception& e) {  // e.g. LibTorch's, for dimensions no tensor can have
-      reason = std::string(e.what());
-      reason = reason.substr(0, reason.find('\n'));  // no backtrace
+      std::string reason = e.what();
+      return reason.substr(0, reason.find('\n'));  // no backtrace
     }
-    log::warn("skipping damaged checkpoint {}: {}", path, reason);
+  };
+  std::string why;
+  for (const auto& path : all) {
+    // Read again before passing over it: a network filesystem's passing I/O error (a stale
+    // handle at a requeue) is not damage, and falling back would roll the run back (the newer
+    // checkpoints set aside). Damage fails every time, for 1.5 s in all.
+    std::string reason = read_error(path);
+    for (int wait_ms : {500, 1000}) {
+      if (reason.empty()) return path;
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+      reason = read_error(path);
+    }
+    if (reason.empty()) return path;
+    log::warn("skipping damaged checkpoint {} (3 reads failed): {}", path, reason);
     why += "\n  " + fs::path(path).filename().string() + ": " + reason;
   }
   // Checkpoints that all fail to load (another build's format, a filesystem error, damage) are

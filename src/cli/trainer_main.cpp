@@ -377,6 +377,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
     // join).
     log::error("{}", e.what());
     log::err().flush();
+    trainer->finish_checkpoint_writes();  // rank 0: the write in flight completes first
     if (env.size > 1) MPI_Abort(MPI_COMM_WORLD, kExitRuntime);
     return kExitRuntime;
   }

@@ -407,7 +407,11 @@ TrainResult Trainer::run() {
   r.skipped_steps = skipped_steps_;
   r.checkpoint_error = checkpoint_error_;
   r.checkpoint_failed = last_write_failed || why == StopReason::kCheckpointFailed;
-  if (writer_) r.last_checkpoint = writer_->last_path();
+  // The newest complete checkpoint, on every rank (only rank 0 writes), so every rank takes the
+  // same exit: this start's last written, else the one it resumed from.
+  r.last_checkpoint = writer_ ? writer_->last_path() : "";
+  if (r.last_checkpoint.empty()) r.last_checkpoint = resume_path_;
+  comm_.broadcast(r.last_checkpoint, 0);
   if (comm_.rank() == 0) {
     log::clear_status();
     if (cfg_.metrics.report) {  // rank 0 only
@@ -538,7 +542,7 @@ void Trainer::end_of_epoch(bool last) {
   }
   const int64_t every = cfg_.checkpoint.every_epochs;
   const bool ckpt_due = last || (every > 0 && state_.step_in_epoch == 0 && epochs_done % every == 0);
-  if (ckpt_due && last_saved_step_ != state_.step) checkpoint(/*buffers_averaged=*/true);
+  if (ckpt_due && !saved_this_step(/*written=*/last)) checkpoint(/*buffers_averaged=*/true);
 }
 
 torch::Tensor Trainer::floating_buffers() const { return concatenated(buffers_, true); }

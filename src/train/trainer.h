@@ -68,6 +68,9 @@ class Trainer {
 
   // Trains to the end (all epochs or train.max_steps), evaluates, checkpoints.
   TrainResult run();
+  // Rank 0, leaving on an error of its own: lets the checkpoint write in flight (async) finish
+  // before the job is aborted, rather than leave a .tmp file and lose that checkpoint.
+  void finish_checkpoint_writes() noexcept;
 
   // Evaluates the current model (its EMA weights when on) on the eval split (all ranks; counts
   // summed on every rank).
@@ -126,6 +129,10 @@ class Trainer {
   torch::Tensor floating_buffers() const;  // the BatchNorm statistics in one flat tensor
   void restore_buffers(const BufferSnapshot& s);
   // All ranks: waits for rank 0's writes; true when one failed since the last look (agreed).
+  // All ranks: whether this step's checkpoint was handed over; with `written`, also whether its
+  // write succeeded (rank 0 waits for it; a failed one then counts as not saved, so the run's
+  // last checkpoint is tried again instead of skipped as done).
+  bool saved_this_step(bool written);
   bool checkpoint_writes_failed();
   // Rank 0: the writer's error since the last look, noted for the result.
   bool take_checkpoint_error();

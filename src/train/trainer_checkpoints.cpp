@@ -115,7 +115,7 @@ void Trainer::log_config_changes(const std::string& stored_toml, const std::stri
 void Trainer::save_stop_checkpoint(StopReason why, int signal) {
   // All ranks agreed to stop at this step: save it and leave without evaluating. The others wait
   // for rank 0's write in the barrier below, so the watchdog allows it the longer limit.
-  if (last_saved_step_ != state_.step) checkpoint();
+  if (!saved_this_step(/*written=*/true)) checkpoint();
   comm_.set_timeout(cfg_.dist.first_timeout_s);  // after checkpoint(), which restores the limit
   if (writer_) writer_->wait();
   if (why == StopReason::kSignal)
@@ -153,6 +153,30 @@ bool Trainer::take_checkpoint_error() {
   auto e = writer_->take_error();
   if (e) checkpoint_error_ = *e;
   return e.has_value();
+}
+
+bool Trainer::saved_this_step(bool written) {
+  if (last_saved_step_ != state_.step) return false;  // alike on every rank
+  if (!written) return true;
+  comm_.set_timeout(cfg_.dist.first_timeout_s);  // the others wait while rank 0 finishes writing
+  bool failed = false;
+  if (writer_) {
+    writer_->wait();
+    failed = take_checkpoint_error();
+    if (failed)
+      log::info("the checkpoint of step {} failed ({}): writing it again", state_.step, checkpoint_error_);
+  }
+  const bool ok = comm_.allreduce_min(failed ? 0 : 1) == 1;  // all ranks
+  if (!timeout_relaxed_) comm_.set_timeout(cfg_.dist.timeout_s);
+  return ok;
+}
+
+void Trainer::finish_checkpoint_writes() noexcept {
+  if (!writer_) return;
+  try {
+    writer_->wait();
+  } catch (...) {  // leaving anyway
+  }
 }
 
 bool Trainer::checkpoint_writes_failed() {

@@ -50,3 +50,17 @@ expect_in "$log" "continuing after a failed checkpoint"
 expect_in "$log" "warning: some checkpoints could not be written"
 "$TRAINER" checkpoint info "$mnt/ro/$(cat "$mnt/ro/latest")" > /dev/null || fail "final checkpoint"
 expect_in "$mnt/ro/latest" "ckpt-step0000000300.h5"
+
+# 3. The run's last checkpoint fails with on_error = "continue": it is written again before the run
+# ends (the end of the run took it as done and never retried it) and, the disk still full, the run
+# ends with exit 3 naming the newest complete checkpoint.
+umount "$mnt"
+mount -t tmpfs -o size=1300k tmpfs "$mnt"
+rc=0
+small_run 2 last "${common[@]}" train.max_steps=20 checkpoint.every_steps=10 checkpoint.keep_last=1 \
+  checkpoint.on_error=continue > "$WORK/last.txt" 2>&1 || rc=$?
+[ $rc -eq 3 ] || { cat "$WORK/last.txt"; fail "last checkpoint failing: exit $rc, expected 3"; }
+expect_in "$WORK/last.txt" "the checkpoint of step 20 failed"
+expect_in "$WORK/last.txt" "writing it again"
+expect_in "$WORK/last.txt" "The newest complete checkpoint is $mnt/last/ckpt-step0000000010.h5"
+echo "ok: a failed last checkpoint is written again before the run ends"

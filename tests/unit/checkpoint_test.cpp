@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "checkpoint/async_writer.h"
 #include "checkpoint/checkpointer.h"
@@ -186,6 +188,26 @@ TEST(Checkpointer, LatestRetentionAndFallbackPastDamage) {
   EXPECT_NE(e.find("run folder '" + dir.str() + "' holds 2 checkpoint(s) and none loads"), std::string::npos) << e;
   EXPECT_NE(e.find("\n  ckpt-step0000000030.h5: "), std::string::npos) << e;
   EXPECT_NE(e.find("\n  ckpt-step0000000020.h5: "), std::string::npos) << e;
+}
+
+TEST(Checkpointer, AReadThatFailsOnceIsTriedAgainBeforeFallingBack) {
+  // The newest checkpoint unreadable for a moment (a network filesystem's passing error at a
+  // requeue): resume takes it once it reads, instead of rolling the run back to the one before.
+  TempDir dir;
+  Trained run("tiny_cnn", 10);
+  Checkpointer ck(dir.str(), /*keep_last=*/2);
+  for (int64_t step : {10, 20}) ck.save(make(step, *run.model, *run.opt));
+  const auto newest = dir / "ckpt-step0000000020.h5";
+  std::filesystem::copy_file(newest, dir / "whole.bak");
+  std::filesystem::resize_file(newest, 100);
+  std::thread mend([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::filesystem::copy_file(dir / "whole.bak", dir / "mended.tmp");
+    std::filesystem::rename(dir / "mended.tmp", newest);
+  });
+  const auto chosen = ck.resolve("auto");
+  mend.join();
+  EXPECT_EQ(chosen, newest);
 }
 
 TEST(Checkpointer, KeepEveryKeepsMultiplesBeyondKeepLast) {
