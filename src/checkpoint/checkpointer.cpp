@@ -81,11 +81,16 @@ std::string Checkpointer::save(const CheckpointData& data) {
                 static_cast<long long>(data.trainer.step));
   std::string path = (fs::path(run_dir_) / name).string();
   write_checkpoint(path, data);
-  // `latest` names the newest complete checkpoint; replaced atomically and durably.
+  // `latest` names the newest complete checkpoint; replaced atomically and durably. The
+  // checkpoint is complete without it (train.resume = "auto" lists the files): a pointer that
+  // cannot be replaced is a warning, and retention waits (the previous checkpoint, which
+  // `latest` still names, stays).
   try {
     write_text_atomically((fs::path(run_dir_) / "latest").string(), std::string(name) + "\n");
   } catch (const Error& e) {
-    ODY_FAIL(e.message() + " (checkpoint " + path + " is complete)", e.hint());
+    log::warn("checkpoint {} is complete, but 'latest' still names the previous one: {}; old "
+              "checkpoints are kept until it can be replaced", path, e.message());
+    return path;
   }
   std::error_code ec;
   if (keep_last_ > 0) {

@@ -24,7 +24,8 @@ class Checkpointer {
   // Writes ckpt-step<step>.h5 complete or not at all, then points `latest` at it, then deletes
   // the oldest beyond keep_last (except keep_every's). Returns the path. On failure (disk full,
   // folder not writable) throws with nothing half-written left behind; earlier checkpoints and
-  // `latest` are untouched.
+  // `latest` are untouched. A complete checkpoint whose `latest` cannot be replaced is returned
+  // (warned; no retention, so the one `latest` names stays).
   std::string save(const CheckpointData& data);
 
   // The checkpoint to resume from for train.resume: "none" -> nullopt, but an error when the

@@ -210,6 +210,19 @@ TEST(Checkpointer, AReadThatFailsOnceIsTriedAgainBeforeFallingBack) {
   EXPECT_EQ(chosen, newest);
 }
 
+TEST(Checkpointer, ACompleteCheckpointWhoseLatestCannotBeReplacedIsKeptWithTheOneBefore) {
+  TempDir dir;
+  Trained run("tiny_cnn", 10);
+  Checkpointer ck(dir.str(), /*keep_last=*/1);
+  ck.save(make(10, *run.model, *run.opt));
+  // `latest` a non-empty folder: renaming the new pointer over it fails.
+  std::filesystem::remove(dir / "latest");
+  std::filesystem::create_directories(std::filesystem::path(dir / "latest") / "x");
+  EXPECT_EQ(ck.save(make(20, *run.model, *run.opt)), dir / "ckpt-step0000000020.h5");
+  EXPECT_TRUE(std::filesystem::exists(dir / "ckpt-step0000000010.h5")) << "retention waits";
+  EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000020.h5");
+}
+
 TEST(Checkpointer, KeepEveryKeepsMultiplesBeyondKeepLast) {
   TempDir dir;
   Trained run("tiny_cnn", 10);
