@@ -340,8 +340,10 @@ const std::vector<Field>& schema() {
       int_field("augment", "crop_padding", REF(augment.crop_padding), 0, 1024,
                 "random crop after zero padding by N pixels (0 = off)"),
       float_field("augment", "rrc_scale_min", REF(augment.rrc_scale_min), 0.0, 1.0,
-                  "random-resized-crop: area fraction uniform in [min, 1], aspect ratio "
-                  "log-uniform in [3/4, 4/3], resized back to the input size (0 = off)"),
+                  "random-resized-crop as torchvision's: area fraction of the stored image "
+                  "uniform in [min, 1], aspect ratio (in pixels) log-uniform in [3/4, 4/3], the "
+                  "first of 10 draws that fits, else the centre at the nearest ratio; resized to "
+                  "the input size (0 = off)"),
       float_field("augment", "rotate_deg", REF(augment.rotate_deg), 0.0, 180.0,
                   "random rotation, uniform in [-d, d] degrees (0 = off)"),
       float_field("augment", "translate", REF(augment.translate), 0.0, 1.0,

@@ -79,11 +79,25 @@ torch::Tensor random_warps(int64_t b, int64_t height, int64_t width, const Augme
     m = torch::bmm(torch::bmm(shift, torch::bmm(rot, shear)), m);
   }
   if (cfg.rrc_scale_min > 0) {
-    auto area = uniform(b, cfg.rrc_scale_min, 1.0, gen);
-    auto ratio = torch::exp(uniform(b, std::log(3.0 / 4), std::log(4.0 / 3), gen));
-    auto wf = torch::sqrt(area * ratio).clamp_max(1.0), hf = torch::sqrt(area / ratio).clamp_max(1.0);
-    auto cx = (torch::rand({b}, gen, torch::kDouble) * 2 - 1) * (1 - wf) * hw;
-    auto cy = (torch::rand({b}, gen, torch::kDouble) * 2 - 1) * (1 - hf) * hh;
+    // torchvision's RandomResizedCrop.get_params: up to 10 draws of an area (a fraction of the
+    // image's, uniform) and an aspect ratio (the crop's width / height in pixels, log-uniform in
+    // [3/4, 4/3]); the first that fits inside the image is taken, else the image's centre at the
+    // nearest ratio in that range. wf, hf: the crop's width and height as fractions of the image's.
+    constexpr int64_t kAttempts = 10;
+    const double ratio_lo = 3.0 / 4, ratio_hi = 4.0 / 3, aspect = static_cast<double>(width) / height;
+    auto area = torch::rand({b, kAttempts}, gen, torch::kDouble) * (1 - cfg.rrc_scale_min) + cfg.rrc_scale_min;
+    auto ratio = torch::exp(torch::rand({b, kAttempts}, gen, torch::kDouble) *
+                                (std::log(ratio_hi) - std::log(ratio_lo)) + std::log(ratio_lo));
+    auto wfs = torch::sqrt(area * ratio / aspect), hfs = torch::sqrt(area / ratio * aspect);
+    auto fits = wfs.le(1.0).logical_and(hfs.le(1.0));
+    auto first = fits.to(torch::kLong).argmax(1, /*keepdim=*/true);  // the first that fits
+    auto any = fits.any(1);
+    const double fallback_w = aspect > ratio_hi ? ratio_hi / aspect : 1.0;
+    const double fallback_h = aspect < ratio_lo ? aspect / ratio_lo : 1.0;
+    auto wf = torch::where(any, wfs.gather(1, first).squeeze(1), torch::full({b}, fallback_w, torch::kDouble));
+    auto hf = torch::where(any, hfs.gather(1, first).squeeze(1), torch::full({b}, fallback_h, torch::kDouble));
+    auto cx = (torch::rand({b}, gen, torch::kDouble) * 2 - 1) * (1 - wf) * hw * any;  // fallback: centred
+    auto cy = (torch::rand({b}, gen, torch::kDouble) * 2 - 1) * (1 - hf) * hh * any;
     auto crop = eye3(b);
     crop.select(1, 0).select(1, 0).copy_(wf), crop.select(1, 1).select(1, 1).copy_(hf);
     crop.select(1, 0).select(1, 2).copy_(cx), crop.select(1, 1).select(1, 2).copy_(cy);

@@ -111,8 +111,22 @@ TEST(AugmentOps, RandomWarpsStayInTheirRanges) {
   crop.rrc_scale_min = 0.25;
   auto c = random_warps(256, 8, 8, crop, g);
   auto area = c.select(1, 0).select(1, 0) * c.select(1, 1).select(1, 1);
-  EXPECT_GE(area.min().item<double>(), 0.25 * 3 / 4 - 1e-9);  // ratio clamping may shrink one side
+  EXPECT_GE(area.min().item<double>(), 0.25 - 1e-9);  // a draw that fits, as drawn
   EXPECT_LE(area.max().item<double>(), 1.0 + 1e-9);
+  // torchvision's RandomResizedCrop on an image twice as wide as high: the crop's ratio in pixels
+  // stays in [3/4, 4/3], drawn crops fit (fractions at most 1), the fallback is the centre at 4/3.
+  // (A ratio of fractions gave pixel ratios in [3/2, 8/3] here, and crops past the image were
+  // clamped to it, smaller than drawn.)
+  for (int64_t h : {8, 16}) {
+    const int64_t w = 24 - h;  // 8 x 16 and 16 x 8
+    auto wide = random_warps(512, h, w, crop, g);
+    auto wf = wide.select(1, 0).select(1, 0), hf = wide.select(1, 1).select(1, 1);
+    auto pixel_ratio = wf * w / (hf * h);
+    EXPECT_GE(pixel_ratio.min().item<double>(), 3.0 / 4 - 1e-9) << h << "x" << w;
+    EXPECT_LE(pixel_ratio.max().item<double>(), 4.0 / 3 + 1e-9) << h << "x" << w;
+    EXPECT_LE(torch::max(wf.max(), hf.max()).item<double>(), 1.0 + 1e-9);
+    EXPECT_GE((wf * hf).min().item<double>(), 0.25 - 1e-9);
+  }
   AugmentConfig persp;
   persp.perspective = 0.3;
   auto p = random_warps(16, 8, 8, persp, g);
