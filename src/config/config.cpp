@@ -128,6 +128,15 @@ Config parse_config(const std::string& text, const std::string& source_name,
               ODY_MSG(cfg.source << ": " << key << " = " << rate << " is neither -1 (the "
                                  << "architecture's default) nor a rate in [0, 0.99]"),
               "");
+  ODY_CHECK(cfg.augment.randaugment_policy != "timm" || cfg.augment.randaugment_m <= 10,
+            ODY_MSG(cfg.source << ": augment.randaugment_m = " << cfg.augment.randaugment_m
+                               << " with augment.randaugment_policy = \"timm\", whose levels run 0-10"),
+            "timm's rand-m9 is randaugment_m = 9; torchvision's bins run 0-30");
+  ODY_CHECK(cfg.augment.randaugment_mstd == 0 || cfg.augment.randaugment_policy == "timm",
+            ODY_MSG(cfg.source << ": augment.randaugment_mstd = " << cfg.augment.randaugment_mstd
+                               << " with augment.randaugment_policy = \"torchvision\", which has no "
+                               << "magnitude noise"),
+            "set augment.randaugment_policy = \"timm\" or remove augment.randaugment_mstd");
   ODY_CHECK(!cfg.model.reset_head || !cfg.model.init_from.empty(),
             cfg.source + ": model.reset_head = true without model.init_from: there are no weights "
             "whose head it could leave out",

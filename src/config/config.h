@@ -112,10 +112,14 @@ struct AugmentConfig {
   // Label-mixing, per batch: lambda ~ Beta(alpha, alpha); both on: one of them at random.
   double mixup_alpha = 0, cutmix_alpha = 0;
   double mix_p = 1.0;        // probability that a batch is mixed at all
-  // RandAugment (Cubuk et al.; torchvision's op set and magnitudes): n ops per image, magnitude m
-  // of 0..30 (0 = off when randaugment_n is 0).
+  // RandAugment (Cubuk et al.): n ops per image (0 = off), magnitude m; "torchvision": its 14 ops,
+  // m of 0..30, every drawn op applied; "timm": timm's rand-mM-mstdS-inc1 (DeiT's), its 15
+  // increasing ops, m of 0..10 plus Gaussian noise of std randaugment_mstd, each op applied with
+  // probability 0.5, geometry filled with the dataset's mean colour.
   int64_t randaugment_n = 0;
   int64_t randaugment_m = 9;
+  std::string randaugment_policy = "torchvision";
+  double randaugment_mstd = 0;
   // Input size: the model sees image_size x image_size (0 = the stored size). Evaluation resizes
   // the shorter side to image_size / eval_crop and takes the centre square.
   int64_t image_size = 0;

@@ -375,12 +375,23 @@ const std::vector<Field>& schema() {
       float_field("augment", "mix_p", REF(augment.mix_p), 0.0, 1.0,
                   "probability that a batch is mixed (mixup/cutmix)"),
       int_field("augment", "randaugment_n", REF(augment.randaugment_n), 0, 10,
-                "RandAugment: ops per image, each drawn from torchvision's 14 (identity, "
-                "shear/translate x/y, rotate, brightness, colour, contrast, sharpness, posterize, "
-                "solarize, autocontrast, equalize), after the flip (0 = off)"),
+                "RandAugment: ops per image, after the flip (0 = off); each drawn from the "
+                "policy's set: torchvision's 14 (identity, shear/translate x/y, rotate, "
+                "brightness, colour, contrast, sharpness, posterize, solarize, autocontrast, "
+                "equalize) or timm's 15 (no identity; invert and solarize-add)"),
       int_field("augment", "randaugment_m", REF(augment.randaugment_m), 0, 30,
-                "RandAugment magnitude: bin 0-30 of torchvision's 31 (9 = shear 0.09, rotate "
-                "9 degrees, factors 1 +- 0.27)"),
+                "RandAugment magnitude: with \"torchvision\", bin 0-30 of its 31 (9 = shear 0.09, "
+                "rotate 9 degrees, factors 1 +- 0.27); with \"timm\", level 0-10 (9 = shear 0.27, "
+                "rotate 27 degrees, factors 1 +- 0.81, translate 0.405 of the size)"),
+      string_field("augment", "randaugment_policy", REF(augment.randaugment_policy),
+                   {"torchvision", "timm"},
+                   "RandAugment's form: \"torchvision\" (torchvision.transforms.RandAugment: "
+                   "every drawn op applied, zero fill) or \"timm\" (timm's rand-mM-mstdS-inc1, "
+                   "DeiT's: its increasing ops, each applied with probability 0.5, geometry "
+                   "filled with the dataset's mean colour)"),
+      float_field("augment", "randaugment_mstd", REF(augment.randaugment_mstd), 0.0, 10.0,
+                  "\"timm\" RandAugment: standard deviation of the Gaussian noise added to the "
+                  "level per image and op, clipped to 0-10 (timm's mstd; DeiT: 0.5)"),
       int_field("augment", "image_size", REF(augment.image_size), 0, 4096,
                 "side of the square images the model sees, training and evaluation (0 = the "
                 "stored size); training resamples in its warp, or resizes (antialiased)"),

@@ -110,7 +110,12 @@ TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Ten
     x = resize(x, out_h, out_w);
   }
   if (cfg.hflip) x = flip_where(x, torch::rand({b}, gen) < 0.5);
-  if (cfg.randaugment_n > 0) x = rand_augment(x, cfg.randaugment_n, cfg.randaugment_m, gen);
+  if (cfg.randaugment_n > 0) {
+    RandAugmentOptions ra{cfg.randaugment_n, cfg.randaugment_m, cfg.randaugment_policy == "timm",
+                          cfg.randaugment_mstd, {}};
+    if (ra.timm) ra.fill = norm.mean;  // timm's img_mean: the normalisation's mean colour
+    x = rand_augment(x, ra, gen);
+  }
   if (cfg.brightness > 0 || cfg.contrast > 0 || cfg.saturation > 0 || cfg.hue > 0 ||
       cfg.grayscale_p > 0)
     x = colour_jitter(x, cfg, gen);

@@ -282,6 +282,25 @@ double rand_op_magnitude(RandOp op, int64_t m, int64_t height, int64_t width) {
   }
 }
 
+double timm_op_magnitude(RandOp op, double level, int64_t height, int64_t width) {
+  const double t = level / 10.0;  // timm's level / _MAX_LEVEL
+  switch (op) {
+    case RandOp::kShearX:
+    case RandOp::kShearY: return 0.3 * t;
+    case RandOp::kTranslateX: return 0.45 * t * width;  // TranslateXRel: translate_pct 0.45
+    case RandOp::kTranslateY: return 0.45 * t * height;
+    case RandOp::kRotate: return 30.0 * t;
+    case RandOp::kBrightness:
+    case RandOp::kColor:
+    case RandOp::kContrast:
+    case RandOp::kSharpness: return 0.9 * t;                         // 1 +- this
+    case RandOp::kPosterize: return 4 - std::floor(4 * t);           // bits kept, 4 down to 0
+    case RandOp::kSolarize: return 256 - std::floor(256 * t);        // threshold, 256 down to 0
+    case RandOp::kSolarizeAdd: return std::floor(110 * t);           // added below level 128
+    default: return 0;
+  }
+}
+
 bool rand_op_signed(RandOp op) {
   switch (op) {
     case RandOp::kShearX: case RandOp::kShearY: case RandOp::kTranslateX:
@@ -328,14 +347,24 @@ torch::Tensor equalize(const torch::Tensor& images) {
   return out.to(images.scalar_type()).div_(255).view_as(images);
 }
 
-torch::Tensor apply_rand_op(const torch::Tensor& x, RandOp op, const torch::Tensor& mag) {
+torch::Tensor apply_rand_op(const torch::Tensor& x, RandOp op, const torch::Tensor& mag,
+                            const std::vector<double>& fill) {
   const int64_t b = x.size(0), h = x.size(2), w = x.size(3);
   auto m = mag.to(torch::kDouble);
+  // A warp whose uncovered area (zeros) takes the fill colour: where a warped all-ones image is
+  // below 1, that share of the fill is added.
+  auto filled_warp = [&](const torch::Tensor& mat) {
+    auto out = warp(x, mat);
+    if (fill.empty()) return out;
+    auto covered = warp(torch::ones({b, 1, h, w}, x.options()), mat);
+    auto colour = to_device_of(torch::tensor(fill, torch::kDouble), x, x.scalar_type()).view({1, -1, 1, 1});
+    return out.add_((1 - covered) * colour);
+  };
   auto geometric = [&](int row, int col, const torch::Tensor& value, const torch::Tensor& offset) {
     auto mat = eye3(b);
     mat.select(1, row).select(1, col).copy_(value);
     if (offset.defined()) mat.select(1, row).select(1, 2).copy_(offset);
-    return warp(x, mat);
+    return filled_warp(mat);
   };
   switch (op) {
     case RandOp::kIdentity: return x;
@@ -346,7 +375,7 @@ torch::Tensor apply_rand_op(const torch::Tensor& x, RandOp op, const torch::Tens
     case RandOp::kTranslateX: return geometric(0, 2, -m, {});  // content moves right by m
     case RandOp::kTranslateY: return geometric(1, 2, -m, {});
     case RandOp::kRotate: {  // counter-clockwise by m degrees, about the centre
-      return warp(x, rotations(m * (kPi / 180)));
+      return filled_warp(rotations(m * (kPi / 180)));
     }
     case RandOp::kBrightness: return blend(x, torch::zeros_like(x), 1 + m);
     case RandOp::kColor: return blend(x, grey(x).expand_as(x), 1 + m);
@@ -372,29 +401,55 @@ torch::Tensor apply_rand_op(const torch::Tensor& x, RandOp op, const torch::Tens
     }
     case RandOp::kAutoContrast: return autocontrast(x);
     case RandOp::kEqualize: return equalize(x);
+    case RandOp::kInvert: return 1 - x;
+    case RandOp::kSolarizeAdd: {  // timm's solarize_add: levels below 128 raised by m, at most 255
+      auto add = to_device_of(m, x, x.scalar_type()).view({b, 1, 1, 1});
+      auto v = levels(x);
+      return torch::where(v < 128, (v + add).clamp_max_(255), v).div_(255);
+    }
   }
   return x;
 }
 
-torch::Tensor rand_augment(const torch::Tensor& images, int64_t n, int64_t m, at::Generator& gen) {
+torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentOptions& o,
+                           at::Generator& gen) {
   const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
+  const int64_t num_ops = o.timm ? static_cast<int64_t>(std::size(kTimmRandOps)) : kNumRandOps;
   auto x = images.clone();
-  for (int64_t slot = 0; slot < n; ++slot) {
-    auto ops = torch::randint(0, kNumRandOps, {b}, gen, torch::kLong);
+  for (int64_t slot = 0; slot < o.n; ++slot) {
+    auto ops = torch::randint(0, num_ops, {b}, gen, torch::kLong);
     auto signs = torch::randint(0, 2, {b}, gen, torch::kLong);
+    torch::Tensor applied, level;  // timm: whether each image's op applies (p 0.5), its level
+    if (o.timm) {
+      applied = torch::rand({b}, gen, torch::kDouble) <= 0.5;  // timm skips when random() > prob
+      level = torch::full({b}, static_cast<double>(o.m), torch::kDouble);
+      if (o.mstd > 0) level += torch::randn({b}, gen, torch::kDouble) * o.mstd;
+      level.clamp_(0, 10);
+    }
     auto ops_a = ops.accessor<int64_t, 1>();
-    for (int k = 0; k < kNumRandOps; ++k) {
+    std::vector<bool> takes(b, true);
+    if (o.timm)
+      for (int64_t i = 0; i < b; ++i) takes[i] = applied.accessor<bool, 1>()[i];
+    for (int64_t k = 0; k < num_ops; ++k) {
+      const RandOp op = o.timm ? kTimmRandOps[k] : static_cast<RandOp>(k);
       std::vector<int64_t> idx;
       for (int64_t i = 0; i < b; ++i)
-        if (ops_a[i] == k) idx.push_back(i);
-      if (idx.empty() || k == static_cast<int>(RandOp::kIdentity)) continue;
-      auto op = static_cast<RandOp>(k);
+        if (ops_a[i] == k && takes[i]) idx.push_back(i);
+      if (idx.empty() || op == RandOp::kIdentity) continue;
       auto sel = torch::tensor(idx, torch::kLong);
-      auto mag = torch::full({static_cast<int64_t>(idx.size())}, rand_op_magnitude(op, m, h, w),
-                             torch::kDouble);
+      torch::Tensor mag;
+      if (o.timm) {
+        std::vector<double> v;
+        const auto level_a = level.accessor<double, 1>();
+        for (int64_t i : idx) v.push_back(timm_op_magnitude(op, level_a[i], h, w));
+        mag = torch::tensor(v, torch::kDouble);
+      } else {
+        mag = torch::full({static_cast<int64_t>(idx.size())}, rand_op_magnitude(op, o.m, h, w),
+                          torch::kDouble);
+      }
       if (rand_op_signed(op)) mag = torch::where(signs.index_select(0, sel) == 1, -mag, mag);
       const auto at = to_device_of(sel, x);
-      x.index_copy_(0, at, apply_rand_op(x.index_select(0, at), op, mag));
+      x.index_copy_(0, at, apply_rand_op(x.index_select(0, at), op, mag, o.fill));
     }
   }
   return x;

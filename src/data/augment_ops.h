@@ -8,6 +8,7 @@
 #include <torch/types.h>
 
 #include <optional>
+#include <vector>
 
 #include "config/config.h"
 
@@ -35,25 +36,50 @@ torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices, i
 // Antialiased bilinear resize of NCHW images (as torchvision's antialias=True).
 torch::Tensor resize(const torch::Tensor& images, int64_t out_h, int64_t out_w);
 
-// RandAugment (Cubuk et al. 2020) as torchvision implements it, batched: each image applies n ops
-// in turn, each drawn uniformly from the 14 below with magnitude bin m of 31 and a random sign
-// where the op has one. Geometry resamples bilinearly with zero fill (torchvision: nearest).
-torch::Tensor rand_augment(const torch::Tensor& images, int64_t n, int64_t m, at::Generator& gen);
+// RandAugment (Cubuk et al. 2020), batched: each image applies n ops in turn, each drawn
+// uniformly (with replacement) from the policy's set, with a random sign where the op has one.
+//  - torchvision's (timm = false): the first 14 RandOps, magnitude bin m of 31, every op applied;
+//    geometry resamples bilinearly with zero fill (torchvision: nearest).
+//  - timm's rand-mM-mstdS-inc1 (timm = true; DeiT's recipe): the 15 kTimmRandOps, each applied
+//    with probability 0.5 at level m of 10 plus Gaussian noise of std mstd (per image and op,
+//    clipped to [0, 10]); geometry filled with `fill` (per channel, [0, 1]: timm's img_mean),
+//    resampled bilinearly (timm: bilinear or bicubic at random).
+struct RandAugmentOptions {
+  int64_t n = 0;
+  int64_t m = 9;
+  bool timm = false;
+  double mstd = 0;
+  std::vector<double> fill;  // empty: zeros
+};
+torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentOptions& options,
+                           at::Generator& gen);
 
 // The RandAugment ops on [0, 1] images [B,C,H,W], each with per-image parameters [B]; pixel
 // values follow torchvision's uint8 semantics (posterize, solarize and equalize on the 0..255
 // levels). Exposed for tests.
 enum class RandOp {
   kIdentity, kShearX, kShearY, kTranslateX, kTranslateY, kRotate, kBrightness, kColor,
-  kContrast, kSharpness, kPosterize, kSolarize, kAutoContrast, kEqualize
+  kContrast, kSharpness, kPosterize, kSolarize, kAutoContrast, kEqualize,  // torchvision's 14
+  kInvert, kSolarizeAdd  // timm's besides
 };
 inline constexpr int kNumRandOps = 14;
+// timm's _RAND_INCREASING_TRANSFORMS, in its order (translations relative to the size).
+inline constexpr RandOp kTimmRandOps[] = {
+    RandOp::kAutoContrast, RandOp::kEqualize, RandOp::kInvert, RandOp::kRotate,
+    RandOp::kPosterize, RandOp::kSolarize, RandOp::kSolarizeAdd, RandOp::kColor,
+    RandOp::kContrast, RandOp::kBrightness, RandOp::kSharpness, RandOp::kShearX,
+    RandOp::kShearY, RandOp::kTranslateX, RandOp::kTranslateY};
 // The op's magnitude at bin m (0..30) for an image of the given size, unsigned; and whether the
 // op takes a random sign.
 double rand_op_magnitude(RandOp op, int64_t m, int64_t height, int64_t width);
 bool rand_op_signed(RandOp op);
-// Applies op with per-image magnitudes (float64 [B]) to every image.
-torch::Tensor apply_rand_op(const torch::Tensor& images, RandOp op, const torch::Tensor& magnitude);
+// timm's magnitude of the op at level 0..10 (its *_level_to_arg, the increasing variants),
+// unsigned: degrees, shear factor, pixels, enhance offset, bits kept, threshold, or level added.
+double timm_op_magnitude(RandOp op, double level, int64_t height, int64_t width);
+// Applies op with per-image magnitudes (float64 [B]) to every image; geometry fills the uncovered
+// area with `fill` (per channel, [0, 1]) when given, else zeros.
+torch::Tensor apply_rand_op(const torch::Tensor& images, RandOp op, const torch::Tensor& magnitude,
+                            const std::vector<double>& fill = {});
 torch::Tensor equalize(const torch::Tensor& images);
 torch::Tensor autocontrast(const torch::Tensor& images);
 

@@ -4,6 +4,7 @@
 # against > 75 % without augmentation in test_train_loss_falls); a second run stopped at step 20
 # holds bitwise the same parameters as the first at step 20 (the draws depend only on seed, epoch,
 # step and rank), and a run without augmentation holds different ones (the suite did something).
+# timm's RandAugment (DeiT's form) through the config: two runs to step 20 alike, unlike the plain.
 source "$(dirname "$0")/common.sh"
 aug=(augment.rrc_scale_min=0.6 augment.rotate_deg=10 augment.translate=0.08 augment.shear_deg=5
      augment.perspective=0.1 augment.brightness=0.3 augment.contrast=0.3 augment.erasing_p=0.2
@@ -23,4 +24,16 @@ a, p = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
 diff = max(float(numpy.abs(a["model"][k][()] - p["model"][k][()]).max()) for k in a["model"] if "weight" in k)
 assert diff > 1e-3, f"parameters with and without augmentation differ by only {diff}"
 print(f"augmented and plain runs differ by up to {diff:.3g} at step 20")
+PY
+ra=(augment.randaugment_n=2 augment.randaugment_policy=timm augment.randaugment_mstd=0.5
+    train.stop_at_step=20)
+small_run 2 raa "${base[@]}" "${ra[@]}" > "$WORK/ra.txt" 2>&1 || { cat "$WORK/ra.txt"; fail "timm RandAugment"; }
+small_run 2 rab "${base[@]}" "${ra[@]}" > "$WORK/rb.txt" 2>&1 || { cat "$WORK/rb.txt"; fail "timm RandAugment again"; }
+compare "$WORK/raa/ckpt-step0000000020.h5" "$WORK/rab/ckpt-step0000000020.h5" --min 20 > /dev/null
+/usr/bin/python3 - "$WORK/raa/ckpt-step0000000020.h5" "$WORK/plain/ckpt-step0000000020.h5" <<'PY'
+import sys, h5py, numpy
+a, p = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+diff = max(float(numpy.abs(a["model"][k][()] - p["model"][k][()]).max()) for k in a["model"] if "weight" in k)
+assert diff > 1e-3, f"parameters with and without timm's RandAugment differ by only {diff}"
+print(f"timm RandAugment: two runs alike, {diff:.3g} from the plain run at step 20")
 PY

@@ -124,7 +124,7 @@ TEST(RandAugment, BatchedDeterministicAndInRange) {
   auto x = torch::rand({32, 3, 12, 12});
   auto g1 = at::make_generator<at::CPUGeneratorImpl>(7);
   auto g2 = at::make_generator<at::CPUGeneratorImpl>(7);
-  auto a = rand_augment(x, 2, 9, g1), b = rand_augment(x, 2, 9, g2);
+  auto a = rand_augment(x, {2, 9}, g1), b = rand_augment(x, {2, 9}, g2);
   EXPECT_TRUE(torch::equal(a, b));
   EXPECT_GE(a.min().item<float>(), 0.0f);
   EXPECT_LE(a.max().item<float>(), 1.0f);
@@ -174,4 +174,62 @@ TEST(InputSize, TrainingOutputSizeAndEvalCentreCrop) {
   EXPECT_EQ(h.sizes(), (std::vector<int64_t>{1, 1, 10, 10}));
   EXPECT_NEAR(h[0][0][5][5].item<float>(), 200.0f / 255, 1e-5);
   EXPECT_NEAR(h[0][0][0][0].item<float>(), 0.0f, 1e-5);
+}
+
+TEST(RandAugment, TimmLevelsAreItsIncreasingVariants) {
+  // timm's *_level_to_arg at level 9 of 10 (rand-m9-...-inc1), a 224 x 160 image.
+  EXPECT_DOUBLE_EQ(timm_op_magnitude(RandOp::kRotate, 9, 160, 224), 27.0);
+  EXPECT_DOUBLE_EQ(timm_op_magnitude(RandOp::kShearX, 9, 160, 224), 0.27);
+  EXPECT_DOUBLE_EQ(timm_op_magnitude(RandOp::kTranslateX, 9, 160, 224), 0.405 * 224);
+  EXPECT_DOUBLE_EQ(timm_op_magnitude(RandOp::kTranslateY, 9, 160, 224), 0.405 * 160);
+  EXPECT_DOUBLE_EQ(timm_op_magnitude(RandOp::kContrast, 9, 160, 224), 0.81);
+  EXPECT_DOUBLE_EQ(timm_op_magnitude(RandOp::kPosterize, 9, 160, 224), 1.0);   // 4 - int(3.6)
+  EXPECT_DOUBLE_EQ(timm_op_magnitude(RandOp::kSolarize, 9, 160, 224), 26.0);   // 256 - int(230.4)
+  EXPECT_DOUBLE_EQ(timm_op_magnitude(RandOp::kSolarizeAdd, 9, 160, 224), 99.0);
+  EXPECT_DOUBLE_EQ(timm_op_magnitude(RandOp::kPosterize, 0, 160, 224), 4.0);   // level 0: mildest
+  EXPECT_DOUBLE_EQ(timm_op_magnitude(RandOp::kSolarize, 0, 160, 224), 256.0);  // nothing inverted
+}
+
+TEST(RandAugment, TimmInvertSolarizeAddAndFillByHand) {
+  // Levels 0, 100, 127, 128, 200, 255 of one channel.
+  auto x = torch::tensor({0.0, 100.0, 127.0, 128.0, 200.0, 255.0}).div(255).view({1, 1, 1, 6});
+  auto inverted = apply_rand_op(x, RandOp::kInvert, torch::zeros({1}, torch::kDouble));
+  EXPECT_TRUE(torch::allclose(inverted * 255, 255 - x * 255, 0, 1e-3));
+  // Solarize-add 110: levels below 128 raised by 110, at most 255; the others kept.
+  auto added = apply_rand_op(x, RandOp::kSolarizeAdd, torch::full({1}, 110.0, torch::kDouble)) * 255;
+  auto want = torch::tensor({110.0, 210.0, 237.0, 128.0, 200.0, 255.0}).view({1, 1, 1, 6});
+  EXPECT_TRUE(torch::allclose(added, want.to(added.dtype()), 0, 1e-3)) << added;
+  // A 2-pixel translation of a 6-wide image leaves two columns of the fill colour (zeros without).
+  auto img = torch::rand({1, 3, 4, 6});
+  const std::vector<double> fill = {0.485, 0.456, 0.406};
+  auto moved = apply_rand_op(img, RandOp::kTranslateX, torch::full({1}, 2.0, torch::kDouble), fill);
+  for (int64_t c = 0; c < 3; ++c) {
+    EXPECT_TRUE(torch::allclose(moved[0][c].narrow(1, 0, 2), torch::full({4, 2}, fill[c]), 1e-5, 1e-5)) << c;
+    EXPECT_TRUE(torch::allclose(moved[0][c].narrow(1, 2, 4), img[0][c].narrow(1, 0, 4), 1e-5, 1e-5)) << c;
+  }
+  auto unfilled = apply_rand_op(img, RandOp::kTranslateX, torch::full({1}, 2.0, torch::kDouble));
+  EXPECT_TRUE(torch::allclose(unfilled[0].narrow(2, 0, 2), torch::zeros({3, 4, 2}), 0, 1e-6));
+}
+
+TEST(RandAugment, TimmAppliesEachOpWithProbabilityHalf) {
+  // One op per image: about half the images are untouched (timm's prob 0.5; of the ops,
+  // autocontrast changes a full-range noise image little, counted with the changed); torchvision's
+  // applies every drawn op (only its identity, 1 in 14, leaves an image as it was).
+  torch::manual_seed(3);
+  auto x = torch::rand({600, 3, 8, 8});
+  auto untouched = [&](const RandAugmentOptions& o) {
+    auto g = at::make_generator<at::CPUGeneratorImpl>(11);
+    auto y = rand_augment(x, o, g);
+    EXPECT_GE(y.min().item<float>(), 0.0f);
+    EXPECT_LE(y.max().item<float>(), 1.0f);
+    return ((y - x).abs().amax({1, 2, 3}) == 0).sum().item<int64_t>();
+  };
+  RandAugmentOptions timm{1, 9, true, 0.5, {0.5, 0.5, 0.5}};
+  const int64_t timm_untouched = untouched(timm);
+  EXPECT_GE(timm_untouched, 240);
+  EXPECT_LE(timm_untouched, 360);
+  const int64_t tv_untouched = untouched({1, 9});
+  EXPECT_LE(tv_untouched, 80);  // ~600/14 = 43 identities
+  auto g1 = at::make_generator<at::CPUGeneratorImpl>(5), g2 = at::make_generator<at::CPUGeneratorImpl>(5);
+  EXPECT_TRUE(torch::equal(rand_augment(x, timm, g1), rand_augment(x, timm, g2)));
 }
