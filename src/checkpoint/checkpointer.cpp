@@ -75,10 +75,25 @@ int Checkpointer::remove_stale_temporaries() const {
   return n;
 }
 
-std::string Checkpointer::save(const CheckpointData& data) {
+CheckpointData read_checkpoint_patiently(const std::string& path) {
+  for (int wait_ms : {500, 1000}) {
+    try {
+      return read_checkpoint(path);
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+    }
+  }
+  return read_checkpoint(path);
+}
+
+std::string Checkpointer::name_of(int64_t step) {
   char name[64];
-  std::snprintf(name, sizeof name, "ckpt-step%010lld.h5",
-                static_cast<long long>(data.trainer.step));
+  std::snprintf(name, sizeof name, "ckpt-step%010lld.h5", static_cast<long long>(step));
+  return name;
+}
+
+std::string Checkpointer::save(const CheckpointData& data) {
+  const std::string name = name_of(data.trainer.step);
   std::string path = (fs::path(run_dir_) / name).string();
   write_checkpoint(path, data);
   // `latest` names the newest complete checkpoint; replaced atomically and durably. The
@@ -168,7 +183,7 @@ std::optional<std::string> Checkpointer::resolve(const std::string& resume) cons
   const auto all = list_checkpoints(run_dir_);
   auto read_error = [](const std::string& path) -> std::string {  // empty: it loads
     try {
-      read_checkpoint(path);
+      read_checkpoint_patiently(path);
       return {};
     } catch (const Error& e) {
       return e.message();
@@ -179,15 +194,9 @@ std::optional<std::string> Checkpointer::resolve(const std::string& resume) cons
   };
   std::string why;
   for (const auto& path : all) {
-    // Read again before passing over it: a network filesystem's passing I/O error (a stale
-    // handle at a requeue) is not damage, and falling back would roll the run back (the newer
-    // checkpoints set aside). Damage fails every time, for 1.5 s in all.
-    std::string reason = read_error(path);
-    for (int wait_ms : {500, 1000}) {
-      if (reason.empty()) return path;
-      std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
-      reason = read_error(path);
-    }
+    // Read patiently: falling back past a file over a passing I/O error would roll the run back
+    // (the newer checkpoints set aside).
+    const std::string reason = read_error(path);
     if (reason.empty()) return path;
     log::warn("skipping damaged checkpoint {} (3 reads failed): {}", path, reason);
     why += "\n  " + fs::path(path).filename().string() + ": " + reason;

@@ -15,8 +15,15 @@ namespace odyssey {
 // names it).
 std::string checkpoint_file(const std::string& path);
 
+// read_checkpoint, read again twice (after 0.5 s, then 1 s) before its error is final: a network
+// filesystem's passing I/O error (a stale handle at a requeue) is not damage. Damage costs 1.5 s.
+CheckpointData read_checkpoint_patiently(const std::string& path);
+
 class Checkpointer {
  public:
+  // The file name of step's checkpoint: ckpt-step<10 digits>.h5.
+  static std::string name_of(int64_t step);
+
   // keep_last: the newest N checkpoints stay (0 = all); keep_every: checkpoints whose step is a
   // multiple of N stay as well (0 = none).
   Checkpointer(std::string run_dir, int64_t keep_last, int64_t keep_every = 0);

@@ -86,7 +86,8 @@ void ClassificationCounts::add(const torch::Tensor& logits_in, const torch::Tens
   const int64_t n = logits.size(0);
   auto log_probs = torch::log_softmax(logits.to(torch::kDouble), 1);  // [B, K]
   auto probs = log_probs.exp();
-  auto log_odds = (log_probs - torch::log1p(-probs)).clamp_(-kLogOdds, kLogOdds);  // +-inf too
+  // log(1 - p) as log(-expm1(log p)): exact for p near 1 too (+-inf clamped).
+  auto log_odds = (log_probs - torch::log(-torch::expm1(log_probs))).clamp_(-kLogOdds, kLogOdds);
   auto bin = ((log_odds + kLogOdds) * (bins_ / (2 * kLogOdds))).floor().to(torch::kLong).clamp_(0, bins_ - 1);
   auto positive = torch::zeros({n, k_}, longs);
   positive.scatter_(1, labels.unsqueeze(1), 1);

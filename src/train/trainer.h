@@ -128,11 +128,11 @@ class Trainer {
   BufferSnapshot snapshot_buffers() const;
   torch::Tensor floating_buffers() const;  // the BatchNorm statistics in one flat tensor
   void restore_buffers(const BufferSnapshot& s);
-  // All ranks: waits for rank 0's writes; true when one failed since the last look (agreed).
   // All ranks: whether this step's checkpoint was handed over; with `written`, also whether its
   // write succeeded (rank 0 waits for it; a failed one then counts as not saved, so the run's
   // last checkpoint is tried again instead of skipped as done).
   bool saved_this_step(bool written);
+  // All ranks: waits for rank 0's writes; true when one failed since the last look (agreed).
   bool checkpoint_writes_failed();
   // Rank 0: the writer's error since the last look, noted for the result.
   bool take_checkpoint_error();

@@ -2,6 +2,7 @@
 // the copy to the writer, every rank waits for the hand-over), the stop checkpoint of a signal or
 // a non-finite loss, and write failures agreed across ranks.
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "common/error.h"
@@ -12,7 +13,7 @@
 namespace odyssey {
 
 void Trainer::resume_from(const std::string& path) {
-  CheckpointData ckpt = read_checkpoint(path);
+  CheckpointData ckpt = read_checkpoint_patiently(path);  // every rank reads it
   ODY_CHECK(ckpt.trainer.model_name == cfg_.model.name,
             "checkpoint '" + path + "' holds model '" + ckpt.trainer.model_name +
                 "', the config asks for '" + cfg_.model.name + "' (key model.name)",
@@ -162,9 +163,13 @@ bool Trainer::saved_this_step(bool written) {
   bool failed = false;
   if (writer_) {
     writer_->wait();
-    failed = take_checkpoint_error();
-    if (failed)
+    // This step's write failed when the newest written is another step's (a pending error may be
+    // an earlier checkpoint's: it stays for checkpoint_writes_failed()).
+    failed = std::filesystem::path(writer_->last_path()).filename() != Checkpointer::name_of(state_.step);
+    if (failed) {
+      take_checkpoint_error();
       log::info("the checkpoint of step {} failed ({}): writing it again", state_.step, checkpoint_error_);
+    }
   }
   const bool ok = comm_.allreduce_min(failed ? 0 : 1) == 1;  // all ranks
   if (!timeout_relaxed_) comm_.set_timeout(cfg_.dist.timeout_s);

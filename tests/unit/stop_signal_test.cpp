@@ -25,10 +25,19 @@
 
 using namespace odyssey;
 
+namespace {
+// Clears the recorded stop signal when a test ends, however it ends (an ASSERT returns early),
+// for the tests after it where they share the process.
+struct ClearStopSignal {
+  ~ClearStopSignal() { record_stop_signal(0); }
+};
+}  // namespace
+
 // Each run of ctest starts this test in a process of its own: route_stop_signals() comes before
 // the threads it starts, as in the trainer's main().
 TEST(StopSignals, SignalsDuringOneDnnProductsLeaveTheHeapIntact) {
   if (!onednn_sgemm_available()) GTEST_SKIP() << "this process has no oneDNN sgemm";
+  ClearStopSignal clear;
   route_stop_signals();
   arm_stop_signals();
   at::set_num_threads(1);
@@ -77,13 +86,13 @@ TEST(StopSignals, SignalsDuringOneDnnProductsLeaveTheHeapIntact) {
   EXPECT_GT(products, 100);
   EXPECT_LT(worst, 1e-5);
   EXPECT_EQ(stop_signal(), SIGUSR1);
-  record_stop_signal(0);  // for the tests after this one, where they share the process
 }
 
 TEST(StopSignals, ASignalDuringSetupEndsItWithExit75AndEndsAReadIntoMemory) {
   // A job preempted while it reads its data or loads its checkpoint: the signal, recorded once
   // training armed it, ends setup at its next agreement (every rank exit 75) and the read of a
   // split into memory where it is; streaming readers open as before.
+  ClearStopSignal clear;
   odyssey::testing::TempDir dir;
   torch::manual_seed(0);
   write_dataset(dir.str(), "toy", "unit test", {"a", "b"},
