@@ -18,22 +18,20 @@ top1=$(grep -ao 'test top-1 accuracy [0-9.]*' "$WORK/a.txt" | grep -o '[0-9.]*$'
 echo "test top-1 with the augmentation suite: $top1 %"
 python3 -c "import sys; sys.exit(0 if $top1 > 70 else 1)" || { cat "$WORK/a.txt"; fail "top-1 $top1 % <= 70 %"; }
 compare "$WORK/auga/ckpt-step0000000020.h5" "$WORK/augb/ckpt-step0000000020.h5" --min 20 > /dev/null
-/usr/bin/python3 - "$WORK/auga/ckpt-step0000000020.h5" "$WORK/plain/ckpt-step0000000020.h5" <<'PY'
+# differs RUN WHAT: RUN's weights at step 20 differ from the plain run's by more than 1e-3.
+differs() {
+  /usr/bin/python3 - "$WORK/$1/ckpt-step0000000020.h5" "$WORK/plain/ckpt-step0000000020.h5" "$2" <<'PY'
 import sys, h5py, numpy
 a, p = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
 diff = max(float(numpy.abs(a["model"][k][()] - p["model"][k][()]).max()) for k in a["model"] if "weight" in k)
-assert diff > 1e-3, f"parameters with and without augmentation differ by only {diff}"
-print(f"augmented and plain runs differ by up to {diff:.3g} at step 20")
+assert diff > 1e-3, f"parameters with and without {sys.argv[3]} differ by only {diff}"
+print(f"{sys.argv[3]}: {diff:.3g} from the plain run at step 20")
 PY
+}
+differs auga "the augmentation suite"
 ra=(augment.randaugment_n=2 augment.randaugment_policy=timm augment.randaugment_mstd=0.5
     train.label_smoothing=0.1 train.stop_at_step=20)  # as the plain run but for RandAugment
 small_run 2 raa "${base[@]}" "${ra[@]}" > "$WORK/ra.txt" 2>&1 || { cat "$WORK/ra.txt"; fail "timm RandAugment"; }
 small_run 2 rab "${base[@]}" "${ra[@]}" > "$WORK/rb.txt" 2>&1 || { cat "$WORK/rb.txt"; fail "timm RandAugment again"; }
 compare "$WORK/raa/ckpt-step0000000020.h5" "$WORK/rab/ckpt-step0000000020.h5" --min 20 > /dev/null
-/usr/bin/python3 - "$WORK/raa/ckpt-step0000000020.h5" "$WORK/plain/ckpt-step0000000020.h5" <<'PY'
-import sys, h5py, numpy
-a, p = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
-diff = max(float(numpy.abs(a["model"][k][()] - p["model"][k][()]).max()) for k in a["model"] if "weight" in k)
-assert diff > 1e-3, f"parameters with and without timm's RandAugment differ by only {diff}"
-print(f"timm RandAugment: two runs alike, {diff:.3g} from the plain run at step 20")
-PY
+differs raa "timm's RandAugment (two runs alike)"
