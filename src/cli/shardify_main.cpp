@@ -160,7 +160,10 @@ int cmd_folder(const std::vector<std::string>& args) {
     else pos.push_back(a);
   }
   ODY_USAGE_CHECK(pos.size() == 2, "usage: shardify folder SRC_DIR OUT_DIR [options]", "see shardify --help");
-  if (name.empty()) name = fs::path(pos[0]).lexically_normal().filename().string();
+  if (name.empty()) {  // the source folder's name ("SRC/" too: its filename() is empty)
+    fs::path src = fs::path(pos[0]).lexically_normal();
+    name = (src.has_filename() ? src : src.parent_path()).filename().string();
+  }
   FolderTree tree = scan_image_folder(pos[0], split);
   for (const auto& s : tree.splits)
     std::printf("%s: %zu images in %zu classes\n", s.name.c_str(), s.files.size(),
@@ -204,6 +207,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return kExitUsage;
   } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return kExitUserError;
+  } catch (const std::filesystem::filesystem_error& e) {  // the OS refused a path (permissions, I/O)
     std::fprintf(stderr, "error: %s\n", e.what());
     return kExitUserError;
   } catch (const std::exception& e) {

@@ -429,6 +429,13 @@ int main(int argc, char** argv) {
     mpi = std::make_unique<MpiSession>(&argc, &argv);
     log::init(mpi->env().rank, mpi->env().size);
     h5::quiet_errors();
+    // Single-process commands: under mpirun every rank would read the whole split and write
+    // the same output file.
+    if (args[0] == "predict" || args[0] == "fewshot" || args[0] == "checkpoint")
+      ODY_USAGE_CHECK(mpi->env().size == 1,
+                      "trainer " + args[0] + " runs as one process, not " +
+                          std::to_string(mpi->env().size) + " ranks",
+                      "start it without mpirun/srun (or with -np 1)");
     if (args[0] == "models")
       return args.size() > 1 ? cmd_model_state({args.begin() + 1, args.end()}) : cmd_models();
     if (args[0] == "checkpoint") {

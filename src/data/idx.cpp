@@ -3,7 +3,10 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
+#include <memory>
+#include <vector>
 #include <filesystem>
 
 #include "common/error.h"
@@ -41,6 +44,22 @@ class GzFile {
       got += r;
     }
   }
+  // `bytes` bytes as a uint8 tensor of `sizes`, read in 64 MiB pieces: a header's count is
+  // trusted only as far as the file holds data, so a damaged count ends with "ends early", not a
+  // request for terabytes of memory.
+  torch::Tensor read_tensor(at::IntArrayRef sizes, int64_t bytes, const char* what) {
+    auto data = std::make_unique<std::vector<uint8_t>>();
+    constexpr int64_t kPiece = int64_t{64} << 20;
+    while (static_cast<int64_t>(data->size()) < bytes) {
+      const size_t at = data->size();
+      const size_t k = static_cast<size_t>(std::min<int64_t>(kPiece, bytes - static_cast<int64_t>(at)));
+      data->resize(at + k);
+      read(data->data() + at, k, what);
+    }
+    uint8_t* p = data->data();
+    auto* owner = data.release();
+    return torch::from_blob(p, sizes, [owner](void*) { delete owner; }, torch::kByte);
+  }
   uint32_t read_be32(const char* what) {
     std::array<unsigned char, 4> b{};
     read(b.data(), 4, what);
@@ -69,18 +88,14 @@ torch::Tensor read_idx_images(const std::string& path) {
           cols = f.read_be32("the header");
   ODY_CHECK(rows > 0 && cols > 0 && rows <= 65536 && cols <= 65536,
             ODY_MSG("IDX file '" << path << "' declares images of " << rows << "x" << cols), "");
-  auto out = torch::empty({n, rows, cols, 1}, torch::kByte);
-  f.read(out.data_ptr(), static_cast<size_t>(n * rows * cols), "the images");
-  return out;
+  return f.read_tensor({n, rows, cols, 1}, n * rows * cols, "the images");
 }
 
 torch::Tensor read_idx_labels(const std::string& path) {
   GzFile f(path);
   check_magic(f.read_be32("the magic number"), 0x801, path);
   int64_t n = f.read_be32("the header");
-  auto raw = torch::empty({n}, torch::kByte);
-  f.read(raw.data_ptr(), static_cast<size_t>(n), "the labels");
-  return raw.to(torch::kLong);
+  return f.read_tensor({n}, n, "the labels").to(torch::kLong);
 }
 
 }  // namespace odyssey

@@ -109,15 +109,20 @@ torch::Tensor decode_png(const std::vector<unsigned char>& bytes, const std::str
   ODY_CHECK(png_image_begin_read_from_memory(&image, bytes.data(), bytes.size()),
             "cannot decode PNG image '" + path + "': " + image.message,
             "the file is corrupt or truncated");
-  image.format = PNG_FORMAT_RGB;  // alpha composited onto black, palettes and grey expanded
-  auto out = torch::empty({static_cast<int64_t>(image.height), static_cast<int64_t>(image.width), 3},
-                          torch::kByte);
-  const bool ok = png_image_finish_read(&image, nullptr, out.data_ptr<uint8_t>(), 0, nullptr);
+  // As PIL's convert("RGB") (torchvision's ImageFolder): palettes and grey expanded, alpha
+  // dropped (read as RGBA, then cut: PNG_FORMAT_RGB with no background composites onto whatever
+  // the buffer held), 16-bit samples taken as sRGB-encoded (libpng's simplified API otherwise
+  // treats them as linear and brightens them: mid-grey 32768 became 188, not 128).
+  image.format = PNG_FORMAT_RGBA;
+  image.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
+  auto rgba = torch::empty({static_cast<int64_t>(image.height), static_cast<int64_t>(image.width), 4},
+                           torch::kByte);
+  const bool ok = png_image_finish_read(&image, nullptr, rgba.data_ptr<uint8_t>(), 0, nullptr);
   std::string message = image.message;
   png_image_free(&image);
   ODY_CHECK(ok, "cannot decode PNG image '" + path + "': " + message,
             "the file is corrupt or truncated");
-  return out;
+  return rgba.narrow(2, 0, 3).contiguous();
 }
 
 }  // namespace

@@ -114,6 +114,12 @@ print("predict reproduces eval top-1", top1)
 PY
 rc=0; "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" > /dev/null 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "predict without --out: exit $rc, expected 1 (bad command line)"
+# Under mpirun with 2 ranks each would read the split and write one --out file: refused.
+rc=0; "${MPI[@]}" -np 2 "$TRAINER" predict --checkpoint "$ckpt" --data "$DATA" --out "$WORK/two.h5" \
+  > "$WORK/two.txt" 2>&1 || rc=$?
+[ $rc -eq 1 ] || { cat "$WORK/two.txt"; fail "predict under mpirun -np 2: exit $rc, expected 1"; }
+expect_in "$WORK/two.txt" "trainer predict runs as one process, not 2 ranks"
+[ ! -e "$WORK/two.h5" ] || fail "predict under mpirun -np 2 wrote its output"
 # --out naming the checkpoint itself (predict, export): refused, the checkpoint untouched.
 cp "$ckpt" "$WORK/self.h5"
 sum=$(md5sum < "$WORK/self.h5")

@@ -96,6 +96,35 @@ expect_in "$WORK/b.txt" "JPEG image '$WORK/bad/train/bee/00.jpg'"
 expect_in "$WORK/b.txt" "skipped 1 undecodable files"
 expect_in "$WORK/b.txt" "7 train images"
 
+# PNGs PIL's convert("RGB") reads differently from libpng's defaults: alpha is dropped, keeping the
+# colour under transparent pixels (libpng composited onto whatever its buffer held), and 16-bit
+# samples are sRGB-encoded (libpng took them as linear: mid-grey 32768 came out 188, not 128).
+/usr/bin/python3 - "$WORK" <<'PY'
+import os, sys, numpy as np
+from PIL import Image
+d = f"{sys.argv[1]}/deep/train/x"; os.makedirs(d)
+rgba = np.random.default_rng(1).integers(0, 256, (16, 16, 4)).astype(np.uint8)
+rgba[:, :8, 3] = 0                   # the left half transparent, its colour kept in the file
+Image.fromarray(rgba, "RGBA").save(f"{d}/a.png")
+Image.fromarray(rgba[..., [0, 3]].copy(), "LA").save(f"{d}/b.png")
+Image.fromarray(np.full((16, 16), 32768, np.uint16)).save(f"{d}/c.png")   # 16-bit grey
+PY
+"$SHARDIFY" folder "$WORK/deep/" "$WORK/deep-out" --size 16 > "$WORK/d.txt" 2>&1 ||
+  { cat "$WORK/d.txt"; fail "shardify folder of RGBA, LA and 16-bit PNGs"; }
+/usr/bin/python3 - "$WORK" <<'PY'
+import sys, tomllib, h5py, numpy as np
+from PIL import Image
+w = sys.argv[1]
+idx = tomllib.load(open(f"{w}/deep-out/index.toml", "rb"))
+assert idx["name"] == "deep", idx["name"]   # "SRC/" names the dataset after SRC
+imgs = np.concatenate([h5py.File(f"{w}/deep-out/{s['file']}")["images"][()] for s in idx["shard"]])
+for i, f in enumerate(["a", "b"]):
+    ref = np.asarray(Image.open(f"{w}/deep/train/x/{f}.png").convert("RGB"))
+    assert (imgs[i] == ref).all(), (f, np.abs(imgs[i].astype(int) - ref).max())
+assert np.abs(imgs[2].astype(int) - 128).max() <= 1, imgs[2].min()
+print("RGBA, LA and 16-bit PNGs as PIL's convert('RGB') (16-bit: the high byte)")
+PY
+
 # Training on the RGB shards: 2 ranks, RandAugment, 12-pixel inputs, eval centre crop.
 "${MPI[@]}" -np 2 "$TRAINER" configs/quickstart.toml data.path="$WORK/out" data.eval_split=val \
   run.out_dir="$WORK" run.name=rgb train.threads=1 train.epochs=2 train.batch_size=4 \

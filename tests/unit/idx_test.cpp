@@ -69,6 +69,17 @@ TEST(Idx, TruncatedDataNamesFile) {
       << e;
 }
 
+TEST(Idx, ADamagedCountEndsEarlyNotInAnAllocationOfTerabytes) {
+  // 0x7fffffff images of 28x28 declared, 10 present: 1.7 TB were asked of the allocator.
+  TempDir dir;
+  auto bytes = images_file(0x803, 10, 28, 28);
+  auto n = be32(0x7fffffff);
+  std::copy(n.begin(), n.end(), bytes.begin() + 4);
+  write_gz(dir / "count.gz", bytes);
+  std::string e = error_of([&] { read_idx_images(dir / "count.gz"); });
+  EXPECT_NE(e.find("'" + (dir / "count.gz") + "' ends early while reading the images"), std::string::npos) << e;
+}
+
 TEST(Idx, TruncatedGzipStreamNamesFile) {
   TempDir dir;
   write_gz(dir / "full.gz", images_file(0x803, 50, 28, 28));
