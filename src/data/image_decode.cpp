@@ -5,6 +5,7 @@
 #include <png.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -59,10 +60,10 @@ void jpeg_warning(j_common_ptr cinfo, int msg_level) {
 }
 
 // The libjpeg calls alone, with no C++ object of this frame alive across setjmp/longjmp: fills
-// pixels (RGB rows) and h, w; on failure returns false with the decoder's message. damage: the
+// pixels (RGB rows; `four`, the caller's too, holds a CMYK row) and h, w; on failure returns false with the decoder's message. damage: the
 // first warning of missing or garbled data, empty when none.
 bool jpeg_decode_raw(const std::vector<unsigned char>& bytes, std::vector<uint8_t>* pixels,
-                     int64_t* h, int64_t* w, char* damage, char* message) {
+                     std::vector<uint8_t>* four, int64_t* h, int64_t* w, char* damage, char* message) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
@@ -76,13 +77,28 @@ bool jpeg_decode_raw(const std::vector<unsigned char>& bytes, std::vector<uint8_
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
-  cinfo.out_color_space = JCS_RGB;  // greyscale and CMYK/YCCK converted by libjpeg-turbo
+  // Greyscale and YCbCr to RGB by libjpeg-turbo; CMYK and YCCK (Photoshop's, ~22 images of
+  // ImageNet's training split), which it cannot turn into RGB, read as CMYK and converted below.
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   jpeg_start_decompress(&cinfo);
   *h = cinfo.output_height, *w = cinfo.output_width;
   pixels->resize(static_cast<size_t>(*h * *w * 3));
+  four->resize(cmyk ? static_cast<size_t>(*w * 4) : 0);  // the caller's: longjmp skips destructors
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = pixels->data() + static_cast<int64_t>(cinfo.output_scanline) * *w * 3;
+    uint8_t* rgb = pixels->data() + static_cast<int64_t>(cinfo.output_scanline) * *w * 3;
+    JSAMPROW row = cmyk ? four->data() : rgb;
     jpeg_read_scanlines(&cinfo, &row, 1);
+    // As PIL: its JPEG reader takes CMYK as Adobe's inverted form (raw mode "CMYK;I"), then
+    // cmyk2rgb: with C = 255 - c, K = 255 - k, each of R, G, B = (255 - K) - (C (255 - K) / 255)
+    // rounded as its MULDIV255.
+    for (int64_t x = 0; cmyk && x < *w; ++x) {
+      const int nk = (*four)[x * 4 + 3];  // 255 - K
+      for (int c = 0; c < 3; ++c) {
+        const int t = (255 - (*four)[x * 4 + c]) * nk + 128;
+        rgb[x * 3 + c] = static_cast<uint8_t>(std::clamp(nk - (((t >> 8) + t) >> 8), 0, 255));
+      }
+    }
   }
   jpeg_finish_decompress(&cinfo);  // reads to the end marker: its warnings count too
   std::memcpy(damage, err.damage, JMSG_LENGTH_MAX);
@@ -91,10 +107,10 @@ bool jpeg_decode_raw(const std::vector<unsigned char>& bytes, std::vector<uint8_
 }
 
 torch::Tensor decode_jpeg(const std::vector<unsigned char>& bytes, const std::string& path) {
-  std::vector<uint8_t> pixels;
+  std::vector<uint8_t> pixels, four;
   int64_t h = 0, w = 0;
   char damage[JMSG_LENGTH_MAX] = {0}, message[JMSG_LENGTH_MAX] = {0};
-  ODY_CHECK(jpeg_decode_raw(bytes, &pixels, &h, &w, damage, message),
+  ODY_CHECK(jpeg_decode_raw(bytes, &pixels, &four, &h, &w, damage, message),
             "cannot decode JPEG image '" + path + "': " + message,
             "the file is corrupt or truncated");
   ODY_CHECK(damage[0] == 0, "JPEG image '" + path + "' is truncated or damaged: " + damage,

@@ -96,9 +96,10 @@ expect_in "$WORK/b.txt" "JPEG image '$WORK/bad/train/bee/00.jpg'"
 expect_in "$WORK/b.txt" "skipped 1 undecodable files"
 expect_in "$WORK/b.txt" "7 train images"
 
-# PNGs PIL's convert("RGB") reads differently from libpng's defaults: alpha is dropped, keeping the
-# colour under transparent pixels (libpng composited onto whatever its buffer held), and 16-bit
-# samples are sRGB-encoded (libpng took them as linear: mid-grey 32768 came out 188, not 128).
+# Images PIL's convert("RGB") reads differently from the libraries' defaults: a PNG's alpha is
+# dropped, keeping the colour under transparent pixels (libpng composited onto whatever its buffer
+# held), 16-bit PNG samples are sRGB-encoded (libpng took them as linear: mid-grey 32768 came out
+# 188, not 128), and a CMYK JPEG is converted (libjpeg-turbo refuses CMYK to RGB).
 /usr/bin/python3 - "$WORK" <<'PY'
 import os, sys, numpy as np
 from PIL import Image
@@ -108,6 +109,7 @@ rgba[:, :8, 3] = 0                   # the left half transparent, its colour kep
 Image.fromarray(rgba, "RGBA").save(f"{d}/a.png")
 Image.fromarray(rgba[..., [0, 3]].copy(), "LA").save(f"{d}/b.png")
 Image.fromarray(np.full((16, 16), 32768, np.uint16)).save(f"{d}/c.png")   # 16-bit grey
+Image.fromarray(rgba[..., :3].copy()).convert("CMYK").save(f"{d}/d.jpg", quality=95)  # CMYK JPEG
 PY
 "$SHARDIFY" folder "$WORK/deep/" "$WORK/deep-out" --size 16 > "$WORK/d.txt" 2>&1 ||
   { cat "$WORK/d.txt"; fail "shardify folder of RGBA, LA and 16-bit PNGs"; }
@@ -122,7 +124,9 @@ for i, f in enumerate(["a", "b"]):
     ref = np.asarray(Image.open(f"{w}/deep/train/x/{f}.png").convert("RGB"))
     assert (imgs[i] == ref).all(), (f, np.abs(imgs[i].astype(int) - ref).max())
 assert np.abs(imgs[2].astype(int) - 128).max() <= 1, imgs[2].min()
-print("RGBA, LA and 16-bit PNGs as PIL's convert('RGB') (16-bit: the high byte)")
+ref = np.asarray(Image.open(f"{w}/deep/train/x/d.jpg").convert("RGB")).astype(int)
+assert np.abs(imgs[3].astype(int) - ref).max() <= 1, np.abs(imgs[3].astype(int) - ref).max()
+print("RGBA, LA and 16-bit PNGs and a CMYK JPEG as PIL's convert('RGB') (16-bit: the high byte)")
 PY
 
 # Training on the RGB shards: 2 ranks, RandAugment, 12-pixel inputs, eval centre crop.
