@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     if (mpi.env().rank == 0) std::fprintf(stderr, "error: %s\n", e.what());  // with its hint
     return 1;
   }
-  set_cpu_threads(mpi.env(), 0);
+  set_cpu_threads(cpu_share(mpi.env()), 0);
   auto comm = make_communicator("mpi", true);
   const int ranks = comm->size();
   if (comm->rank() == 0) {

@@ -324,8 +324,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   }
   comm->set_timeout(cfg.dist.first_timeout_s);
   const CpuShare share = cpu_share(env);  // every rank: a collective of each node's ranks
-  const int threads = cfg.train.threads > 0 ? static_cast<int>(cfg.train.threads) : share.threads;
-  set_thread_counts(threads);
+  const int threads = set_cpu_threads(share, static_cast<int>(cfg.train.threads));
   if (device.is_cpu() && cfg.train.threads == 0 && share.usable_cpus < share.node_cpus)
     log::info("note: the {} rank(s) on this node may use {} of its {} CPUs (the launcher's binding, "
               "e.g. mpirun's to one core per rank at -np 2, or the job's CPU set): {} thread(s) "

@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <memory>
 #include <vector>
-#include <filesystem>
 
 #include "common/error.h"
 

@@ -83,7 +83,7 @@ SplitReader::SplitReader(const std::string& dir, const DatasetIndex& index,
     // In pieces of about 64 MiB: a stop signal while a large split is read in (a job preempted
     // during its setup) ends the read, not only the setup after it.
     const int64_t sample_bytes = h_ * w_ * c_;
-    const int64_t piece = std::max<int64_t>(1, (int64_t{64} << 20) / std::max<int64_t>(1, sample_bytes));
+    const int64_t piece = std::max<int64_t>(1, (int64_t{64} << 20) / sample_bytes);
     for (int64_t first = 0; first < size_; first += piece) {
       stop_if_requested();
       read_range(first, std::min(piece, size_ - first), cache_.data_ptr<uint8_t>() + first * sample_bytes);

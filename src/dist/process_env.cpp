@@ -114,8 +114,8 @@ CpuShare cpu_share(const ProcessEnv& env) {
   return share;
 }
 
-int set_cpu_threads(const ProcessEnv& env, int requested) {
-  const int threads = requested > 0 ? requested : cpu_share(env).threads;
+int set_cpu_threads(const CpuShare& share, int requested) {
+  const int threads = requested > 0 ? requested : share.threads;
   set_thread_counts(threads);
   return threads;
 }

@@ -62,8 +62,8 @@ struct CpuShare {
 CpuShare cpu_share(const ProcessEnv& env);
 
 // Threads for torch intra-op, OpenMP and OpenBLAS: requested, or (0) the rank's fair share of its
-// CPUs (cpu_share: a collective of the node's ranks). Returns the number set.
-int set_cpu_threads(const ProcessEnv& env, int requested);
+// CPUs (from cpu_share). Returns the number set.
+int set_cpu_threads(const CpuShare& share, int requested);
 
 // Sets torch intra-op (and OpenMP) and OpenBLAS threads to `threads` (>= 1).
 void set_thread_counts(int threads);

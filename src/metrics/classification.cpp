@@ -151,12 +151,12 @@ std::vector<int64_t> ClassificationCounts::support() const {
 
 // Both over the classes present in the labels or the predictions (sklearn's f1_score and
 // jaccard_score with average="macro"): a class predicted but never in the labels counts, at 0.
-double ClassificationCounts::macro_f1() const {
-  return mean_where(per_class_f1(), to_vector(confusion_.sum(1) + confusion_.sum(0)));
-}
+double ClassificationCounts::macro_f1() const { return mean_where(per_class_f1(), labelled_or_predicted()); }
 
-double ClassificationCounts::mean_iou() const {
-  return mean_where(per_class_iou(), to_vector(confusion_.sum(1) + confusion_.sum(0)));
+double ClassificationCounts::mean_iou() const { return mean_where(per_class_iou(), labelled_or_predicted()); }
+
+std::vector<double> ClassificationCounts::labelled_or_predicted() const {
+  return to_vector(confusion_.sum(1) + confusion_.sum(0));
 }
 
 std::vector<PrPoint> ClassificationCounts::pr_curve(int64_t k) const {

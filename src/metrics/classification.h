@@ -67,6 +67,7 @@ class ClassificationCounts {
   torch::Tensor sums() const { return sums_; }
 
  private:
+  std::vector<double> labelled_or_predicted() const;  // per class: its labels + its predictions
   int64_t k_;
   int64_t bins_ = 0;
   torch::Tensor sums_;       // double [3]: loss sum, top-1 hits, top-k hits
