@@ -13,6 +13,9 @@ MODEL is any torchvision.models builder name, or one of Odyssey's extra sizes: v
 (DeiT dimensions), vit_ti4 (patch 4, depth 6), vit_mini4c (vit_mini4 with a conv stem), efficientnet_s (half width/depth, stem stride 1).
 --check-batch N also stores a random input /check/input [N,C,S,S] and torchvision's eval-mode
 logits /check/logits, so `trainer models NAME --verify w.h5` can compare logits.
+--input-mean/--input-std store the normalisation the weights were trained with (root attributes
+input_mean, input_std), which trainer predict and fewshot then use; with --weights they default
+to ImageNet's, as torchvision's transforms normalise.
 """
 import argparse
 import sys
@@ -62,7 +65,16 @@ def main():
     ap.add_argument("--image-size", type=int, default=0, help="ViT image size (default 224; 28 for vit_ti4)")
     ap.add_argument("--check-batch", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--input-mean", type=float, nargs="+",
+                    help="per-channel mean the weights were trained with, [0, 1] pixel units (predict and "
+                         "fewshot normalise with it; default with --weights: ImageNet's)")
+    ap.add_argument("--input-std", type=float, nargs="+", help="per-channel std, as --input-mean")
     a = ap.parse_args()
+    if a.weights and a.input_mean is None and a.input_std is None:  # torchvision's transforms
+        a.input_mean, a.input_std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    if (a.input_mean is None) != (a.input_std is None) or (
+            a.input_mean is not None and (len(a.input_mean) != len(a.input_std) or min(a.input_std) <= 0)):
+        ap.error("--input-mean and --input-std go together: one value per channel each, std > 0")
     torch.manual_seed(a.seed)
     model = build(a.model, a.num_classes, a.image_size, a.weights)
     if a.state_dict:
@@ -81,6 +93,9 @@ def main():
                 logits = model(x)
             f["check/input"] = x.numpy()
             f["check/logits"] = logits.numpy()
+        if a.input_mean is not None:
+            f.attrs["input_mean"] = np.array(a.input_mean, dtype=np.float64)
+            f.attrs["input_std"] = np.array(a.input_std, dtype=np.float64)
         f.attrs["source"] = f"torchvision {a.model}" + (f" weights={a.weights}" if a.weights else "")
     print(f"wrote {len(model.state_dict())} tensors of {a.model} to {a.out}")
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -34,8 +35,34 @@ uint32_t trainer_crc(const TrainerState& s) {
   char top1[32];
   std::snprintf(top1, sizeof top1, "%.17g\n", s.eval_top1);
   text += top1 + s.model_name + "\n" + s.config_toml;
+  for (const auto* values : {&s.input_mean, &s.input_std})  // absent (empty) in older files: their text is unchanged
+    for (double v : *values) {
+      char num[32];
+      std::snprintf(num, sizeof num, "\n%.17g", v);
+      text += num;
+    }
   return static_cast<uint32_t>(
       crc32(0L, reinterpret_cast<const Bytef*>(text.data()), static_cast<uInt>(text.size())));
+}
+
+// input_mean/input_std attributes, written when known; read back checked as a pair of equal,
+// non-empty lengths with positive std.
+void write_normalisation(hid_t obj, const std::vector<double>& mean, const std::vector<double>& std) {
+  if (mean.empty()) return;
+  h5::write_attr(obj, "input_mean", mean);
+  h5::write_attr(obj, "input_std", std);
+}
+void read_normalisation(hid_t obj, const std::string& path, std::vector<double>& mean,
+                        std::vector<double>& std) {
+  if (!h5::has_attr(obj, "input_mean") && !h5::has_attr(obj, "input_std")) return;
+  mean = h5::read_attr_doubles(obj, "input_mean", path);
+  std = h5::read_attr_doubles(obj, "input_std", path);
+  bool ok = !mean.empty() && mean.size() == std.size();
+  for (double s : std) ok = ok && s > 0 && std::isfinite(s);
+  for (double m : mean) ok = ok && std::isfinite(m);
+  ODY_CHECK(ok, ODY_MSG("'" << path << "': attributes input_mean (" << mean.size() << " values) and input_std ("
+                            << std.size() << ") are not one finite mean and positive std per channel"),
+            "the file is damaged, or was written by another tool");
 }
 
 hid_t h5_type(const torch::Tensor& t) {
@@ -204,6 +231,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     h5::write_attr(tr, "eval_step", s.eval_step);
     h5::write_attr(tr, "skipped_steps", s.skipped_steps);
     h5::write_attr(tr, "train_samples", s.train_samples);
+    write_normalisation(tr, s.input_mean, s.input_std);
     h5::write_attr(tr, "crc32", static_cast<int64_t>(trainer_crc(s)));
   });
 }
@@ -214,6 +242,7 @@ void write_weights(const std::string& path, const NamedTensors& model, const Wei
     h5::write_attr(file, "model_name", info.model_name);
     h5::write_attr(file, "image_size", info.image_size);
     h5::write_attr(file, "eval_crop", info.eval_crop);
+    write_normalisation(file, info.input_mean, info.input_std);
     h5::write_attr(file, "code_version", std::string(ODYSSEY_VERSION));
   });
 }
@@ -226,6 +255,7 @@ WeightsInfo read_weights_info(const std::string& path) {
   if (h5::has_attr(file, "model_name")) info.model_name = h5::read_attr_string(file, "model_name", path);
   if (h5::has_attr(file, "image_size")) info.image_size = h5::read_attr_int(file, "image_size", path);
   if (h5::has_attr(file, "eval_crop")) info.eval_crop = h5::read_attr_double(file, "eval_crop", path);
+  read_normalisation(file, path, info.input_mean, info.input_std);
   return info;
 }
 
@@ -272,6 +302,7 @@ CheckpointData read_checkpoint(const std::string& path) {
   if (h5::has_attr(tr, "code_version")) s.code_version = h5::read_attr_string(tr, "code_version", path);
   if (h5::has_attr(tr, "skipped_steps")) s.skipped_steps = h5::read_attr_int(tr, "skipped_steps", path);
   if (h5::has_attr(tr, "train_samples")) s.train_samples = h5::read_attr_int(tr, "train_samples", path);
+  read_normalisation(tr, path, s.input_mean, s.input_std);
   if (h5::has_attr(tr, "crc32"))  // written since 2026-12-01: earlier checkpoints have none
     ODY_CHECK(static_cast<uint32_t>(h5::read_attr_int(tr, "crc32", path)) == trainer_crc(s),
               "the /trainer attributes of checkpoint '" + path + "' fail their CRC-32 check",

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "train/optimizer.h"
 
@@ -29,6 +30,9 @@ struct TrainerState {
   int64_t skipped_steps = 0;  // updates skipped for a non-finite loss so far (0 when absent)
   int64_t train_samples = 0;  // the train split's size the cursor indexes (0 when absent)
   std::string code_version;   // the build that wrote it (git describe), read back for info
+  // The per-channel mean/std its inputs were normalised with (the train split's, [0, 1] pixel
+  // units): what predict and fewshot normalise with. Empty in checkpoints written before them.
+  std::vector<double> input_mean, input_std;
 };
 
 struct CheckpointData {
@@ -48,6 +52,7 @@ struct WeightsInfo {
   std::string model_name;
   int64_t image_size = 0;
   double eval_crop = 1.0;
+  std::vector<double> input_mean, input_std;  // as TrainerState's; empty when absent
   bool is_checkpoint = false;  // read back only: the file is a checkpoint (it has /trainer)
 };
 

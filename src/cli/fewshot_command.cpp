@@ -61,7 +61,7 @@ int fewshot_command(const std::vector<std::string>& raw) {
   const TrainedModel m = load_trained_model(a.checkpoint, a.model, a.ema, in.index, device);
   // Features once for the whole split (on the device); the episodes only re-draw which of them
   // are support, on the CPU.
-  const auto features = map_split(*in.reader, in.normalize(), m.input, a.batch, device,
+  const auto features = map_split(*in.reader, m.norm, m.input, a.batch, device,
                                   [&](const torch::Tensor& x) { return m.model->features(x); });
   const FewShotResult r = evaluate_fewshot(features, in.reader->labels(), a.options, in.index.class_names);
   std::printf("fewshot: %s from %s%s, %lld-dim features of %lld images of split '%s'\n",

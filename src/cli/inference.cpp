@@ -6,6 +6,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/checkpointer.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "config/config.h"
 #include "models/flops.h"
 #include "models/meta_model.h"
@@ -49,6 +50,7 @@ struct ModelFile {
   std::string name;
   AugmentConfig input;
   bool ema = false;
+  Normalize norm;  // empty when the file stores none
 };
 ModelFile read_model_file(const std::string& path, const std::string& model_name, bool ema) {
   ODY_CHECK(fs::is_regular_file(path), "checkpoint or weights file '" + path + "' does not exist",
@@ -59,7 +61,7 @@ ModelFile read_model_file(const std::string& path, const std::string& model_name
     const bool took = ema && take_ema_weights(ckpt);
     const AugmentConfig input = run_input(ckpt);
     return {std::move(ckpt.model), model_name.empty() ? ckpt.trainer.model_name : model_name,
-            input, took};
+            input, took, {ckpt.trainer.input_mean, ckpt.trainer.input_std}};
   }
   const std::string name = model_name.empty() ? info.model_name : model_name;
   ODY_CHECK(!name.empty(), "'" + path + "' is a weights file without a model name",
@@ -67,7 +69,21 @@ ModelFile read_model_file(const std::string& path, const std::string& model_name
   AugmentConfig input;
   input.image_size = info.image_size;
   input.eval_crop = info.eval_crop;
-  return {read_weights(path), name, input, false};
+  return {read_weights(path), name, input, false, {info.input_mean, info.input_std}};
+}
+
+// The file's normalisation when it has one for the dataset's channels, else the dataset's.
+Normalize input_normalisation(const Normalize& stored, const DatasetIndex& index, const std::string& path) {
+  if (stored.mean.empty()) {
+    log::warn("'{}' does not store the mean/std its run normalised with (written before they were "
+              "stored, or by another tool): normalising with the dataset's index.toml", path);
+    return {index.mean, index.std};
+  }
+  ODY_CHECK(static_cast<int64_t>(stored.mean.size()) == index.channels,
+            ODY_MSG("'" << path << "' was trained on " << stored.mean.size() << "-channel images, the "
+                        "dataset holds " << index.channels << "-channel ones"),
+            "predict on images converted as the run's were");
+  return stored;
 }
 
 }  // namespace
@@ -90,7 +106,7 @@ torch::Device inference_device(const std::string& setting) {
 TrainedModel load_trained_model(const std::string& named, const std::string& model_name, bool ema,
                                 const DatasetIndex& index, torch::Device device) {
   const std::string path = checkpoint_file(named);  // a run folder or its `latest` too
-  auto [weights, name, input, took_ema] = read_model_file(path, model_name, ema);
+  auto [weights, name, input, took_ema, stored_norm] = read_model_file(path, model_name, ema);
   const auto& entry = ModelRegistry::instance().find(name);
   const int64_t size = model_input_size(input, index.height, index.width);
   auto probe = create_meta_model(name, {1, index.channels, size});  // only for its head's name
@@ -108,7 +124,8 @@ TrainedModel load_trained_model(const std::string& named, const std::string& mod
                   __FILE__, __LINE__);
     }
   }
-  TrainedModel m{entry.create({classes, index.channels, size}), name, classes, input, took_ema, path};
+  TrainedModel m{entry.create({classes, index.channels, size}), name, classes, input, took_ema, path,
+                 input_normalisation(stored_norm, index, path)};
   load_weights(*m.model, weights, /*reset_head=*/false, path);
   m.model->to(device);
   m.model->eval();

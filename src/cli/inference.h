@@ -23,7 +23,6 @@ struct SplitInput {
   DatasetIndex index;  // of the folder (for one shard: listing only that shard)
   std::string split;
   std::unique_ptr<SplitReader> reader;
-  Normalize normalize() const { return {index.mean, index.std}; }
 };
 SplitInput open_split(const std::string& dir_or_shard, const std::string& split);
 
@@ -40,7 +39,9 @@ AugmentConfig run_input(const CheckpointData& ckpt);
 // when it has them and `ema` is on (as its run's evaluations), else its live ones. A checkpoint
 // names its model, a weights file written by `checkpoint export` too (model_name overrides
 // either; other weights files need it), and both carry the run's input size and eval crop.
-// The number of classes is the classifier head's in the file.
+// The number of classes is the classifier head's in the file. Inputs are normalised with the
+// mean/std the run trained with (checkpoints and exported weights store them); files without
+// them (older ones, other tools') take the dataset's index.toml, with a warning.
 struct TrainedModel {
   std::shared_ptr<Classifier> model;
   std::string name;
@@ -48,6 +49,7 @@ struct TrainedModel {
   AugmentConfig input;  // image_size / eval_crop of the run (defaults when the file has none)
   bool ema = false;     // the checkpoint's EMA weights were taken
   std::string path;     // the file read (a run folder or `latest` resolved)
+  Normalize norm;       // what map_split normalises this model's inputs with
 };
 TrainedModel load_trained_model(const std::string& path, const std::string& model_name, bool ema,
                                 const DatasetIndex& index, torch::Device device);

@@ -55,7 +55,7 @@ int predict_command(const std::vector<std::string>& raw) {
   const TrainedModel m = load_trained_model(a.checkpoint, a.model, a.ema, in.index, device);
   ODY_USAGE_CHECK(!same_file(a.out, m.path), "trainer predict: --out '" + a.out + "' is the checkpoint",
                   "name a new file for the logits");
-  const auto all = map_split(reader, in.normalize(), m.input, a.batch, device,
+  const auto all = map_split(reader, m.norm, m.input, a.batch, device,
                              [&](const torch::Tensor& x) { return m.model->forward(x); })
                        .to(torch::kFloat);  // map_split's result: contiguous, on the CPU
   write_hdf5_atomically(a.out, [&](hid_t f, const std::string& tmp) {
@@ -68,6 +68,8 @@ int predict_command(const std::vector<std::string>& raw) {
     h5::write_attr(f, "checkpoint", m.path);
     h5::write_attr(f, "data", a.data);
     h5::write_attr(f, "split", in.split);
+    h5::write_attr(f, "input_mean", m.norm.mean);
+    h5::write_attr(f, "input_std", m.norm.std);
   });
   const double top1 = all.argmax(1).eq(reader.labels()).to(torch::kDouble).mean().item<double>();
   log::info("wrote logits [{}, {}] of {}{} on '{}' ({}, {}) to {}; top-1 against the stored labels "

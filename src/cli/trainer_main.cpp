@@ -56,8 +56,9 @@ Usage:
       Logits of every image of a dataset split (default test) or of one shard: /logits float32
       [N, classes] and /labels int64 [N] in P.h5. A checkpoint's EMA weights when it has them
       (--no-ema: the live ones). The model name and input size come from the checkpoint or an
-      exported weights file (--model for other weights files); mean/std from the dataset's
-      index.toml. --device auto (the default) runs on GPU 0 when there is one.
+      exported weights file (--model for other weights files), and so do the mean/std the run
+      normalised with (files without them: the dataset's index.toml). --device auto (the
+      default) runs on GPU 0 when there is one.
   trainer fewshot --checkpoint W.h5 --data DIR_OR_SHARD --shots K --episodes E [--split S]
                   [--queries Q] [--model NAME] [--seed N] [--batch N] [--device auto|cpu|cuda]
                   [--no-ema]
@@ -212,6 +213,14 @@ int cmd_checkpoint_info(const std::string& named) {
                 (long long)s.eval_step);
   else if (s.eval_top1 >= 0)
     std::printf("last eval     top-1 %.2f%%\n", 100 * s.eval_top1);
+  if (!s.input_mean.empty()) {
+    std::string mean, std;
+    for (size_t c = 0; c < s.input_mean.size(); ++c) {
+      mean += ODY_MSG((c ? " " : "") << s.input_mean[c]);
+      std += ODY_MSG((c ? " " : "") << s.input_std[c]);
+    }
+    std::printf("normalised    mean [%s], std [%s] (predict and fewshot use them)\n", mean.c_str(), std.c_str());
+  }
   if (!s.code_version.empty()) std::printf("code version  %s\n", s.code_version.c_str());
   return kExitOk;
 }
@@ -239,7 +248,8 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
   CheckpointData d = read_checkpoint(in);  // verified
   const bool ema = use_ema && take_ema_weights(d);
   const AugmentConfig input = run_input(d);  // predict reads it back from the file
-  write_weights(out, d.model, {d.trainer.model_name, input.image_size, input.eval_crop});
+  write_weights(out, d.model, {d.trainer.model_name, input.image_size, input.eval_crop,
+                               d.trainer.input_mean, d.trainer.input_std});
   std::printf("wrote %s: %zu tensors of %s (step %lld%s, input %s); use it with model.init_from "
               "or trainer predict --checkpoint\n", out.c_str(), d.model.size(),
               d.trainer.model_name.c_str(), (long long)d.trainer.step, ema ? ", EMA weights" : "",

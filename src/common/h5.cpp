@@ -123,6 +123,12 @@ void write_attr(hid_t obj, const std::string& name, const std::vector<std::strin
   write_attr_raw(obj, name, type, space, ptrs.data());
 }
 
+void write_attr(hid_t obj, const std::string& name, const std::vector<double>& values) {
+  hsize_t n = values.size();
+  Handle space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  write_attr_raw(obj, name, H5T_NATIVE_DOUBLE, space, values.data());
+}
+
 bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
 
 std::string read_attr_string(hid_t obj, const std::string& name, const std::string& path) {
@@ -175,6 +181,16 @@ std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name,
     out.emplace_back(p ? p : "");
     H5free_memory(p);
   }
+  return out;
+}
+
+std::vector<double> read_attr_doubles(hid_t obj, const std::string& name, const std::string& path) {
+  Handle attr = open_attr(obj, name, path);
+  Handle space(H5Aget_space(attr), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  std::vector<double> out(n > 0 ? n : 0);
+  ODY_CHECK(n >= 0 && H5Aread(attr, H5T_NATIVE_DOUBLE, out.data()) >= 0,
+            "attribute '" + name + "' of '" + path + "' is not a list of numbers", kNotShard);
   return out;
 }
 

@@ -55,12 +55,14 @@ void write_attr(hid_t obj, const std::string& name, const std::string& value);
 void write_attr(hid_t obj, const std::string& name, int64_t value);
 void write_attr(hid_t obj, const std::string& name, double value);
 void write_attr(hid_t obj, const std::string& name, const std::vector<std::string>& values);
+void write_attr(hid_t obj, const std::string& name, const std::vector<double>& values);
 bool has_attr(hid_t obj, const std::string& name);
 std::string read_attr_string(hid_t obj, const std::string& name, const std::string& path);
 int64_t read_attr_int(hid_t obj, const std::string& name, const std::string& path);
 double read_attr_double(hid_t obj, const std::string& name, const std::string& path);
 std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name,
                                            const std::string& path);
+std::vector<double> read_attr_doubles(hid_t obj, const std::string& name, const std::string& path);
 
 // Writes a dataset of the given native type (H5T_NATIVE_*) and shape; chunk0 > 0 chunks along
 // the first dimension.

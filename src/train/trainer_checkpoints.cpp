@@ -206,6 +206,8 @@ CheckpointData Trainer::snapshot() const {
   d.trainer.eval_step = last_eval_step_;
   d.trainer.skipped_steps = skipped_steps_;
   d.trainer.train_samples = train_->size();
+  d.trainer.input_mean = norm_.mean;  // what predict and fewshot normalise with
+  d.trainer.input_std = norm_.std;
   return d;
 }
 

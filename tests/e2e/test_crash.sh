@@ -3,7 +3,8 @@
 # After the trials the run finishes with the same parameters as an uninterrupted run (bitwise;
 # BatchNorm running statistics, averaged at each checkpoint, to 1e-5). Checkpoints are written
 # every 10 steps in the background. Also: the checkpoint layout read with h5py, and
-# `trainer checkpoint export` giving a weights file whose predictions equal the checkpoint's.
+# `trainer checkpoint export` giving a weights file whose predictions equal the checkpoint's, also on
+# a folder with other mean/std (the run's are stored).
 source "$(dirname "$0")/common.sh"
 common=(data.train_limit=6400 data.eval_limit=500 train.batch_size=32 train.epochs=2
         train.log_every=5 checkpoint.every_steps=10 checkpoint.keep_last=2)
@@ -87,3 +88,27 @@ import h5py, numpy, sys
 a, b = h5py.File(sys.argv[1])['logits'][:], h5py.File(sys.argv[2])['logits'][:]
 assert a.shape == b.shape and numpy.array_equal(a, b), 'logits differ'
 print('exported weights predict identically on', a.shape[0], 'images')" "$WORK/p1.h5" "$WORK/p2.h5"
+
+# predict normalises with the mean/std the run trained with, stored in the checkpoint and its export,
+# not with the predicted folder's own (a folder converted alone has its own: here shifted ones).
+mkdir "$WORK/shifted"
+ln -s "$DATA"/*.h5 "$WORK/shifted/"
+sed -e 's/^mean = .*/mean = [ 0.6 ]/' -e 's/^std = .*/std = [ 0.2 ]/' "$DATA/index.toml" > "$WORK/shifted/index.toml"
+"$TRAINER" predict --checkpoint "$WORK/w.h5" --data "$WORK/shifted" --out "$WORK/p3.h5" > /dev/null
+/usr/bin/python3 -c "
+import h5py, shutil, sys
+shutil.copy(sys.argv[1], sys.argv[2])
+with h5py.File(sys.argv[2], 'a') as f:
+    assert list(f.attrs['input_mean']) == [0.28604059698879553], f.attrs['input_mean']
+    del f.attrs['input_mean'], f.attrs['input_std']" "$WORK/w.h5" "$WORK/w_nonorm.h5"
+"$TRAINER" predict --checkpoint "$WORK/w_nonorm.h5" --data "$WORK/shifted" --out "$WORK/p4.h5" > "$WORK/p4.txt" 2>&1 ||
+  { cat "$WORK/p4.txt"; fail "predict with weights that store no mean/std"; }
+expect_in "$WORK/p4.txt" "does not store the mean/std its run normalised with"
+/usr/bin/python3 -c "
+import h5py, numpy, sys
+a, b, c = (h5py.File(p)['logits'][:] for p in sys.argv[1:4])
+assert numpy.array_equal(a, b), 'the stored normalisation was not used on a folder with other statistics'
+assert not numpy.allclose(a, c), 'a file without mean/std did not take the folder statistics'
+assert list(h5py.File(sys.argv[2]).attrs['input_std']) == [0.35302424451492254]
+print('predict normalises with the run mean/std on a folder with other statistics')" \
+  "$WORK/p1.h5" "$WORK/p3.h5" "$WORK/p4.h5"

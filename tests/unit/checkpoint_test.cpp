@@ -54,6 +54,8 @@ CheckpointData make(int64_t step, torch::nn::Module& m, Optimizer& opt) {
   d.trainer.eval_top1 = 0.5;
   d.trainer.eval_step = step - 3;
   d.trainer.skipped_steps = 2;
+  d.trainer.input_mean = {0.2860402, 0.1};
+  d.trainer.input_std = {0.3530239, 0.2};
   return d;
 }
 
@@ -77,6 +79,8 @@ TEST(Checkpoint, SaveLoadGivesIdenticalTensors) {
   EXPECT_EQ(back.trainer.skipped_steps, 2);
   EXPECT_EQ(back.trainer.model_name, "fmnist_cnn");
   EXPECT_EQ(back.trainer.config_toml, "[run]\nname = \"x\"\n");
+  EXPECT_EQ(back.trainer.input_mean, (std::vector<double>{0.2860402, 0.1}));
+  EXPECT_EQ(back.trainer.input_std, (std::vector<double>{0.3530239, 0.2}));
 
   torch::manual_seed(2);
   Trained b_run("fmnist_cnn", 10);
@@ -95,8 +99,24 @@ TEST(Checkpoint, SaveLoadGivesIdenticalTensors) {
 TEST(Checkpoint, ChangedTrainerAttributesAndTensorsWithoutCrcAreDamage) {
   TempDir dir;
   Trained run("fmnist_cnn", 10);
-  for (const char* name : {"step.h5", "nocrc.h5", "old.h5"})
+  for (const char* name : {"step.h5", "nocrc.h5", "old.h5", "mean.h5"})
     write_checkpoint(dir / name, make(40, *run.model, *run.opt));
+  {
+    CheckpointData older = make(40, *run.model, *run.opt);  // written before the normalisation was
+    older.trainer.input_mean.clear();
+    older.trainer.input_std.clear();
+    write_checkpoint(dir / "nonorm.h5", older);
+  }
+  EXPECT_TRUE(read_checkpoint(dir / "nonorm.h5").trainer.input_mean.empty());
+  // The normalisation predict uses is covered by the CRC too.
+  {
+    h5::Handle f = h5::open_file(dir / "mean.h5", /*writable=*/true);
+    h5::Handle tr(H5Gopen2(f, "trainer", H5P_DEFAULT), H5Gclose);
+    ASSERT_GE(H5Adelete(tr, "input_mean"), 0);
+    h5::write_attr(tr, "input_mean", std::vector<double>{0.5, 0.1});
+  }
+  std::string mean_error = error_of([&] { read_checkpoint(dir / "mean.h5"); });
+  EXPECT_NE(mean_error.find("fail their CRC-32"), std::string::npos) << mean_error;
   // /trainer's step rewritten by another tool: its CRC-32 catches it.
   {
     h5::Handle f = h5::open_file(dir / "step.h5", /*writable=*/true);
@@ -126,6 +146,26 @@ TEST(Checkpoint, ChangedTrainerAttributesAndTensorsWithoutCrcAreDamage) {
     ASSERT_GE(H5Adelete(tr, "skipped_steps"), 0);
   }
   EXPECT_EQ(read_checkpoint(dir / "old.h5").trainer.skipped_steps, 0);
+}
+
+TEST(Checkpoint, WeightsFilesCarryTheNormalisationAndABrokenOneIsNamed) {
+  TempDir dir;
+  Trained run("fmnist_cnn", 10);
+  write_weights(dir / "w.h5", state_of(*run.model), {"fmnist_cnn", 28, 1.0, {0.25}, {0.5}});
+  WeightsInfo info = read_weights_info(dir / "w.h5");
+  EXPECT_EQ(info.model_name, "fmnist_cnn");
+  EXPECT_EQ(info.input_mean, std::vector<double>{0.25});
+  EXPECT_EQ(info.input_std, std::vector<double>{0.5});
+  write_weights(dir / "plain.h5", state_of(*run.model), {"fmnist_cnn", 28, 1.0, {}, {}});
+  EXPECT_TRUE(read_weights_info(dir / "plain.h5").input_mean.empty());
+  {  // a std of 0 (another tool's file): refused, naming the file and both attributes
+    h5::Handle f = h5::open_file(dir / "w.h5", /*writable=*/true);
+    ASSERT_GE(H5Adelete(f, "input_std"), 0);
+    h5::write_attr(f, "input_std", std::vector<double>{0.0});
+  }
+  const std::string e = error_of([&] { read_weights_info(dir / "w.h5"); });
+  EXPECT_NE(e.find("'" + (dir / "w.h5") + "': attributes input_mean (1 values) and input_std (1) are not"),
+            std::string::npos) << e;
 }
 
 TEST(Checkpoint, WrongModelShapeNamesTheDataset) {
