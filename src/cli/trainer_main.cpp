@@ -333,7 +333,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
     comm = std::move(nccl);
   }
   comm->set_timeout(cfg.dist.first_timeout_s);
-  const CpuShare share = cpu_share(env);  // every rank: a collective of each node's ranks
+  const CpuShare share = cpu_share(env);  // every rank: a collective of the world
   const int threads = set_cpu_threads(share, static_cast<int>(cfg.train.threads));
   if (device.is_cpu() && cfg.train.threads == 0 && share.usable_cpus < share.node_cpus)
     log::info("note: the {} rank(s) on this node may use {} of its {} CPUs (the launcher's binding, "
@@ -389,6 +389,12 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
     trainer->finish_checkpoint_writes();  // rank 0: the write in flight completes first
     if (env.size > 1) MPI_Abort(MPI_COMM_WORLD, kExitRuntime);
     return kExitRuntime;
+  } catch (const std::exception& e) {  // LibTorch's (out of memory, CUDA): as main's, but the
+    log::error("internal error: {}", e.what());    // write in flight completes and no thread unwinds
+    log::err().flush();
+    trainer->finish_checkpoint_writes();
+    if (env.size > 1) MPI_Abort(MPI_COMM_WORLD, kExitInternal);
+    return kExitInternal;
   }
   if (r.checkpoint_failed && r.preempted && !r.last_checkpoint.empty()) {
     log::info("the stop checkpoint could not be written ({}); a requeue resumes from {}",

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "common/text.h"
 #include "common/toml_where.h"
 #include "config/config_schema.h"
@@ -101,6 +102,23 @@ Config from_table(const toml::table& root, const std::string& file) {
   return cfg;
 }
 
+// Keys set (in the file or on the command line) that other keys leave without effect: a note on
+// rank 0, not an error, so that an override such as augment.randaugment_n=0 ablates without
+// editing the file.
+void note_inert_keys(const toml::table& root, const Config& cfg) {
+  auto set = [&](const char* table, const char* key) { return root[table][key].node() != nullptr; };
+  std::vector<std::string> inert;
+  for (const char* key : {"shuffle_block", "shuffle_window"})
+    if (cfg.data.shuffle == "global" && set("data", key))
+      inert.push_back(std::string("data.") + key + " (data.shuffle = \"global\")");
+  if (cfg.augment.mixup_alpha == 0 && cfg.augment.cutmix_alpha == 0 && set("augment", "mix_p"))
+    inert.push_back("augment.mix_p (mixup_alpha and cutmix_alpha are 0)");
+  for (const char* key : {"randaugment_m", "randaugment_policy", "randaugment_mstd"})
+    if (cfg.augment.randaugment_n == 0 && set("augment", key))
+      inert.push_back(std::string("augment.") + key + " (augment.randaugment_n = 0)");
+  for (const auto& what : inert) log::info("note: {}: {} has no effect", cfg.source, what);
+}
+
 }  // namespace
 
 Config parse_config(const std::string& text, const std::string& source_name,
@@ -141,6 +159,7 @@ Config parse_config(const std::string& text, const std::string& source_name,
             cfg.source + ": model.reset_head = true without model.init_from: there are no weights "
             "whose head it could leave out",
             "set model.init_from to the weights to fine-tune, or remove model.reset_head");
+  note_inert_keys(root, cfg);
   return cfg;
 }
 

@@ -38,6 +38,7 @@ std::string DatasetIndex::split_names() const {
 
 namespace {
 
+constexpr int64_t kIndexFormatVersion = 1;
 constexpr const char* kRewrite = "index.toml is written by `shardify`; convert the dataset again";
 
 // "a string", or "strings" for a list's values.
@@ -54,10 +55,12 @@ std::string where(const toml::node& n, const std::string& file) {
   return w.empty() ? file : w;
 }
 
+// `in` says which table lacks the key when it is not the root ("[[shard]] entry 3, line 20").
 template <typename T>
-T required(const toml::table& t, const std::string& key, const std::string& file) {
+T required(const toml::table& t, const std::string& key, const std::string& file,
+           const std::string& in = "") {
   const toml::node* n = t.get(key);
-  ODY_CHECK(n, "'" + file + "': missing key '" + key + "'", kRewrite);
+  ODY_CHECK(n, "'" + file + "': " + (in.empty() ? "" : in + ": ") + "missing key '" + key + "'", kRewrite);
   auto v = n->value<T>();
   ODY_CHECK(v.has_value(),
             ODY_MSG(where(*n, file) << ": key '" << key << "' must be " << kind_of<T>()
@@ -104,6 +107,11 @@ DatasetIndex read_index(const std::string& dir) {
   DatasetIndex idx;
   ODY_CHECK(t["format"].value_or(std::string()) == "odyssey-dataset",
             "'" + file + "': key 'format' is not \"odyssey-dataset\"", "");
+  const int64_t version = t["format_version"].value_or(int64_t{1});  // written since the first
+  ODY_CHECK(version == kIndexFormatVersion,
+            ODY_MSG("'" << file << "': format_version = " << version << ", this build reads "
+                        << kIndexFormatVersion),
+            "convert the data again with this build's shardify");
   idx.name = required<std::string>(t, "name", file);
   idx.source = t["source"].value_or(std::string());
   idx.num_classes = required<int64_t>(t, "num_classes", file);
@@ -129,13 +137,15 @@ DatasetIndex read_index(const std::string& dir) {
   const toml::array* shards = t["shard"].as_array();
   ODY_CHECK(shards && !shards->empty(), "'" + file + "': no [[shard]] entries", "");
   std::unordered_set<std::string> files;
+  int64_t entry = 0;
   for (auto&& el : *shards) {
     const toml::table* s = el.as_table();
     ODY_CHECK(s, "'" + file + "': [[shard]] entries must be tables", "");
+    const std::string in = ODY_MSG("[[shard]] entry " << ++entry << ", line " << s->source().begin.line);
     ShardEntry e;
-    e.split = required<std::string>(*s, "split", file);
-    e.file = required<std::string>(*s, "file", file);
-    e.samples = required<int64_t>(*s, "samples", file);
+    e.split = required<std::string>(*s, "split", file, in);
+    e.file = required<std::string>(*s, "file", file, in);
+    e.samples = required<int64_t>(*s, "samples", file, in);
     e.crc32 = (*s)["crc32"].value_or(std::string());
     ODY_CHECK(e.samples >= 0, ODY_MSG("'" << file << "': shard '" << e.file << "' has samples = "
                                           << e.samples),
@@ -151,7 +161,7 @@ DatasetIndex read_index(const std::string& dir) {
 void write_index(const std::string& dir, const DatasetIndex& idx) {
   toml::table t;
   t.insert("format", "odyssey-dataset");
-  t.insert("format_version", 1);
+  t.insert("format_version", kIndexFormatVersion);
   t.insert("name", idx.name);
   t.insert("source", idx.source);
   t.insert("num_classes", idx.num_classes);

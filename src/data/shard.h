@@ -50,6 +50,7 @@ class ShardReader {
   bool direct() const { return fd_ >= 0; }
 
  private:
+  void open_locked();        // the constructor's work, under the HDF5 lock
   void plan_direct_reads();  // fills extents_ and opens fd_ when the layout allows
 
   // One stored piece of /images: samples [first, first + samples) at byte offset addr.

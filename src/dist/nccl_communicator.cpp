@@ -1,6 +1,7 @@
 #include "dist/nccl_communicator.h"
 
 #include "common/error.h"
+#include "common/log.h"
 #include "dist/agreement.h"
 
 #ifdef ODYSSEY_WITH_NCCL
@@ -89,8 +90,15 @@ class NcclCommunicator final : public Communicator, public DeviceCollectives {
     });
     MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
     // ncclCommInitRank is itself collective: a rank failing inside it is not agreed (NCCL's own
-    // bootstrap timeout or the watchdog ends the others).
-    check_nccl(ncclCommInitRank(&comm_, host_->size(), id, host_->rank()), "ncclCommInitRank");
+    // bootstrap timeout or the watchdog ends the others). Its message is printed here, at once:
+    // the agreement around this constructor would print it only after the others arrive.
+    try {
+      check_nccl(ncclCommInitRank(&comm_, host_->size(), id, host_->rank()), "ncclCommInitRank");
+    } catch (const Error& e) {
+      log::error("{} (GPU {})", e.what(), device_);
+      log::err().flush();
+      throw;
+    }
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     thread_ = std::thread([this] { run(); });
   }

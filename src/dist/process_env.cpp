@@ -95,7 +95,7 @@ CpuShare cpu_share(const ProcessEnv& env) {
   if (sched_getaffinity(0, sizeof mine, &mine) != 0)  // unknown: every CPU (and still collective)
     for (int cpu = 0; cpu < std::min(share.node_cpus, CPU_SETSIZE); ++cpu) CPU_SET(cpu, &mine);
   std::vector<cpu_set_t> masks(1, mine);  // every rank's on this node
-  if (env.mpi && env.local_size > 1) {
+  if (env.mpi && env.size > 1) {  // every rank of the world: a node of one rank splits too
     MPI_Comm node = node_communicator();
     int n = 1;
     MPI_Comm_size(node, &n);

@@ -43,7 +43,9 @@ std::unique_ptr<SplitReader> open_agreed_split(Communicator& comm, const std::st
   }
   // Every rank indexes the same samples: the same count, at least.
   const int64_t size = reader->size();
-  ODY_CHECK(comm.allreduce_min(size) == size && comm.allreduce_min(-size) == -size,
+  const int64_t fewest = comm.allreduce_min(size);   // both collectives on every rank
+  const int64_t most = -comm.allreduce_min(-size);
+  ODY_CHECK(fewest == most,
             "the ranks read different numbers of samples from split '" + split + "' of '" + dir +
                 "' after leaving out the shards any rank cannot read",
             "run `shardify verify` on each node's copy of the data set");

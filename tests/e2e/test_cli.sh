@@ -89,6 +89,12 @@ rm "$WORK/cli/ckpt-step0000000099.h5.tmp"
 rc=0; "$TRAINER" eval configs/quickstart.toml --checkpoint "$WORK/nope.h5" data.path="$DATA" > "$WORK/eval4.txt" 2>&1 || rc=$?
 [ $rc -eq 2 ] || { cat "$WORK/eval4.txt"; fail "eval of a missing checkpoint: exit $rc"; }
 expect_in "$WORK/eval4.txt" "trainer eval --checkpoint: '$WORK/nope.h5' does not exist"
+# Keys set that other keys leave without effect get a note (not an error: overrides ablate).
+rc=0; "$TRAINER" eval configs/quickstart.toml --checkpoint "$WORK/nope.h5" data.path="$DATA" augment.randaugment_m=5 \
+  data.shuffle_window=4 > "$WORK/eval5.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/eval5.txt"; fail "eval with inert keys: exit $rc"; }
+expect_in "$WORK/eval5.txt" "augment.randaugment_m (augment.randaugment_n = 0) has no effect"
+expect_in "$WORK/eval5.txt" 'data.shuffle_window (data.shuffle = "global") has no effect'
 # A damaged checkpoint is refused with its name.
 cp "$ckpt" "$WORK/bad.h5"; truncate -s 5000 "$WORK/bad.h5"
 rc=0; "$TRAINER" checkpoint info "$WORK/bad.h5" > "$WORK/bad.txt" 2>&1 || rc=$?

@@ -5,8 +5,8 @@
 #    MPI_Comm_split_type(SHARED) (what the trainer uses) are right; the trainer says "(2 per node)"
 #    and picks 25 MB gradient buckets for a job across nodes;
 #  - the distributed GoogleTests pass on 2 nodes x 2;
-#  - 4 ranks over 2 nodes (--map-by node: ranks 0 and 2 share a node) and 6 ranks over 3 nodes
-#    with batch B end with the same parameters as 1 rank with the whole batch (rel 1e-5);
+#  - 4 ranks over 2 nodes (--map-by node: ranks 0 and 2 share a node), 6 ranks over 3 nodes and
+#    3 ranks over nodes of 2 and 1 with batch B end with the same parameters as 1 rank with the whole batch (rel 1e-5);
 #  - the run folder holds one checkpoint, written once by rank 0, that verifies; metrics.jsonl has
 #    each logged step once and the evaluation counted every test image once.
 # Skips (exit 0) where network namespaces are not permitted (not root).
@@ -92,14 +92,18 @@ ctrain two_nodes -np 4 --host node1:2,node2:2 --map-by node -- train.batch_size=
   > "$WORK/two_nodes.txt" 2>&1 || { cat "$WORK/two_nodes.txt"; fail "4 ranks on 2 nodes"; }
 ctrain three_nodes -np 6 --host node1:2,node2:2,node3:2 --map-by slot -- train.batch_size=4 "${common[@]}" \
   > "$WORK/three_nodes.txt" 2>&1 || { cat "$WORK/three_nodes.txt"; fail "6 ranks on 3 nodes"; }
+# Nodes with different numbers of ranks (2 + 1): setup's collectives are the world's on every rank
+# (a node of one rank skipped the shared-memory split the others waited in: a hang).
+ctrain uneven -np 3 --host node1:2,node2:1 -- train.batch_size=8 dist.first_timeout_s=60 "${common[@]}" \
+  > "$WORK/uneven.txt" 2>&1 || { cat "$WORK/uneven.txt"; fail "3 ranks on nodes of 2 and 1"; }
 expect_in "$WORK/two_nodes.txt" "4 ranks (2 per node)"
 expect_in "$WORK/three_nodes.txt" "6 ranks (2 per node)"
 expect_in "$WORK/two_nodes.txt" "gradient buckets 25 MB"  # dist.bucket_mb = 0: the job spans nodes
-for run in two_nodes three_nodes; do
+for run in two_nodes three_nodes uneven; do
   compare "$WORK/$run/ckpt-step0000000012.h5" "$WORK/one/ckpt-step0000000012.h5" --group model --rel 1e-5 --min 4 \
     > "$WORK/cmp.txt" || { cat "$WORK/cmp.txt"; fail "$run differs from 1 rank with the whole batch"; }
 done
-echo "equivalence (1 rank; 2 nodes x 2; 3 nodes x 2): $(since "$t") s"
+echo "equivalence (1 rank; 2 nodes x 2; 3 nodes x 2; 2 + 1): $(since "$t") s"
 
 # ---- run folder: one checkpoint, written once, by rank 0; metrics counted once ------------------
 for run in two_nodes three_nodes; do

@@ -35,17 +35,23 @@ DatasetIndex make_dataset(const std::string& dir, int64_t n, int64_t shards) {
 }
 
 // /images written with raw HDF5 calls: contiguous, or chunked with deflate.
-void write_raw_shard(const std::string& path, const torch::Tensor& images, bool deflate) {
-  h5::Handle file = h5::create_file(path);
+// A shard written through the HDF5 C API as other tools write them: chunk0 samples per chunk (0:
+// contiguous), deflated or not, after a user block of `userblock` bytes (h5py's userblock_size).
+void write_raw_shard(const std::string& path, const torch::Tensor& images, hsize_t chunk0, bool deflate,
+                     hsize_t userblock = 0) {
+  h5::Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  if (userblock > 0) H5Pset_userblock(fcpl, userblock);
+  h5::Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, H5P_DEFAULT), H5Fclose);
+  ASSERT_GE(static_cast<hid_t>(file), 0) << path;
   hsize_t dims[4];
   for (int i = 0; i < 4; ++i) dims[i] = static_cast<hsize_t>(images.size(i));
   h5::Handle space(H5Screate_simple(4, dims, nullptr), H5Sclose);
   h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-  if (deflate) {
-    hsize_t chunk[4] = {7, dims[1], dims[2], dims[3]};
+  if (chunk0 > 0) {
+    hsize_t chunk[4] = {chunk0, dims[1], dims[2], dims[3]};
     H5Pset_chunk(dcpl, 4, chunk);
-    H5Pset_deflate(dcpl, 4);
   }
+  if (deflate) H5Pset_deflate(dcpl, 4);
   h5::Handle ds(H5Dcreate2(file, "images", H5T_NATIVE_UINT8, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
                 H5Dclose);
   H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, images.data_ptr());
@@ -103,10 +109,17 @@ TEST(ShardRead, DirectAndHdf5PathsReadTheSameBytesFromManyThreads) {
   auto images = torch::randint(0, 256, {50, 6, 5, 2}, torch::kByte);
   write_shard(dir / "chunked.h5", images, torch::zeros({50}, torch::kLong), {3, kClasses, "train", "t"},
               /*chunk_samples=*/16);
-  write_raw_shard(dir / "contiguous.h5", images, false);
-  write_raw_shard(dir / "deflate.h5", images, true);
+  write_raw_shard(dir / "contiguous.h5", images, 0, false);
+  write_raw_shard(dir / "deflate.h5", images, 7, true);
+  write_raw_shard(dir / "per_sample.h5", images, 1, false);  // one chunk per sample (h5py's habit)
+  // After a user block: HDF5 1.10's chunk addresses leave it out (HDFGroup issue 3003), which read
+  // every sample 512 bytes early; such files go through H5Dread.
+  write_raw_shard(dir / "userblock_chunked.h5", images, 16, false, 512);
+  write_raw_shard(dir / "userblock_contiguous.h5", images, 0, false, 1024);
   for (auto [file, direct] : {std::pair{"chunked.h5", true}, std::pair{"contiguous.h5", true},
-                              std::pair{"deflate.h5", false}}) {
+                              std::pair{"deflate.h5", false}, std::pair{"per_sample.h5", true},
+                              std::pair{"userblock_chunked.h5", false},
+                              std::pair{"userblock_contiguous.h5", false}}) {
     ShardReader r(dir / file);
     EXPECT_EQ(r.direct(), direct) << file;
     std::vector<torch::Tensor> got(4);

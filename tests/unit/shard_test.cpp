@@ -177,6 +177,18 @@ TEST(Shard, IndexErrorsNameFileAndKey) {
   e = error_of([&] { read_index(dir.str()); });
   EXPECT_NE(e.find("index.toml:5: key 'class_names' must list strings, not a value of type "
                    "integer"), std::string::npos) << e;
+  const std::string header = "format = \"odyssey-dataset\"\nname = \"x\"\nnum_classes = 1\nclass_names = [\"a\"]\n"
+                             "height = 2\nwidth = 2\nchannels = 1\nmean = [0.5]\nstd = [0.2]\n";
+  // A [[shard]] entry without a key: which entry, and its line.
+  std::ofstream(dir / "index.toml") << header << "[[shard]]\nfile = \"a.h5\"\nsplit = \"train\"\nsamples = 3\n"
+                                    << "[[shard]]\nfile = \"b.h5\"\nsplit = \"train\"\n";
+  e = error_of([&] { read_index(dir.str()); });
+  EXPECT_NE(e.find("index.toml': [[shard]] entry 2, line 14: missing key 'samples'"), std::string::npos) << e;
+  // An index of another format version (it was read as if it were this one).
+  std::ofstream(dir / "index.toml") << "format_version = 2\n" << header
+                                    << "[[shard]]\nfile = \"a.h5\"\nsplit = \"train\"\nsamples = 3\n";
+  e = error_of([&] { read_index(dir.str()); });
+  EXPECT_NE(e.find("index.toml': format_version = 2, this build reads 1"), std::string::npos) << e;
 }
 
 TEST(Shard, IndexValuesThatCannotDescribeADatasetAreErrors) {
