@@ -21,9 +21,10 @@ struct DataConfig {
   int64_t eval_limit = 0;   // evaluate only the first N samples (0 = all)
   int64_t prefetch = 4;     // batches read ahead by the loader
   int64_t readers = 2;      // loader threads per rank
-  // Epoch order: "global" (one permutation of every sample) or "block" (blocks of shuffle_block
+  // Epoch order: "global" (one permutation of every sample), "block" (blocks of shuffle_block
   // consecutive samples in a permuted order, samples mixed within windows of shuffle_window
-  // blocks: contiguous reads for datasets that stream from disk).
+  // blocks: contiguous reads for datasets that stream from disk) or "block_per_rank" (each rank
+  // its own 1/N of that block order: it reads only its share; the order depends on N).
   std::string shuffle = "global";
   int64_t shuffle_block = 256;
   int64_t shuffle_window = 16;

@@ -158,18 +158,24 @@ const std::vector<Field>& schema() {
                 "loader threads per rank, each reading whole batches (contiguous runs per "
                 "shard, pread without the HDF5 lock for shardify's layout); batches reach "
                 "training in step order whatever the count"),
-      string_field("data", "shuffle", REF(data.shuffle), {"global", "block"},
+      string_field("data", "shuffle", REF(data.shuffle), {"global", "block", "block_per_rank"},
                    "epoch order: \"global\" = one permutation of all samples (every batch from "
                    "anywhere: one read per sample when streaming); \"block\" = blocks of "
                    "shuffle_block consecutive samples in permuted order, samples mixed within "
                    "windows of shuffle_window blocks, each block read once into a buffer of one "
                    "window (contiguous reads for data larger than memory; still a pure function of "
-                   "seed and epoch, so resume and N-rank equivalence hold)"),
+                   "seed and epoch, so resume and N-rank equivalence hold; but every rank's "
+                   "batches reach into every block of a window, so each of N ranks reads nearly "
+                   "all the data each epoch); \"block_per_rank\" = each rank takes its own "
+                   "contiguous 1/N of the epoch's block order, mixed within its windows of "
+                   "shuffle_window blocks: a rank reads only its share (contiguous, 1/N of the "
+                   "data per epoch); the order depends on N, so N ranks no longer train as one "
+                   "rank with N x the batch (exact resume needs the same number of ranks)"),
       int_field("data", "shuffle_block", REF(data.shuffle_block), 1, int64_t{1} << 24,
-                "data.shuffle = \"block\": consecutive samples per block"),
+                "data.shuffle = \"block\" or \"block_per_rank\": consecutive samples per block"),
       int_field("data", "shuffle_window", REF(data.shuffle_window), 1, 1 << 20,
-                "data.shuffle = \"block\": blocks mixed together (the read buffer holds about "
-                "this many blocks)"),
+                "data.shuffle = \"block\" or \"block_per_rank\": blocks mixed together (the "
+                "read buffer holds about this many blocks)"),
       string_field("data", "on_corrupt", REF(data.on_corrupt), {"stop", "skip"},
                    "a shard that cannot be opened, is truncated, or disagrees with index.toml "
                    "(shape, classes, labels out of range): \"stop\" with its name on every rank, "

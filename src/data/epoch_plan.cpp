@@ -58,6 +58,36 @@ std::vector<int64_t> EpochPlan::block_permutation(int64_t n, uint64_t seed, int6
   return out;
 }
 
+std::vector<int64_t> EpochPlan::rank_block_order(int64_t n, uint64_t seed, int64_t epoch, int64_t block,
+                                                int64_t window, int rank, int64_t length) {
+  ODY_CHECK(block > 0 && window > 0 && rank >= 0 && length >= 0 && (rank + 1) * length <= n,
+            "block shuffle: bad block, window, rank or length", "");
+  const int64_t blocks = (n + block - 1) / block;
+  // The same block order as block_permutation's (its seed), walked without mixing.
+  const auto order = permutation(blocks, mix_seed({seed, 0x626c6f636bULL}), epoch);
+  std::vector<int64_t> mine;
+  mine.reserve(length);
+  const int64_t first = rank * length;
+  int64_t at = 0;  // position in the unmixed block order of the first sample of block k
+  for (int64_t k = 0; k < blocks && at < first + length; ++k) {
+    const int64_t lo = order[k] * block, size = std::min(n, lo + block) - lo;
+    for (int64_t i = std::max(first, at); i < std::min(first + length, at + size); ++i)
+      mine.push_back(lo + (i - at));
+    at += size;
+  }
+  std::vector<int64_t> out;
+  out.reserve(length);
+  const int64_t span = window * block;  // samples mixed together
+  for (int64_t w = 0; w * span < length; ++w) {
+    const int64_t begin = w * span, end = std::min(length, begin + span);
+    const auto mix = permutation(end - begin,
+                                 mix_seed({seed, static_cast<uint64_t>(rank), static_cast<uint64_t>(w),
+                                           0x72616e6bULL}), epoch);
+    for (int64_t j : mix) out.push_back(mine[begin + j]);
+  }
+  return out;
+}
+
 EpochPlan::EpochPlan(int64_t num_samples, int64_t batch_per_rank, int world_size, int rank,
                      uint64_t seed, int64_t epoch, const ShuffleOptions& shuffle)
     : batch_(batch_per_rank), world_(world_size), rank_(rank) {
@@ -68,14 +98,17 @@ EpochPlan::EpochPlan(int64_t num_samples, int64_t batch_per_rank, int world_size
             ODY_MSG("the training split has " << num_samples << " samples, fewer than one global "
                                               << "batch of " << batch_per_rank * world_size),
             "lower train.batch_size or use fewer ranks");
-  order_ = shuffle.block_mode
+  own_order_ = shuffle.block_mode && shuffle.per_rank;
+  order_ = own_order_ ? rank_block_order(num_samples, seed, epoch, shuffle.block, shuffle.window, rank,
+                                         steps_ * batch_per_rank)
+           : shuffle.block_mode
                ? block_permutation(num_samples, seed, epoch, shuffle.block, shuffle.window)
                : permutation(num_samples, seed, epoch);
 }
 
 std::vector<int64_t> EpochPlan::batch(int64_t step) const {
   ODY_CHECK(step >= 0 && step < steps_, ODY_MSG("EpochPlan: step " << step << " out of range"), "");
-  auto first = order_.begin() + step * batch_ * world_ + rank_ * batch_;
+  auto first = order_.begin() + (own_order_ ? step * batch_ : step * batch_ * world_ + rank_ * batch_);
   return std::vector<int64_t>(first, first + batch_);
 }
 

@@ -6,7 +6,8 @@
 // batch samples. So N ranks with batch B see exactly the samples one rank with batch N*B sees,
 // every sample at most once per epoch, and every rank takes the same number of steps. The tail
 // (size mod G samples) is dropped from that epoch; the next epoch's permutation differs, so no
-// sample is dropped systematically.
+// sample is dropped systematically. The per-rank block shuffle (ShuffleOptions::per_rank) keeps
+// all of this but the equivalence: which samples share a global batch depends on the world size.
 #pragma once
 
 #include <cstdint>
@@ -17,10 +18,14 @@ namespace odyssey {
 // How an epoch's order is drawn (data.shuffle): a global permutation, or a block shuffle
 // (blocks of `block` consecutive samples in permuted order, samples shuffled within each window
 // of `window` consecutive blocks of that order), which keeps reads contiguous when streaming.
+// per_rank (data.shuffle = "block_per_rank"): each rank takes its own contiguous 1/world of the
+// epoch's block order (blocks unmixed) and mixes it within windows of its own, so that a rank reads
+// only its share of the blocks; the order then depends on the world size.
 struct ShuffleOptions {
   bool block_mode = false;
   int64_t block = 256;
   int64_t window = 16;
+  bool per_rank = false;  // with block_mode
 };
 
 class EpochPlan {
@@ -38,9 +43,15 @@ class EpochPlan {
   // The block shuffle's order: also a permutation of [0, n), a pure function of its arguments.
   static std::vector<int64_t> block_permutation(int64_t n, uint64_t seed, int64_t epoch,
                                                 int64_t block, int64_t window);
+  // The per-rank block shuffle's samples for `rank`, in its order: `length` samples from position
+  // rank x length of the blocks' permuted (unmixed) order, mixed within windows of `window` blocks
+  // by a stream of the rank's own.
+  static std::vector<int64_t> rank_block_order(int64_t n, uint64_t seed, int64_t epoch, int64_t block,
+                                               int64_t window, int rank, int64_t length);
 
  private:
-  std::vector<int64_t> order_;
+  std::vector<int64_t> order_;  // the global order, or (per_rank) this rank's alone
+  bool own_order_ = false;
   int64_t batch_;
   int world_, rank_;
   int64_t steps_;

@@ -41,7 +41,7 @@ class SplitReader {
 
   // Streaming splits: gather through a buffer of `capacity` blocks of `block` consecutive samples,
   // each read whole (contiguous reads) and kept until the least recently used is replaced. For
-  // the block shuffle (data.shuffle = "block"), whose batches come from a window of blocks.
+  // the block shuffles (data.shuffle = "block", "block_per_rank"): batches from a window of blocks.
   void use_block_buffer(int64_t block, int64_t capacity);
   // Blocks read so far through the buffer (a block read again after eviction counts again).
   int64_t blocks_read() const;

@@ -65,7 +65,8 @@ torch::Tensor concatenated(const NamedTensors& buffers, bool floating) {
 }  // namespace
 
 ShuffleOptions Trainer::shuffle_options() const {
-  return {cfg_.data.shuffle == "block", cfg_.data.shuffle_block, cfg_.data.shuffle_window};
+  return {cfg_.data.shuffle != "global", cfg_.data.shuffle_block, cfg_.data.shuffle_window,
+          cfg_.data.shuffle == "block_per_rank"};
 }
 
 Trainer::~Trainer() {
@@ -192,7 +193,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   coordinator_ = std::make_unique<Coordinator>(comm_);
 
   run_dir_ = (fs::path(cfg_.run.out_dir) / cfg_.run.name).string();
-  if (cfg_.data.shuffle == "block" && !train_->cached())  // one window of blocks, plus slack
+  if (cfg_.data.shuffle != "global" && !train_->cached())  // one window of blocks, plus slack
     train_->use_block_buffer(cfg_.data.shuffle_block, cfg_.data.shuffle_window + 2);
 
   // Schedule: steps are global optimizer steps; every rank takes the same number.

@@ -68,6 +68,11 @@ void Trainer::resume_from(const std::string& path) {
               "another data.train_limit, the data set rewritten): epoch {}'s order differs from "
               "the first part's, so some of its samples are seen twice and some not at all",
               train_->size(), ckpt.trainer.train_samples, path, state_.epoch);
+  if (comm_.rank() == 0 && cfg_.data.shuffle == "block_per_rank" && ckpt.trainer.world_size != comm_.size() &&
+      ckpt.trainer.step_in_epoch > 0)  // each rank's order is its share of the blocks
+    log::warn("data.shuffle = \"block_per_rank\" on {} ranks, {} when {} was written: epoch {}'s order "
+              "differs from the first part's, so some of its samples are seen twice and some not at all",
+              comm_.size(), ckpt.trainer.world_size, path, state_.epoch);
   const int64_t old_global = ckpt.trainer.world_size * ckpt.trainer.batch_size;
   const int64_t new_global = comm_.size() * cfg_.train.batch_size;
   if (old_global != new_global) {
@@ -97,7 +102,7 @@ void Trainer::log_config_changes(const std::string& stored_toml, const std::stri
   // the same dataset staged elsewhere; the block keys only when block shuffling is on).
   std::set<std::string> data_order = {"run.seed", "data.train_split", "data.train_limit",
                                       "data.shuffle"};
-  if (cfg_.data.shuffle == "block") data_order.insert({"data.shuffle_block", "data.shuffle_window"});
+  if (cfg_.data.shuffle != "global") data_order.insert({"data.shuffle_block", "data.shuffle_window"});
   std::string all, order;
   for (const auto& c : config_changes(stored_toml, state_.config_toml)) {
     if (c.key == "train.resume") continue;

@@ -183,6 +183,51 @@ TEST(BlockShuffle, APermutationMixedWithinWindowsOfBlocks) {
   EXPECT_EQ(static_cast<int64_t>(seen.size()), n / 30 * 30);
 }
 
+TEST(BlockShuffle, PerRankEachRankReadsItsOwnShareOfTheBlocks) {
+  const int64_t n = 10000, block = 50, window = 4, batch = 16;
+  const int world = 4;
+  ShuffleOptions opt{true, block, window, /*per_rank=*/true};
+  std::vector<int64_t> seen;
+  std::vector<std::set<int64_t>> blocks_of(world);
+  for (int r = 0; r < world; ++r) {
+    EpochPlan p(n, batch, world, r, 9, 2, opt);
+    EXPECT_EQ(p.steps(), n / (batch * world));
+    std::vector<int64_t> mine;
+    for (int64_t s = 0; s < p.steps(); ++s)
+      for (int64_t i : p.batch(s)) mine.push_back(i);
+    for (int64_t i : mine) blocks_of[r].insert(i / block);
+    // A rank's share: about 1/world of the blocks (+1 where its range starts or ends mid-block);
+    // the world-independent block shuffle reaches into nearly all of them from every rank.
+    EXPECT_LE(static_cast<int64_t>(blocks_of[r].size()), n / block / world + 2) << r;
+    // Each window of window x block positions draws from at most window + 1 blocks.
+    for (size_t start = 0; start < mine.size(); start += window * block) {
+      std::set<int64_t> blocks;
+      for (size_t i = start; i < std::min(mine.size(), start + window * block); ++i) blocks.insert(mine[i] / block);
+      EXPECT_LE(static_cast<int64_t>(blocks.size()), window + 1) << r << " at " << start;
+    }
+    EXPECT_EQ(mine, [&] {  // a pure function of its arguments
+      std::vector<int64_t> again;
+      EpochPlan q(n, batch, world, r, 9, 2, opt);
+      for (int64_t s = 0; s < q.steps(); ++s)
+        for (int64_t i : q.batch(s)) again.push_back(i);
+      return again;
+    }());
+    seen.insert(seen.end(), mine.begin(), mine.end());
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(std::unique(seen.begin(), seen.end()), seen.end()) << "a sample twice in one epoch";
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), n / (batch * world) * batch * world);
+  // Not the world-independent block order, and another epoch is another order.
+  EpochPlan shared(n, batch, world, 0, 9, 2, ShuffleOptions{true, block, window});
+  EpochPlan own(n, batch, world, 0, 9, 2, opt), next(n, batch, world, 0, 9, 3, opt);
+  EXPECT_NE(shared.batch(0), own.batch(0));
+  EXPECT_NE(own.batch(0), next.batch(0));
+  std::set<int64_t> shared_blocks;
+  for (int64_t s = 0; s < shared.steps(); ++s)
+    for (int64_t i : shared.batch(s)) shared_blocks.insert(i / block);
+  EXPECT_GT(static_cast<int64_t>(shared_blocks.size()), n / block * 9 / 10) << "what per_rank avoids";
+}
+
 TEST(BlockShuffle, BlockBufferReadsEachBlockOnceAndMatchesTheCache) {
   TempDir dir;
   DatasetIndex idx = make_dataset(dir.str(), 203, 3);  // blocks cross shard boundaries
