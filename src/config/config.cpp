@@ -116,6 +116,10 @@ void note_inert_keys(const toml::table& root, const Config& cfg) {
   for (const char* key : {"randaugment_m", "randaugment_policy", "randaugment_mstd"})
     if (cfg.augment.randaugment_n == 0 && set("augment", key))
       inert.push_back(std::string("augment.") + key + " (augment.randaugment_n = 0)");
+  if (cfg.optim.nesterov && set("optim", "nesterov") &&
+      (cfg.optim.momentum == 0 || (cfg.optim.name != "sgd" && cfg.optim.name != "lars")))
+    inert.push_back(cfg.optim.momentum == 0 ? "optim.nesterov (optim.momentum = 0: plain SGD)"
+                                            : "optim.nesterov (optim.name = \"" + cfg.optim.name + "\")");
   for (const auto& what : inert) log::info("note: {}: {} has no effect", cfg.source, what);
 }
 
@@ -155,6 +159,10 @@ Config parse_config(const std::string& text, const std::string& source_name,
                                << " with augment.randaugment_policy = \"torchvision\", which has no "
                                << "magnitude noise"),
             "set augment.randaugment_policy = \"timm\" or remove augment.randaugment_mstd");
+  ODY_CHECK(cfg.data.aug_repeats == 1 || cfg.data.shuffle == "global",
+            ODY_MSG(cfg.source << ": data.aug_repeats = " << cfg.data.aug_repeats << " with data.shuffle = \""
+                               << cfg.data.shuffle << "\": repeated augmentation draws from the global shuffle"),
+            "set data.shuffle = \"global\" or data.aug_repeats = 1");
   ODY_CHECK(!cfg.model.reset_head || !cfg.model.init_from.empty(),
             cfg.source + ": model.reset_head = true without model.init_from: there are no weights "
             "whose head it could leave out",

@@ -28,6 +28,7 @@ struct DataConfig {
   std::string shuffle = "global";
   int64_t shuffle_block = 256;
   int64_t shuffle_window = 16;
+  int64_t aug_repeats = 1;  // repeated augmentation: each drawn sample R times in a row (global shuffle)
   std::string on_corrupt = "stop";  // a bad shard: "stop" or "skip" it
   int64_t cache_mb = 1024;  // hold a split in memory when it is at most this size (0 = stream)
 };

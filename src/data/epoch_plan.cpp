@@ -104,6 +104,15 @@ EpochPlan::EpochPlan(int64_t num_samples, int64_t batch_per_rank, int world_size
            : shuffle.block_mode
                ? block_permutation(num_samples, seed, epoch, shuffle.block, shuffle.window)
                : permutation(num_samples, seed, epoch);
+  if (shuffle.repeats > 1) {
+    ODY_CHECK(!shuffle.block_mode, "repeated augmentation needs the global shuffle", "");
+    std::vector<int64_t> repeated;
+    repeated.reserve(num_samples);
+    for (size_t i = 0; static_cast<int64_t>(repeated.size()) < num_samples; ++i)
+      for (int64_t c = 0; c < shuffle.repeats && static_cast<int64_t>(repeated.size()) < num_samples; ++c)
+        repeated.push_back(order_[i]);
+    order_ = std::move(repeated);
+  }
 }
 
 std::vector<int64_t> EpochPlan::batch(int64_t step) const {

@@ -26,6 +26,9 @@ struct ShuffleOptions {
   int64_t block = 256;
   int64_t window = 16;
   bool per_rank = false;  // with block_mode
+  // Repeated augmentation (global order only): the first ceil(n / repeats) samples of the
+  // permutation, each `repeats` times in a row, cut to n.
+  int64_t repeats = 1;
 };
 
 class EpochPlan {

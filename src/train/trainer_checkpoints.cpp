@@ -101,7 +101,7 @@ void Trainer::log_config_changes(const std::string& stored_toml, const std::stri
   // Keys that decide which samples the rest of the run sees, and in which order (not data.path:
   // the same dataset staged elsewhere; the block keys only when block shuffling is on).
   std::set<std::string> data_order = {"run.seed", "data.train_split", "data.train_limit",
-                                      "data.shuffle"};
+                                      "data.shuffle", "data.aug_repeats"};
   if (cfg_.data.shuffle != "global") data_order.insert({"data.shuffle_block", "data.shuffle_window"});
   std::string all, order;
   for (const auto& c : config_changes(stored_toml, state_.config_toml)) {

@@ -25,6 +25,13 @@ compare "$WORK/blk-two/ckpt-step0000000012.h5" "$WORK/blk-one/ckpt-step000000001
 if compare "$WORK/blk-one/ckpt-step0000000012.h5" "$WORK/one/ckpt-step0000000012.h5" --group model --rel 1e-5 > /dev/null 2>&1; then
   fail "the block shuffle trained like the global one"
 fi
+# Repeated augmentation (data.aug_repeats, DeiT's) keeps it too: the repeated order is split per step.
+small_run 1 ra-one train.batch_size=24 data.aug_repeats=3 "${common[@]}" > "$WORK/ra1.txt" 2>&1 || { cat "$WORK/ra1.txt"; fail "aug_repeats 1 rank"; }
+small_run 2 ra-two train.batch_size=12 data.aug_repeats=3 "${common[@]}" > "$WORK/ra2.txt" 2>&1 || { cat "$WORK/ra2.txt"; fail "aug_repeats 2 ranks"; }
+compare "$WORK/ra-two/ckpt-step0000000012.h5" "$WORK/ra-one/ckpt-step0000000012.h5" --group model --rel 1e-5 --min 4
+if compare "$WORK/ra-one/ckpt-step0000000012.h5" "$WORK/one/ckpt-step0000000012.h5" --group model --rel 1e-5 > /dev/null 2>&1; then
+  fail "data.aug_repeats = 3 trained like the plain order"
+fi
 # The per-rank block shuffle (each rank its own share of the blocks) trains, on another order: the
 # equivalence is what it gives up.
 small_run 2 blk-rank train.batch_size=12 "${common[@]}" "${block[@]}" data.shuffle=block_per_rank \

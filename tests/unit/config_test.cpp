@@ -95,6 +95,9 @@ TEST(Config, ChecksAcrossKeysNameTheFileAndBothKeys) {
   EXPECT_NE(e.find("exp.toml: model.reset_head = true without model.init_from"), std::string::npos)
       << e;
   EXPECT_EQ(error_of("[model]\nreset_head = true\ninit_from = \"w.h5\"\n"), "");
+  e = error_of("[data]\nshuffle = \"block\"\naug_repeats = 3\n");
+  EXPECT_NE(e.find("exp.toml: data.aug_repeats = 3 with data.shuffle = \"block\""), std::string::npos) << e;
+  EXPECT_EQ(error_of("[data]\naug_repeats = 3\n"), "");
   e = error_of("[augment]\nrandaugment_policy = \"timm\"\nrandaugment_m = 15\n");
   EXPECT_NE(e.find("exp.toml: augment.randaugment_m = 15 with augment.randaugment_policy = \"timm\""),
             std::string::npos) << e;
