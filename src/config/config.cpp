@@ -113,6 +113,8 @@ void note_inert_keys(const toml::table& root, const Config& cfg) {
       inert.push_back(std::string("data.") + key + " (data.shuffle = \"global\")");
   if (cfg.augment.mixup_alpha == 0 && cfg.augment.cutmix_alpha == 0 && set("augment", "mix_p"))
     inert.push_back("augment.mix_p (mixup_alpha and cutmix_alpha are 0)");
+  if (cfg.augment.erasing_p == 0 && set("augment", "erasing_mode"))
+    inert.push_back("augment.erasing_mode (augment.erasing_p = 0)");
   for (const char* key : {"randaugment_m", "randaugment_policy", "randaugment_mstd"})
     if (cfg.augment.randaugment_n == 0 && set("augment", key))
       inert.push_back(std::string("augment.") + key + " (augment.randaugment_n = 0)");

@@ -111,6 +111,7 @@ struct AugmentConfig {
   double brightness = 0, contrast = 0, saturation = 0, hue = 0;
   double grayscale_p = 0;    // probability of turning an image grey
   double erasing_p = 0;      // random erasing: probability per image (area 2-33 %)
+  std::string erasing_mode = "const";  // its fill: "const" (0 after normalisation) or "pixel" (noise)
   // Label-mixing, per batch: lambda ~ Beta(alpha, alpha); both on: one of them at random.
   double mixup_alpha = 0, cutmix_alpha = 0;
   double mix_p = 1.0;        // probability that a batch is mixed at all

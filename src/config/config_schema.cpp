@@ -377,6 +377,10 @@ const std::vector<Field>& schema() {
       float_field("augment", "erasing_p", REF(augment.erasing_p), 0.0, 1.0,
                   "random erasing: probability per image of zeroing (after normalisation) a "
                   "rectangle of 2-33 % of the area, aspect 0.3-3.3"),
+      string_field("augment", "erasing_mode", REF(augment.erasing_mode), {"const", "pixel"},
+                   "random erasing's fill (timm's modes): \"const\" = 0 after normalisation (the "
+                   "mean colour), \"pixel\" = standard normal noise per pixel and channel (DeiT's "
+                   "--remode pixel), the same draws on CPU and GPU"),
       float_field("augment", "mixup_alpha", REF(augment.mixup_alpha), 0.0, 100.0,
                   "mixup: blend each batch with its reverse, lambda ~ Beta(a, a), labels mixed "
                   "alike (0 = off)"),

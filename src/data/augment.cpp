@@ -120,7 +120,8 @@ TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Ten
       cfg.grayscale_p > 0)
     x = colour_jitter(x, cfg, gen);
   x = normalize(std::move(x), norm);
-  if (cfg.erasing_p > 0) x = random_erasing(x, cfg.erasing_p, gen);
+  if (cfg.erasing_p > 0)
+    x = random_erasing(x, cfg.erasing_p, gen, ErasingForm::kAuto, cfg.erasing_mode == "pixel");
   TrainInputs out;
   if (cfg.mixes() && labels.defined()) {
     Mixed m = mix_batch(x, labels, classes, cfg, gen);

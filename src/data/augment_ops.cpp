@@ -185,8 +185,8 @@ torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cf
 }
 
 torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generator& gen,
-                             ErasingForm form) {
-  const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
+                             ErasingForm form, bool noise) {
+  const int64_t b = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
   auto draw = torch::rand({b, 10, 4}, gen, torch::kDouble);  // fixed draws: deterministic count
   auto apply = torch::rand({b}, gen, torch::kDouble);
   auto d = draw.accessor<double, 3>();
@@ -206,6 +206,20 @@ torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generato
       box[0][i] = y0, box[1][i] = y0 + eh, box[2][i] = x0, box[3][i] = x0 + ew;
       break;
     }
+  }
+  if (noise) {  // every box's values in one draw and one transfer, then a copy per box
+    int64_t total = 0;
+    for (int64_t i = 0; i < b; ++i) total += c * (box[1][i] - box[0][i]) * (box[3][i] - box[2][i]);
+    const auto values = to_device_of(torch::randn({total}, gen, torch::kFloat), images, images.scalar_type());
+    auto out = images.clone(at::MemoryFormat::Preserve);
+    int64_t at = 0;
+    for (int64_t i = 0; i < b; ++i) {
+      const int64_t eh = box[1][i] - box[0][i], ew = box[3][i] - box[2][i];
+      if (eh == 0) continue;
+      out[i].narrow(1, box[0][i], eh).narrow(2, box[2][i], ew).copy_(values.narrow(0, at, c * eh * ew).view({c, eh, ew}));
+      at += c * eh * ew;
+    }
+    return out;
   }
   if (form == ErasingForm::kAuto) form = images.is_cuda() ? ErasingForm::kMasked : ErasingForm::kPerImage;
   if (form == ErasingForm::kMasked) {

@@ -94,10 +94,12 @@ torch::Tensor luminance(const torch::Tensor& rgb);
 // Random erasing: each image with probability p gets a rectangle of 2-33 % of its area set to 0.
 // On a GPU the rectangles are one mask over the batch (a few kernels, not one per image); on a CPU
 // each box is zeroed in place (measured 1.6-3.6x faster there). `form` forces one; both give the
-// same result for the same generator state.
+// same result for the same generator state. noise (timm's mode "pixel", DeiT's): the rectangle
+// is filled with standard normal noise per pixel and channel instead, drawn from `gen` on the CPU
+// (only the boxes' values: one transfer), so the same on any device.
 enum class ErasingForm { kAuto, kPerImage, kMasked };
 torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generator& gen,
-                             ErasingForm form = ErasingForm::kAuto);
+                             ErasingForm form = ErasingForm::kAuto, bool noise = false);
 
 // Mixup or cutmix of a batch with its reverse; targets are the mixed one-hot labels [B, classes].
 struct Mixed {

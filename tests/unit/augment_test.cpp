@@ -184,6 +184,26 @@ TEST(AugmentOps, ErasingMaskedFormEqualsPerImageForm) {
   EXPECT_TRUE(torch::equal(per_image.masked_fill(per_image == 0, 1), x.masked_fill(per_image == 0, 1)));
 }
 
+// timm's mode "pixel" (DeiT's): the same boxes, filled with standard normal noise per pixel and
+// channel; nothing outside them changes.
+TEST(AugmentOps, ErasingPixelModeFillsTheSameBoxesWithStandardNoise) {
+  auto x = torch::full({64, 3, 24, 17}, 7.0f);
+  auto g1 = gen_of(9), g2 = gen_of(9), g3 = gen_of(9);
+  const auto zeroed = random_erasing(x, 0.5, g1, ErasingForm::kPerImage);
+  const auto noisy = random_erasing(x, 0.5, g2, ErasingForm::kAuto, /*noise=*/true);
+  const auto boxes = zeroed == 0;
+  EXPECT_TRUE(torch::equal(noisy.masked_fill(boxes, 7.0f), x));
+  const auto values = noisy.masked_select(boxes).to(torch::kDouble);
+  ASSERT_GT(values.numel(), 2000);
+  EXPECT_EQ((values == 7.0).sum().item<int64_t>(), 0);
+  EXPECT_LT(std::abs(values.mean().item<double>()), 0.05);
+  EXPECT_NEAR(values.std().item<double>(), 1.0, 0.05);
+  const auto erased = boxes.any(1, /*keepdim=*/true).expand_as(boxes);
+  EXPECT_TRUE(torch::equal(erased, boxes)) << "every channel of a box";
+  EXPECT_FALSE(torch::equal(noisy.select(1, 0), noisy.select(1, 1))) << "noise per channel";
+  EXPECT_TRUE(torch::equal(noisy, random_erasing(x, 0.5, g3, ErasingForm::kMasked, true)));
+}
+
 TEST(AugmentOps, MixupAndCutmixMixLabelsLikeImages) {
   auto x = torch::rand({6, 1, 10, 10});
   auto labels = torch::tensor({0, 1, 2, 3, 4, 5}, torch::kLong);
