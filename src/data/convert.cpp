@@ -47,17 +47,23 @@ DatasetWriter::DatasetWriter(std::string out_dir, std::string name, std::string 
   std::error_code ec;
   fs::create_directories(out_dir_, ec);
   ODY_CHECK(!ec, "cannot create output folder '" + out_dir_ + "': " + ec.message(), "");
-  // A dataset already there: its index goes first, so a conversion that stops half-way leaves a
-  // folder no reader takes for a dataset (rather than an index over a mix of old and new shards).
+  // A dataset already there stays whole until this one is complete: the new shards go to a
+  // staging folder inside it (the same filesystem: finish() moves them in without a copy). One
+  // left by a conversion that was killed goes first.
+  shard_dir_ = out_dir_;
   const fs::path index = fs::path(out_dir_) / "index.toml";
+  const fs::path staging = fs::path(out_dir_) / kStagingFolder;
+  fs::remove_all(staging, ec);
   if (fs::exists(index)) {
     try {
       for (const auto& e : read_index(out_dir_).shards) replaced_splits_.insert(e.split);
     } catch (const Error&) {  // an unreadable index: nothing to tell about it
     }
-    fs::remove(index);
-    fsync_path(out_dir_, /*directory=*/true);
-    log::info("{}: replacing the dataset there", out_dir_);
+    fs::create_directories(staging, ec);
+    ODY_CHECK(!ec, "cannot create '" + staging.string() + "': " + ec.message(), "");
+    shard_dir_ = staging.string();
+    log::info("{}: replacing the dataset there when this conversion completes (the new shards wait "
+              "in {}; the old dataset stays readable until then)", out_dir_, staging.string());
   }
   idx_.name = std::move(name);
   idx_.source = std::move(source);
@@ -95,7 +101,9 @@ void DatasetWriter::add_shard(const std::string& split, int64_t i, int64_t n,
   std::snprintf(numbers, sizeof numbers, "-%05lld-of-%05lld.h5", (long long)i, (long long)n);
   const std::string file = split + numbers;
   ShardMeta meta{idx_.num_classes, idx_.class_names, split, idx_.source};
-  write_shard((fs::path(out_dir_) / file).string(), images, labels, meta);
+  const std::string path = (fs::path(shard_dir_) / file).string();
+  write_shard(path, images, labels, meta);
+  fsync_path(path, /*directory=*/false);  // on disk before an index can name it
   idx_.shards.push_back({split, file, images.size(0), hex32(shard_crc32(images, labels))});
 }
 
@@ -150,9 +158,37 @@ DatasetIndex DatasetWriter::finish() {
       log::warn("{}: channel {} has the same value in every image (std {:.2g}): index.toml gets "
                 "std 1 for it (normalisation subtracts the mean only)", out_dir_, c, sd);
   }
+  if (shard_dir_ != out_dir_) move_staged_shards();
   write_index(out_dir_, idx_);
+  finished_ = true;
   remove_other_shards();
   return idx_;
+}
+
+void DatasetWriter::move_staged_shards() {
+  // The old index goes first: from here until write_index the folder holds no dataset a reader
+  // would take (rather than an index over a mix of old and new shards). Renames within a folder
+  // tree of one filesystem: seconds for any size.
+  moving_ = true;
+  fs::remove(fs::path(out_dir_) / "index.toml");
+  fsync_path(out_dir_, /*directory=*/true);
+  for (const auto& e : idx_.shards) {
+    std::error_code ec;
+    fs::rename(fs::path(shard_dir_) / e.file, fs::path(out_dir_) / e.file, ec);
+    ODY_CHECK(!ec, "cannot move '" + (fs::path(shard_dir_) / e.file).string() + "' into '" + out_dir_ + "': " +
+                       ec.message(), "the converted shards are in " + shard_dir_);
+  }
+  fsync_path(out_dir_, /*directory=*/true);
+  std::error_code ec;
+  fs::remove_all(shard_dir_, ec);
+  shard_dir_ = out_dir_;
+}
+
+DatasetWriter::~DatasetWriter() {
+  if (finished_ || moving_ || shard_dir_ == out_dir_) return;
+  std::error_code ec;  // a conversion that stopped: the dataset there is unchanged
+  fs::remove_all(shard_dir_, ec);
+  log::warn("{}: the conversion stopped before it completed; the dataset there is unchanged", out_dir_);
 }
 
 DatasetIndex write_dataset(const std::string& out_dir, const std::string& name,

@@ -20,14 +20,21 @@ struct SplitData {
 };
 
 // Writes a dataset shard by shard, so a converter holds one shard in memory at a time: shards go
-// to <split>-<i>-of-<n>.h5, the pixels of stats_split (the training split) are summed for the
-// per-channel mean/std, and finish() writes index.toml. Into a folder holding a dataset: its
-// index.toml is removed first, and finish() removes the shard files of the splits it wrote that
-// no new shard replaced (other splits' files stay, with a warning).
+// to <split>-<i>-of-<n>.h5 (each fsync'd), the pixels of stats_split (the training split) are
+// summed for the per-channel mean/std, and finish() writes index.toml. Into a folder holding a
+// dataset: the new shards go to its kStagingFolder until finish(), which then replaces the old
+// index and shards with them (moved, no copy) and removes the shard files of the splits it wrote
+// that no new shard replaced (other splits' files stay, with a warning). A conversion that stops
+// before finish() (an error, a kill) leaves the old dataset as it was; the staging folder goes
+// with the writer, or with the next conversion into that folder.
 class DatasetWriter {
  public:
+  static constexpr const char* kStagingFolder = ".shardify-staging";
   DatasetWriter(std::string out_dir, std::string name, std::string source,
                 std::vector<std::string> class_names, std::string stats_split = "train");
+  ~DatasetWriter();
+  DatasetWriter(const DatasetWriter&) = delete;
+  DatasetWriter& operator=(const DatasetWriter&) = delete;
   // Shard i of n of a split: images uint8 [N,H,W,C] (every shard the same H, W, C), labels [N].
   void add_shard(const std::string& split, int64_t i, int64_t n, const torch::Tensor& images,
                  const torch::Tensor& labels);
@@ -36,8 +43,12 @@ class DatasetWriter {
 
  private:
   void remove_other_shards() const;
+  void move_staged_shards();  // finish(), replacing a dataset: the staged shards into out_dir_
 
   std::string out_dir_;
+  std::string shard_dir_;  // where add_shard writes: out_dir_, or its staging folder
+  bool finished_ = false;
+  bool moving_ = false;  // move_staged_shards began: the staging folder is kept on an error
   DatasetIndex idx_;
   std::string stats_split_;
   // Exact per-channel sums of the 0..255 levels and of their squares, and the pixel count.

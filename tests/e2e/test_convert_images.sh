@@ -1,7 +1,7 @@
 # shardify folder and shardify cifar on generated collections, checked against independent readers:
 # PIL decodes and resizes the same JPEG/PNG files (greyscale, palette and RGB; several sizes),
-# numpy re-reads the CIFAR records; damaged files stop the conversion naming the file, or are
-# skipped and counted with --skip-bad; then 2 ranks train on the converted RGB images with
+# numpy re-reads the CIFAR records; damaged files stop the conversion naming the file (a dataset
+# already in the output folder stays as it was), or are skipped and counted with --skip-bad; then 2 ranks train on the converted RGB images with
 # RandAugment and an evaluation resize + centre crop.
 source "$(dirname "$0")/common.sh"
 /usr/bin/python3 - "$WORK" <<'PY'
@@ -95,6 +95,15 @@ expect_in "$WORK/b.txt" "JPEG image '$WORK/bad/train/bee/00.jpg'"
   { cat "$WORK/b.txt"; fail "--skip-bad failed"; }
 expect_in "$WORK/b.txt" "skipped 1 undecodable files"
 expect_in "$WORK/b.txt" "7 train images"
+# Converting the damaged folder again, without --skip-bad, into the folder that now holds a dataset:
+# it stops, and the dataset there is as it was (the new shards waited in a staging folder).
+cp "$WORK/bad-out/index.toml" "$WORK/index-before.toml"
+rc=0; "$SHARDIFY" folder "$WORK/bad" "$WORK/bad-out" --size 24 > "$WORK/b2.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/b2.txt"; fail "damaged JPEG over a dataset: exit $rc, expected 2"; }
+expect_in "$WORK/b2.txt" "the dataset there is unchanged"
+cmp -s "$WORK/bad-out/index.toml" "$WORK/index-before.toml" || fail "a stopped conversion changed the index"
+"$SHARDIFY" verify "$WORK/bad-out" > /dev/null || fail "a stopped conversion damaged the dataset there"
+[ ! -e "$WORK/bad-out/.shardify-staging" ] || fail "a stopped conversion left its staging folder"
 
 # Images PIL's convert("RGB") reads differently from the libraries' defaults: a PNG's alpha is
 # dropped, keeping the colour under transparent pixels (libpng composited onto whatever its buffer

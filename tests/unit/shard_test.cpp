@@ -271,16 +271,23 @@ TEST(Shard, ConvertingIntoADatasetReplacesItWhole) {
   write_dataset(dir.str(), "toy", "unit test", kClasses, {make_split("train", 40, 4, 1), make_split("val", 8, 1, 2)});
   std::ofstream(dir / "notes.txt") << "the user's own file\n";
   std::ofstream(dir / "scan-00001-of-00002.h5") << "named like a shard, not one\n";
-  {  // the new conversion stops before finish(): no index is left to describe a mix of shards
+  const auto before = read_index(dir.str());
+  {  // the new conversion stops before finish() (an error): the old dataset is as it was
     DatasetWriter w(dir.str(), "toy", "unit test", kClasses);
-    EXPECT_FALSE(std::filesystem::exists(dir / "index.toml"));
     auto s = make_split("train", 10, 1, 3);
     w.add_shard("train", 0, 2, s.images, s.labels);
+    EXPECT_TRUE(std::filesystem::exists(dir / (std::string(DatasetWriter::kStagingFolder) + "/train-00000-of-00002.h5")));
   }
-  EXPECT_NE(error_of([&] { read_index(dir.str()); }).find("index.toml"), std::string::npos);
+  EXPECT_EQ(read_index(dir.str()).shards.size(), before.shards.size());
+  EXPECT_TRUE(verify_dataset(dir.str()).empty()) << "the old shards are untouched";
+  EXPECT_FALSE(std::filesystem::exists(dir / DatasetWriter::kStagingFolder));
+  // A conversion killed half-way leaves its staging folder: the next one into the folder clears it.
+  std::filesystem::create_directories(dir / DatasetWriter::kStagingFolder);
+  std::ofstream(dir / (std::string(DatasetWriter::kStagingFolder) + "/train-00003-of-00004.h5")) << "half a shard";
   write_dataset(dir.str(), "toy", "unit test", kClasses, {make_split("train", 20, 2, 4)});
-  // The train shards no new one replaced (the first dataset's, the stopped one's) are gone; the
-  // user's files and the shards of a split this conversion does not write (val) stay.
+  EXPECT_TRUE(verify_dataset(dir.str()).empty());
+  // The train shards no new one replaced (the first dataset's) are gone; the user's files and the
+  // shards of a split this conversion does not write (val) stay.
   std::vector<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(dir.str()))
     names.push_back(e.path().filename().string());
