@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/checkpointer.h"
@@ -396,7 +397,10 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
     if (env.size > 1) MPI_Abort(MPI_COMM_WORLD, kExitInternal);
     return kExitInternal;
   }
-  if (r.checkpoint_failed && r.preempted && !r.last_checkpoint.empty()) {
+  // A stop whose checkpoint failed is a requeue (75) only when this start saved progress; with
+  // nothing saved (a full disk from the start) every requeue would train the same steps again and
+  // lose them again: exit 3, as any failed checkpoint.
+  if (r.checkpoint_failed && r.preempted && r.saved_this_run) {
     log::info("the stop checkpoint could not be written ({}); a requeue resumes from {}",
               r.checkpoint_error, r.last_checkpoint);
     return kExitPreempted;
@@ -439,6 +443,13 @@ int main(int argc, char** argv) {
     std::fputs(config_reference().c_str(), stdout);
     return kExitOk;
   }
+  // Training (a config, not a subcommand) records stop signals from here, before MPI_Init: one that
+  // reaches a rank while MPI starts (seconds at scale; a job preempted again as it starts, or a
+  // signal the batch script passed on at once) ended the rank by its default action (exit 138,
+  // not requeued); now setup stops at its first agreement with exit 75.
+  static const std::set<std::string> kSubcommands = {"eval", "predict", "fewshot", "models", "checkpoint",
+                                                     "report", "simulate"};
+  if (!kSubcommands.count(args[0])) arm_stop_signals();
   std::unique_ptr<MpiSession> mpi;
   try {
     mpi = std::make_unique<MpiSession>(&argc, &argv);

@@ -40,7 +40,8 @@ class Coordinator {
 // checkpoint. route_stop_signals(), first thing in main() before any thread starts, blocks the
 // three signals in the calling thread, so every thread started later (MPI's, OpenMP's, the
 // loader's, the reducer's) inherits the block, and takes them with sigwait() in a thread of its
-// own. Until arm_stop_signals() (training arms it right after MPI_Init) a stop signal ends the
+// own. Until arm_stop_signals() (training arms it first thing in main, before MPI_Init, and again
+// after it, whose handlers may replace ours) a stop signal ends the
 // process as its default action would; from then on it is recorded (common/stop_request.h):
 // setup stops at its next agreement with exit 75 and nothing to save, training at its next step
 // with a checkpoint.

@@ -417,6 +417,7 @@ TrainResult Trainer::run() {
   r.last_checkpoint = writer_ ? writer_->last_path() : "";
   if (r.last_checkpoint.empty()) r.last_checkpoint = resume_path_;
   comm_.broadcast(r.last_checkpoint, 0);
+  r.saved_this_run = !r.last_checkpoint.empty() && r.last_checkpoint != resume_path_;  // alike on every rank
   if (comm_.rank() == 0) {
     log::clear_status();
     if (cfg_.metrics.report) {  // rank 0 only

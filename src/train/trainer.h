@@ -42,6 +42,7 @@ struct TrainResult {
   bool checkpoint_failed = false;  // stopped by a failed write, or the last write failed
   std::string checkpoint_error;  // the last failed write's error (rank 0's message), or ""
   std::string last_checkpoint;   // the newest complete checkpoint (rank 0), or ""
+  bool saved_this_run = false;   // last_checkpoint was written by this start (not the resumed one)
 
   std::string run_dir;
 };

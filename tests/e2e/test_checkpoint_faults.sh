@@ -1,7 +1,8 @@
 # A checkpoint that cannot be written: a full disk (a small tmpfs) stops training on every rank
 # with exit 3 and a message naming the newest complete checkpoint, which stays intact and resumes
 # once there is space; a folder that turns read-only mid-run with checkpoint.on_error = "continue"
-# costs only the checkpoints that fell in that time. Needs mount (root); skips otherwise.
+# costs only the checkpoints that fell in that time; a stop signal whose checkpoint fails exits 75
+# (requeue) only when this start saved a checkpoint, else 3. Needs mount (root); skips otherwise.
 source "$(dirname "$0")/common.sh"
 mnt="$WORK/mnt"
 mkdir -p "$mnt"
@@ -64,3 +65,35 @@ expect_in "$WORK/last.txt" "the checkpoint of step 20 failed"
 expect_in "$WORK/last.txt" "writing it again"
 expect_in "$WORK/last.txt" "The newest complete checkpoint is $mnt/last/ckpt-step0000000010.h5"
 echo "ok: a failed last checkpoint is written again before the run ends"
+
+# 4. A stop signal whose checkpoint fails. With an earlier checkpoint of this start (step 10) the
+# job stops with 75, to be requeued from it; with nothing saved since the start (resumed, and the
+# disk too full for another checkpoint), 75 would requeue into the same loss forever: exit 3.
+signal_run() {  # signal_run NAME LOG [overrides]: SIGUSR1 to mpirun once step 25 is logged; echoes rc
+  local name=$1 log=$2; shift 2
+  small_run 2 "$name" "${common[@]}" checkpoint.on_error=continue "$@" > "$log" 2>&1 &
+  local sub=$! t=0
+  until grep -q "step 25/" "$log" 2> /dev/null; do
+    sleep 0.05; t=$((t + 1)); [ $t -lt 2000 ] || { cat "$log" >&2; fail "no progress"; }
+  done
+  kill -USR1 "$(pgrep -P "$sub" | head -1)"
+  local rc=0; wait "$sub" || rc=$?
+  echo $rc
+}
+umount "$mnt"
+mount -t tmpfs -o size=1300k tmpfs "$mnt"
+rc=$(signal_run saved "$WORK/saved.txt" checkpoint.every_steps=10 checkpoint.keep_last=1)
+[ "$rc" -eq 75 ] || { cat "$WORK/saved.txt"; fail "stop checkpoint failing after a saved one: exit $rc, expected 75"; }
+expect_in "$WORK/saved.txt" "the stop checkpoint could not be written"
+expect_in "$WORK/saved.txt" "a requeue resumes from $mnt/saved/ckpt-step0000000010.h5"
+# A requeued start resumed from step 10, the disk then too full for another checkpoint: it saves
+# nothing, so its stop is exit 3 naming step 10's checkpoint (it was 75: a requeue loop).
+rm -f "$mnt"/saved/*.h5  # room for step 10's checkpoint of run "none" and not one more
+small_run 2 none "${common[@]}" train.max_steps=10 checkpoint.every_steps=10 > "$WORK/none0.txt" 2>&1 ||
+  { cat "$WORK/none0.txt"; fail "first start of the resumed run"; }
+rc=$(signal_run none "$WORK/none.txt" train.resume=auto)
+[ "$rc" -eq 3 ] || { cat "$WORK/none.txt"; fail "stop checkpoint failing with nothing saved: exit $rc, expected 3"; }
+expect_in "$WORK/none.txt" "resumed from $mnt/none/ckpt-step0000000010.h5"
+expect_in "$WORK/none.txt" "a checkpoint could not be written"
+expect_in "$WORK/none.txt" "The newest complete checkpoint is $mnt/none/ckpt-step0000000010.h5"
+echo "ok: a failed stop checkpoint requeues (75) only after this start saved one"
