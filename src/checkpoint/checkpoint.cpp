@@ -285,9 +285,9 @@ CheckpointData read_checkpoint(const std::string& path) {
   CheckpointData data;
   auto& s = data.trainer;
   int64_t version = h5::read_attr_int(tr, "format_version", path);
-  ODY_CHECK(version == kCheckpointFormatVersion,
-            ODY_MSG("checkpoint '" << path << "' has format_version " << version
-                                   << ", this build reads " << kCheckpointFormatVersion),
+  ODY_CHECK(version >= kCheckpointOldestReadable && version <= kCheckpointFormatVersion,
+            ODY_MSG("checkpoint '" << path << "' has format_version " << version << ", this build reads "
+                                   << kCheckpointOldestReadable << " to " << kCheckpointFormatVersion),
             "");
   s.step = h5::read_attr_int(tr, "step", path);
   s.epoch = h5::read_attr_int(tr, "epoch", path);

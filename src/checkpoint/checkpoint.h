@@ -14,7 +14,9 @@
 
 namespace odyssey {
 
-inline constexpr int64_t kCheckpointFormatVersion = 1;
+// 2 (2026-12-01): /trainer input_mean and input_std, in its CRC. This build reads 1 and 2.
+inline constexpr int64_t kCheckpointFormatVersion = 2;
+inline constexpr int64_t kCheckpointOldestReadable = 1;
 
 struct TrainerState {
   int64_t step = 0;           // optimizer steps taken

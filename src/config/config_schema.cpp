@@ -375,8 +375,9 @@ const std::vector<Field>& schema() {
       float_field("augment", "grayscale_p", REF(augment.grayscale_p), 0.0, 1.0,
                   "probability of converting an image to grey (RGB only)"),
       float_field("augment", "erasing_p", REF(augment.erasing_p), 0.0, 1.0,
-                  "random erasing: probability per image of zeroing (after normalisation) a "
-                  "rectangle of 2-33 % of the area, aspect 0.3-3.3"),
+                  "random erasing: probability per image of erasing (after normalisation) a "
+                  "rectangle of 2-33 % of the area, aspect 0.3-3.3, filled as augment.erasing_mode "
+                  "says"),
       string_field("augment", "erasing_mode", REF(augment.erasing_mode), {"const", "pixel"},
                    "random erasing's fill (timm's modes): \"const\" = 0 after normalisation (the "
                    "mean colour), \"pixel\" = standard normal noise per pixel and channel (DeiT's "

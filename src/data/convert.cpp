@@ -53,6 +53,17 @@ DatasetWriter::DatasetWriter(std::string out_dir, std::string name, std::string 
   shard_dir_ = out_dir_;
   const fs::path index = fs::path(out_dir_) / "index.toml";
   const fs::path staging = fs::path(out_dir_) / kStagingFolder;
+  if (!fs::exists(index) && fs::exists(staging / "index.toml")) {
+    // A conversion killed while it moved its complete dataset in: that dataset is whole between
+    // the staging folder and here, so the move is completed first.
+    log::warn("{}: completing the replacement of the dataset a stopped conversion left half-done", out_dir_);
+    const DatasetIndex staged = read_index(staging.string());
+    for (const auto& e : staged.shards)
+      if (fs::exists(staging / e.file)) fs::rename(staging / e.file, fs::path(out_dir_) / e.file);
+    fsync_path(out_dir_, /*directory=*/true);
+    fs::rename(staging / "index.toml", index);
+    fsync_path(out_dir_, /*directory=*/true);
+  }
   fs::remove_all(staging, ec);
   if (fs::exists(index)) {
     try {
@@ -158,17 +169,21 @@ DatasetIndex DatasetWriter::finish() {
       log::warn("{}: channel {} has the same value in every image (std {:.2g}): index.toml gets "
                 "std 1 for it (normalisation subtracts the mean only)", out_dir_, c, sd);
   }
-  if (shard_dir_ != out_dir_) move_staged_shards();
-  write_index(out_dir_, idx_);
+  if (shard_dir_ != out_dir_)
+    move_staged_shards();  // the index too
+  else
+    write_index(out_dir_, idx_);
   finished_ = true;
   remove_other_shards();
   return idx_;
 }
 
 void DatasetWriter::move_staged_shards() {
-  // The old index goes first: from here until write_index the folder holds no dataset a reader
-  // would take (rather than an index over a mix of old and new shards). Renames within a folder
-  // tree of one filesystem: seconds for any size.
+  // The new index goes into the staging folder first (the next conversion completes a move that
+  // was killed half-way from it), then the old index: from here until the new one is in place the
+  // folder holds no dataset a reader would take (rather than an index over a mix of old and new
+  // shards). Renames within a folder tree of one filesystem: seconds for any size.
+  write_index(shard_dir_, idx_);
   moving_ = true;
   fs::remove(fs::path(out_dir_) / "index.toml");
   fsync_path(out_dir_, /*directory=*/true);
@@ -176,8 +191,10 @@ void DatasetWriter::move_staged_shards() {
     std::error_code ec;
     fs::rename(fs::path(shard_dir_) / e.file, fs::path(out_dir_) / e.file, ec);
     ODY_CHECK(!ec, "cannot move '" + (fs::path(shard_dir_) / e.file).string() + "' into '" + out_dir_ + "': " +
-                       ec.message(), "the converted shards are in " + shard_dir_);
+                       ec.message(), "the next conversion into '" + out_dir_ + "' completes the move");
   }
+  fsync_path(out_dir_, /*directory=*/true);
+  fs::rename(fs::path(shard_dir_) / "index.toml", fs::path(out_dir_) / "index.toml");
   fsync_path(out_dir_, /*directory=*/true);
   std::error_code ec;
   fs::remove_all(shard_dir_, ec);

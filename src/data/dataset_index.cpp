@@ -107,7 +107,7 @@ DatasetIndex read_index(const std::string& dir) {
   DatasetIndex idx;
   ODY_CHECK(t["format"].value_or(std::string()) == "odyssey-dataset",
             "'" + file + "': key 'format' is not \"odyssey-dataset\"", "");
-  const int64_t version = t["format_version"].value_or(int64_t{1});  // written since the first
+  const int64_t version = t.contains("format_version") ? required<int64_t>(t, "format_version", file) : 1;
   ODY_CHECK(version == kIndexFormatVersion,
             ODY_MSG("'" << file << "': format_version = " << version << ", this build reads "
                         << kIndexFormatVersion),

@@ -112,11 +112,17 @@ EpochPlan::EpochPlan(int64_t num_samples, int64_t batch_per_rank, int world_size
       for (int64_t c = 0; c < shuffle.repeats && static_cast<int64_t>(repeated.size()) < num_samples; ++c)
         repeated.push_back(order_[i]);
     order_ = std::move(repeated);
+    strided_ = true;
   }
 }
 
 std::vector<int64_t> EpochPlan::batch(int64_t step) const {
   ODY_CHECK(step >= 0 && step < steps_, ODY_MSG("EpochPlan: step " << step << " out of range"), "");
+  if (strided_) {
+    std::vector<int64_t> out(batch_);
+    for (int64_t k = 0; k < batch_; ++k) out[k] = order_[step * batch_ * world_ + rank_ + k * world_];
+    return out;
+  }
   auto first = order_.begin() + (own_order_ ? step * batch_ : step * batch_ * world_ + rank_ * batch_);
   return std::vector<int64_t>(first, first + batch_);
 }

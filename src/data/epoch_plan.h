@@ -27,7 +27,9 @@ struct ShuffleOptions {
   int64_t window = 16;
   bool per_rank = false;  // with block_mode
   // Repeated augmentation (global order only): the first ceil(n / repeats) samples of the
-  // permutation, each `repeats` times in a row, cut to n.
+  // permutation, each `repeats` times in a row, cut to n; ranks take each global batch strided
+  // (rank r its positions r, r + world, ...), so a sample's copies go to different ranks as in
+  // timm's RASampler (each rank's BatchNorm sees distinct images); the global batch is unchanged.
   int64_t repeats = 1;
 };
 
@@ -55,6 +57,7 @@ class EpochPlan {
  private:
   std::vector<int64_t> order_;  // the global order, or (per_rank) this rank's alone
   bool own_order_ = false;
+  bool strided_ = false;  // repeated augmentation: rank slices of a global batch taken strided
   int64_t batch_;
   int world_, rank_;
   int64_t steps_;

@@ -198,7 +198,9 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
 
   run_dir_ = (fs::path(cfg_.run.out_dir) / cfg_.run.name).string();
   if (cfg_.data.shuffle != "global" && !train_->cached())  // one window of blocks, plus slack
-    train_->use_block_buffer(cfg_.data.shuffle_block, cfg_.data.shuffle_window + 2);
+    // (a per-rank window starts mid-block: it spans one block more)
+    train_->use_block_buffer(cfg_.data.shuffle_block,
+                             cfg_.data.shuffle_window + (cfg_.data.shuffle == "block_per_rank" ? 3 : 2));
 
   // Schedule: steps are global optimizer steps; every rank takes the same number.
   const int64_t global_batch = cfg_.train.batch_size * comm_.size();

@@ -1,6 +1,8 @@
 // Trainer's checkpoints: resuming from one, the state it saves, writing at a step (rank 0 hands
 // the copy to the writer, every rank waits for the hand-over), the stop checkpoint of a signal or
 // a non-finite loss, and write failures agreed across ranks.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -24,6 +26,20 @@ void Trainer::resume_from(const std::string& path) {
   NamedTensors live = params_;
   live.insert(live.end(), buffers_.begin(), buffers_.end());
   load_named(ckpt.model, live, "model", path);
+  // The normalisation the weights were trained with (stored since format 2), not this data
+  // folder's own when they differ (a folder converted alone, a re-conversion): as predict does.
+  const auto& stored = ckpt.trainer;
+  if (!stored.input_mean.empty() && stored.input_mean.size() == norm_.mean.size() &&
+      (stored.input_mean != norm_.mean || stored.input_std != norm_.std)) {
+    double diff = 0;
+    for (size_t c = 0; c < norm_.mean.size(); ++c)
+      diff = std::max({diff, std::abs(stored.input_mean[c] - norm_.mean[c]),
+                       std::abs(stored.input_std[c] - norm_.std[c])});
+    if (diff > 1e-6 && comm_.rank() == 0)
+      log::warn("the mean/std of '{}' differ from the ones {} was trained with (by up to {:.4f}): "
+                "its inputs are normalised as in training", cfg_.data.path, path, diff);
+    norm_ = {stored.input_mean, stored.input_std};
+  }
   if (eval_only_) {
     log::info("evaluating {} (step {}{})", path, ckpt.trainer.step,
               ema ? ", its EMA weights" : ckpt.ema.empty() ? "" : ", live weights: --no-ema");

@@ -112,3 +112,11 @@ assert not numpy.allclose(a, c), 'a file without mean/std did not take the folde
 assert list(h5py.File(sys.argv[2]).attrs['input_std']) == [0.35302424451492254]
 print('predict normalises with the run mean/std on a folder with other statistics')" \
   "$WORK/p1.h5" "$WORK/p3.h5" "$WORK/p4.h5"
+# trainer eval too: the same top-1 on the shifted folder as on the original, with a warning.
+for d in "$DATA" "$WORK/shifted"; do
+  "$TRAINER" eval configs/quickstart.toml --checkpoint "$WORK/crash/ckpt-step0000000200.h5" data.path="$d" \
+    data.eval_limit=2000 > "$WORK/eval-$(basename "$d").txt" 2>&1 || { cat "$WORK/eval-$(basename "$d").txt"; fail "eval on $d"; }
+done
+expect_in "$WORK/eval-shifted.txt" "differ from the ones $WORK/crash/ckpt-step0000000200.h5 was trained with"
+[ "$(grep -o 'top-1 [0-9.]*%' "$WORK/eval-shifted.txt")" = "$(grep -o 'top-1 [0-9.]*%' "$WORK/eval-$(basename "$DATA").txt")" ] ||
+  fail "eval on a folder with other statistics: $(grep -o 'top-1 [0-9.]*%' "$WORK"/eval-*.txt)"

@@ -34,7 +34,7 @@ with h5py.File(ckpt, "r") as f:
     assert "features.1.running_mean" in f["model"]
     assert f["optimizer/features.0.weight/momentum_buffer"].shape == (32, 1, 3, 3)
     t = f["trainer"].attrs
-    assert t["format_version"] == 1 and t["world_size"] == 2 and t["step"] == 100, dict(t)
+    assert t["format_version"] == 2 and t["world_size"] == 2 and t["step"] == 100, dict(t)
     assert t["epoch"] == 2 and t["step_in_epoch"] == 0 and t["samples_seen"] == 100 * 128
     assert t["model_name"] == "fmnist_cnn" and "[train]" in t["config"]
 print("loss", first, "->", last, "eval top-1", evals[-1]["top1"])

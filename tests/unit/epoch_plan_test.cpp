@@ -1,6 +1,7 @@
 // EpochPlan: disjoint, complete, deterministic, and N ranks x B equals 1 rank x N*B.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -49,31 +50,36 @@ TEST(EpochPlan, RanksConcatenateToTheSingleRankBatch) {
 
 TEST(EpochPlan, RepeatedAugmentationTakesAThirdOfThePermutationThreeTimesInARow) {
   const int64_t n = 1000, b = 8;
-  const int world = 2;
+  const int world = 4;
   ShuffleOptions ra;
   ra.repeats = 3;
   const auto perm = EpochPlan::permutation(n, 5, 4);
-  std::vector<int64_t> seq;  // the global order: rank slices of each global batch, concatenated
-  EpochPlan first(n, b, world, 0, 5, 4, ra);
-  for (int64_t s = 0; s < first.steps(); ++s)
-    for (int r = 0; r < world; ++r) {
-      auto part = EpochPlan(n, b, world, r, 5, 4, ra).batch(s);
-      seq.insert(seq.end(), part.begin(), part.end());
-    }
-  EXPECT_EQ(first.steps(), n / (b * world)) << "the epoch keeps its number of steps";
-  ASSERT_EQ(static_cast<int64_t>(seq.size()), 62 * 16);
-  for (size_t i = 0; i < seq.size(); ++i) EXPECT_EQ(seq[i], perm[i / 3]) << i;
+  EpochPlan single(n, b * world, 1, 0, 5, 4, ra);  // one rank with the whole global batch
+  EXPECT_EQ(single.steps(), n / (b * world)) << "the epoch keeps its number of steps";
   std::map<int64_t, int> copies;
-  for (int64_t i : seq) ++copies[i];
-  EXPECT_EQ(copies.size(), (seq.size() + 2) / 3) << "a third of the data, each sample three times";
-  // N ranks still see what one rank with the whole batch sees.
-  EpochPlan single(n, b * world, 1, 0, 5, 4, ra);
-  std::vector<int64_t> joined;
   for (int64_t s = 0; s < single.steps(); ++s) {
-    auto part = single.batch(s);
-    joined.insert(joined.end(), part.begin(), part.end());
+    const auto whole = single.batch(s);
+    for (size_t i = 0; i < whole.size(); ++i) {
+      EXPECT_EQ(whole[i], perm[(s * b * world + i) / 3]) << s << " " << i;  // three in a row
+      ++copies[whole[i]];
+    }
+    // N ranks take the same global batch, each sample's copies on different ranks (strided).
+    std::vector<int64_t> joined;
+    std::map<int64_t, std::set<int>> ranks_of;
+    for (int r = 0; r < world; ++r)
+      for (int64_t i : EpochPlan(n, b, world, r, 5, 4, ra).batch(s)) {
+        joined.push_back(i);
+        ranks_of[i].insert(r);
+      }
+    auto sorted = whole;
+    std::sort(sorted.begin(), sorted.end());
+    std::sort(joined.begin(), joined.end());
+    EXPECT_EQ(joined, sorted) << s;
+    for (const auto& [i, ranks] : ranks_of)
+      EXPECT_EQ(static_cast<int64_t>(ranks.size()), std::count(whole.begin(), whole.end(), i))
+          << "copies of " << i << " share a rank at step " << s;
   }
-  EXPECT_EQ(joined, seq);
+  EXPECT_EQ(static_cast<int64_t>(copies.size()), (31 * 32 + 2) / 3) << "a third of the data, each three times";
 }
 
 TEST(EpochPlan, PureFunctionOfSeedAndEpoch) {

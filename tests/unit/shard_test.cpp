@@ -281,6 +281,18 @@ TEST(Shard, ConvertingIntoADatasetReplacesItWhole) {
   EXPECT_EQ(read_index(dir.str()).shards.size(), before.shards.size());
   EXPECT_TRUE(verify_dataset(dir.str()).empty()) << "the old shards are untouched";
   EXPECT_FALSE(std::filesystem::exists(dir / DatasetWriter::kStagingFolder));
+  // A conversion killed while moving its complete dataset in (index in staging, the old index gone,
+  // one shard moved): the next conversion into the folder completes that move first.
+  {
+    const std::string staging = dir / DatasetWriter::kStagingFolder;
+    write_dataset(staging, "toy", "unit test", kClasses, {make_split("train", 30, 3, 7)});
+    std::filesystem::remove(dir / "index.toml");
+    std::filesystem::rename(staging + "/train-00000-of-00003.h5", dir / "train-00000-of-00003.h5");
+    DatasetWriter w(dir.str(), "toy", "unit test", kClasses);  // and stops before finish()
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir / "index.toml"));
+  EXPECT_EQ(read_index(dir.str()).shards.size(), 3u);
+  EXPECT_TRUE(verify_dataset(dir.str()).empty()) << "the completed move is the killed conversion's dataset";
   // A conversion killed half-way leaves its staging folder: the next one into the folder clears it.
   std::filesystem::create_directories(dir / DatasetWriter::kStagingFolder);
   std::ofstream(dir / (std::string(DatasetWriter::kStagingFolder) + "/train-00003-of-00004.h5")) << "half a shard";
