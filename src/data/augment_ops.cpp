@@ -216,7 +216,8 @@ torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generato
     for (int64_t i = 0; i < b; ++i) {
       const int64_t eh = box[1][i] - box[0][i], ew = box[3][i] - box[2][i];
       if (eh == 0) continue;
-      out[i].narrow(1, box[0][i], eh).narrow(2, box[2][i], ew).copy_(values.narrow(0, at, c * eh * ew).view({c, eh, ew}));
+      out[i].narrow(1, box[0][i], eh).narrow(2, box[2][i], ew)
+          .copy_(values.narrow(0, at, c * eh * ew).view({c, eh, ew}));
       at += c * eh * ew;
     }
     return out;

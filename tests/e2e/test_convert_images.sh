@@ -1,8 +1,8 @@
 # shardify folder and shardify cifar on generated collections, checked against independent readers:
 # PIL decodes and resizes the same JPEG/PNG files (greyscale, palette and RGB; several sizes),
 # numpy re-reads the CIFAR records; damaged files stop the conversion naming the file (a dataset
-# already in the output folder stays as it was), or are skipped and counted with --skip-bad; then 2 ranks train on the converted RGB images with
-# RandAugment and an evaluation resize + centre crop.
+# already in the output folder stays as it was), or are skipped and counted with --skip-bad; then
+# 2 ranks train on the converted RGB images with RandAugment and an evaluation resize + centre crop.
 source "$(dirname "$0")/common.sh"
 /usr/bin/python3 - "$WORK" <<'PY'
 import os, sys, numpy as np

@@ -201,7 +201,8 @@ TEST(AugmentOps, ErasingPixelModeFillsTheSameBoxesWithStandardNoise) {
   const auto erased = boxes.any(1, /*keepdim=*/true).expand_as(boxes);
   EXPECT_TRUE(torch::equal(erased, boxes)) << "every channel of a box";
   EXPECT_FALSE(torch::equal(noisy.select(1, 0), noisy.select(1, 1))) << "noise per channel";
-  EXPECT_TRUE(torch::equal(noisy, random_erasing(x, 0.5, g3, ErasingForm::kAuto, true))) << "a pure function of the draws";
+  EXPECT_TRUE(torch::equal(noisy, random_erasing(x, 0.5, g3, ErasingForm::kAuto, true)))
+      << "a pure function of the draws";
 }
 
 TEST(AugmentOps, MixupAndCutmixMixLabelsLikeImages) {

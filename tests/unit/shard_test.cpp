@@ -276,7 +276,8 @@ TEST(Shard, ConvertingIntoADatasetReplacesItWhole) {
     DatasetWriter w(dir.str(), "toy", "unit test", kClasses);
     auto s = make_split("train", 10, 1, 3);
     w.add_shard("train", 0, 2, s.images, s.labels);
-    EXPECT_TRUE(std::filesystem::exists(dir / (std::string(DatasetWriter::kStagingFolder) + "/train-00000-of-00002.h5")));
+    const std::string staged = std::string(DatasetWriter::kStagingFolder) + "/train-00000-of-00002.h5";
+    EXPECT_TRUE(std::filesystem::exists(dir / staged));
   }
   EXPECT_EQ(read_index(dir.str()).shards.size(), before.shards.size());
   EXPECT_TRUE(verify_dataset(dir.str()).empty()) << "the old shards are untouched";
