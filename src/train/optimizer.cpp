@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
 
@@ -46,6 +47,12 @@ bool layer_ids(const NamedTensors& params, std::vector<int64_t>& ids, int64_t& d
       return false;
     }
     max_block = std::max(max_block, raw[i]);
+  }
+  if (!vit && !effnet && !params.empty() &&
+      std::all_of(raw.begin(), raw.end(), [](int64_t r) { return r == -2; })) {  // only the head trains
+    depth = 0;
+    ids.assign(params.size(), 0);  // the head's scale: layer_decay^0 = 1, as with the whole model
+    return true;
   }
   if (vit == effnet) return false;
   // ViT: embeddings 0, block b -> b + 1, head depth. EfficientNet: stage s -> s (stage 0 is the

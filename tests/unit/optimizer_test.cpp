@@ -345,6 +345,13 @@ TEST(Optimizer, LayerDecayScalesTheUpdate) {
   opt->step(1.0);
   EXPECT_TRUE(torch::allclose(stem, torch::full_like(stem, -0.5)));
   EXPECT_TRUE(torch::allclose(head, torch::full_like(head, -1.0)));
+  // Only the head trainable (model.freeze of the rest): its full rate, not "needs a ViT or
+  // EfficientNet model".
+  auto lone = torch::zeros({3, 2}).requires_grad_();
+  auto head_only = make_optimizer(cfg, {{"heads.head.weight", lone}});
+  lone.mutable_grad() = torch::ones_like(lone);
+  head_only->step(1.0);
+  EXPECT_TRUE(torch::allclose(lone, torch::full_like(lone, -1.0)));
 }
 
 TEST(Optimizer, ClipGradNormScalesToTheLimit) {
