@@ -179,8 +179,9 @@ const std::vector<Field>& schema() {
       int_field("data", "aug_repeats", REF(data.aug_repeats), 1, 16,
                 "repeated augmentation (DeiT's, timm's --aug-repeats): each epoch takes the first "
                 "ceil(n / R) samples of its permutation, each R times in a row (R differently "
-                "augmented copies, mostly in one rank's batch) for the same number of steps, so an "
-                "epoch sees 1/R of the data R times; 1 = off; needs data.shuffle = \"global\""),
+                "augmented copies, on different ranks as timm's RASampler) for the same number "
+                "of steps, so an epoch sees 1/R of the data R times; 1 = off; needs "
+                "data.shuffle = \"global\""),
       string_field("data", "on_corrupt", REF(data.on_corrupt), {"stop", "skip"},
                    "a shard that cannot be opened, is truncated, or disagrees with index.toml "
                    "(shape, classes, labels out of range): \"stop\" with its name on every rank, "
