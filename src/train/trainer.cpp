@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 
-
 #include "common/error.h"
 #include "common/log.h"
 #include "data/epoch_plan.h"
@@ -51,15 +50,6 @@ auto with_context(const std::string& context, F&& fn) {
   } catch (const Error& e) {
     throw Error(context + ": " + e.message(), e.hint(), __FILE__, __LINE__);
   }
-}
-
-// The buffers of one kind (floating-point or not) in one flat tensor (undefined when none).
-torch::Tensor concatenated(const NamedTensors& buffers, bool floating) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> flat;
-  for (const auto& [name, b] : buffers)
-    if (b.is_floating_point() == floating) flat.push_back(b.reshape(-1));
-  return flat.empty() ? torch::Tensor() : torch::cat(flat);
 }
 
 }  // namespace
@@ -551,28 +541,6 @@ void Trainer::end_of_epoch(bool last) {
   const int64_t every = cfg_.checkpoint.every_epochs;
   const bool ckpt_due = last || (every > 0 && state_.step_in_epoch == 0 && epochs_done % every == 0);
   if (ckpt_due && !saved_this_step(/*written=*/last)) checkpoint(/*buffers_averaged=*/true);
-}
-
-torch::Tensor Trainer::floating_buffers() const { return concatenated(buffers_, true); }
-
-Trainer::BufferSnapshot Trainer::snapshot_buffers() const {
-  return {concatenated(buffers_, true), concatenated(buffers_, false)};
-}
-
-void Trainer::restore_buffers(const BufferSnapshot& s) {
-  torch::NoGradGuard no_grad;
-  int64_t at_floating = 0, at_other = 0;
-  for (auto& [name, b] : buffers_) {
-    const bool floating = b.is_floating_point();
-    int64_t& at = floating ? at_floating : at_other;
-    b.copy_((floating ? s.floating : s.other).narrow(0, at, b.numel()).view(b.sizes()));
-    at += b.numel();
-  }
-}
-
-void Trainer::average_statistics() {
-  average_buffers(comm_, *model_);
-  if (ema_) average_tensors(comm_, ema_->buffers());  // the mean of the ranks' averages
 }
 
 ClassificationCounts Trainer::evaluate() {
