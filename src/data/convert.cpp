@@ -34,6 +34,22 @@ uint32_t shard_crc32(const torch::Tensor& images, const torch::Tensor& labels) {
 }
 
 namespace {
+// The last step of replacing a dataset: the shards of `staged` still in the staging folder, then its
+// index.toml, renamed into out_dir (each rename durable before the next step). Renames within a
+// folder tree of one filesystem: seconds for any size.
+void move_dataset_in(const fs::path& staging, const std::string& out_dir, const DatasetIndex& staged) {
+  for (const auto& e : staged.shards) {
+    if (!fs::exists(staging / e.file)) continue;  // moved by the conversion this one completes
+    std::error_code ec;
+    fs::rename(staging / e.file, fs::path(out_dir) / e.file, ec);
+    ODY_CHECK(!ec, "cannot move '" + (staging / e.file).string() + "' into '" + out_dir + "': " + ec.message(),
+              "the next conversion into '" + out_dir + "' completes the move");
+  }
+  fsync_path(out_dir, /*directory=*/true);
+  fs::rename(staging / "index.toml", fs::path(out_dir) / "index.toml");
+  fsync_path(out_dir, /*directory=*/true);
+}
+
 std::string hex32(uint32_t v) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%08x", v);
@@ -57,12 +73,7 @@ DatasetWriter::DatasetWriter(std::string out_dir, std::string name, std::string 
     // A conversion killed while it moved its complete dataset in: that dataset is whole between
     // the staging folder and here, so the move is completed first.
     log::warn("{}: completing the replacement of the dataset a stopped conversion left half-done", out_dir_);
-    const DatasetIndex staged = read_index(staging.string());
-    for (const auto& e : staged.shards)
-      if (fs::exists(staging / e.file)) fs::rename(staging / e.file, fs::path(out_dir_) / e.file);
-    fsync_path(out_dir_, /*directory=*/true);
-    fs::rename(staging / "index.toml", index);
-    fsync_path(out_dir_, /*directory=*/true);
+    move_dataset_in(staging, out_dir_, read_index(staging.string()));
   }
   fs::remove_all(staging, ec);
   if (fs::exists(index)) {
@@ -182,20 +193,12 @@ void DatasetWriter::move_staged_shards() {
   // The new index goes into the staging folder first (the next conversion completes a move that
   // was killed half-way from it), then the old index: from here until the new one is in place the
   // folder holds no dataset a reader would take (rather than an index over a mix of old and new
-  // shards). Renames within a folder tree of one filesystem: seconds for any size.
+  // shards).
   write_index(shard_dir_, idx_);
   moving_ = true;
   fs::remove(fs::path(out_dir_) / "index.toml");
   fsync_path(out_dir_, /*directory=*/true);
-  for (const auto& e : idx_.shards) {
-    std::error_code ec;
-    fs::rename(fs::path(shard_dir_) / e.file, fs::path(out_dir_) / e.file, ec);
-    ODY_CHECK(!ec, "cannot move '" + (fs::path(shard_dir_) / e.file).string() + "' into '" + out_dir_ + "': " +
-                       ec.message(), "the next conversion into '" + out_dir_ + "' completes the move");
-  }
-  fsync_path(out_dir_, /*directory=*/true);
-  fs::rename(fs::path(shard_dir_) / "index.toml", fs::path(out_dir_) / "index.toml");
-  fsync_path(out_dir_, /*directory=*/true);
+  move_dataset_in(shard_dir_, out_dir_, idx_);
   std::error_code ec;
   fs::remove_all(shard_dir_, ec);
   shard_dir_ = out_dir_;

@@ -37,13 +37,20 @@ std::vector<int64_t> EpochPlan::permutation(int64_t n, uint64_t seed, int64_t ep
   return order;
 }
 
+namespace {
+// The epoch's order of the blocks of `block` consecutive samples, from a stream of its own (seed,
+// epoch, tag): the same for both block shuffles.
+std::vector<int64_t> block_order(int64_t n, uint64_t seed, int64_t epoch, int64_t block) {
+  return EpochPlan::permutation((n + block - 1) / block, mix_seed({seed, 0x626c6f636bULL}), epoch);
+}
+}  // namespace
+
 std::vector<int64_t> EpochPlan::block_permutation(int64_t n, uint64_t seed, int64_t epoch,
                                                   int64_t block, int64_t window) {
   ODY_CHECK(block > 0 && window > 0, "block shuffle: block and window must be positive", "");
-  const int64_t blocks = (n + block - 1) / block;
-  // The block order and each window's mix come from streams of their own (seed, epoch, tag).
-  const uint64_t block_seed = mix_seed({seed, 0x626c6f636bULL});
-  auto order = permutation(blocks, block_seed, epoch);
+  // The block order, then each window's mix from a stream of its own.
+  const auto order = block_order(n, seed, epoch, block);
+  const int64_t blocks = static_cast<int64_t>(order.size());
   std::vector<int64_t> out;
   out.reserve(n);
   for (int64_t w = 0; w * window < blocks; ++w) {
@@ -62,9 +69,9 @@ std::vector<int64_t> EpochPlan::rank_block_order(int64_t n, uint64_t seed, int64
                                                 int64_t window, int rank, int64_t length) {
   ODY_CHECK(block > 0 && window > 0 && rank >= 0 && length >= 0 && (rank + 1) * length <= n,
             "block shuffle: bad block, window, rank or length", "");
-  const int64_t blocks = (n + block - 1) / block;
-  // The same block order as block_permutation's (its seed), walked without mixing.
-  const auto order = permutation(blocks, mix_seed({seed, 0x626c6f636bULL}), epoch);
+  // block_permutation's block order, walked without mixing.
+  const auto order = block_order(n, seed, epoch, block);
+  const int64_t blocks = static_cast<int64_t>(order.size());
   std::vector<int64_t> mine;
   mine.reserve(length);
   const int64_t first = rank * length;
