@@ -5,7 +5,8 @@
 #      the higher-priority partition (SIGUSR1 to the batch shell, forwarded; the script requeues
 #      the job itself), checkpoints each time (exit 75), resumes twice and finishes;
 #   c) the same through ODYSSEY_LAUNCHER=mpirun, stopped by SIGUSR1 to the batch shell only (what
-#      `#SBATCH --signal=B:USR1@N` does before the time limit): it requeues itself and resumes.
+#      `#SBATCH --signal=B:USR1@N` does before the time limit): it requeues itself and resumes;
+#   d) a job stopped soon after both its starts is requeued once, then not again (a requeue loop).
 # The final parameters and optimizer state of b) and c) equal a)'s bit for bit (BatchNorm running
 # statistics, averaged at each checkpoint, to 1e-5). Skips (exit 0) where SLURM is not installed
 # (launch/install-deps --test installs it) or not running as root (the local daemons need it).
@@ -35,11 +36,13 @@ job_fail() {  # job_fail NAME MESSAGE: show the job's output and the controller'
   fail "$2"
 }
 
-submit() {  # submit NAME [sbatch options...]: the tiny training job through train-cpu.sbatch
-  local name=$1; shift
-  sbatch --parsable -J "ody-$name" -o "$WORK/$name.out" --ntasks-per-node=2 --cpus-per-task=1 "$@" \
-    --export=ALL,ODYSSEY_TRAINER="$TRAINER" cluster/train-cpu.sbatch configs/quickstart.toml \
-    data.path="$DATA" run.out_dir="$WORK" run.name="$name" "${common[@]}"
+submit() {  # submit NAME [sbatch options...] [-- overrides...]: the tiny job through train-cpu.sbatch
+  local name=$1 opts=() more=(); shift
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+  [ $# -eq 0 ] || { shift; more=("$@"); }
+  sbatch --parsable -J "ody-$name" -o "$WORK/$name.out" --ntasks-per-node=2 --cpus-per-task=1 \
+    ${opts[@]+"${opts[@]}"} --export=ALL,ODYSSEY_TRAINER="$TRAINER" cluster/train-cpu.sbatch configs/quickstart.toml \
+    data.path="$DATA" run.out_dir="$WORK" run.name="$name" "${common[@]}" ${more[@]+"${more[@]}"}
 }
 
 field() { scontrol show job -o "$1" 2>/dev/null | grep -o "$2=[^ ]*" | head -1 | cut -d= -f2 || true; }
@@ -117,6 +120,27 @@ wait_job "$high" high 30
 expect_in "$WORK/high.out" "high-priority job ran"
 grep -o 'stopped by signal [0-9]* ([^)]*) at step [0-9]*' "$WORK/split.out"
 echo "b) srun job, scontrol requeue then preemption: resumed twice, COMPLETED after $((SECONDS - t0)) s"
+
+# d) a job stopped soon after each launch (as a time limit under the --signal lead stops every
+#    start at its first check): with ODYSSEY_MAX_SHORT_STARTS=2 it is requeued once, then ends with
+#    75 and the reason instead of requeueing forever. Submitted with train.resume=none, which its
+#    requeued start must not obey (it would refuse the folder its first start filled: exit 2).
+short=$(ODYSSEY_MAX_SHORT_STARTS=2 submit short -- train.resume=none)
+wait_step "$short" short "(restart 0)" 10
+scancel --batch --signal=USR1 "$short"
+wait_step "$short" short "(restart 1)" $(($(step_after "$WORK/short.out" "(restart 0)") + 10))
+scancel --batch --signal=USR1 "$short"
+wait_job "$short" short 60
+for want in ExitCode=75:0 Restarts=1; do
+  [ "$(field "$short" "${want%=*}")" = "${want#*=}" ] ||
+    job_fail short "job $short (short): ${want%=*} $(field "$short" "${want%=*}"), expected ${want#*=}"
+done
+[ "$(count_in "$WORK/short.out" "requeued job $short")" = 1 ] || job_fail short "expected one requeue"
+expect_in "$WORK/short.out" "not requeued: the last 2 starts each stopped within 600 s of their launch"
+[ "$(count_in "$WORK/short.out" "resumed from $WORK/short/ckpt-step")" = 1 ] || job_fail short "expected one resume"
+[ "$(cat "$WORK/short/.odyssey-job-short-starts")" = "$short 2" ] || job_fail short "short-start count file"
+echo "d) job stopped twice soon after its launch: requeued once, then ended $(field "$short" JobState)" \
+     "with 75 after $((SECONDS - t0)) s"
 
 for name in split mpi; do
   compare "$WORK/whole/$final" "$WORK/$name/$final" --loose running_ --loose-rel 1e-5 --min 20 > "$WORK/cmp.txt" ||
