@@ -172,7 +172,7 @@ NamedTensors read_group(hid_t file, const std::string& group, const std::string&
 namespace {
 
 // Writes an HDF5 file complete or not at all: `fill` writes into path.tmp (under the HDF5 lock),
-// then flush, fsync, rename to path and fsync of the folder; on any failure the .tmp is removed
+// then flush, fsync and close (each checked), rename to path and fsync of the folder; on any failure the .tmp is removed
 // and nothing at path changes.
 void write_atomically(const std::string& path,
                       const std::function<void(hid_t file, const std::string& tmp)>& fill) {
@@ -182,10 +182,8 @@ void write_atomically(const std::string& path,
       std::lock_guard<std::mutex> lock(hdf5_mutex());
       h5::Handle file = h5::create_file(tmp);
       fill(file, tmp);
-      ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + tmp + "'",
-                "is the disk full?");
+      h5::flush_sync_close(file, tmp);
     }
-    fsync_path(tmp, false);
   } catch (...) {
     std::error_code ec;
     fs::remove(tmp, ec);  // never leave half a file behind

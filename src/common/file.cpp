@@ -1,7 +1,11 @@
 #include "common/file.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -46,6 +50,9 @@ void write_text_atomically(const std::string& path, const std::string& text) {
       out << text;
       out.flush();
       ODY_CHECK(out.good(), "cannot write '" + tmp + "'", "is the disk full or the folder read-only?");
+      out.close();  // checked: close(2) may report a write-back error (NFS, quotas) first
+      ODY_CHECK(!out.fail(), "cannot write '" + tmp + "' (its close failed)",
+                "is the disk full, over quota or the folder read-only?");
     }
     fsync_path(tmp, false);
     fs::rename(tmp, path, ec);
@@ -56,6 +63,40 @@ void write_text_atomically(const std::string& path, const std::string& text) {
   }
   const fs::path dir = fs::path(path).parent_path();
   fsync_path(dir.empty() ? "." : dir.string(), true);
+}
+
+ExclusiveFileLock::~ExclusiveFileLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+ExclusiveFileLock::Outcome ExclusiveFileLock::try_lock(const std::string& path, std::string* holder) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  const int open_err = errno;
+  ODY_CHECK(fd >= 0, "cannot open lock file '" + path + "': " + std::strerror(open_err),
+            "is the folder writable?");
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err == EWOULDBLOCK) {
+      std::string text(256, '\0');
+      const ssize_t n = ::pread(fd, text.data(), text.size(), 0);
+      text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) text.pop_back();
+      *holder = text.empty() ? "unknown holder" : text;
+      ::close(fd);
+      return Outcome::kBusy;
+    }
+    *holder = std::strerror(err);
+    ::close(fd);
+    return Outcome::kUnsupported;
+  }
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  const std::string me = std::string("host ") + host + ", pid " + std::to_string(::getpid()) + "\n";
+  // The holder's name, for the next one's message (held whether or not it could be written).
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, me.data(), me.size(), 0);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  return Outcome::kHeld;
 }
 
 }  // namespace odyssey

@@ -23,4 +23,23 @@ void fsync_path(const std::string& path, bool directory);
 // but perhaps not yet durable.
 void write_text_atomically(const std::string& path, const std::string& text);
 
+// An exclusive advisory lock (flock(2), which NFS carries across nodes) on a file, held until
+// destruction or the process's end (a crash frees it), the holder's "host H, pid P" written in it.
+class ExclusiveFileLock {
+ public:
+  enum class Outcome { kHeld, kBusy, kUnsupported };
+  ExclusiveFileLock() = default;
+  ~ExclusiveFileLock();
+  ExclusiveFileLock(const ExclusiveFileLock&) = delete;
+  ExclusiveFileLock& operator=(const ExclusiveFileLock&) = delete;
+  // Takes the lock on path (created if missing) without waiting. kBusy: another process (or
+  // another lock in this one) holds it, *holder = what it wrote; kUnsupported: the file system
+  // refuses flock (Lustre without -o flock), *holder = why. Throws Error naming path when the
+  // file cannot be opened.
+  Outcome try_lock(const std::string& path, std::string* holder);
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace odyssey

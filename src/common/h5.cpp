@@ -1,5 +1,10 @@
 #include "common/h5.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "common/error.h"
 
 namespace odyssey::h5 {
@@ -24,6 +29,20 @@ Handle create_file(const std::string& path) {
   ODY_CHECK(id >= 0, "cannot create HDF5 file '" + path + "'",
             "is the folder writable and the disk not full?");
   return Handle(id, H5Fclose);
+}
+
+void flush_sync_close(Handle& file, const std::string& path) {
+  ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + path + "'",
+            "is the disk full or over quota?");
+  int* fd = nullptr;  // the sec2 driver's descriptor (the default driver of create_file)
+  if (H5Fget_vfd_handle(file, H5P_DEFAULT, reinterpret_cast<void**>(&fd)) >= 0 && fd != nullptr) {
+    const int rc = ::fsync(*fd);
+    const int err = errno;
+    ODY_CHECK(rc == 0, "fsync of '" + path + "' failed: " + std::strerror(err),
+              "is the disk full, over quota or failing?");
+  }
+  ODY_CHECK(file.close() >= 0, "cannot close '" + path + "' (the file system reported an error)",
+            "is the disk full, over quota or failing?");
 }
 
 bool exists(hid_t loc, const std::string& name) {

@@ -33,6 +33,12 @@ class Handle {
     if (id_ >= 0 && close_) close_(id_);
     id_ = -1;
   }
+  // Closes now and returns the close function's result (reset() drops it).
+  herr_t close() {
+    const herr_t r = id_ >= 0 && close_ ? close_(id_) : 0;
+    id_ = -1;
+    return r;
+  }
 
  private:
   hid_t id_ = -1;
@@ -44,6 +50,12 @@ void quiet_errors();
 
 Handle open_file(const std::string& path, bool writable);
 Handle create_file(const std::string& path);  // truncates
+// Flushes a file written through create_file, fsyncs HDF5's own descriptor and closes it, each
+// step checked (errors name path): a write-back error (NFS, a quota) that close(2) reports would
+// otherwise be lost in an unchecked H5Fclose, and a later fsync on a new descriptor returns 0.
+// The file's other handles must be closed first (else the descriptor closes with the last of
+// them, unchecked; the fsync still reported its errors). Under the HDF5 lock.
+void flush_sync_close(Handle& file, const std::string& path);
 Handle open_dataset(hid_t file, const std::string& name, const std::string& path);
 Handle create_group(hid_t loc, const std::string& name, const std::string& path);
 bool exists(hid_t loc, const std::string& name);

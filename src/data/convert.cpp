@@ -124,8 +124,7 @@ void DatasetWriter::add_shard(const std::string& split, int64_t i, int64_t n,
   const std::string file = split + numbers;
   ShardMeta meta{idx_.num_classes, idx_.class_names, split, idx_.source};
   const std::string path = (fs::path(shard_dir_) / file).string();
-  write_shard(path, images, labels, meta);
-  fsync_path(path, /*directory=*/false);  // on disk before an index can name it
+  write_shard(path, images, labels, meta);  // fsync'd: on disk before an index can name it
   idx_.shards.push_back({split, file, images.size(0), hex32(shard_crc32(images, labels))});
 }
 

@@ -38,8 +38,7 @@ void write_shard(const std::string& path, const torch::Tensor& images, const tor
   h5::write_attr(file, "channels", static_cast<int64_t>(img.size(3)));
   h5::write_attr(file, "split", meta.split);
   h5::write_attr(file, "source", meta.source);
-  ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + path + "'",
-            "is the disk full?");
+  h5::flush_sync_close(file, path);
 }
 
 ShardReader::ShardReader(const std::string& path) : path_(path) {

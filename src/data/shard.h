@@ -21,7 +21,8 @@ struct ShardMeta {
   std::string source;  // where the samples came from
 };
 
-// Writes images (uint8 [N,H,W,C]) and labels (int64 [N]) to path, chunked along N.
+// Writes images (uint8 [N,H,W,C]) and labels (int64 [N]) to path, chunked along N; flushed,
+// fsync'd and closed, each checked, before it returns.
 void write_shard(const std::string& path, const torch::Tensor& images, const torch::Tensor& labels,
                  const ShardMeta& meta, int64_t chunk_samples = 1024);
 

@@ -225,13 +225,25 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   state_.batch_size = cfg_.train.batch_size;
   state_.model_name = cfg_.model.name;
   state_.config_toml = to_toml(cfg_);
-  if (comm_.rank() == 0) {  // rank 0 only: find the checkpoint to resume, then open the run folder
-    resume_path_ = checkpointer_->resolve(cfg_.train.resume).value_or("");
+  if (comm_.rank() == 0) {  // rank 0 only: lock the run folder, find the checkpoint to resume
     std::error_code ec;
     fs::create_directories(run_dir_, ec);
     ODY_CHECK(!ec && fs::is_directory(run_dir_),
               "cannot create run folder '" + run_dir_ + "' (key run.out_dir / run.name)",
               "is the folder writable?");
+    // Two trainers in one folder would delete each other's checkpoints (retention, stale .tmp
+    // files) and set them aside (rollback): the second one (a repeated run.name, a job array's
+    // tasks sharing one) stops here.
+    std::string holder;
+    const auto lock = run_lock_.try_lock((fs::path(run_dir_) / ".lock").string(), &holder);
+    ODY_CHECK(lock != ExclusiveFileLock::Outcome::kBusy,
+              "run folder '" + run_dir_ + "' (keys run.out_dir / run.name) is in use by another "
+              "trainer (" + holder + ")",
+              "two runs in one folder would delete each other's checkpoints: give this one another "
+              "run.name, or stop the other first");
+    if (lock == ExclusiveFileLock::Outcome::kUnsupported)
+      log::warn("cannot lock run folder '{}' ({}): nothing keeps another trainer out of it", run_dir_, holder);
+    resume_path_ = checkpointer_->resolve(cfg_.train.resume).value_or("");
     std::ofstream(fs::path(run_dir_) / "config.toml") << state_.config_toml;
     if (int n = checkpointer_->remove_stale_temporaries())
       log::info("removed {} unfinished checkpoint file(s) of an interrupted write", n);

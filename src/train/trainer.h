@@ -9,6 +9,7 @@
 
 #include "checkpoint/async_writer.h"
 #include "checkpoint/checkpointer.h"
+#include "common/file.h"
 #include "config/config.h"
 #include "data/augment.h"
 #include "data/epoch_plan.h"
@@ -180,6 +181,7 @@ class Trainer {
   bool progress_bar_ = false;
   Clock::time_point bar_drawn_ = Clock::now();
   Clock::time_point train_start_ = Clock::now();
+  ExclusiveFileLock run_lock_;  // rank 0: run_dir/.lock, held while the run lives (freed last)
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<AsyncCheckpointWriter> writer_;  // rank 0 only
   int64_t last_saved_step_ = -1;

@@ -209,7 +209,14 @@ bool Trainer::checkpoint_writes_failed() {
   comm_.set_timeout(cfg_.dist.first_timeout_s);  // the others wait while rank 0 finishes writing
   if (writer_) writer_->wait();
   ControlFlags local;
-  local.checkpoint_failed = comm_.rank() == 0 && take_checkpoint_error();
+  if (comm_.rank() == 0 && take_checkpoint_error()) {
+    // The error may be an earlier write's, still in flight when the last one was submitted (a
+    // periodic checkpoint a few steps before the end): when the last one was written after it,
+    // nothing is lost (the run still reports the error as a warning).
+    const bool last_written = writer_ && std::filesystem::path(writer_->last_path()).filename() ==
+                                             Checkpointer::name_of(last_saved_step_);
+    local.checkpoint_failed = !last_written;
+  }
   const bool failed = coordinator_->agree(local).checkpoint_failed;
   if (failed && comm_.rank() != 0) checkpoint_error_ = "see rank 0's output";
   return failed;

@@ -126,3 +126,24 @@ for k in s["ema"]:
     assert ratio < 0.5, f"{k}: |ema - w33| = {ratio:.3f} x |w34 - w33| (the average did not start at the checkpoint)"
 print(f"EMA after the resume starts from the checkpoint's weights ({len(s['ema'])} tensors)")
 PY
+
+# Two trainers in one run folder (a repeated run.name): the second stops at once with exit 2 naming
+# the first, which goes on undisturbed (its retention and temporaries are its own) and stops with
+# its checkpoint on SIGUSR1.
+small_run 2 shared "${common[@]}" train.epochs=200 > "$WORK/first.txt" 2>&1 &
+first=$!
+t=0
+until grep -q " step [0-9]*/" "$WORK/first.txt"; do
+  sleep 0.1; t=$((t + 1))
+  [ $t -lt 900 ] || { kill $first; cat "$WORK/first.txt"; fail "the first run logged no step"; }
+done
+rc=0
+small_run 2 shared "${common[@]}" > "$WORK/second.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { kill $first; cat "$WORK/second.txt"; fail "second trainer in the folder: exit $rc, expected 2"; }
+expect_in "$WORK/second.txt" \
+  "run folder '$WORK/shared' (keys run.out_dir / run.name) is in use by another trainer (host"
+kill -USR1 "$(pgrep -P $first | head -1)"  # mpirun, which passes it to the ranks
+rc=0; wait $first || rc=$?
+[ $rc -eq 75 ] || { cat "$WORK/first.txt"; fail "the first run: exit $rc after SIGUSR1, expected 75"; }
+expect_in "$WORK/first.txt" "stopped by signal 10"
+echo "ok: a second trainer in a run folder in use stops at once; the first goes on"

@@ -1,8 +1,12 @@
-// Whole-file helpers: atomic text writes and whole-file reads, their errors naming the file.
+// Whole-file helpers: atomic text writes, whole-file reads and their errors naming the file, the
+// exclusive lock file.
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "common/error.h"
 #include "common/file.h"
@@ -39,4 +43,22 @@ TEST(File, ReadErrorsAreErrorsNamingTheFile) {
   EXPECT_NE(error_of([&] { read_file_bytes(dir / "folder", "metrics file"); })
                 .find("cannot read metrics file '" + (dir / "folder") + "'"),
             std::string::npos);
+}
+
+TEST(File, ExclusiveLockRefusesASecondHolderAndNamesTheFirst) {
+  TempDir dir;
+  const std::string path = dir / ".lock";
+  std::string holder;
+  auto first = std::make_unique<ExclusiveFileLock>();
+  ASSERT_EQ(first->try_lock(path, &holder), ExclusiveFileLock::Outcome::kHeld) << holder;
+  ExclusiveFileLock second;  // flock: another open file description conflicts, even in one process
+  EXPECT_EQ(second.try_lock(path, &holder), ExclusiveFileLock::Outcome::kBusy);
+  EXPECT_NE(holder.find("pid " + std::to_string(::getpid())), std::string::npos) << holder;
+  first.reset();  // released with its descriptor
+  EXPECT_EQ(second.try_lock(path, &holder), ExclusiveFileLock::Outcome::kHeld) << holder;
+  std::string e = error_of([&] {
+    ExclusiveFileLock third;
+    third.try_lock(dir / "missing/.lock", &holder);
+  });
+  EXPECT_NE(e.find("cannot open lock file '" + (dir / "missing/.lock") + "'"), std::string::npos) << e;
 }
