@@ -165,6 +165,14 @@ int cmd_folder(const std::vector<std::string>& args) {
     name = (src.has_filename() ? src : src.parent_path()).filename().string();
   }
   FolderTree tree = scan_image_folder(pos[0], split);
+  if (!tree.ignored.empty()) {  // a class's .webp images would be lost without a word
+    int64_t n = 0;
+    std::string kinds;
+    for (const auto& [ext, count] : tree.ignored)
+      n += count, kinds += (kinds.empty() ? "" : ", ") + ext + " " + std::to_string(count);
+    std::fprintf(stderr, "warning: %lld files in class folders are not .jpg, .jpeg or .png and are left out "
+                 "(%s)\n", static_cast<long long>(n), kinds.c_str());
+  }
   for (const auto& s : tree.splits)
     std::printf("%s: %zu images in %zu classes\n", s.name.c_str(), s.files.size(),
                 tree.class_names.size());

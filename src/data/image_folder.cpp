@@ -23,9 +23,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_image_name(const fs::path& p) {
+std::string lower_extension(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext;
+}
+
+bool is_image_name(const fs::path& p) {
+  const std::string ext = lower_extension(p);
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 
@@ -36,14 +41,19 @@ std::vector<fs::path> sorted_entries(const fs::path& dir) {
   return out;
 }
 
-// class folder name -> its image files (sorted), for one split folder.
-std::map<std::string, std::vector<std::string>> scan_classes(const fs::path& dir) {
+// class folder name -> its image files (sorted), for one split folder; other files are counted
+// in *ignored by extension.
+std::map<std::string, std::vector<std::string>> scan_classes(const fs::path& dir,
+                                                             std::map<std::string, int64_t>* ignored) {
   std::map<std::string, std::vector<std::string>> classes;
   for (const auto& c : sorted_entries(dir)) {
     if (!fs::is_directory(c)) continue;
     auto& files = classes[c.filename().string()];
-    for (const auto& f : sorted_entries(c))
-      if (fs::is_regular_file(f) && is_image_name(f)) files.push_back(f.string());
+    for (const auto& f : sorted_entries(c)) {
+      if (!fs::is_regular_file(f)) continue;
+      if (is_image_name(f)) files.push_back(f.string());
+      else ++(*ignored)[f.has_extension() ? lower_extension(f) : "(none)"];
+    }
     ODY_CHECK(!files.empty(), "class folder '" + c.string() + "' holds no .jpg, .jpeg or .png file",
               "remove the folder or add its images");
   }
@@ -72,17 +82,17 @@ FolderTree scan_image_folder(const std::string& src, const std::string& single_s
   }
   ODY_CHECK(subfolders > 0, "image folder '" + src + "' has no subfolders",
             "expected SRC/<class>/<image> or SRC/<split>/<class>/<image>");
+  FolderTree tree;
   std::vector<std::pair<std::string, std::map<std::string, std::vector<std::string>>>> found;
   if (split_layout) {
     for (const auto& sub : sorted_entries(root))
-      if (fs::is_directory(sub)) found.emplace_back(sub.filename().string(), scan_classes(sub));
+      if (fs::is_directory(sub)) found.emplace_back(sub.filename().string(), scan_classes(sub, &tree.ignored));
   } else {
-    found.emplace_back(single_split, scan_classes(root));
+    found.emplace_back(single_split, scan_classes(root, &tree.ignored));
   }
   std::set<std::string> names;
   for (const auto& [split, classes] : found)
     for (const auto& [c, files] : classes) names.insert(c);
-  FolderTree tree;
   tree.class_names.assign(names.begin(), names.end());
   for (auto& [split, classes] : found) {
     FolderSplit s{split, {}, {}};

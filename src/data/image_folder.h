@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,11 +23,13 @@ struct FolderSplit {
 struct FolderTree {
   std::vector<std::string> class_names;  // sorted union of the class folders of every split
   std::vector<FolderSplit> splits;       // "train" first when present
+  std::map<std::string, int64_t> ignored;  // files in class folders not read, by extension
 };
 
 // Lists SRC: split folders are recognised when every subfolder of SRC holds only folders; else
 // SRC's subfolders are the classes of one split named single_split. Files ending in .jpg, .jpeg
-// or .png (any case) count; others are ignored. Errors name the folder (missing, no classes, a
+// or .png (any case) count; others are left out and counted by their lower-case extension
+// ("(none)" without one), for the caller's warning (a .webp share of a class is lost). Errors name the folder (missing, no classes, a
 // class without images).
 FolderTree scan_image_folder(const std::string& src, const std::string& single_split = "train");
 

@@ -13,8 +13,9 @@ struct ModelOptions {
   int64_t in_channels = 1;
   int64_t image_size = 28;        // square input side the model is built for
   double dropout = -1;            // before the classifier head (negative: the architecture's default)
-  double stochastic_depth = -1;   // drop-path probability of the last residual block, linear in
-                                  // the block index (negative: the architecture's default)
+  double stochastic_depth = -1;   // drop-path rate, linear in the block index: block i of N drops
+                                  // with p * i / N in EfficientNet (torchvision), p * i / (N - 1)
+                                  // in ViT (DeiT) (negative: the architecture's default)
 };
 
 class Classifier : public torch::nn::Module {

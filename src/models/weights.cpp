@@ -3,7 +3,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstring>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 
@@ -28,6 +31,21 @@ torch::Tensor resize_pos_embedding(const torch::Tensor& pos, int64_t new_tokens)
 void load_weights(Classifier& model, const NamedTensors& weights, bool reset_head,
                   const std::string& path) {
   std::map<std::string, torch::Tensor> file(weights.begin(), weights.end());
+  // torchvision <= 0.13 named a ViT block's MLP layers mlp.linear_1 and mlp.linear_2; 0.14 renames
+  // them to mlp.0 and mlp.3 as it loads such a state dict (MLPBlock._load_from_state_dict).
+  for (const auto& [old_name, rest] : {std::pair<const char*, const char*>{".mlp.linear_1.", ".mlp.0."},
+                                       std::pair<const char*, const char*>{".mlp.linear_2.", ".mlp.3."}}) {
+    std::vector<std::string> names;
+    for (const auto& kv : file)
+      if (kv.first.find(old_name) != std::string::npos) names.push_back(kv.first);
+    for (const auto& name : names) {
+      std::string renamed = name;
+      renamed.replace(renamed.find(old_name), std::strlen(old_name), rest);
+      if (file.count(renamed)) continue;  // both spellings: the extra one is reported below
+      file[renamed] = file[name];
+      file.erase(name);
+    }
+  }
   const std::string head = model.head_prefix();
   size_t used = 0, skipped = 0;
   torch::NoGradGuard no_grad;

@@ -203,6 +203,7 @@ TEST(ImageFolder, LayoutsAndConversion) {
   EXPECT_EQ(tree.splits[0].name, "train");
   EXPECT_EQ(tree.splits[0].labels, (std::vector<int64_t>{0, 0, 1}));
   EXPECT_EQ(tree.splits[1].name, "val");
+  EXPECT_EQ(tree.ignored, (std::map<std::string, int64_t>{{".txt", 1}}));  // notes.txt, counted
 
   FolderOptions opt;
   opt.size = 8, opt.shard_samples = 2, opt.threads = 2, opt.progress = false;

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <set>
+#include <tuple>
 
 #include "config/config.h"
 #include "models/batch_norm.h"
@@ -105,6 +106,26 @@ TEST(Models, DropoutDefaultsAreTorchvisionsAndOptionsOverrideThem) {
   // ViT: torchvision's dropout sits in each MLP (mlp.2, mlp.4); default 0.
   EXPECT_DOUBLE_EQ(dropout_p(*r.create("vit_ti4", {10, 1, 28}), "encoder.layers.encoder_layer_0.mlp.2"), 0.0);
   EXPECT_DOUBLE_EQ(dropout_p(*r.create("vit_ti4", {10, 1, 28, 0.1}), "encoder.layers.encoder_layer_5.mlp.4"), 0.1);
+}
+
+TEST(Models, EfficientNetBatchNormIsTorchvisions) {
+  // torchvision: b0-b4 nn.BatchNorm2d's defaults, b5-b7 eps 1e-3 and momentum 0.01 (not in a
+  // state dict: no weights test would notice).
+  auto& r = ModelRegistry::instance();
+  const std::tuple<const char*, double, double> variants[] = {
+      {"efficientnet_b0", 1e-5, 0.1}, {"efficientnet_b4", 1e-5, 0.1}, {"efficientnet_b5", 1e-3, 0.01},
+      {"efficientnet_b7", 1e-3, 0.01}};
+  for (const auto& [name, eps, momentum] : variants) {
+    int64_t norms = 0;
+    for (const auto& m : r.create(name, {10, 3, 32})->modules(/*include_self=*/false))
+      if (const auto* bn = m->as<BatchNorm2dImpl>()) {
+        ++norms;
+        ASSERT_DOUBLE_EQ(bn->options.eps(), eps) << name;
+        ASSERT_TRUE(bn->options.momentum().has_value()) << name;
+        ASSERT_DOUBLE_EQ(*bn->options.momentum(), momentum) << name;
+      }
+    EXPECT_GT(norms, 40) << name;
+  }
 }
 
 TEST(Models, ConfigKeysReachTheModel) {

@@ -58,3 +58,25 @@ TEST(Weights, StrictLoadAndHeadReset) {
   e = odyssey::testing::error_of([&] { load_weights(*dst, extra, false, "w.h5"); });
   EXPECT_NE(e.find("hold 1 datasets the model does not have"), std::string::npos) << e;
 }
+
+TEST(Weights, TorchvisionOldMlpNamesLoad) {
+  // torchvision <= 0.13's ViT state dicts: encoder.layers.*.mlp.linear_1/linear_2 for mlp.0/mlp.3.
+  auto& reg = ModelRegistry::instance();
+  torch::manual_seed(3);
+  auto src = reg.create("vit_ti4", {10, 1, 28});
+  NamedTensors old;
+  for (auto [name, t] : state(*src)) {
+    for (auto [from, to] : {std::pair<std::string, std::string>{".mlp.0.", ".mlp.linear_1."},
+                            std::pair<std::string, std::string>{".mlp.3.", ".mlp.linear_2."}})
+      if (auto at = name.find(from); at != std::string::npos) name.replace(at, from.size(), to);
+    old.emplace_back(name, t);
+  }
+  int renamed = 0;
+  for (const auto& [name, t] : old) renamed += name.find(".mlp.linear_") != std::string::npos;
+  EXPECT_EQ(renamed, 4 * 6);  // 6 blocks, two layers, weight and bias
+  torch::manual_seed(4);
+  auto dst = reg.create("vit_ti4", {10, 1, 28});
+  load_weights(*dst, old, false, "old.h5");
+  auto want = state(*src), got = state(*dst);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(torch::equal(got[i].second, want[i].second)) << got[i].first;
+}
