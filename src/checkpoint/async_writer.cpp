@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "common/error.h"
@@ -86,7 +87,14 @@ double AsyncCheckpointWriter::submit(const CheckpointData& data) {
     copy = std::move(spare_);
     spare_.reset();
   }
-  if (!copy || !copy_into(data, *copy)) copy = deep_copy(data);
+  try {
+    if (!copy || !copy_into(data, *copy)) copy = deep_copy(data);
+  } catch (const std::exception& e) {  // host memory short, a device error: a failed checkpoint
+    std::lock_guard<std::mutex> lock(mutex_);  // (reported as a write's), not a training error
+    error_ = std::string("cannot copy the state for the writer: ") + e.what();
+    error_->resize(std::min(error_->size(), error_->find('\n')));  // no backtrace
+    return seconds_since(t0);
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     pending_ = std::move(copy);

@@ -172,8 +172,8 @@ NamedTensors read_group(hid_t file, const std::string& group, const std::string&
 namespace {
 
 // Writes an HDF5 file complete or not at all: `fill` writes into path.tmp (under the HDF5 lock),
-// then flush, fsync and close (each checked), rename to path and fsync of the folder; on any failure the .tmp is removed
-// and nothing at path changes.
+// then flush, fsync and close (each checked), rename to path and fsync of the folder; on any
+// failure the .tmp is removed and nothing at path changes.
 void write_atomically(const std::string& path,
                       const std::function<void(hid_t file, const std::string& tmp)>& fill) {
   const std::string tmp = path + ".tmp";
@@ -272,6 +272,18 @@ void write_tensor_file(const std::string& path, const std::string& group,
     write_group(file, group, tensors, tmp);
     if (attrs) attrs(file, tmp);
   });
+}
+
+int64_t checkpoint_format_version(const std::string& path) noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(hdf5_mutex());
+    h5::Handle file = h5::open_file(path, /*writable=*/false);
+    if (!h5::exists(file, "trainer")) return -1;
+    h5::Handle tr(H5Gopen2(file, "trainer", H5P_DEFAULT), H5Gclose);
+    return tr.get() < 0 ? -1 : h5::read_attr_int(tr, "format_version", path);
+  } catch (...) {
+    return -1;
+  }
 }
 
 CheckpointData read_checkpoint(const std::string& path) {

@@ -85,6 +85,10 @@ void write_hdf5_atomically(const std::string& path,
 // CPU tensors; errors name the file and the dataset.
 CheckpointData read_checkpoint(const std::string& path);
 
+// The format_version in path's /trainer, or -1 when it cannot be read (not HDF5, damaged, no
+// such attribute); never throws.
+int64_t checkpoint_format_version(const std::string& path) noexcept;
+
 // The /model group (or another group) of a weights file (as written by
 // launch/export_torchvision.py) or of a checkpoint; CRC-32 verified where present. A file without
 // the group fails with missing_hint (for /model, by default: how a weights file is made).

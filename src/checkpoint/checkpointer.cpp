@@ -1,8 +1,13 @@
 #include "checkpoint/checkpointer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -107,12 +112,18 @@ std::string Checkpointer::save(const CheckpointData& data) {
               "checkpoints are kept until it can be replaced", path, e.message());
     return path;
   }
+  // Retention: the checkpoint is committed, so a failure here (the folder unlistable for a
+  // moment) is a warning; old checkpoints stay until the next save.
   std::error_code ec;
   if (keep_last_ > 0) {
-    auto all = list_checkpoints(run_dir_);
-    for (size_t i = static_cast<size_t>(keep_last_); i < all.size(); ++i) {
-      if (keep_every_ > 0 && step_of(all[i]) % keep_every_ == 0) continue;
-      fs::remove(all[i], ec);
+    try {
+      auto all = list_checkpoints(run_dir_);
+      for (size_t i = static_cast<size_t>(keep_last_); i < all.size(); ++i) {
+        if (keep_every_ > 0 && step_of(all[i]) % keep_every_ == 0) continue;
+        fs::remove(all[i], ec);
+      }
+    } catch (const std::exception& e) {
+      log::warn("checkpoint {} is complete; old checkpoints were not removed: {}", path, e.what());
     }
   }
   return path;
@@ -168,6 +179,28 @@ std::string Checkpointer::set_aside_after(int64_t step, const std::string& tag,
   return aside;
 }
 
+namespace {
+
+// Why a checkpoint that failed to load is not damage: the OS refuses to open or read it, or a
+// newer build wrote it; empty when it is damage (or of an older format no longer read).
+std::string not_damage(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::string("cannot be opened: ") + std::strerror(errno);
+  char head[8];
+  const ssize_t n = ::read(fd, head, sizeof head);
+  const int err = errno;
+  ::close(fd);
+  if (n < 0) return std::string("cannot be read: ") + std::strerror(err);
+  const int64_t version = checkpoint_format_version(path);
+  if (version > kCheckpointFormatVersion)
+    return "was written by a newer build (format_version " + std::to_string(version) +
+           "; this build reads " + std::to_string(kCheckpointOldestReadable) + " to " +
+           std::to_string(kCheckpointFormatVersion) + ")";
+  return {};
+}
+
+}  // namespace
+
 std::optional<std::string> Checkpointer::resolve(const std::string& resume) const {
   if (resume == "none") {
     ODY_CHECK(list_checkpoints(run_dir_).empty(),
@@ -198,6 +231,14 @@ std::optional<std::string> Checkpointer::resolve(const std::string& resume) cons
     // (the newer checkpoints set aside).
     const std::string reason = read_error(path);
     if (reason.empty()) return path;
+    // Only damage is passed over: a file the OS will not open or read now (permissions, a network
+    // file system's outage beyond the retries) or one a newer build wrote is not damaged, and
+    // falling back past it would roll the run back all the same.
+    const std::string held = not_damage(path);
+    ODY_CHECK(held.empty(),
+              "checkpoint '" + path + "' " + held + " (train.resume = \"auto\"); nothing was rolled back",
+              "mend it (or resume with the build that wrote it), or name an older checkpoint with "
+              "train.resume=PATH to go back past it");
     log::warn("skipping damaged checkpoint {} (3 reads failed): {}", path, reason);
     why += "\n  " + fs::path(path).filename().string() + ": " + reason;
   }

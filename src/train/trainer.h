@@ -185,6 +185,7 @@ class Trainer {
   std::unique_ptr<Checkpointer> checkpointer_;
   std::unique_ptr<AsyncCheckpointWriter> writer_;  // rank 0 only
   int64_t last_saved_step_ = -1;
+  int64_t averaged_step_ = -1;  // the step whose statistics average_statistics() made one set
   Clock::time_point last_saved_time_ = Clock::now();
   std::string checkpoint_error_;
   JsonlWriter metrics_;  // rank 0 only

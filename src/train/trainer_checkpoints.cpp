@@ -41,6 +41,7 @@ void Trainer::resume_from(const std::string& path) {
     norm_ = {stored.input_mean, stored.input_std};
   }
   if (eval_only_) {
+    averaged_step_ = state_.step;  // its statistics are one set: averaging moves them (3 ranks)
     log::info("evaluating {} (step {}{})", path, ckpt.trainer.step,
               ema ? ", its EMA weights" : ckpt.ema.empty() ? "" : ", live weights: --no-ema");
     return;
@@ -51,9 +52,17 @@ void Trainer::resume_from(const std::string& path) {
   for (auto& entry : ckpt.optimizer)
     (LossScaler::is_state_name(entry.first) ? amp : slots).push_back(std::move(entry));
   load_named(slots, optimizer_->state(), "optimizer", path);
-  if (scaler_ && !amp.empty())
+  if (scaler_ && !amp.empty()) {
     load_named(amp, scaler_->state(), "optimizer", path);
-  else if (scaler_)
+    if (ckpt.trainer.world_size > 0 && ckpt.trainer.world_size != comm_.size()) {
+      // Each rank's backward carries scale / ranks (the sum over ranks is divided after): the
+      // same per-rank factor on this world size, not 8x smaller on 8x the ranks.
+      scaler_->state()[0].second.mul_(static_cast<double>(comm_.size()) / ckpt.trainer.world_size);
+      log::info("fp16 loss scale {} for {} ranks (the checkpoint's, on {} ranks, x {}/{})",
+                scaler_->scale(), comm_.size(), ckpt.trainer.world_size, comm_.size(),
+                ckpt.trainer.world_size);
+    }
+  } else if (scaler_)
     log::info("{} holds no fp16 loss scale (written without train.precision = \"fp16\"): the "
               "scale starts at {}", path, scaler_->scale());
   else if (!amp.empty())
@@ -75,6 +84,7 @@ void Trainer::resume_from(const std::string& path) {
               "its weights", path);
   }
   state_.step = ckpt.trainer.step;
+  averaged_step_ = state_.step;  // a checkpoint holds one set of statistics, averaged at its step
   state_.samples_seen = ckpt.trainer.samples_seen;
   state_.epoch = ckpt.trainer.epoch;
   state_.step_in_epoch = ckpt.trainer.step_in_epoch;

@@ -26,13 +26,19 @@ for trial in 1 2 3; do
   small_run 2 crash "${common[@]}" > "$log" 2>&1 &
   sub=$!
   t=0
-  until [ "$(count_in "$log" 'step ')" -ge 1 ]; do
+  until grep -q ' step [0-9]*/' "$log"; do  # training (not the "resumed ... at step N" line)
     sleep 0.1; t=$((t + 1)); [ $t -lt 900 ] || { cat "$log"; fail "no progress"; }
     kill -0 $sub 2> /dev/null || break
   done
   kill -0 $sub 2> /dev/null || { cat "$log"; fail "trial $trial: the run ended before the kill"; }
   sleep "0.$((RANDOM % 10))"
-  mpirun_pid=$(pgrep -P "$sub" | head -1)
+  mpirun_pid=$(pgrep -P "$sub" | head -1 || true)
+  if [ -z "$mpirun_pid" ]; then  # a late trial's few remaining steps ended within the pause
+    rc=0; wait "$sub" || rc=$?
+    [ $rc -eq 0 ] || { cat "$log"; fail "trial $trial: the run ended with $rc before the kill"; }
+    echo "trial $trial: the run finished before the kill"
+    break
+  fi
   victim_rank=$((RANDOM % 2))
   victim=""
   for p in $(pgrep -P "$mpirun_pid" -x trainer); do

@@ -230,6 +230,28 @@ TEST(Checkpointer, LatestRetentionAndFallbackPastDamage) {
   EXPECT_NE(e.find("\n  ckpt-step0000000020.h5: "), std::string::npos) << e;
 }
 
+TEST(Checkpointer, ANewerBuildsCheckpointIsNotPassedOverAsDamage) {
+  // Falling back past it to the one before would roll the run back (the newer set aside).
+  TempDir dir;
+  Trained run("tiny_cnn", 10);
+  Checkpointer ck(dir.str(), /*keep_last=*/2);
+  for (int64_t step : {10, 20}) ck.save(make(step, *run.model, *run.opt));
+  const auto newest = dir / "ckpt-step0000000020.h5";
+  EXPECT_EQ(checkpoint_format_version(newest), kCheckpointFormatVersion);
+  {
+    h5::Handle file = h5::open_file(newest, /*writable=*/true);
+    h5::Handle tr(H5Gopen2(file, "trainer", H5P_DEFAULT), H5Gclose);
+    ASSERT_GE(H5Adelete(tr, "format_version"), 0);
+    h5::write_attr(tr, "format_version", kCheckpointFormatVersion + 1);
+  }
+  std::string e = error_of([&] { ck.resolve("auto"); });
+  EXPECT_NE(e.find("checkpoint '" + newest + "' was written by a newer build (format_version " +
+                   std::to_string(kCheckpointFormatVersion + 1)),
+            std::string::npos) << e;
+  EXPECT_NE(e.find("nothing was rolled back"), std::string::npos) << e;
+  EXPECT_EQ(checkpoint_format_version(dir / "missing.h5"), -1);
+}
+
 TEST(Checkpointer, AReadThatFailsOnceIsTriedAgainBeforeFallingBack) {
   // The newest checkpoint unreadable for a moment (a network filesystem's passing error at a
   // requeue): resume takes it once it reads, instead of rolling the run back to the one before.
