@@ -15,6 +15,27 @@ const char* kNotShard = "is it a file written by Odyssey (shardify or a checkpoi
 
 void quiet_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
+std::string os_reason() {
+  // The file drivers record errno in their message ("... errno = 28, error message = 'No space
+  // left on device', ..."): the innermost such text on this thread's error stack.
+  std::string found;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned, const H5E_error2_t* e, void* out) -> herr_t {
+        auto* text = static_cast<std::string*>(out);
+        if (!text->empty() || e->desc == nullptr) return 0;
+        const std::string desc = e->desc;
+        const std::string key = "error message = '";
+        const size_t at = desc.find(key);
+        if (at == std::string::npos) return 0;
+        const size_t end = desc.find('\'', at + key.size());
+        *text = desc.substr(at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
+        return 0;
+      },
+      &found);
+  return found.empty() ? "" : ": " + found;
+}
+
 Handle open_file(const std::string& path, bool writable) {
   quiet_errors();
   hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -26,13 +47,13 @@ Handle open_file(const std::string& path, bool writable) {
 Handle create_file(const std::string& path) {
   quiet_errors();
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  ODY_CHECK(id >= 0, "cannot create HDF5 file '" + path + "'",
+  ODY_CHECK(id >= 0, "cannot create HDF5 file '" + path + "'" + os_reason(),
             "is the folder writable and the disk not full?");
   return Handle(id, H5Fclose);
 }
 
 void flush_sync_close(Handle& file, const std::string& path) {
-  ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + path + "'",
+  ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + path + "'" + os_reason(),
             "is the disk full or over quota?");
   int* fd = nullptr;  // the sec2 driver's descriptor (the default driver of create_file)
   if (H5Fget_vfd_handle(file, H5P_DEFAULT, reinterpret_cast<void**>(&fd)) >= 0 && fd != nullptr) {
@@ -41,7 +62,7 @@ void flush_sync_close(Handle& file, const std::string& path) {
     ODY_CHECK(rc == 0, "fsync of '" + path + "' failed: " + std::strerror(err),
               "is the disk full, over quota or failing?");
   }
-  ODY_CHECK(file.close() >= 0, "cannot close '" + path + "' (the file system reported an error)",
+  ODY_CHECK(file.close() >= 0, "cannot close '" + path + "'" + os_reason(),
             "is the disk full, over quota or failing?");
 }
 
@@ -68,7 +89,7 @@ Handle open_dataset(hid_t file, const std::string& name, const std::string& path
 
 Handle create_group(hid_t loc, const std::string& name, const std::string& path) {
   hid_t id = H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  ODY_CHECK(id >= 0, "cannot create group '" + name + "' in '" + path + "'", "");
+  ODY_CHECK(id >= 0, "cannot create group '" + name + "' in '" + path + "'" + os_reason(), "");
   return Handle(id, H5Gclose);
 }
 
@@ -87,7 +108,7 @@ void write_attr_raw(hid_t obj, const std::string& name, hid_t type, hid_t space,
   if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
   Handle attr(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   ODY_CHECK(attr.get() >= 0 && H5Awrite(attr, type, buf) >= 0,
-            "cannot write HDF5 attribute '" + name + "'", "");
+            "cannot write HDF5 attribute '" + name + "'" + os_reason(), "");
 }
 
 Handle open_attr(hid_t obj, const std::string& name, const std::string& path) {
@@ -223,11 +244,11 @@ void write_dataset(hid_t loc, const std::string& name, hid_t type, const std::ve
     H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data());
   }
   Handle ds(H5Dcreate2(loc, name.c_str(), type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
-  ODY_CHECK(ds.get() >= 0, "cannot create dataset '" + name + "' in '" + path + "'",
+  ODY_CHECK(ds.get() >= 0, "cannot create dataset '" + name + "' in '" + path + "'" + os_reason(),
             "is the disk full?");
   if (data)
     ODY_CHECK(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0,
-              "cannot write dataset '" + name + "' in '" + path + "'", "is the disk full?");
+              "cannot write dataset '" + name + "' in '" + path + "'" + os_reason(), "is the disk full?");
 }
 
 }  // namespace odyssey::h5

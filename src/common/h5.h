@@ -47,6 +47,9 @@ class Handle {
 
 // Turns off HDF5's own error printing (our errors say what failed); call once per process.
 void quiet_errors();
+// ": <the OS's reason>" (errno's text, "No space left on device") from the HDF5 error stack of
+// the call that just failed on this thread, or "" when it holds none. For error messages.
+std::string os_reason();
 
 Handle open_file(const std::string& path, bool writable);
 Handle create_file(const std::string& path);  // truncates

@@ -18,6 +18,7 @@ rc=0
 small_run 2 full "${common[@]}" checkpoint.every_steps=10 checkpoint.keep_last=1 > "$WORK/full.txt" 2>&1 || rc=$?
 [ $rc -eq 3 ] || { cat "$WORK/full.txt"; fail "disk full: exit $rc, expected 3"; }
 expect_in "$WORK/full.txt" "checkpoint of step 20 failed"
+expect_in "$WORK/full.txt" "No space left on device"  # the OS's reason, from HDF5's error stack
 expect_in "$WORK/full.txt" "a checkpoint could not be written"
 expect_in "$WORK/full.txt" "The newest complete checkpoint is $mnt/full/ckpt-step0000000010.h5"
 [ "$(cat "$mnt/full/latest")" = ckpt-step0000000010.h5 ] || fail "latest moved"
