@@ -487,13 +487,13 @@ int main(int argc, char** argv) {
     log::error("{}", e.what());
     if (mpi && mpi->env().size > 1) mpi->abort(kExitUsage);
     return kExitUsage;
-  } catch (const Error& e) {
+  } catch (const Error& e) {  // exit 2 with one rank or many (the abort ends the other ranks too)
     log::error("{}", e.what());
-    if (mpi && mpi->env().size > 1) mpi->abort(kExitRuntime);  // ends the other ranks too
+    if (mpi && mpi->env().size > 1) mpi->abort(kExitUserError);
     return kExitUserError;
   } catch (const std::filesystem::filesystem_error& e) {  // the OS refused a path (permissions, I/O)
     log::error("{}", e.what());
-    if (mpi && mpi->env().size > 1) mpi->abort(kExitRuntime);
+    if (mpi && mpi->env().size > 1) mpi->abort(kExitUserError);
     return kExitUserError;
   } catch (const std::exception& e) {
     log::error("internal error: {}", e.what());
