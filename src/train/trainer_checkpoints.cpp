@@ -150,13 +150,20 @@ void Trainer::save_stop_checkpoint(StopReason why, int signal) {
   if (!saved_this_step(/*written=*/true)) checkpoint();
   comm_.set_timeout(cfg_.dist.first_timeout_s);  // after checkpoint(), which restores the limit
   if (writer_) writer_->wait();
+  // Rank 0 (which logs) knows whether this step's checkpoint is written; a failed one is
+  // reported, with the newest complete checkpoint, as the run ends.
+  const bool written = !writer_ || std::filesystem::path(writer_->last_path()).filename() ==
+                                       Checkpointer::name_of(state_.step);
   if (why == StopReason::kSignal)
-    log::info("stopped by signal {} ({}) at step {}; resume with train.resume=auto", signal,
-              strsignal(signal), state_.step);
-  else
+    log::info("stopped by signal {} ({}) at step {}{}", signal, strsignal(signal), state_.step,
+              written ? "; resume with train.resume=auto" : "; its checkpoint could not be written");
+  else if (written)
     log::info("stopped: non-finite loss, gradient or BatchNorm statistic at step {} "
               "(train.on_nonfinite = \"stop\"); the last good state is saved. Lower optim.lr or add "
               "warmup, then resume with train.resume=auto", state_.step);
+  else
+    log::info("stopped: non-finite loss, gradient or BatchNorm statistic at step {} "
+              "(train.on_nonfinite = \"stop\"); the last good state could not be saved", state_.step);
   // Every rank leaves only after the checkpoint is complete: mpirun ends the job as soon as one
   // rank exits with a non-zero code.
   comm_.barrier();

@@ -86,6 +86,7 @@ mount -t tmpfs -o size=1300k tmpfs "$mnt"
 rc=$(signal_run saved "$WORK/saved.txt" checkpoint.every_steps=10 checkpoint.keep_last=1)
 [ "$rc" -eq 75 ] || { cat "$WORK/saved.txt"; fail "stop checkpoint failing after a saved one: exit $rc, expected 75"; }
 expect_in "$WORK/saved.txt" "the stop checkpoint could not be written"
+expect_in "$WORK/saved.txt" "; its checkpoint could not be written"  # not "resume with ..." first
 expect_in "$WORK/saved.txt" "a requeue resumes from $mnt/saved/ckpt-step0000000010.h5"
 # A requeued start resumed from step 10, the disk then too full for another checkpoint: it saves
 # nothing, so its stop is exit 3 naming step 10's checkpoint (it was 75: a requeue loop).
