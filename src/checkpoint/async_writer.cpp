@@ -93,6 +93,7 @@ double AsyncCheckpointWriter::submit(const CheckpointData& data) {
     std::lock_guard<std::mutex> lock(mutex_);  // (reported as a write's), not a training error
     error_ = std::string("cannot copy the state for the writer: ") + e.what();
     error_->resize(std::min(error_->size(), error_->find('\n')));  // no backtrace
+    log::error("checkpoint of step {} failed: {}", data.trainer.step, *error_);
     return seconds_since(t0);
   }
   {

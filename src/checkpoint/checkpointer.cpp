@@ -186,8 +186,11 @@ namespace {
 std::string not_damage(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return std::string("cannot be opened: ") + std::strerror(errno);
-  char head[8];
-  const ssize_t n = ::read(fd, head, sizeof head);
+  // Every byte (a network file system's outage may hit a later stripe or block only).
+  std::vector<char> buffer(1 << 20);
+  ssize_t n = 0;
+  while ((n = ::read(fd, buffer.data(), buffer.size())) > 0) {
+  }
   const int err = errno;
   ::close(fd);
   if (n < 0) return std::string("cannot be read: ") + std::strerror(err);

@@ -487,13 +487,15 @@ int main(int argc, char** argv) {
     log::error("{}", e.what());
     if (mpi && mpi->env().size > 1) mpi->abort(kExitUsage);
     return kExitUsage;
-  } catch (const Error& e) {  // exit 2 with one rank or many (the abort ends the other ranks too)
+  } catch (const Error& e) {
+    // Bad input is agreed (AgreedFailure above, exit 2 on every rank); an Error that reaches here
+    // on one rank of several is mostly a failure mid-run (a collective, a watchdog): 3.
     log::error("{}", e.what());
-    if (mpi && mpi->env().size > 1) mpi->abort(kExitUserError);
+    if (mpi && mpi->env().size > 1) mpi->abort(kExitRuntime);  // ends the other ranks too
     return kExitUserError;
   } catch (const std::filesystem::filesystem_error& e) {  // the OS refused a path (permissions, I/O)
     log::error("{}", e.what());
-    if (mpi && mpi->env().size > 1) mpi->abort(kExitUserError);
+    if (mpi && mpi->env().size > 1) mpi->abort(kExitRuntime);
     return kExitUserError;
   } catch (const std::exception& e) {
     log::error("internal error: {}", e.what());

@@ -70,7 +70,9 @@ ExclusiveFileLock::~ExclusiveFileLock() {
 }
 
 ExclusiveFileLock::Outcome ExclusiveFileLock::try_lock(const std::string& path, std::string* holder) {
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // A teammate's lock file in a shared folder may be read-only to us: flock works on that too.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0664);
+  if (fd < 0 && errno == EACCES) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   const int open_err = errno;
   ODY_CHECK(fd >= 0, "cannot open lock file '" + path + "': " + std::strerror(open_err),
             "is the folder writable?");

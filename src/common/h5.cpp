@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/file.h"
 
 namespace odyssey::h5 {
 
@@ -55,15 +56,22 @@ Handle create_file(const std::string& path) {
 void flush_sync_close(Handle& file, const std::string& path) {
   ODY_CHECK(H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0, "cannot flush '" + path + "'" + os_reason(),
             "is the disk full or over quota?");
-  int* fd = nullptr;  // the sec2 driver's descriptor (the default driver of create_file)
-  if (H5Fget_vfd_handle(file, H5P_DEFAULT, reinterpret_cast<void**>(&fd)) >= 0 && fd != nullptr) {
+  // The sec2 driver's descriptor (create_file's default driver); another driver (HDF5_DRIVER) is
+  // fsync'd by path after the close.
+  Handle fapl(H5Fget_access_plist(file), H5Pclose);
+  int* fd = nullptr;
+  const bool own = fapl.get() >= 0 && H5Pget_driver(fapl) == H5FD_SEC2 &&
+                   H5Fget_vfd_handle(file, H5P_DEFAULT, reinterpret_cast<void**>(&fd)) >= 0 && fd != nullptr;
+  if (own) {
     const int rc = ::fsync(*fd);
     const int err = errno;
     ODY_CHECK(rc == 0, "fsync of '" + path + "' failed: " + std::strerror(err),
               "is the disk full, over quota or failing?");
   }
+  fapl.reset();
   ODY_CHECK(file.close() >= 0, "cannot close '" + path + "'" + os_reason(),
             "is the disk full, over quota or failing?");
+  if (!own) fsync_path(path, /*directory=*/false);
 }
 
 bool exists(hid_t loc, const std::string& name) {

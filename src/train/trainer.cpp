@@ -240,7 +240,8 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
               "run folder '" + run_dir_ + "' (keys run.out_dir / run.name) is in use by another "
               "trainer (" + holder + ")",
               "two runs in one folder would delete each other's checkpoints: give this one another "
-              "run.name, or stop the other first");
+              "run.name, or stop the other first (a lock an NFSv3 client held when its node "
+              "crashed stays until that node is back or its lock is cleared on the server)");
     if (lock == ExclusiveFileLock::Outcome::kUnsupported)
       log::warn("cannot lock run folder '{}' ({}): nothing keeps another trainer out of it", run_dir_, holder);
     resume_path_ = checkpointer_->resolve(cfg_.train.resume).value_or("");
