@@ -29,8 +29,8 @@ struct FolderTree {
 // Lists SRC: split folders are recognised when every subfolder of SRC holds only folders; else
 // SRC's subfolders are the classes of one split named single_split. Files ending in .jpg, .jpeg
 // or .png (any case) count; others are left out and counted by their lower-case extension
-// ("(none)" without one), for the caller's warning (a .webp share of a class is lost). Errors name the folder (missing, no classes, a
-// class without images).
+// ("(none)" without one), for the caller's warning (a .webp share of a class is lost). Errors
+// name the folder (missing, no classes, a class without images).
 FolderTree scan_image_folder(const std::string& src, const std::string& single_split = "train");
 
 struct FolderOptions {
