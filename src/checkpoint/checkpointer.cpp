@@ -189,7 +189,7 @@ std::string not_damage(const std::string& path) {
   // Every byte (a network file system's outage may hit a later stripe or block only).
   std::vector<char> buffer(1 << 20);
   ssize_t n = 0;
-  while ((n = ::read(fd, buffer.data(), buffer.size())) > 0) {
+  while ((n = ::read(fd, buffer.data(), buffer.size())) > 0 || (n < 0 && errno == EINTR)) {
   }
   const int err = errno;
   ::close(fd);
