@@ -138,6 +138,8 @@ class Trainer {
   bool checkpoint_writes_failed();
   // Rank 0: the writer's error since the last look, noted for the result.
   bool take_checkpoint_error();
+  // Rank 0: whether the newest checkpoint the writer completed is step's (false without a writer).
+  bool wrote(int64_t step) const;
   CheckpointData snapshot() const;
 
   Config cfg_;

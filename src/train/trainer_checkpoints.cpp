@@ -152,8 +152,7 @@ void Trainer::save_stop_checkpoint(StopReason why, int signal) {
   if (writer_) writer_->wait();
   // Rank 0 (which logs) knows whether this step's checkpoint is written; a failed one is
   // reported, with the newest complete checkpoint, as the run ends.
-  const bool written = !writer_ || std::filesystem::path(writer_->last_path()).filename() ==
-                                       Checkpointer::name_of(state_.step);
+  const bool written = !writer_ || wrote(state_.step);
   if (why == StopReason::kSignal)
     log::info("stopped by signal {} ({}) at step {}{}", signal, strsignal(signal), state_.step,
               written ? "; resume with train.resume=auto" : "; its checkpoint could not be written");
@@ -194,6 +193,10 @@ bool Trainer::take_checkpoint_error() {
   return e.has_value();
 }
 
+bool Trainer::wrote(int64_t step) const {
+  return writer_ && std::filesystem::path(writer_->last_path()).filename() == Checkpointer::name_of(step);
+}
+
 bool Trainer::saved_this_step(bool written) {
   if (last_saved_step_ != state_.step) return false;  // alike on every rank
   if (!written) return true;
@@ -203,7 +206,7 @@ bool Trainer::saved_this_step(bool written) {
     writer_->wait();
     // This step's write failed when the newest written is another step's (a pending error may be
     // an earlier checkpoint's: it stays for checkpoint_writes_failed()).
-    failed = std::filesystem::path(writer_->last_path()).filename() != Checkpointer::name_of(state_.step);
+    failed = !wrote(state_.step);
     if (failed) {
       take_checkpoint_error();
       log::info("the checkpoint of step {} failed ({}): writing it again", state_.step, checkpoint_error_);
@@ -230,9 +233,7 @@ bool Trainer::checkpoint_writes_failed() {
     // The error may be an earlier write's, still in flight when the last one was submitted (a
     // periodic checkpoint a few steps before the end): when the last one was written after it,
     // nothing is lost (the run still reports the error as a warning).
-    const bool last_written = writer_ && std::filesystem::path(writer_->last_path()).filename() ==
-                                             Checkpointer::name_of(last_saved_step_);
-    local.checkpoint_failed = !last_written;
+    local.checkpoint_failed = !wrote(last_saved_step_);
   }
   const bool failed = coordinator_->agree(local).checkpoint_failed;
   if (failed && comm_.rank() != 0) checkpoint_error_ = "see rank 0's output";
