@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "common/file.h"
 #include "common/h5.h"
 #include "common/hdf5_lock.h"
+#include "common/text.h"
 #include "odyssey_version.h"  // generated at configure time (CMakeLists.txt)
 
 namespace odyssey {
@@ -24,6 +26,15 @@ namespace {
 uint32_t crc_of(const torch::Tensor& t) {
   return static_cast<uint32_t>(
       crc32(0L, static_cast<const Bytef*>(t.data_ptr()), static_cast<uInt>(t.nbytes())));
+}
+
+// CRC-32 of a group's dataset names, in name order (HDF5 may list them in either order).
+uint32_t names_crc(std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  std::string text;
+  for (const auto& n : names) text += n + "\n";
+  return static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(text.data()), static_cast<uInt>(text.size())));
 }
 
 // CRC-32 of the /trainer attributes that resuming uses (the cursor, the run's shape, its config).
@@ -98,6 +109,12 @@ void write_group(hid_t file, const std::string& group, const NamedTensors& tenso
     h5::Handle ds = h5::open_dataset(loc, leaf, path);
     h5::write_attr(ds, "crc32", static_cast<int64_t>(crc_of(t)));
   }
+  // The group's manifest: which datasets it holds. The per-tensor CRCs cannot notice a dataset
+  // that is gone (a lost link in a damaged file); read_group checks these where present.
+  std::vector<std::string> names;
+  for (const auto& entry : tensors) names.push_back(entry.first);
+  h5::write_attr(g, "dataset_count", static_cast<int64_t>(names.size()));
+  h5::write_attr(g, "names_crc32", static_cast<int64_t>(names_crc(names)));
 }
 
 struct VisitCtx {
@@ -163,6 +180,15 @@ NamedTensors read_group(hid_t file, const std::string& group, const std::string&
                 "the checkpoint is damaged; resume from an earlier one");
     }
     out.emplace_back(name, t);
+  }
+  if (h5::has_attr(g, "dataset_count")) {  // written since 2026-12-02
+    int64_t count = h5::read_attr_int(g, "dataset_count", path);
+    ODY_CHECK(count == static_cast<int64_t>(ctx.names.size()) && h5::has_attr(g, "names_crc32") &&
+                  static_cast<uint32_t>(h5::read_attr_int(g, "names_crc32", path)) == names_crc(ctx.names),
+              ODY_MSG("group /" << group << " of '" << path << "' holds " << ctx.names.size()
+                                << " datasets, not the " << count << " named in its manifest"
+                                << (count == static_cast<int64_t>(ctx.names.size()) ? " (other names)" : "")),
+              "the file is damaged; resume from an earlier checkpoint");
   }
   return out;
 }
@@ -231,6 +257,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     h5::write_attr(tr, "train_samples", s.train_samples);
     write_normalisation(tr, s.input_mean, s.input_std);
     h5::write_attr(tr, "crc32", static_cast<int64_t>(trainer_crc(s)));
+    h5::write_attr(tr, "groups", std::string(data.ema.empty() ? "model,optimizer" : "model,optimizer,ema"));
   });
 }
 
@@ -317,6 +344,10 @@ CheckpointData read_checkpoint(const std::string& path) {
     ODY_CHECK(static_cast<uint32_t>(h5::read_attr_int(tr, "crc32", path)) == trainer_crc(s),
               "the /trainer attributes of checkpoint '" + path + "' fail their CRC-32 check",
               "the checkpoint is damaged; resume from an earlier one");
+  if (h5::has_attr(tr, "groups"))  // written since 2026-12-02: a group that is gone is damage
+    for (const auto& group : split(h5::read_attr_string(tr, "groups", path), ','))
+      ODY_CHECK(h5::exists(file, group), "checkpoint '" + path + "' has lost its /" + group + " group",
+                "the file is damaged; resume from an earlier checkpoint");
   data.model = read_group(file, "model", path, /*require_crc=*/true);
   data.optimizer = read_group(file, "optimizer", path, /*require_crc=*/true);
   if (h5::exists(file, "ema")) data.ema = read_group(file, "ema", path, /*require_crc=*/true);

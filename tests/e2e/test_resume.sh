@@ -103,6 +103,10 @@ with h5py.File(sys.argv[2], "r+") as f:
     for name, value in (("scale", 65536.0), ("clean_steps", 0.0)):
         a = np.array([value], dtype=np.float64)
         f.create_dataset(f"optimizer/amp/{name}", data=a).attrs["crc32"] = np.int64(zlib.crc32(a.tobytes()))
+    names = []  # the group's manifest follows (as the trainer writes it)
+    f["optimizer"].visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+    f["optimizer"].attrs["dataset_count"] = np.int64(len(names))
+    f["optimizer"].attrs["names_crc32"] = np.int64(zlib.crc32("".join(n + "\n" for n in sorted(names)).encode()))
 PY
 small_run 2 switched "${common[@]}" train.resume="$WORK/amp.h5" train.ema_decay=0.99 run.seed=5 \
   train.stop_at_step=34 > "$WORK/s.txt" 2>&1 || { cat "$WORK/s.txt"; fail "resume in another precision, EMA on"; }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -228,6 +229,54 @@ TEST(Checkpointer, LatestRetentionAndFallbackPastDamage) {
   EXPECT_NE(e.find("run folder '" + dir.str() + "' holds 2 checkpoint(s) and none loads"), std::string::npos) << e;
   EXPECT_NE(e.find("\n  ckpt-step0000000030.h5: "), std::string::npos) << e;
   EXPECT_NE(e.find("\n  ckpt-step0000000020.h5: "), std::string::npos) << e;
+}
+
+TEST(Checkpointer, ADatasetOrGroupThatIsGoneIsDamagePassedOver) {
+  // The per-tensor CRCs cannot notice a link that is gone; each group's manifest and /trainer's
+  // list of groups do, so resume passes over such a file instead of failing the load with it.
+  TempDir dir;
+  Trained run("tiny_cnn", 10);
+  Checkpointer ck(dir.str(), /*keep_last=*/4);
+  for (int64_t step : {10, 20, 30, 40}) {
+    CheckpointData d = make(step, *run.model, *run.opt);
+    d.ema = state_of(*run.model);
+    ck.save(d);
+  }
+  auto edit = [&](int64_t step, const std::function<void(hid_t)>& change) {
+    h5::Handle f = h5::open_file(dir / ("ckpt-step00000000" + std::to_string(step) + ".h5"), true);
+    change(f);
+  };
+  const size_t n = state_of(*run.model).size();
+  edit(40, [](hid_t f) { ASSERT_GE(H5Ldelete(f, "/model/classifier.weight", H5P_DEFAULT), 0); });
+  edit(30, [](hid_t f) {
+    ASSERT_GE(H5Lmove(f, "/ema/classifier.bias", f, "/ema/classifier.b", H5P_DEFAULT, H5P_DEFAULT), 0);
+  });
+  edit(20, [](hid_t f) { ASSERT_GE(H5Ldelete(f, "/ema", H5P_DEFAULT), 0); });
+  std::string e = error_of([&] { read_checkpoint(dir / "ckpt-step0000000040.h5"); });
+  const std::string count = std::to_string(n), less = std::to_string(n - 1);
+  EXPECT_NE(e.find("group /model of '" + (dir / "ckpt-step0000000040.h5") + "' holds " + less +
+                   " datasets, not the " + count + " named in its manifest"),
+            std::string::npos) << e;
+  e = error_of([&] { read_checkpoint(dir / "ckpt-step0000000030.h5"); });
+  EXPECT_NE(e.find("group /ema of '" + (dir / "ckpt-step0000000030.h5") + "' holds " + count +
+                   " datasets, not the " + count + " named in its manifest (other names)"),
+            std::string::npos) << e;
+  e = error_of([&] { read_checkpoint(dir / "ckpt-step0000000020.h5"); });
+  EXPECT_NE(e.find("checkpoint '" + (dir / "ckpt-step0000000020.h5") + "' has lost its /ema group"),
+            std::string::npos) << e;
+  EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000010.h5");
+  // Files written before the manifests (no dataset_count, no groups) read as before.
+  edit(20, [](hid_t f) {
+    h5::Handle tr(H5Gopen2(f, "trainer", H5P_DEFAULT), H5Gclose);
+    ASSERT_GE(H5Adelete(tr, "groups"), 0);
+  });
+  edit(40, [](hid_t f) {
+    h5::Handle g(H5Gopen2(f, "model", H5P_DEFAULT), H5Gclose);
+    ASSERT_GE(H5Adelete(g, "dataset_count"), 0);
+    ASSERT_GE(H5Adelete(g, "names_crc32"), 0);
+  });
+  EXPECT_TRUE(read_checkpoint(dir / "ckpt-step0000000020.h5").ema.empty());
+  EXPECT_EQ(read_checkpoint(dir / "ckpt-step0000000040.h5").model.size(), n - 1);
 }
 
 TEST(Checkpointer, ANewerBuildsCheckpointIsNotPassedOverAsDamage) {
