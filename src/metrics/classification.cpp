@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace odyssey {
 
@@ -42,7 +43,7 @@ double mean_where(const std::vector<double>& values, const std::vector<Count>& c
 
 ClassificationCounts::ClassificationCounts(int64_t k, bool detailed, torch::Device device)
     : k_(k),
-      sums_(torch::zeros({3}, torch::dtype(torch::kDouble).device(device))),
+      sums_(torch::zeros({4}, torch::dtype(torch::kDouble).device(device))),
       confusion_(torch::zeros({k, k}, torch::dtype(torch::kLong).device(device))) {
   if (detailed) {
     bins_ = bins_for(k);
@@ -56,7 +57,7 @@ ClassificationCounts ClassificationCounts::from_tensors(const torch::Tensor& sum
                                                         const torch::Tensor& hist,
                                                         const torch::Tensor& calib) {
   ClassificationCounts c(confusion.size(0), hist.defined() && hist.numel() > 0);
-  c.sums_.copy_(sums);
+  c.sums_.narrow(0, 0, sums.numel()).copy_(sums);
   c.confusion_.copy_(confusion);
   if (c.detailed()) {
     c.bins_ = hist.size(2);
@@ -76,8 +77,12 @@ void ClassificationCounts::add(const torch::Tensor& logits_in, const torch::Tens
   auto loss = torch::nn::functional::cross_entropy(
       logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
   auto pred = logits.argmax(1);
-  auto topk = std::get<1>(logits.topk(std::min<int64_t>(5, k_), 1));
-  auto hitk = topk.eq(labels.unsqueeze(1)).any(1).sum();
+  // Top-k by the label's rank, not topk()'s set: with ties (a zero-initialised head scores every
+  // class alike) topk() returns any of the tied classes and could leave out the argmax, giving
+  // top-5 below top-1. A hit when fewer than k classes score above the label; an argmax hit is one.
+  // A row holding NaN is no hit (NaN compares false: it would rank its label first).
+  auto above = logits.gt(logits.gather(1, labels.unsqueeze(1))).sum(1);
+  auto hitk = above.lt(std::min<int64_t>(5, k_)).logical_and(logits.isnan().any(1).logical_not()).sum();
   sums_[0] += loss.to(torch::kDouble);
   sums_[1] += pred.eq(labels).sum().to(torch::kDouble);
   sums_[2] += hitk.to(torch::kDouble);
@@ -114,9 +119,20 @@ void ClassificationCounts::allreduce(Communicator& comm) {
 
 int64_t ClassificationCounts::count() const { return confusion_.sum().item<int64_t>(); }
 
-double ClassificationCounts::loss() const { return sums_[0].item<double>() / std::max<int64_t>(1, count()); }
-double ClassificationCounts::top1() const { return sums_[1].item<double>() / std::max<int64_t>(1, count()); }
-double ClassificationCounts::top5() const { return sums_[2].item<double>() / std::max<int64_t>(1, count()); }
+void ClassificationCounts::add_objective(const torch::Tensor& sample_sum) {
+  sums_[3] += sample_sum.to(sums_.device(), torch::kDouble);
+}
+
+namespace {
+double mean_of(const torch::Tensor& sum, int64_t n) {
+  return n > 0 ? sum.item<double>() / n : std::numeric_limits<double>::quiet_NaN();
+}
+}  // namespace
+
+double ClassificationCounts::loss() const { return mean_of(sums_[0], count()); }
+double ClassificationCounts::top1() const { return mean_of(sums_[1], count()); }
+double ClassificationCounts::top5() const { return mean_of(sums_[2], count()); }
+double ClassificationCounts::objective() const { return mean_of(sums_[3], count()); }
 
 std::vector<double> ClassificationCounts::per_class_recall() const {
   auto tp = to_vector(confusion_.diag()), rows = to_vector(confusion_.sum(1));

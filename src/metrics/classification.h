@@ -27,6 +27,9 @@ class ClassificationCounts {
 
   // logits [B, K], labels int64 [B] (either may be on another device: both move to the counts').
   void add(const torch::Tensor& logits, const torch::Tensor& labels);
+  // Training: the loss the step minimised (label smoothing, mixup/cutmix targets), summed over
+  // the samples add() counted (a float64 scalar on any device).
+  void add_objective(const torch::Tensor& sample_sum);
   // Sums the counts of all ranks (every rank gets the totals); the counts move to the host first
   // (small tensors; host tensors go through MPI on every backend).
   void allreduce(Communicator& comm);
@@ -34,9 +37,11 @@ class ClassificationCounts {
   int64_t num_classes() const { return k_; }
   bool detailed() const { return hist_.defined(); }
   int64_t count() const;
-  double loss() const;  // mean cross-entropy
-  double top1() const;
-  double top5() const;  // top-min(5, K)
+  // Means over count() samples; NaN when there is none (a window whose updates were all skipped).
+  double loss() const;  // mean cross-entropy against the labels
+  double top1() const;  // the argmax is the label
+  double top5() const;  // fewer than min(5, K) classes score above the label's (ties do not push it out)
+  double objective() const;  // mean of add_objective's sums
   torch::Tensor confusion() const { return confusion_; }  // int64 [true, predicted]
 
   // Per class k (0 where undefined, e.g. no sample of the class):
@@ -64,13 +69,13 @@ class ClassificationCounts {
   // Rebuilds counts from saved tensors (eval-latest.h5; the report reads them back).
   static ClassificationCounts from_tensors(const torch::Tensor& sums, const torch::Tensor& confusion,
                                            const torch::Tensor& hist, const torch::Tensor& calib);
-  torch::Tensor sums() const { return sums_; }
+  torch::Tensor sums() const { return sums_.narrow(0, 0, 3); }  // loss sum, top-1, top-k hits
 
  private:
   std::vector<double> labelled_or_predicted() const;  // per class: its labels + its predictions
   int64_t k_;
   int64_t bins_ = 0;
-  torch::Tensor sums_;       // double [3]: loss sum, top-1 hits, top-k hits
+  torch::Tensor sums_;       // double [4]: loss sum, top-1 hits, top-k hits, objective sum
   torch::Tensor confusion_;  // int64 [K, K]
   torch::Tensor hist_;       // int64 [K, 2, bins] (detailed)
   torch::Tensor calib_;      // double [3, 15] (detailed)

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/file.h"
 #include "common/text.h"
 
 namespace odyssey {
@@ -13,7 +14,7 @@ namespace odyssey {
 namespace {
 // Quotes a field that holds a comma, a quote or a line break (RFC 4180).
 std::string field(const std::string& v) {
-  if (v.find_first_of(",\"\n") == std::string::npos) return v;
+  if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
   std::string out = "\"";
   for (char c : v) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
@@ -51,6 +52,19 @@ CsvWriter::CsvWriter(const std::string& path, std::vector<std::string> columns)
     : columns_(std::move(columns)) {
   std::error_code ec;
   const bool fresh = !std::filesystem::exists(path, ec) || std::filesystem::file_size(path, ec) == 0;
+  if (!fresh) {
+    // A file another build wrote with other columns (a run resumed by a newer build): its rows
+    // are rewritten under this header first, each value under its own column's name, so appended
+    // rows do not land under the old header's columns.
+    std::ifstream in(path);
+    std::string header;
+    std::getline(in, header);
+    if (header != join(columns_, ',')) {
+      std::string text = join(columns_, ',') + "\n";
+      for (const auto& row : read_csv(path)) text += line_of(row) + "\n";
+      write_text_atomically(path, text);
+    }
+  }
   out_.open(path, std::ios::app);
   ODY_CHECK(out_.good(), "cannot open '" + path + "' for writing", "is the run folder writable?");
   if (fresh) {
@@ -59,16 +73,20 @@ CsvWriter::CsvWriter(const std::string& path, std::vector<std::string> columns)
   }
 }
 
-void CsvWriter::write(const std::map<std::string, std::string>& row) {
-  for (const auto& [k, v] : row)
-    ODY_CHECK(std::find(columns_.begin(), columns_.end(), k) != columns_.end(),
-              "metrics.csv: no column '" + k + "'", "");
+std::string CsvWriter::line_of(const std::map<std::string, std::string>& row) const {
   std::string line;
   for (size_t i = 0; i < columns_.size(); ++i) {
     auto it = row.find(columns_[i]);
     line += (i ? "," : "") + (it == row.end() ? std::string() : field(it->second));
   }
-  out_ << line << "\n";
+  return line;
+}
+
+void CsvWriter::write(const std::map<std::string, std::string>& row) {
+  for (const auto& [k, v] : row)
+    ODY_CHECK(std::find(columns_.begin(), columns_.end(), k) != columns_.end(),
+              "metrics.csv: no column '" + k + "'", "");
+  out_ << line_of(row) << "\n";
   out_.flush();
 }
 

@@ -114,6 +114,17 @@ double mean_of(const Series& s, size_t skip) {
   return s.y.size() > skip ? sum / (s.y.size() - skip) : 0;
 }
 
+// The mean of a rate over the windows after the first, weighted by each window's seconds: the
+// total images over the total time (a short window counts for what it lasted).
+double time_weighted(const Series& rate, const Series& seconds) {
+  double sum = 0, time = 0;
+  for (size_t i = 1; i < rate.y.size() && i < seconds.y.size(); ++i) {
+    sum += rate.y[i] * seconds.y[i];
+    time += seconds.y[i];
+  }
+  return time > 0 ? sum / time : mean_of(rate, 0);
+}
+
 std::string heat(double v) {  // white -> blue
   const int c = static_cast<int>(255 - 180 * std::clamp(v, 0.0, 1.0));
   char buf[32];
@@ -161,13 +172,13 @@ std::string write_report(const std::string& run_dir) {
     const double data = share("data_wait_s"), fwd = share("forward_s"), bwd = share("backward_s"),
                  comm = share("comm_wait_s"), opt = share("optimizer_s");
     auto rss = column(rows, "train", "peak_rss_mb", "");
-    o << "<tr><td>" << num(mean_of(ips, 1), 5) << "</td><td>" << pct(data) << "</td><td>"
+    o << "<tr><td>" << num(time_weighted(ips, window), 5) << "</td><td>" << pct(data) << "</td><td>"
       << pct(fwd) << "</td><td>" << pct(bwd) << "</td><td>" << pct(comm) << "</td><td>"
       << pct(opt) << "</td><td>" << pct(std::max(0.0, 1 - data - fwd - bwd - comm - opt))
       << "</td><td>" << (rss.y.empty() ? "" : num(rss.y.back(), 5) + " MB") << "</td><td>"
-      << num(mean_of(column(rows, "train", "tflops_per_rank", ""), 1), 3) << "</td><td>";
+      << num(time_weighted(column(rows, "train", "tflops_per_rank", ""), window), 3) << "</td><td>";
     auto mfu = column(rows, "train", "mfu", "");
-    o << (mfu.y.empty() ? std::string("(set metrics.peak_tflops)") : pct(mean_of(mfu, 1)))
+    o << (mfu.y.empty() ? std::string("(set metrics.peak_tflops)") : pct(time_weighted(mfu, window)))
       << "</td></tr></table>";
   }
 

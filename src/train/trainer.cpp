@@ -302,6 +302,7 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   const auto ts = in.targets.defined() ? in.targets.to(device_).chunk(micro) : std::vector<torch::Tensor>{};
   std::vector<torch::Tensor> logits(micro);
   torch::Tensor loss_sum;  // float64 on the device: read once, after the backward passes
+  torch::Tensor objective_sum;  // the same losses times their micro-batches' sizes
   reducer_->zero_grad();
   // BatchNorm's running statistics change in the forward pass, before the step is known to be
   // finite: kept to put back when the update is skipped (NaN there would stay for every later
@@ -323,6 +324,8 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
                            : soft_cross_entropy(logits[i], ts[i], cfg_.train.label_smoothing);
     const auto l = loss.detach().to(torch::kDouble);
     loss_sum = loss_sum.defined() ? loss_sum + l : l;
+    const auto per_sample = l * static_cast<double>(ys[i].size(0));  // the window's sample sum
+    objective_sum = objective_sum.defined() ? objective_sum + per_sample : per_sample;
     step_times_->end(StepTimes::kForward);
     step_times_->begin(StepTimes::kBackward);
     reducer_->prepare(/*sync=*/i == micro - 1);
@@ -384,8 +387,10 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   last_loss_ = loss_value;
   // Counted on the device (the window lives there): on a GPU the host goes on to the next step
   // while the update and these counts run; the window is read at log_every steps.
-  if (window)
+  if (window) {
     for (int64_t i = 0; i < micro; ++i) window->add(logits[i].detach(), ys[i]);
+    window->add_objective(objective_sum);
+  }
   return flags;
 }
 
@@ -468,6 +473,14 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
   int64_t window_images = 0;
   auto t_window = Clock::now();
   double wait_window = 0;
+  auto report_window = [&] {  // all ranks (one small all-reduce); a window with steps only
+    if (window_images == 0) return;
+    report_progress(window, window_images, seconds_since(t_window), wait_window);
+    window = ClassificationCounts(num_classes_, /*detailed=*/false, device_);
+    window_images = 0;
+    t_window = Clock::now();
+    wait_window = 0;
+  };
   auto end_epoch = [&](bool last) {  // all ranks; rank 0 writes
     const auto t = Clock::now();
     end_of_epoch(last);
@@ -510,20 +523,20 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
         log::info("continuing after a failed checkpoint (checkpoint.on_error = \"continue\")");
       }
       const int64_t every = cfg_.checkpoint.every_steps;
-      if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) checkpoint();  // all ranks
+      if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) {  // all ranks
+        const auto t = Clock::now();  // not training time, as at an epoch's end
+        checkpoint();
+        t_window += Clock::now() - t;
+      }
       wait_window += loader.wait_seconds() - waited;
       waited = loader.wait_seconds();
       if (progress_bar_) draw_progress_bar(last_loss_, window_images, seconds_since(t_window));
-      if (state_.step % cfg_.train.log_every == 0) {  // all ranks (one small all-reduce)
-        report_progress(window, window_images, seconds_since(t_window), wait_window);
-        window = ClassificationCounts(num_classes_, /*detailed=*/false, device_);
-        window_images = 0;
-        t_window = Clock::now();
-        wait_window = 0;
-      }
       if ((limit = step_limit())) break;
+      if (state_.step % cfg_.train.log_every == 0) report_window();  // all ranks
     }
-    end_epoch(limit || state_.epoch >= cfg_.train.epochs);
+    const bool last = limit || state_.epoch >= cfg_.train.epochs;
+    if (last) report_window();  // the run's last steps, short of a full window, are recorded too
+    end_epoch(last);
     if (limit) return StopReason::kStepLimit;
   }
   return StopReason::kDone;

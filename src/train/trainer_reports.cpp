@@ -52,8 +52,10 @@ void Trainer::open_metrics() {
   if (!resume_path_.empty()) {
     // eval-latest.h5 goes with the branch set aside when it evaluated a step of that branch.
     bool eval_of_branch = fs::exists(eval_file, ec);
+    int64_t read_eval_step = -1;
     try {
-      eval_of_branch = eval_of_branch && read_eval_file(eval_file).step > state_.step;
+      if (eval_of_branch) read_eval_step = read_eval_file(eval_file).step;
+      eval_of_branch = eval_of_branch && read_eval_step > state_.step;
     } catch (const std::exception&) {  // unreadable (damaged, another build's): not this run's
     }
     const std::string aside = checkpointer_->set_aside_after(
@@ -63,6 +65,9 @@ void Trainer::open_metrics() {
       log::warn("resumed at step {} below newer checkpoints of {} (an older one named, or newer "
                 "ones damaged): they{} and copies of the metrics files are in {}", state_.step,
                 run_dir_, eval_of_branch ? ", eval-latest.h5" : "", aside);
+    else if (eval_of_branch && fs::remove(eval_file, ec))  // a crash after a later evaluation:
+      log::info("eval-latest.h5 evaluated step {}, which this run takes again: removed (its "
+                "record is dropped below)", read_eval_step);
   } else if ((fs::exists(jsonl, ec) && fs::file_size(jsonl, ec) > 0) ||
              (fs::exists(csv, ec) && !read_csv(csv).empty())) {
     // A fresh start in a folder with metrics (its checkpoints moved away, or none written before
@@ -84,9 +89,9 @@ void Trainer::open_metrics() {
 
 const std::vector<std::string>& Trainer::metrics_csv_columns() {
   static const std::vector<std::string> c = {
-      "kind", "step", "epoch", "samples_seen", "loss", "top1", "top5", "lr", "images_per_s",
+      "kind", "step", "epoch", "samples_seen", "loss", "loss_ce", "top1", "top5", "lr", "images_per_s",
       "data_wait_s", "forward_s", "backward_s", "comm_wait_s", "comm_busy_s", "optimizer_s",
-      "window_s", "grad_norm", "peak_rss_mb", "tflops_per_rank", "mfu", "macro_f1", "map", "miou", "ece", "worst_class",
+      "window_s", "grad_norm", "skipped_steps", "peak_rss_mb", "tflops_per_rank", "mfu", "macro_f1", "map", "miou", "ece", "worst_class",
       "worst_recall", "ema"};
   return c;
 }
@@ -111,7 +116,7 @@ void Trainer::report_progress(ClassificationCounts& window, int64_t images, doub
   const int64_t epoch_of_last_step = state_.step_in_epoch == 0 ? state_.epoch : state_.epoch + 1;
   log::info("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s data-wait {:.1f}% "
             "comm-wait {:.1f}% eta {}",
-            epoch_of_last_step, cfg_.train.epochs, schedule_step(), total_steps_, window.loss(),
+            epoch_of_last_step, cfg_.train.epochs, schedule_step(), total_steps_, window.objective(),
             100 * window.top1(), lr, ips, 100 * data_wait_s / std::max(1e-9, window_s),
             100 * comm_wait_s_ / std::max(1e-9, window_s), format_duration(eta));
   const double forward_s = step_times_->take(StepTimes::kForward);  // all ranks: restarts them
@@ -119,7 +124,8 @@ void Trainer::report_progress(ClassificationCounts& window, int64_t images, doub
   const double optimizer_s = step_times_->take(StepTimes::kOptimizer);
   if (metrics_.is_open()) {  // rank 0 only: one record, to metrics.jsonl and metrics.csv
     std::vector<std::pair<std::string, double>> values = {
-        {"loss", window.loss()},         {"top1", window.top1()},
+        {"loss", window.objective()},    {"loss_ce", window.loss()},
+        {"top1", window.top1()},         {"skipped_steps", static_cast<double>(skipped_steps_)},
         {"lr", lr},                      {"images_per_s", ips},
         {"data_wait_s", data_wait_s},    {"forward_s", forward_s},
         {"backward_s", backward_s},      {"comm_wait_s", comm_wait_s_},

@@ -37,5 +37,24 @@ with h5py.File(ckpt, "r") as f:
     assert t["format_version"] == 2 and t["world_size"] == 2 and t["step"] == 100, dict(t)
     assert t["epoch"] == 2 and t["step_in_epoch"] == 0 and t["samples_seen"] == 100 * 128
     assert t["model_name"] == "fmnist_cnn" and "[train]" in t["config"]
+# Without label smoothing or mixup the loss minimised is the cross-entropy against the labels.
+for r in train:
+    assert abs(r["loss"] - r["loss_ce"]) <= 1e-5 * r["loss_ce"] and r["skipped_steps"] == 0, r
 print("loss", first, "->", last, "eval top-1", evals[-1]["top1"])
+PY
+
+# With label smoothing, "loss" is the smoothed loss the steps minimised (loss_ce beside it), and
+# the run's last steps, short of a full log window, are recorded too (steps 7 and 10 here).
+small_run 2 smooth data.train_limit=1280 data.eval_limit=200 train.epochs=1 train.max_steps=10 \
+  train.log_every=7 train.label_smoothing=0.1 > "$WORK/smooth.txt" 2>&1 || { cat "$WORK/smooth.txt"; fail "smoothed run"; }
+/usr/bin/python3 - "$WORK/smooth" <<'PY'
+import csv, json, sys
+run = sys.argv[1]
+train = [r for r in map(json.loads, open(run + "/metrics.jsonl")) if r["kind"] == "train"]
+assert [r["step"] for r in train] == [7, 10], [r["step"] for r in train]
+for r in train:
+    assert r["loss"] > r["loss_ce"] + 1e-3, r  # smoothing adds the cross-entropy to uniform
+rows = [r for r in csv.DictReader(open(run + "/metrics.csv")) if r["kind"] == "train"]
+assert [r["step"] for r in rows] == ["7", "10"] and float(rows[1]["loss_ce"]) == train[1]["loss_ce"], rows
+print("smoothed loss recorded beside the plain one; the last 3 steps recorded")
 PY

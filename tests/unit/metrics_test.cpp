@@ -45,6 +45,28 @@ TEST(Metrics, CountsOfTheWorkedExample) {
   EXPECT_TRUE(torch::equal(cm, torch::tensor({{1, 1, 0}, {0, 1, 0}, {1, 0, 1}}, torch::kLong)));
 }
 
+TEST(Metrics, TiedScoresKeepTopFiveAtLeastTopOneAndNoSamplesIsNaN) {
+  // A zero-initialised head (ViT's) scores all 10 classes alike: topk() could name 5 of the tied
+  // classes without the argmax (label 0 here) and put top-5 below top-1.
+  ClassificationCounts c(10);
+  EXPECT_TRUE(std::isnan(c.top1()) && std::isnan(c.loss()) && std::isnan(c.objective()))
+      << "a window whose updates were all skipped has no loss, not loss 0";
+  c.add(torch::zeros({8, 10}), torch::zeros({8}, torch::kLong));
+  EXPECT_DOUBLE_EQ(c.top1(), 1.0);
+  EXPECT_DOUBLE_EQ(c.top5(), 1.0);
+  // Ranks: label 9 has 6 classes above it (a miss), label 4 has 4 above (a hit); a NaN row is no hit.
+  ClassificationCounts d(10);
+  auto scores = torch::arange(10, torch::kFloat).flip(0).unsqueeze(0).repeat({3, 1});  // class 0 best
+  scores[0][9] = 3.5;
+  scores[2][1] = std::nanf("");
+  d.add(scores, torch::tensor({9, 4, 1}, torch::kLong));
+  EXPECT_DOUBLE_EQ(d.top5(), 1.0 / 3);
+  // The objective (the loss a training step minimised) is its own mean over the same samples.
+  d.add_objective(torch::tensor(6.0, torch::kDouble));
+  EXPECT_DOUBLE_EQ(d.objective(), 2.0);
+  EXPECT_EQ(d.sums().numel(), 3) << "eval-latest.h5 keeps its [loss, top-1, top-k] sums";
+}
+
 TEST(Metrics, PrecisionRecallF1IoUByHand) {
   auto c = worked_example();
   const std::vector<double> precision = {0.5, 0.5, 1.0}, recall = {0.5, 1.0, 0.5},
@@ -138,6 +160,18 @@ TEST(Metrics, CsvRoundTripWithQuoting) {
   EXPECT_EQ(rows[0].count("worst_class"), 0u);
   EXPECT_EQ(rows[1].at("worst_class"), "T-shirt, \"top\"");
   EXPECT_EQ(rows[2].at("step"), "30");
+  // A run resumed by a build with more columns: the old rows move under the new header by name.
+  CsvWriter wider(path, {"kind", "step", "loss_ce", "worst_class"});
+  wider.write({{"kind", "train"}, {"step", "40"}, {"loss_ce", "0.5"}});
+  rows = read_csv(path);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[1].at("worst_class"), "T-shirt, \"top\"");
+  EXPECT_EQ(rows[3].at("loss_ce"), "0.5");
+  EXPECT_EQ(rows[3].count("worst_class"), 0u);
+  std::ifstream in(path);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header, "kind,step,loss_ce,worst_class");
   std::filesystem::remove(path);
 }
 
