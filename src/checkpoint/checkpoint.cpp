@@ -277,6 +277,10 @@ WeightsInfo read_weights_info(const std::string& path) {
   h5::Handle file = h5::open_file(path, /*writable=*/false);
   WeightsInfo info;
   info.is_checkpoint = h5::exists(file, "trainer");
+  if (info.is_checkpoint) {
+    h5::Handle tr(H5Gopen2(file, "trainer", H5P_DEFAULT), H5Gclose);
+    if (tr.get() >= 0 && h5::has_attr(tr, "config")) info.config_toml = h5::read_attr_string(tr, "config", path);
+  }
   if (h5::has_attr(file, "model_name")) info.model_name = h5::read_attr_string(file, "model_name", path);
   if (h5::has_attr(file, "image_size")) info.image_size = h5::read_attr_int(file, "image_size", path);
   if (h5::has_attr(file, "eval_crop")) info.eval_crop = h5::read_attr_double(file, "eval_crop", path);

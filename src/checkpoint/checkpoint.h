@@ -56,6 +56,7 @@ struct WeightsInfo {
   double eval_crop = 1.0;
   std::vector<double> input_mean, input_std;  // as TrainerState's; empty when absent
   bool is_checkpoint = false;  // read back only: the file is a checkpoint (it has /trainer)
+  std::string config_toml;     // read back only: a checkpoint's resolved config (its /trainer's)
 };
 
 // Writes a weights file (/model only, with CRC-32s, and the info), atomically like a checkpoint:

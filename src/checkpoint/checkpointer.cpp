@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -63,9 +64,22 @@ std::string checkpoint_file(const std::string& path) {
   std::ifstream in(p);
   std::string name;
   std::getline(in, name);
-  ODY_CHECK(!name.empty() && name.find('/') == std::string::npos,
-            "'" + p.string() + "' does not name a checkpoint", "name a checkpoint file (ckpt-step*.h5)");
+  ODY_CHECK(is_checkpoint_name(name),
+            "'" + p.string() + "' does not name a checkpoint (its first line is not a ckpt-step*.h5 name)",
+            "was it overwritten? train.resume=auto finds the newest checkpoint without it; or name a "
+            "checkpoint file (ckpt-step*.h5)");
   return (p.parent_path() / name).string();
+}
+
+bool is_run_file(const std::string& path) {
+  const fs::path p(path);
+  const std::string name = p.filename().string();
+  static const std::set<std::string> kRunFiles = {"latest",      "eval-latest.h5", "config.toml",
+                                                  "metrics.csv", "metrics.jsonl",  "report.html"};
+  if (!is_checkpoint_name(name) && !kRunFiles.count(name)) return false;
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  std::error_code ec;
+  return fs::exists(dir / "latest", ec) || !list_checkpoints(dir.string()).empty();
 }
 
 Checkpointer::Checkpointer(std::string run_dir, int64_t keep_last, int64_t keep_every)

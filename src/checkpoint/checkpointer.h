@@ -15,6 +15,11 @@ namespace odyssey {
 // names it).
 std::string checkpoint_file(const std::string& path);
 
+// Whether path is one of a run folder's own files (latest, a ckpt-step*.h5, eval-latest.h5, the
+// metrics, config.toml, report.html) in a folder a run has checkpointed into: an output a command
+// must not overwrite.
+bool is_run_file(const std::string& path);
+
 // read_checkpoint, read again twice (after 0.5 s, then 1 s) before its error is final: a network
 // filesystem's passing I/O error (a stale handle at a requeue) is not damage. Damage costs 1.5 s.
 CheckpointData read_checkpoint_patiently(const std::string& path);

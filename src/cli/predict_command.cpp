@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "checkpoint/checkpointer.h"
 #include "cli/inference.h"
 #include "common/exit_codes.h"
 #include "common/error.h"
@@ -53,8 +54,11 @@ int predict_command(const std::vector<std::string>& raw) {
   const SplitReader& reader = *in.reader;
   const torch::Device device = inference_device(a.device);
   const TrainedModel m = load_trained_model(a.checkpoint, a.model, a.ema, in.index, device);
-  ODY_USAGE_CHECK(!same_file(a.out, m.path), "trainer predict: --out '" + a.out + "' is the checkpoint",
+  ODY_USAGE_CHECK(!same_file(a.out, m.path) && !is_run_file(a.out),
+                  "trainer predict: --out '" + a.out + "' is " +
+                      (same_file(a.out, m.path) ? "the checkpoint" : "one of a run folder's own files"),
                   "name a new file for the logits");
+  check_writable_output(a.out, "trainer predict --out");  // before the pass over the split
   const auto all = map_split(reader, m.norm, m.input, a.batch, device,
                              [&](const torch::Tensor& x) { return m.model->forward(x); })
                        .to(torch::kFloat);  // map_split's result: contiguous, on the CPU

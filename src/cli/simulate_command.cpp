@@ -13,6 +13,7 @@
 #include "common/exit_codes.h"
 #include "config/config.h"
 #include "common/text.h"
+#include "models/flops.h"
 #include "models/registry.h"
 #include "scaling/allreduce_model.h"
 #include "scaling/calibration.h"
@@ -29,10 +30,6 @@ const char* kUsage = "see trainer --help (trainer simulate)";
 
 // Forward multiply-accumulates per image at the default resolution (torchvision's model docs,
 // "GFLOPS", which count multiply-adds). Training costs about 3 forward passes of 2 FLOPs per MAC.
-const std::map<std::string, double> kGmacsPerImage = {
-    {"efficientnet_b0", 0.39}, {"vit_b16", 17.56}, {"vit_b32", 4.41}, {"vit_l16", 61.55},
-    {"resnet50", 4.09}};
-
 struct Args {
   std::string model;
   int64_t classes = 1000, in_channels = 3, image_size = 0;
@@ -150,10 +147,11 @@ Cluster make_cluster(const Args& a) {
   return c;
 }
 
-int64_t registry_params(const Args& a) {
+// A registry model's parameters and forward MACs at --classes, --in-channels and --image-size
+// (its default size when not given), measured on the meta device (no weights allocated).
+ModelCost registry_cost(const Args& a) {
   const auto& entry = ModelRegistry::instance().find(a.model);
-  auto m = entry.create({a.classes, a.in_channels, a.image_size ? a.image_size : entry.default_image_size});
-  return count_parameters(*m);
+  return measure_model(a.model, {a.classes, a.in_channels, a.image_size ? a.image_size : entry.default_image_size});
 }
 
 std::string fmt(const char* f, double v) {
@@ -438,8 +436,12 @@ int simulate_command(const std::vector<std::string>& args) {
   if (!a.calibrate.empty() && !have_workload) return kExitOk;
 
   Workload w;
-  double params = a.params;
-  if (!a.model.empty() && params == 0) params = static_cast<double>(registry_params(a));
+  double params = a.params, model_gmacs = 0;
+  if (!a.model.empty() && (params == 0 || a.gmacs == 0)) {
+    const ModelCost cost = registry_cost(a);
+    if (params == 0) params = static_cast<double>(cost.parameters);
+    model_gmacs = cost.macs.giga();
+  }
   ODY_USAGE_CHECK(params > 0, "trainer simulate needs the gradient size: --model NAME or --params N", kUsage);
   w.grad_bytes = params * a.grad_bytes_per_param;
   w.batch_per_rank = a.batch;
@@ -462,18 +464,13 @@ int simulate_command(const std::vector<std::string>& args) {
     w.compute_s_per_sample = a.compute_ms * 1e-3;
     compute_source = "given";
   } else {
-    double gmacs = a.gmacs;
-    if (gmacs == 0 && kGmacsPerImage.count(a.model)) gmacs = kGmacsPerImage.at(a.model);
+    const double gmacs = a.gmacs > 0 ? a.gmacs : model_gmacs;
     ODY_USAGE_CHECK(gmacs > 0 && a.mfu > 0,
               "trainer simulate needs the compute time: --compute-ms-per-sample MS, or --mfu U with "
-              "--gmacs-per-image G (known for " + [] {
-                std::string s;
-                for (const auto& [k, v] : kGmacsPerImage) s += (s.empty() ? "" : ", ") + k;
-                return s;
-              }() + ") and --peak-tflops T",
+              "--model NAME (its forward MACs at --image-size) or --gmacs-per-image G, and --peak-tflops T",
               kUsage);
     w.compute_s_per_sample = 6 * gmacs * 1e9 / (a.peak_tflops * 1e12 * a.mfu);
-    compute_source = fmt("6 x %g GMACs", gmacs) + fmt(" at %g", a.mfu * 100) + fmt(" %% of %g TFLOP/s", a.peak_tflops);
+    compute_source = fmt("6 x %.4g GMACs", gmacs) + fmt(" at %g", a.mfu * 100) + fmt(" %% of %g TFLOP/s", a.peak_tflops);
   }
   ODY_USAGE_CHECK(w.batch_per_rank > 0 || w.global_batch > 0, "trainer simulate needs --batch B (per GPU) or --global-batch G",
             kUsage);

@@ -83,7 +83,8 @@ Usage:
       Writes RUN_DIR/report.html (curves, PR curves, calibration, confusion matrix, per-class
       table, step-time split) from its metrics.csv and eval-latest.h5. Training writes it at
       the end (metrics.report).
-  trainer simulate [--model NAME | --params N] [--batch B | --global-batch G] [--gpus "8 16 ..."]
+  trainer simulate [--model NAME [--image-size S] [--classes N] [--in-channels C] | --params N]
+                   [--batch B | --global-batch G] [--gpus "8 16 ..."]
                    [--compute-ms-per-sample MS | --mfu U [--gmacs-per-image G] [--peak-tflops T]]
                    [--network h100-ib|a100-ib|goyal2017|cpu-shm] [--gpus-per-node N]
                    [--nics-per-node N] [--intra-alpha-us US] [--intra-bw GB/s] [--inter-alpha-us US]
@@ -244,7 +245,9 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
   }
   ODY_USAGE_CHECK(!in.empty() && !out.empty(), "trainer checkpoint export needs PATH and --out W.h5", "");
   in = checkpoint_file(in);  // a run folder or its `latest` too
-  ODY_USAGE_CHECK(!same_file(out, in), "trainer checkpoint export: --out '" + out + "' is the checkpoint",
+  ODY_USAGE_CHECK(!same_file(out, in) && !is_run_file(out),
+                  "trainer checkpoint export: --out '" + out + "' is " +
+                      (same_file(out, in) ? "the checkpoint" : "one of a run folder's own files"),
                   "name a new file for the weights");
   CheckpointData d = read_checkpoint(in);  // verified
   const bool ema = use_ema && take_ema_weights(d);
@@ -258,6 +261,45 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
                                                               << input.eval_crop).c_str()
                                    : "at the stored size");
   return kExitOk;
+}
+
+// trainer eval: the input the checkpoint's run evaluated at (augment.image_size, eval_crop), not
+// the config's, unless given on the command line (a FixRes-style test at another size): as
+// predict and fewshot do. A ViT at another size would not load; a CNN would evaluate silently
+// at the config's size.
+void take_stored_input(Config& cfg, const std::string& checkpoint, const std::vector<std::string>& overrides,
+                       bool log_here) {
+  std::error_code ec;
+  ODY_CHECK(std::filesystem::exists(checkpoint, ec),
+            "trainer eval --checkpoint: '" + checkpoint + "' does not exist", "");
+  std::string path;
+  WeightsInfo info;
+  try {
+    path = checkpoint_file(checkpoint);  // a run folder or its `latest` too
+    info = read_weights_info(path);
+  } catch (const Error& e) {
+    throw Error("trainer eval --checkpoint: " + e.message(), e.hint(), __FILE__, __LINE__);
+  }
+  if (!info.is_checkpoint || info.config_toml.empty()) return;  // resume_from names what it is
+  const AugmentConfig stored = stored_eval_input(info.config_toml);
+  auto overridden = [&](const std::string& key) {
+    for (const auto& o : overrides)
+      if (o.rfind(key + "=", 0) == 0) return true;
+    return false;
+  };
+  auto take = [&](const char* key, auto& value, auto from_run) {
+    if (value == from_run) return;
+    if (overridden(key)) {
+      if (log_here) log::info("evaluating at {} = {} (the command line); its run used {}", key, value, from_run);
+      return;
+    }
+    if (log_here)
+      log::info("{} = {} from {}'s run (the config says {}; give it on the command line to evaluate "
+                "at another)", key, from_run, path, value);
+    value = from_run;
+  };
+  take("augment.image_size", cfg.augment.image_size, stored.image_size);
+  take("augment.eval_crop", cfg.augment.eval_crop, stored.eval_crop);
 }
 
 // Splits "CONFIG k=v ... [--checkpoint P] [--no-ema]" into its parts (the options: eval only).
@@ -299,10 +341,25 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
     std::vector<std::string> overrides;
     parse_run_args(argc, argv, first, config_path, overrides, eval_only ? &eval : nullptr);
     cfg = load_config(config_path, overrides);
+    if (eval_only) take_stored_input(cfg, eval.checkpoint, overrides, env.rank == 0);
     ODY_CHECK(cfg.dist.backend != "single" || env.size == 1,
               ODY_MSG(cfg.source << ": dist.backend = \"single\" but the job has " << env.size
                                  << " ranks"),
               "use dist.backend = \"auto\" or \"mpi\" under mpirun");
+  });
+  agree(*comm, [&] {  // one config for the job: per-node copies of a file, one edited mid-start
+    const std::string mine = to_toml(cfg);
+    std::string root = mine;
+    comm->broadcast(root, 0);
+    if (root == mine) return;
+    std::string keys;
+    for (const auto& c : config_changes(root, mine))
+      keys += "\n  " + c.key + ": rank 0 " + (c.before.empty() ? "(none)" : c.before) + ", rank " +
+              std::to_string(comm->rank()) + " " + (c.after.empty() ? "(none)" : c.after);
+    ODY_FAIL(cfg.source + ": rank " + std::to_string(comm->rank()) + " resolved another config than rank 0:" +
+                 keys,
+             "every rank must read the same file with the same overrides (a config on node-local disk "
+             "differs between nodes?)");
   });
   if (cfg.dist.backend == "mpi" && comm->name() != "mpi")  // one rank, MPI asked for explicitly
     comm = make_communicator("mpi", env.mpi);
@@ -456,8 +513,8 @@ int main(int argc, char** argv) {
     log::init(mpi->env().rank, mpi->env().size);
     h5::quiet_errors();
     // Single-process commands: under mpirun every rank would read the whole split and write
-    // the same output file.
-    if (args[0] == "predict" || args[0] == "fewshot" || args[0] == "checkpoint")
+    // the same output file (report: both renamed one report.html.tmp, one failing).
+    if (args[0] == "predict" || args[0] == "fewshot" || args[0] == "checkpoint" || args[0] == "report")
       ODY_USAGE_CHECK(mpi->env().size == 1,
                       "trainer " + args[0] + " runs as one process, not " +
                           std::to_string(mpi->env().size) + " ranks",

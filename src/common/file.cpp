@@ -32,6 +32,17 @@ bool same_file(const std::string& a, const std::string& b) {
   return std::filesystem::equivalent(a, b, ec) && !ec;
 }
 
+void check_writable_output(const std::string& path, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  ODY_CHECK(!fs::is_directory(path, ec), what + " '" + path + "' is a folder", "name a file");
+  const fs::path dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path() : fs::path(".");
+  ODY_CHECK(fs::is_directory(dir, ec), what + " '" + path + "': folder '" + dir.string() + "' does not exist",
+            "create it first");
+  ODY_CHECK(::access(dir.c_str(), W_OK) == 0,
+            what + " '" + path + "': cannot write in folder '" + dir.string() + "': " + std::strerror(errno), "");
+}
+
 void fsync_path(const std::string& path, bool directory) {
   int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
   ODY_CHECK(fd >= 0, "cannot open '" + path + "' to sync it", "");

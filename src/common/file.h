@@ -13,6 +13,10 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, const std::string&
 // Whether two paths name one existing file (links and relative spellings included).
 bool same_file(const std::string& a, const std::string& b);
 
+// Fails, naming what and path, when an output file could not be written there (a folder by that
+// name, a folder that does not exist or is not writable): checked before hours of work, not after.
+void check_writable_output(const std::string& path, const std::string& what);
+
 // fsync of a file or a folder (directory = true: its entries, e.g. after a rename); throws
 // odyssey::Error naming the path when it fails.
 void fsync_path(const std::string& path, bool directory);

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -69,7 +70,17 @@ void apply_override(toml::table& root, const std::string& item) {
   } else {
     try {
       parsed = toml::parse("v = " + text);
-    } catch (const toml::parse_error&) {
+    } catch (const toml::parse_error& e) {
+      // Unknown keys keep the text (their error names the key); a known key's value, or a
+      // quoted text, that is not TOML says why here rather than "must be a number, got string".
+      ODY_CHECK(!field && !quoted_text,
+                "command line: override '" + item + "': " +
+                    (field && field->type != "string" ? "key '" + path + "' must be " +
+                                                            (field->type == "integer" ? "an " : "a ") +
+                                                            field->type + "; "
+                                                      : std::string()) +
+                    "the value is not valid TOML (" + std::string(e.description()) + ")",
+                field ? "e.g. " + path + "=" + field->get(Config{}) : "close the quotes");
       parsed = toml::table{{"v", text}};
     }
   }
@@ -142,6 +153,13 @@ Config parse_config(const std::string& text, const std::string& source_name,
   for (const auto& o : overrides) apply_override(root, o);
   Config cfg = from_table(root, source_name);
   if (!overrides.empty()) cfg.source = source_name + " with its command-line overrides";
+  // run.name is one folder under run.out_dir: empty (an unset $NAME), "..", or a path would put
+  // the run's files beside other runs' or outside out_dir.
+  ODY_CHECK(!cfg.run.name.empty() && cfg.run.name != "." && cfg.run.name != ".." &&
+                cfg.run.name.find('/') == std::string::npos,
+            cfg.source + ": run.name = " + quote_string(cfg.run.name) +
+                " is not a folder name (one non-empty path component, not '.' or '..')",
+            "run.out_dir sets where run folders live; run.name names this run's, e.g. run.name=vit-b16-lr5e-4");
   ODY_CHECK(cfg.train.batch_size % cfg.train.accum_steps == 0,
             ODY_MSG(cfg.source << ": train.accum_steps = " << cfg.train.accum_steps
                                << " does not divide train.batch_size = " << cfg.train.batch_size),
@@ -185,11 +203,15 @@ AugmentConfig stored_eval_input(const std::string& text) {
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  ODY_CHECK(!std::filesystem::is_directory(path, ec),
+            "config file '" + path + "' is a folder", "name a .toml file, e.g. configs/quickstart.toml");
   std::ifstream in(path);
   ODY_CHECK(in.good(), "cannot read config file '" + path + "'",
             "check the path; configs/quickstart.toml is an example");
   std::stringstream ss;
   ss << in.rdbuf();
+  ODY_CHECK(!in.bad(), "cannot read config file '" + path + "'", "");
   return parse_config(ss.str(), path, overrides);
 }
 

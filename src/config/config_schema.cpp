@@ -56,10 +56,12 @@ Field float_field(std::string s, std::string k, Ref ref, double lo, double hi, s
   f.set = [=](Config& c, const toml::node& n, const std::string& where) {
     ODY_CHECK(n.is_number(),
               ODY_MSG(where << ": key '" << name << "' must be a number, got " << n.type()), "");
-    double v = n.value<double>().value();
+    // An integer beyond 2^53 has no exact double: toml++'s value<double>() is then empty.
+    const double v = n.is_integer() ? static_cast<double>(n.as_integer()->get())
+                                    : n.as_floating_point()->get();
     ODY_CHECK(std::isfinite(v) && v >= lo && v <= hi,
-              ODY_MSG(where << ": key '" << name << "' = " << v << " is out of range [" << lo
-                            << ", " << hi << "]"),
+              ODY_MSG(where << ": key '" << name << "' = " << fmt_double(v) << " is out of range ["
+                            << fmt_double(lo) << ", " << fmt_double(hi) << "]"),
               "");
     ref(c) = v;
   };
@@ -140,7 +142,7 @@ constexpr int64_t kMaxI = std::numeric_limits<int64_t>::max();
 
 const std::vector<Field>& schema() {
   static const std::vector<Field> fields = {
-      string_field("run", "name", REF(run.name), {}, "run folder name under run.out_dir"),
+      string_field("run", "name", REF(run.name), {}, "run folder name under run.out_dir (one path component: not empty, '.', '..' or with '/')"),
       string_field("run", "out_dir", REF(run.out_dir), {}, "root folder for run folders"),
       int_field("run", "seed", REF(run.seed), 0, kMaxI,
                 "seed of model init, data order and augmentation"),

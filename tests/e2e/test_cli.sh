@@ -161,6 +161,46 @@ expect_in "$WORK/sized_export.txt" "input 36 px, eval crop 0.875"
   { cat "$WORK/ps2.txt"; fail "predict of an exported weights file without --model"; }
 /usr/bin/python3 -c "import sys, h5py, numpy as np; sys.exit(0 if np.array_equal(*(h5py.File(f, 'r')['logits'][()] for f in sys.argv[1:])) else 1)" \
   "$WORK/ps1.h5" "$WORK/ps2.h5" || fail "predict: the 36 px checkpoint and its export differ"
+# eval takes that input from the checkpoint too (it built the config's 28 px model and could not
+# load it; a CNN that pools globally evaluated at 28 px silently): its top-1 is predict's.
+"$TRAINER" eval configs/quickstart.toml --checkpoint "$sized" data.path="$DATA" data.eval_limit=1000 \
+  > "$WORK/sized_eval.txt" 2>&1 || { cat "$WORK/sized_eval.txt"; fail "eval of the 36 px checkpoint"; }
+expect_in "$WORK/sized_eval.txt" "augment.image_size = 36 from $sized's run (the config says 0"
+expect_in "$WORK/sized_eval.txt" "augment.eval_crop = 0.875 from $sized's run (the config says 1"
+/usr/bin/python3 - "$WORK/ps1.h5" "$WORK/sized_eval.txt" <<'PY'
+import sys, re, h5py
+p = h5py.File(sys.argv[1], "r")
+top1 = re.search(r"top-1 ([0-9.]+)%", open(sys.argv[2]).read()).group(1)
+mine = 100 * (p["logits"][:1000].argmax(1) == p["labels"][:1000]).mean()
+assert f"{mine:.2f}" == top1, (mine, top1)
+print("eval of the 36 px checkpoint reproduces its predict:", top1)
+PY
+# The command line still chooses another size (a test at another resolution): said, and taken.
+rc=0; "$TRAINER" eval configs/quickstart.toml --checkpoint "$sized" data.path="$DATA" augment.image_size=28 \
+  data.eval_limit=100 > "$WORK/sized_eval2.txt" 2>&1 || rc=$?
+expect_in "$WORK/sized_eval2.txt" "evaluating at augment.image_size = 28 (the command line); its run used 36"
+# --out naming a run folder's own files (its latest pointer, a checkpoint, the metrics): refused,
+# before predict's pass over the split; an --out in a missing folder likewise.
+for out in "$WORK/sized/latest" "$WORK/sized/eval-latest.h5" "$WORK/sized/metrics.csv"; do
+  for cmd in "predict --checkpoint $sized --data $DATA --out $out" "checkpoint export $sized --out $out"; do
+    rc=0; "$TRAINER" $cmd > "$WORK/own.txt" 2>&1 || rc=$?
+    [ $rc -eq 1 ] || { cat "$WORK/own.txt"; fail "trainer $cmd: exit $rc, expected 1"; }
+    expect_in "$WORK/own.txt" "--out '$out' is one of a run folder's own files"
+  done
+done
+[ "$(cat "$WORK/sized/latest")" = "$(basename "$sized")" ] || fail "the latest pointer changed"
+rc=0; "$TRAINER" predict --checkpoint "$sized" --data "$DATA" --out "$WORK/no/such/p.h5" > "$WORK/own.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/own.txt"; fail "predict --out in a missing folder: exit $rc, expected 2"; }
+expect_in "$WORK/own.txt" "trainer predict --out '$WORK/no/such/p.h5': folder '$WORK/no/such' does not exist"
+# A latest pointer whose text is not a checkpoint's name: named as such.
+printf 'garbage\n' > "$WORK/sized_copy_latest" && mkdir -p "$WORK/ptr" && cp "$WORK/sized_copy_latest" "$WORK/ptr/latest"
+rc=0; "$TRAINER" checkpoint info "$WORK/ptr" > "$WORK/ptr.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/ptr.txt"; fail "checkpoint info of a bad pointer: exit $rc"; }
+expect_in "$WORK/ptr.txt" "'$WORK/ptr/latest' does not name a checkpoint"
+# report runs as one process (two ranks renamed one report.html.tmp, one failing with exit 3).
+rc=0; "${MPI[@]}" -np 2 "$TRAINER" report "$WORK/sized" > "$WORK/rep2.txt" 2>&1 || rc=$?
+[ $rc -eq 1 ] || { cat "$WORK/rep2.txt"; fail "report under mpirun -np 2: exit $rc, expected 1"; }
+expect_in "$WORK/rep2.txt" "trainer report runs as one process, not 2 ranks"
 
 # --device: auto (the default) is the CPU without a GPU, the same logits as --device cpu; cuda
 # where none can run is one clear error (exit 2); an unknown device likewise.

@@ -22,6 +22,25 @@ expect_error "with its command-line overrides: train.batch_size = 64 on 2 rank(s
 expect_error "with its command-line overrides: optim.layer_decay = 0.5 needs a ViT or EfficientNet" configs/quickstart.toml data.path="$DATA" optim.layer_decay=0.5 model.name=resnet18
 expect_error "with its command-line overrides: model.reset_head = true without model.init_from" configs/quickstart.toml model.reset_head=true
 expect_error "model.dropout = -0.5 is neither -1 (the architecture's default) nor a rate in [0, 0.99]" configs/quickstart.toml model.dropout=-0.5
+# run.name is one folder under run.out_dir: an unset $NAME or ".." would write beside other runs.
+expect_error "run.name = \"\" is not a folder name" configs/quickstart.toml run.name=
+expect_error "run.name = \"..\" is not a folder name" configs/quickstart.toml run.name=..
+expect_error "run.name = \"a/b\" is not a folder name" configs/quickstart.toml run.name=a/b
+# A folder as the config trained on defaults; an integer past 2^53 for a float key crashed (exit
+# 4); an override that is not TOML was read as a string ("must be a number, got string").
+expect_error "config file 'configs' is a folder" configs
+expect_error "'optim.lr' = 9007199254740992.0 is out of range [0.0, 1000.0]" configs/quickstart.toml optim.lr=9007199254740993
+expect_error "'train.ema_decay' = 0.9999999999 is out of range [0.0, 0.999999999]" configs/quickstart.toml train.ema_decay=0.9999999999
+expect_error "override 'optim.lr=.5': key 'optim.lr' must be a float; the value is not valid TOML" configs/quickstart.toml optim.lr=.5
+expect_error "override 'run.name=\"abc': the value is not valid TOML" configs/quickstart.toml 'run.name="abc'
+# Ranks that resolved other configs (a per-node copy of the file) stop before training, naming the key.
+rc=0
+timeout 60 "${MPI[@]}" -np 1 "$TRAINER" configs/quickstart.toml data.path="$DATA" optim.lr=0.1 : \
+  -np 1 "$TRAINER" configs/quickstart.toml data.path="$DATA" optim.lr=50 > "$WORK/out.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/out.txt"; fail "ranks with other configs: exit $rc, expected 2"; }
+expect_in "$WORK/out.txt" "rank 1 resolved another config than rank 0:"
+expect_in "$WORK/out.txt" "optim.lr: rank 0 0.1, rank 1 50.0"
+echo "ok: ranks with other configs stop at setup"
 # Non-square images at augment.image_size = 0 (the stored size): a model with a fixed classifier
 # input stops at setup naming the model, both sizes and the key; one with global pooling trains.
 mkdir -p "$WORK/wide"

@@ -22,6 +22,11 @@ expect_in "$WORK/vit.txt" "vit_b16: 86567656 parameters, 346.3 MB of gradients"
 expect_in "$WORK/vit.txt" "eff. vs 8"
 grep -qE '^\| 8 \| 1 \| 128 \| .* \| 100\.0 % \| ring \|$' "$WORK/vit.txt" || fail "8 GPUs: ring, 100 % of itself"
 grep -qE '^\| 64 \| 8 \| 128 \| .* \| tree \|$' "$WORK/vit.txt" || fail "64 GPUs: tree"
+expect_in "$WORK/vit.txt" "6 x 17.56 GMACs at 40 % of 989 TFLOP/s"
+# Its compute follows --image-size (a fixed 224 px count before): 577 tokens at 384 px.
+"$TRAINER" simulate --model vit_b16 --image-size 384 --batch 128 --mfu 0.4 --gpus 8 > "$WORK/vit384.txt"
+expect_in "$WORK/vit384.txt" "6 x 55.48 GMACs at 40 % of 989 TFLOP/s"
+expect_in "$WORK/vit384.txt" "86859496 parameters"
 
 # Calibration recovers alpha, bandwidth and the switch cost from exact model timings (30 us,
 # 2 GB/s, 5 us; cpu-shm has 2 cores, so 4 ranks run k = 2 to a core).
