@@ -1,5 +1,7 @@
 #include "cli/fewshot_command.h"
 
+#include <set>
+
 #include <torch/torch.h>
 
 #include "cli/inference.h"
@@ -32,6 +34,9 @@ FewShotArgs parse(const std::vector<std::string>& args) {
       a.ema = false;
       continue;
     }
+    static const std::set<std::string> kOptions = {"--checkpoint", "--data",  "--model", "--split", "--shots",
+                                                   "--episodes",   "--queries", "--seed",  "--batch", "--device"};
+    ODY_USAGE_CHECK(kOptions.count(k), "unknown option '" + k + "' for trainer fewshot", kUsage);
     ODY_USAGE_CHECK(i + 1 < args.size(), "option " + k + " needs a value", kUsage);
     const std::string& v = args[++i];
     if (k == "--checkpoint") a.checkpoint = v;
@@ -75,8 +80,12 @@ int fewshot_command(const std::vector<std::string>& raw) {
               static_cast<long long>(r.queries_per_episode),
               a.options.queries > 0 ? ODY_MSG(a.options.queries << " per class").c_str()
                                     : "every image not in the support");
-  std::printf("fewshot accuracy: %.2f%% +- %.2f%% (95%% CI over %lld episodes)\n", 100 * r.mean(),
-              100 * r.ci95(), static_cast<long long>(r.accuracy.size()));
+  if (r.accuracy.size() < 2)  // one episode has no spread to estimate
+    std::printf("fewshot accuracy: %.2f%% (1 episode: no confidence interval; use --episodes 600)\n",
+                100 * r.mean());
+  else
+    std::printf("fewshot accuracy: %.2f%% +- %.2f%% (95%% CI over %lld episodes)\n", 100 * r.mean(),
+                100 * r.ci95(), static_cast<long long>(r.accuracy.size()));
   return kExitOk;
 }
 

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <set>
+
 #include "checkpoint/checkpointer.h"
 #include "cli/inference.h"
 #include "common/exit_codes.h"
@@ -30,6 +32,9 @@ PredictArgs parse(const std::vector<std::string>& args) {
       a.ema = false;
       continue;
     }
+    static const std::set<std::string> kOptions = {"--checkpoint", "--data", "--out", "--model",
+                                                   "--split", "--batch", "--device"};
+    ODY_USAGE_CHECK(kOptions.count(k), "unknown option '" + k + "' for trainer predict", "see trainer --help");
     ODY_USAGE_CHECK(i + 1 < args.size(), "option " + k + " needs a value", "see trainer --help");
     const std::string& v = args[++i];
     if (k == "--checkpoint") a.checkpoint = v;
@@ -59,6 +64,10 @@ int predict_command(const std::vector<std::string>& raw) {
                       (same_file(a.out, m.path) ? "the checkpoint" : "one of a run folder's own files"),
                   "name a new file for the logits");
   check_writable_output(a.out, "trainer predict --out");  // before the pass over the split
+  ODY_CHECK(in.index.num_classes <= m.classes,
+            ODY_MSG("'" << a.data << "' has " << in.index.num_classes << " classes, the model in '" << m.path
+                        << "' " << m.classes),
+            "predict on a dataset of the classes the run trained on");
   const auto all = map_split(reader, m.norm, m.input, a.batch, device,
                              [&](const torch::Tensor& x) { return m.model->forward(x); })
                        .to(torch::kFloat);  // map_split's result: contiguous, on the CPU
@@ -74,6 +83,7 @@ int predict_command(const std::vector<std::string>& raw) {
     h5::write_attr(f, "split", in.split);
     h5::write_attr(f, "input_mean", m.norm.mean);
     h5::write_attr(f, "input_std", m.norm.std);
+    if (!in.index.class_names.empty()) h5::write_attr(f, "class_names", in.index.class_names);  // the columns'
   });
   const double top1 = all.argmax(1).eq(reader.labels()).to(torch::kDouble).mean().item<double>();
   log::info("wrote logits [{}, {}] of {}{} on '{}' ({}, {}) to {}; top-1 against the stored labels "

@@ -307,7 +307,8 @@ void parse_run_args(int argc, char** argv, int first, std::string& config,
                     std::vector<std::string>& overrides, Trainer::EvalOnly* eval) {
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
-    if (eval && a == "--checkpoint" && i + 1 < argc) {
+    if (eval && a == "--checkpoint") {
+      ODY_USAGE_CHECK(i + 1 < argc, "option --checkpoint needs a value", "usage: trainer eval CONFIG.toml --checkpoint PATH");
       eval->checkpoint = argv[++i];
     } else if (eval && a == "--no-ema") {
       eval->ema = false;
@@ -319,7 +320,9 @@ void parse_run_args(int argc, char** argv, int first, std::string& config,
       overrides.push_back(a);
     }
   }
-  ODY_USAGE_CHECK(!config.empty(), "no config file given", "usage: trainer CONFIG.toml [section.key=value ...]");
+  ODY_USAGE_CHECK(!config.empty(), "no config file given",
+                  eval ? "usage: trainer eval CONFIG.toml --checkpoint PATH [--no-ema] [section.key=value ...]"
+                       : "usage: trainer CONFIG.toml [section.key=value ...]");
   if (eval) ODY_USAGE_CHECK(!eval->checkpoint.empty(), "trainer eval needs --checkpoint PATH", "");
 }
 

@@ -38,6 +38,11 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 std::string did_you_mean(const std::string& name) {
+  // The key in another section first (train.lr for optim.lr): edit distance misses those.
+  const auto dot = name.find('.');
+  if (dot != std::string::npos && dot + 1 < name.size())
+    for (const auto& f : schema())
+      if (f.key == name.substr(dot + 1)) return "did you mean '" + f.name() + "'?";
   std::string best;
   size_t best_d = 4;  // suggest only close names
   for (const auto& f : schema()) {
@@ -97,9 +102,11 @@ Config from_table(const toml::table& root, const std::string& file) {
     std::string section(skey.str());
     const toml::table* tbl = snode.as_table();
     if (!tbl) {
+      // Mostly a key written above every [section] header (epochs = 3 at the top of the file).
       ODY_FAIL(ODY_MSG(where_of(snode, file) << ": '" << section << "' must be a table [" << section
-                                           << "], not a value of type " << snode.type()),
-               did_you_mean(section + "."));
+                                           << "], not a value of type " << snode.type()
+                                           << " (a key before any [section] header?)"),
+               did_you_mean("?." + section));
     }
     for (auto&& [kkey, vnode] : *tbl) {
       std::string name = section + "." + std::string(kkey.str());
@@ -117,7 +124,14 @@ Config from_table(const toml::table& root, const std::string& file) {
 // rank 0, not an error, so that an override such as augment.randaugment_n=0 ablates without
 // editing the file.
 void note_inert_keys(const toml::table& root, const Config& cfg) {
-  auto set = [&](const char* table, const char* key) { return root[table][key].node() != nullptr; };
+  // Set, and to another value than the default: a run's own config.toml (every key written) fed
+  // back in is no reason for notes.
+  const Config defaults;
+  auto set = [&](const char* table, const char* key) {
+    if (root[table][key].node() == nullptr) return false;
+    const Field* f = find_field(std::string(table) + "." + key);
+    return !f || f->get(cfg) != f->get(defaults);
+  };
   std::vector<std::string> inert;
   for (const char* key : {"shuffle_block", "shuffle_window"})
     if (cfg.data.shuffle == "global" && set("data", key))
@@ -133,6 +147,17 @@ void note_inert_keys(const toml::table& root, const Config& cfg) {
       (cfg.optim.momentum == 0 || (cfg.optim.name != "sgd" && cfg.optim.name != "lars")))
     inert.push_back(cfg.optim.momentum == 0 ? "optim.nesterov (optim.momentum = 0: plain SGD)"
                                             : "optim.nesterov (optim.name = \"" + cfg.optim.name + "\")");
+  // Optimizer and schedule keys that the chosen ones do not read (optimizer.cpp, lr_at).
+  const std::string& opt = cfg.optim.name;
+  const std::vector<std::pair<const char*, std::vector<std::string>>> optim_keys = {
+      {"beta1", {"adamw", "lamb"}}, {"beta2", {"adamw", "lamb"}}, {"eps", {"adamw", "lamb", "rmsprop"}},
+      {"rho", {"rmsprop"}},         {"trust_coef", {"lars"}},     {"momentum", {"sgd", "lars", "rmsprop"}}};
+  for (const auto& [key, users] : optim_keys)
+    if (set("optim", key) && std::find(users.begin(), users.end(), opt) == users.end())
+      inert.push_back(std::string("optim.") + key + " (optim.name = \"" + opt + "\")");
+  for (const char* key : {"decay_epochs", "decay_rate"})
+    if (set("schedule", key) && cfg.schedule.name != "step" && cfg.schedule.name != "exponential")
+      inert.push_back(std::string("schedule.") + key + " (schedule.name = \"" + cfg.schedule.name + "\")");
   for (const auto& what : inert) log::info("note: {}: {} has no effect", cfg.source, what);
 }
 
@@ -188,6 +213,8 @@ Config parse_config(const std::string& text, const std::string& source_name,
             "whose head it could leave out",
             "set model.init_from to the weights to fine-tune, or remove model.reset_head");
   note_inert_keys(root, cfg);
+  if (cfg.optim.lr == 0)
+    log::warn("{}: optim.lr = 0: the weights will not change (only BatchNorm statistics move)", cfg.source);
   return cfg;
 }
 

@@ -135,7 +135,10 @@ std::string heat(double v) {  // white -> blue
 }  // namespace
 
 std::string write_report(const std::string& run_dir) {
-  const fs::path dir(run_dir);
+  // "RUN/" names RUN: its title is the folder's name, not the empty one after the slash.
+  const fs::path dir = fs::path(run_dir).lexically_normal().has_filename()
+                           ? fs::path(run_dir).lexically_normal()
+                           : fs::path(run_dir).lexically_normal().parent_path();
   const auto rows = read_csv((dir / "metrics.csv").string());
   std::ostringstream o;
   o << "<!doctype html><html><head><meta charset='utf-8'><title>Odyssey report: "
@@ -200,11 +203,14 @@ std::string write_report(const std::string& run_dir) {
       << "</td><td>" << num(c.ece()) << "</td><td>" << esc(name(worst)) << " (" << pct(worst_recall)
       << ")</td></tr></table>";
 
-    // PR curves: every class when few, else the ten with the lowest AP.
+    // PR curves: every class when few, else the ten with the lowest AP among the classes with
+    // samples (one without any has AP 0 and no curve: an eval split that lacks it).
     auto ap = c.per_class_ap();
-    std::vector<int64_t> shown(K);
-    for (int64_t k = 0; k < K; ++k) shown[k] = k;
-    if (K > 10) {
+    const auto samples = c.support();
+    std::vector<int64_t> shown;
+    for (int64_t k = 0; k < K; ++k)
+      if (K <= 10 || samples[k] > 0) shown.push_back(k);
+    if (shown.size() > 10) {
       std::sort(shown.begin(), shown.end(), [&](int64_t a, int64_t b) { return ap[a] < ap[b]; });
       shown.resize(10);
     }

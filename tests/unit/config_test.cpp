@@ -85,6 +85,26 @@ TEST(Config, BadOverrideNamesCommandLine) {
   EXPECT_NE(e.find("not of the form section.key"), std::string::npos) << e;
   e = error_of("", {"train.epochz=3"});
   EXPECT_NE(e.find("did you mean 'train.epochs'"), std::string::npos) << e;
+  e = error_of("", {"train.lr=0.1"});  // a key of another section: edit distance missed it
+  EXPECT_NE(e.find("did you mean 'optim.lr'"), std::string::npos) << e;
+  e = error_of("epochs = 3\n[train]\nbatch_size = 8\n");  // a key above every [section]
+  EXPECT_NE(e.find("(a key before any [section] header?)"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'train.epochs'"), std::string::npos) << e;
+}
+
+TEST(Config, KeysTheChosenOptimizerAndScheduleDoNotReadGetANote) {
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  parse_config("[optim]\nname = \"adamw\"\nmomentum = 0.5\nrho = 0.8\nbeta1 = 0.9\n"
+               "[schedule]\nname = \"cosine\"\ndecay_rate = 0.5\n", "x.toml");
+  // A run's own config.toml (every key written, at its defaults) fed back: no notes.
+  parse_config(to_toml(Config{}), "run/config.toml");
+  const std::string out = ::testing::internal::GetCapturedStdout() + ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(out.find("x.toml: optim.momentum (optim.name = \"adamw\") has no effect"), std::string::npos) << out;
+  EXPECT_NE(out.find("x.toml: optim.rho (optim.name = \"adamw\") has no effect"), std::string::npos) << out;
+  EXPECT_NE(out.find("x.toml: schedule.decay_rate (schedule.name = \"cosine\") has no effect"), std::string::npos) << out;
+  EXPECT_EQ(out.find("beta1"), std::string::npos) << out;
+  EXPECT_EQ(out.find("run/config.toml"), std::string::npos) << out;
 }
 
 TEST(Config, ChecksAcrossKeysNameTheFileAndBothKeys) {
