@@ -18,6 +18,7 @@ namespace odyssey {
 inline constexpr int64_t kCheckpointFormatVersion = 2;
 inline constexpr int64_t kCheckpointOldestReadable = 1;
 
+// A new field goes into train/checkpoint_share.cpp's trainer_fields too (the resume broadcast).
 struct TrainerState {
   int64_t step = 0;           // optimizer steps taken
   int64_t epoch = 0;          // epoch the next step belongs to

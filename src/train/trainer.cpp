@@ -264,9 +264,10 @@ void Trainer::start() {
   broadcast_module(comm_, *model_);
   if (ema_) ema_->reset();  // the average starts at rank 0's weights
   comm_.broadcast(resume_path_, 0);
-  if (!resume_path_.empty())
-    with_context(eval_only_ ? "trainer eval --checkpoint" : cfg_.source + ": train.resume",
-                 [&] { resume_from(resume_path_); });
+  if (!resume_path_.empty()) {
+    const std::string context = eval_only_ ? "trainer eval --checkpoint" : cfg_.source + ": train.resume";
+    with_context(context, [&] { resume_from(resume_path_, context); });
+  }
   if (eval_only_) {
     log::info("model {} ({} parameters) on {}, {} ranks, {} eval samples", cfg_.model.name,
               count_parameters(*model_), device_.str(), comm_.size(), eval_->size());

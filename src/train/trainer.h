@@ -83,7 +83,9 @@ class Trainer {
   ShuffleOptions shuffle_options() const;  // data.shuffle, data.shuffle_block/window
   enum class StopReason { kDone, kStepLimit, kSignal, kNonFinite, kCheckpointFailed };
 
-  void resume_from(const std::string& path);
+  // context: what named the path (the config's train.resume, trainer eval's --checkpoint), the
+  // prefix of a read error.
+  void resume_from(const std::string& path, const std::string& context);
   // Rank 0, resuming: logs the keys whose values differ from the checkpoint's stored config,
   // and warns when one of them changes the data order (run.seed, the train split or limit,
   // shuffling).

@@ -10,12 +10,13 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "dist/param_sync.h"
+#include "train/checkpoint_share.h"
 #include "train/trainer.h"
 
 namespace odyssey {
 
-void Trainer::resume_from(const std::string& path) {
-  CheckpointData ckpt = read_checkpoint_patiently(path);  // every rank reads it
+void Trainer::resume_from(const std::string& path, const std::string& context) {
+  CheckpointData ckpt = read_checkpoint_shared(comm_, path, context);  // rank 0 reads, the others receive
   ODY_CHECK(ckpt.trainer.model_name == cfg_.model.name,
             "checkpoint '" + path + "' holds model '" + ckpt.trainer.model_name +
                 "', the config asks for '" + cfg_.model.name + "' (key model.name)",
@@ -29,6 +30,9 @@ void Trainer::resume_from(const std::string& path) {
   // The normalisation the weights were trained with (stored since format 2), not this data
   // folder's own when they differ (a folder converted alone, a re-conversion): as predict does.
   const auto& stored = ckpt.trainer;
+  if (stored.input_mean.empty() && eval_only_ && comm_.rank() == 0)  // as predict says it
+    log::warn("'{}' does not store the mean/std its run normalised with (written before they were "
+              "stored): normalising with {}'s index.toml", path, cfg_.data.path);
   if (!stored.input_mean.empty() && stored.input_mean.size() == norm_.mean.size() &&
       (stored.input_mean != norm_.mean || stored.input_std != norm_.std)) {
     double diff = 0;
@@ -42,8 +46,9 @@ void Trainer::resume_from(const std::string& path) {
   }
   if (eval_only_) {
     averaged_step_ = state_.step;  // its statistics are one set: averaging moves them (3 ranks)
-    log::info("evaluating {} (step {}{})", path, ckpt.trainer.step,
-              ema ? ", its EMA weights" : ckpt.ema.empty() ? "" : ", live weights: --no-ema");
+    log::info("evaluating {} (step {}{}{})", path, ckpt.trainer.step,
+              ema ? ", its EMA weights" : ckpt.ema.empty() ? "" : ", live weights: --no-ema",
+              cfg_.train.precision == "fp32" ? "" : ", in " + cfg_.train.precision + " (train.precision)");
     return;
   }
   // The fp16 loss scaler's state travels in /optimizer but belongs to the precision, which may
