@@ -181,7 +181,9 @@ NamedTensors read_group(hid_t file, const std::string& group, const std::string&
     }
     out.emplace_back(name, t);
   }
-  if (h5::has_attr(g, "dataset_count")) {  // written since 2026-12-02
+  // A checkpoint's only: a weights file a user edited with h5py (its head deleted to fine-tune)
+  // is still a weights file.
+  if (require_crc && h5::has_attr(g, "dataset_count")) {  // written since 2026-12-02
     int64_t count = h5::read_attr_int(g, "dataset_count", path);
     ODY_CHECK(count == static_cast<int64_t>(ctx.names.size()) && h5::has_attr(g, "names_crc32") &&
                   static_cast<uint32_t>(h5::read_attr_int(g, "names_crc32", path)) == names_crc(ctx.names),

@@ -72,14 +72,19 @@ std::string checkpoint_file(const std::string& path) {
 }
 
 bool is_run_file(const std::string& path) {
-  const fs::path p(path);
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(path, ec);  // a link or another spelling names the same file
+  if (ec || p.empty()) p = path;
   const std::string name = p.filename().string();
   static const std::set<std::string> kRunFiles = {"latest",      "eval-latest.h5", "config.toml",
                                                   "metrics.csv", "metrics.jsonl",  "report.html"};
   if (!is_checkpoint_name(name) && !kRunFiles.count(name)) return false;
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  std::error_code ec;
-  return fs::exists(dir / "latest", ec) || !list_checkpoints(dir.string()).empty();
+  try {
+    return fs::exists(dir / "latest", ec) || !list_checkpoints(dir.string()).empty();
+  } catch (const fs::filesystem_error&) {  // an unreadable folder: the write will say why
+    return false;
+  }
 }
 
 Checkpointer::Checkpointer(std::string run_dir, int64_t keep_last, int64_t keep_every)

@@ -83,7 +83,8 @@ int predict_command(const std::vector<std::string>& raw) {
     h5::write_attr(f, "split", in.split);
     h5::write_attr(f, "input_mean", m.norm.mean);
     h5::write_attr(f, "input_std", m.norm.std);
-    if (!in.index.class_names.empty()) h5::write_attr(f, "class_names", in.index.class_names);  // the columns'
+    // The dataset's class names: the first columns' (a head may have more classes).
+    if (!in.index.class_names.empty()) h5::write_attr(f, "class_names", in.index.class_names);
   });
   const double top1 = all.argmax(1).eq(reader.labels()).to(torch::kDouble).mean().item<double>();
   log::info("wrote logits [{}, {}] of {}{} on '{}' ({}, {}) to {}; top-1 against the stored labels "

@@ -263,25 +263,28 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+// The resolved config of the checkpoint trainer eval names ("" for a weights file: resume_from
+// names what it is). Rank 0 reads it; the others receive it.
+std::string stored_run_config(const std::string& checkpoint) {
+  std::error_code ec;
+  ODY_CHECK(std::filesystem::exists(checkpoint, ec),
+            "trainer eval --checkpoint: '" + checkpoint + "' does not exist", "");
+  try {
+    const WeightsInfo info = read_weights_info(checkpoint_file(checkpoint));  // a run folder too
+    return info.is_checkpoint ? info.config_toml : std::string();
+  } catch (const Error& e) {
+    throw Error("trainer eval --checkpoint: " + e.message(), e.hint(), __FILE__, __LINE__);
+  }
+}
+
 // trainer eval: the input the checkpoint's run evaluated at (augment.image_size, eval_crop), not
 // the config's, unless given on the command line (a FixRes-style test at another size): as
 // predict and fewshot do. A ViT at another size would not load; a CNN would evaluate silently
 // at the config's size.
-void take_stored_input(Config& cfg, const std::string& checkpoint, const std::vector<std::string>& overrides,
-                       bool log_here) {
-  std::error_code ec;
-  ODY_CHECK(std::filesystem::exists(checkpoint, ec),
-            "trainer eval --checkpoint: '" + checkpoint + "' does not exist", "");
-  std::string path;
-  WeightsInfo info;
-  try {
-    path = checkpoint_file(checkpoint);  // a run folder or its `latest` too
-    info = read_weights_info(path);
-  } catch (const Error& e) {
-    throw Error("trainer eval --checkpoint: " + e.message(), e.hint(), __FILE__, __LINE__);
-  }
-  if (!info.is_checkpoint || info.config_toml.empty()) return;  // resume_from names what it is
-  const AugmentConfig stored = stored_eval_input(info.config_toml);
+void take_stored_input(Config& cfg, const std::string& stored_toml, const std::string& checkpoint,
+                       const std::vector<std::string>& overrides, bool log_here) {
+  if (stored_toml.empty()) return;
+  const AugmentConfig stored = stored_eval_input(stored_toml);
   auto overridden = [&](const std::string& key) {
     for (const auto& o : overrides)
       if (o.rfind(key + "=", 0) == 0) return true;
@@ -295,7 +298,7 @@ void take_stored_input(Config& cfg, const std::string& checkpoint, const std::ve
     }
     if (log_here)
       log::info("{} = {} from {}'s run (the config says {}; give it on the command line to evaluate "
-                "at another)", key, from_run, path, value);
+                "at another)", key, from_run, checkpoint, value);
     value = from_run;
   };
   take("augment.image_size", cfg.augment.image_size, stored.image_size);
@@ -339,12 +342,11 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   Config cfg;
   Trainer::EvalOnly eval;
   std::unique_ptr<Trainer> trainer;
+  std::vector<std::string> overrides;
   agree(*comm, [&] {
     std::string config_path;
-    std::vector<std::string> overrides;
     parse_run_args(argc, argv, first, config_path, overrides, eval_only ? &eval : nullptr);
     cfg = load_config(config_path, overrides);
-    if (eval_only) take_stored_input(cfg, eval.checkpoint, overrides, env.rank == 0);
     ODY_CHECK(cfg.dist.backend != "single" || env.size == 1,
               ODY_MSG(cfg.source << ": dist.backend = \"single\" but the job has " << env.size
                                  << " ranks"),
@@ -364,6 +366,14 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
              "every rank must read the same file with the same overrides (a config on node-local disk "
              "differs between nodes?)");
   });
+  if (eval_only) {  // the checkpoint's input size, read on rank 0 (the file need not be on every node)
+    std::string stored;
+    agree(*comm, [&] {
+      if (comm->rank() == 0) stored = stored_run_config(eval.checkpoint);
+    });
+    comm->broadcast(stored, 0);
+    take_stored_input(cfg, stored, eval.checkpoint, overrides, comm->rank() == 0);
+  }
   if (cfg.dist.backend == "mpi" && comm->name() != "mpi")  // one rank, MPI asked for explicitly
     comm = make_communicator("mpi", env.mpi);
   // The device: "auto" means CUDA only when every rank can use a GPU (one decision for the job)

@@ -40,9 +40,12 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 std::string did_you_mean(const std::string& name) {
   // The key in another section first (train.lr for optim.lr): edit distance misses those.
   const auto dot = name.find('.');
-  if (dot != std::string::npos && dot + 1 < name.size())
+  if (dot != std::string::npos && dot + 1 < name.size()) {
+    std::vector<std::string> same_key;  // one section only: "name" or "device" is in several
     for (const auto& f : schema())
-      if (f.key == name.substr(dot + 1)) return "did you mean '" + f.name() + "'?";
+      if (f.key == name.substr(dot + 1)) same_key.push_back(f.name());
+    if (same_key.size() == 1) return "did you mean '" + same_key[0] + "'?";
+  }
   std::string best;
   size_t best_d = 4;  // suggest only close names
   for (const auto& f : schema()) {
@@ -178,12 +181,13 @@ Config parse_config(const std::string& text, const std::string& source_name,
   for (const auto& o : overrides) apply_override(root, o);
   Config cfg = from_table(root, source_name);
   if (!overrides.empty()) cfg.source = source_name + " with its command-line overrides";
-  // run.name is one folder under run.out_dir: empty (an unset $NAME), "..", or a path would put
-  // the run's files beside other runs' or outside out_dir.
-  ODY_CHECK(!cfg.run.name.empty() && cfg.run.name != "." && cfg.run.name != ".." &&
-                cfg.run.name.find('/') == std::string::npos,
+  // run.name is a folder under run.out_dir (sweep/lr1 nests): empty (an unset $NAME), absolute,
+  // or with a '.' or '..' part, it would put the run's files beside other runs' or outside out_dir.
+  bool name_ok = !cfg.run.name.empty() && cfg.run.name.front() != '/';
+  for (const auto& part : split(cfg.run.name, '/')) name_ok = name_ok && !part.empty() && part != "." && part != "..";
+  ODY_CHECK(name_ok,
             cfg.source + ": run.name = " + quote_string(cfg.run.name) +
-                " is not a folder name (one non-empty path component, not '.' or '..')",
+                " is not a folder under run.out_dir (empty, absolute, or with an empty, '.' or '..' part)",
             "run.out_dir sets where run folders live; run.name names this run's, e.g. run.name=vit-b16-lr5e-4");
   ODY_CHECK(cfg.train.batch_size % cfg.train.accum_steps == 0,
             ODY_MSG(cfg.source << ": train.accum_steps = " << cfg.train.accum_steps

@@ -77,12 +77,14 @@ void ClassificationCounts::add(const torch::Tensor& logits_in, const torch::Tens
   auto loss = torch::nn::functional::cross_entropy(
       logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
   auto pred = logits.argmax(1);
-  // Top-k by the label's rank, not topk()'s set: with ties (a zero-initialised head scores every
-  // class alike) topk() returns any of the tied classes and could leave out the argmax, giving
-  // top-5 below top-1. A hit when fewer than k classes score above the label; an argmax hit is one.
-  // A row holding NaN is no hit (NaN compares false: it would rank its label first).
-  auto above = logits.gt(logits.gather(1, labels.unsqueeze(1))).sum(1);
-  auto hitk = above.lt(std::min<int64_t>(5, k_)).logical_and(logits.isnan().any(1).logical_not()).sum();
+  // Top-k by the label's rank, ties broken by class index as argmax breaks them (the first), not
+  // topk()'s set: with ties (a zero-initialised head scores every class alike) topk() returns any
+  // of the tied classes and could leave out the argmax, giving top-5 below top-1. A hit when fewer
+  // than k classes rank before the label; an argmax hit is one. A row holding NaN is no hit.
+  const auto label_score = logits.gather(1, labels.unsqueeze(1));
+  const auto lower_index = torch::arange(k_, longs).unsqueeze(0).lt(labels.unsqueeze(1));
+  auto before = logits.gt(label_score).logical_or(logits.eq(label_score).logical_and(lower_index)).sum(1);
+  auto hitk = before.lt(std::min<int64_t>(5, k_)).logical_and(logits.isnan().any(1).logical_not()).sum();
   sums_[0] += loss.to(torch::kDouble);
   sums_[1] += pred.eq(labels).sum().to(torch::kDouble);
   sums_[2] += hitk.to(torch::kDouble);

@@ -117,10 +117,14 @@ double mean_of(const Series& s, size_t skip) {
 // The mean of a rate over the windows after the first, weighted by each window's seconds: the
 // total images over the total time (a short window counts for what it lasted).
 double time_weighted(const Series& rate, const Series& seconds) {
+  std::map<double, double> seconds_at;  // by step: a column may be empty in some rows (mfu)
+  for (size_t i = 0; i < seconds.x.size(); ++i) seconds_at[seconds.x[i]] = seconds.y[i];
   double sum = 0, time = 0;
-  for (size_t i = 1; i < rate.y.size() && i < seconds.y.size(); ++i) {
-    sum += rate.y[i] * seconds.y[i];
-    time += seconds.y[i];
+  for (size_t i = 1; i < rate.y.size(); ++i) {
+    auto it = seconds_at.find(rate.x[i]);
+    if (it == seconds_at.end()) continue;
+    sum += rate.y[i] * it->second;
+    time += it->second;
   }
   return time > 0 ? sum / time : mean_of(rate, 0);
 }
@@ -150,7 +154,7 @@ std::string write_report(const std::string& run_dir) {
   o << "<h1>Run " << esc(dir.filename().string()) << "</h1>";
 
   // Curves.
-  auto train_loss = column(rows, "train", "loss", "train (window)");
+  auto train_loss = column(rows, "train", "loss", "train (window, the loss minimised)");
   auto eval_loss = column(rows, "eval", "loss", "eval");
   auto train_top1 = column(rows, "train", "top1", "train (window)");
   auto eval_top1 = column(rows, "eval", "top1", "eval top-1");

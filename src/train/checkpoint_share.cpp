@@ -137,7 +137,10 @@ CheckpointData read_checkpoint_shared(Communicator& comm, const std::string& pat
   });
   std::string description = comm.rank() == 0 ? describe_checkpoint(data) : std::string();
   comm.broadcast(description, 0);
-  if (comm.rank() != 0) data = allocate_described(description);
+  // Its own agreement: a rank that cannot allocate would leave the others in the broadcasts.
+  agree(comm, [&] {
+    if (comm.rank() != 0) data = allocate_described(description);
+  });
   std::vector<WorkHandle> works;  // every tensor in flight at once (as broadcast_module)
   for (NamedTensors* tensors : groups(data))
     for (auto& [name, t] : *tensors) works.push_back(comm.broadcast_async(t, 0));

@@ -22,10 +22,12 @@ expect_error "with its command-line overrides: train.batch_size = 64 on 2 rank(s
 expect_error "with its command-line overrides: optim.layer_decay = 0.5 needs a ViT or EfficientNet" configs/quickstart.toml data.path="$DATA" optim.layer_decay=0.5 model.name=resnet18
 expect_error "with its command-line overrides: model.reset_head = true without model.init_from" configs/quickstart.toml model.reset_head=true
 expect_error "model.dropout = -0.5 is neither -1 (the architecture's default) nor a rate in [0, 0.99]" configs/quickstart.toml model.dropout=-0.5
-# run.name is one folder under run.out_dir: an unset $NAME or ".." would write beside other runs.
-expect_error "run.name = \"\" is not a folder name" configs/quickstart.toml run.name=
-expect_error "run.name = \"..\" is not a folder name" configs/quickstart.toml run.name=..
-expect_error "run.name = \"a/b\" is not a folder name" configs/quickstart.toml run.name=a/b
+# run.name is a folder under run.out_dir (sweep/lr1 nests): an unset $NAME, "..", or an absolute
+# path would write beside other runs or outside run.out_dir.
+expect_error "run.name = \"\" is not a folder under run.out_dir" configs/quickstart.toml run.name=
+expect_error "run.name = \"..\" is not a folder under run.out_dir" configs/quickstart.toml run.name=..
+expect_error "run.name = \"a/../../b\" is not a folder under run.out_dir" configs/quickstart.toml run.name=a/../../b
+expect_error "run.name = \"/tmp/x\" is not a folder under run.out_dir" configs/quickstart.toml run.name=/tmp/x
 # A folder as the config trained on defaults; an integer past 2^53 for a float key crashed (exit
 # 4); an override that is not TOML was read as a string ("must be a number, got string").
 expect_error "config file 'configs' is a folder" configs

@@ -54,6 +54,12 @@ TEST(Metrics, TiedScoresKeepTopFiveAtLeastTopOneAndNoSamplesIsNaN) {
   c.add(torch::zeros({8, 10}), torch::zeros({8}, torch::kLong));
   EXPECT_DOUBLE_EQ(c.top1(), 1.0);
   EXPECT_DOUBLE_EQ(c.top5(), 1.0);
+  // Ties rank by class index, as argmax takes the first: labels 0-9 on tied scores hit top-5 for
+  // classes 0-4 only (not all: a tie is no reason to count a hit).
+  ClassificationCounts tied(10);
+  tied.add(torch::zeros({10, 10}), torch::arange(10, torch::kLong));
+  EXPECT_DOUBLE_EQ(tied.top1(), 0.1);
+  EXPECT_DOUBLE_EQ(tied.top5(), 0.5);
   // Ranks: label 9 has 6 classes above it (a miss), label 4 has 4 above (a hit); a NaN row is no hit.
   ClassificationCounts d(10);
   auto scores = torch::arange(10, torch::kFloat).flip(0).unsqueeze(0).repeat({3, 1});  // class 0 best
