@@ -282,7 +282,7 @@ std::string stored_run_config(const std::string& checkpoint) {
 // predict and fewshot do. A ViT at another size would not load; a CNN would evaluate silently
 // at the config's size.
 void take_stored_input(Config& cfg, const std::string& stored_toml, const std::string& checkpoint,
-                       const std::vector<std::string>& overrides, bool log_here) {
+                       const std::vector<std::string>& overrides) {
   if (stored_toml.empty()) return;
   const AugmentConfig stored = stored_eval_input(stored_toml);
   auto overridden = [&](const std::string& key) {
@@ -293,12 +293,11 @@ void take_stored_input(Config& cfg, const std::string& stored_toml, const std::s
   auto take = [&](const char* key, auto& value, auto from_run) {
     if (value == from_run) return;
     if (overridden(key)) {
-      if (log_here) log::info("evaluating at {} = {} (the command line); its run used {}", key, value, from_run);
+      log::info("evaluating at {} = {} (the command line); its run used {}", key, value, from_run);
       return;
     }
-    if (log_here)
-      log::info("{} = {} from {}'s run (the config says {}; give it on the command line to evaluate "
-                "at another)", key, from_run, checkpoint, value);
+    log::info("{} = {} from {}'s run (the config says {}; give it on the command line to evaluate "
+              "at another)", key, from_run, checkpoint, value);
     value = from_run;
   };
   take("augment.image_size", cfg.augment.image_size, stored.image_size);
@@ -372,7 +371,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
       if (comm->rank() == 0) stored = stored_run_config(eval.checkpoint);
     });
     comm->broadcast(stored, 0);
-    take_stored_input(cfg, stored, eval.checkpoint, overrides, comm->rank() == 0);
+    take_stored_input(cfg, stored, eval.checkpoint, overrides);
   }
   if (cfg.dist.backend == "mpi" && comm->name() != "mpi")  // one rank, MPI asked for explicitly
     comm = make_communicator("mpi", env.mpi);

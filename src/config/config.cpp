@@ -218,7 +218,8 @@ Config parse_config(const std::string& text, const std::string& source_name,
             "set model.init_from to the weights to fine-tune, or remove model.reset_head");
   note_inert_keys(root, cfg);
   if (cfg.optim.lr == 0)
-    log::warn("{}: optim.lr = 0: the weights will not change (only BatchNorm statistics move)", cfg.source);
+    log::info("warning: {}: optim.lr = 0: the weights will not change (only BatchNorm statistics move)",
+              cfg.source);  // every rank parses: printed once
   return cfg;
 }
 

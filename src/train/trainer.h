@@ -30,6 +30,9 @@
 namespace odyssey {
 
 using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 struct TrainResult {
   double top1 = 0, top5 = 0, loss = 0;
