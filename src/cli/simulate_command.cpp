@@ -470,7 +470,8 @@ int simulate_command(const std::vector<std::string>& args) {
               "--model NAME (its forward MACs at --image-size) or --gmacs-per-image G, and --peak-tflops T",
               kUsage);
     w.compute_s_per_sample = 6 * gmacs * 1e9 / (a.peak_tflops * 1e12 * a.mfu);
-    compute_source = fmt("6 x %.4g GMACs", gmacs) + fmt(" at %g", a.mfu * 100) + fmt(" %% of %g TFLOP/s", a.peak_tflops);
+    compute_source = fmt("6 x %.4g GMACs", gmacs) + fmt(" at %g", a.mfu * 100) +
+                     fmt(" %% of %g TFLOP/s", a.peak_tflops);
   }
   ODY_USAGE_CHECK(w.batch_per_rank > 0 || w.global_batch > 0, "trainer simulate needs --batch B (per GPU) or --global-batch G",
             kUsage);

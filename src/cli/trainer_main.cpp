@@ -310,7 +310,8 @@ void parse_run_args(int argc, char** argv, int first, std::string& config,
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
     if (eval && a == "--checkpoint") {
-      ODY_USAGE_CHECK(i + 1 < argc, "option --checkpoint needs a value", "usage: trainer eval CONFIG.toml --checkpoint PATH");
+      ODY_USAGE_CHECK(i + 1 < argc, "option --checkpoint needs a value",
+                      "usage: trainer eval CONFIG.toml --checkpoint PATH");
       eval->checkpoint = argv[++i];
     } else if (eval && a == "--no-ema") {
       eval->ema = false;

@@ -142,7 +142,8 @@ constexpr int64_t kMaxI = std::numeric_limits<int64_t>::max();
 
 const std::vector<Field>& schema() {
   static const std::vector<Field> fields = {
-      string_field("run", "name", REF(run.name), {}, "run folder name under run.out_dir (relative, may nest: sweep/lr1; no '.' or '..' parts)"),
+      string_field("run", "name", REF(run.name), {},
+                   "run folder name under run.out_dir (relative, may nest: sweep/lr1; no '.' or '..' parts)"),
       string_field("run", "out_dir", REF(run.out_dir), {}, "root folder for run folders"),
       int_field("run", "seed", REF(run.seed), 0, kMaxI,
                 "seed of model init, data order and augmentation"),

@@ -91,7 +91,8 @@ const std::vector<std::string>& Trainer::metrics_csv_columns() {
   static const std::vector<std::string> c = {
       "kind", "step", "epoch", "samples_seen", "loss", "loss_ce", "top1", "top5", "lr", "images_per_s",
       "data_wait_s", "forward_s", "backward_s", "comm_wait_s", "comm_busy_s", "optimizer_s",
-      "window_s", "grad_norm", "skipped_steps", "peak_rss_mb", "tflops_per_rank", "mfu", "macro_f1", "map", "miou", "ece", "worst_class",
+      "window_s", "grad_norm", "skipped_steps", "peak_rss_mb", "tflops_per_rank", "mfu", "macro_f1",
+      "map", "miou", "ece", "worst_class",
       "worst_recall", "ema"};
   return c;
 }

@@ -31,9 +31,12 @@ expect_error "run.name = \"/tmp/x\" is not a folder under run.out_dir" configs/q
 # A folder as the config trained on defaults; an integer past 2^53 for a float key crashed (exit
 # 4); an override that is not TOML was read as a string ("must be a number, got string").
 expect_error "config file 'configs' is a folder" configs
-expect_error "'optim.lr' = 9007199254740992.0 is out of range [0.0, 1000.0]" configs/quickstart.toml optim.lr=9007199254740993
-expect_error "'train.ema_decay' = 0.9999999999 is out of range [0.0, 0.999999999]" configs/quickstart.toml train.ema_decay=0.9999999999
-expect_error "override 'optim.lr=.5': key 'optim.lr' must be a float; the value is not valid TOML" configs/quickstart.toml optim.lr=.5
+expect_error "'optim.lr' = 9007199254740992.0 is out of range [0.0, 1000.0]" \
+  configs/quickstart.toml optim.lr=9007199254740993
+expect_error "'train.ema_decay' = 0.9999999999 is out of range [0.0, 0.999999999]" \
+  configs/quickstart.toml train.ema_decay=0.9999999999
+expect_error "override 'optim.lr=.5': key 'optim.lr' must be a float; the value is not valid TOML" \
+  configs/quickstart.toml optim.lr=.5
 expect_error "override 'run.name=\"abc': the value is not valid TOML" configs/quickstart.toml 'run.name="abc'
 # Ranks that resolved other configs (a per-node copy of the file) stop before training, naming the key.
 rc=0

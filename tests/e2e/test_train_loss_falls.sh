@@ -46,7 +46,8 @@ PY
 # With label smoothing, "loss" is the smoothed loss the steps minimised (loss_ce beside it), and
 # the run's last steps, short of a full log window, are recorded too (steps 7 and 10 here).
 small_run 2 smooth data.train_limit=1280 data.eval_limit=200 train.epochs=1 train.max_steps=10 \
-  train.log_every=7 train.label_smoothing=0.1 > "$WORK/smooth.txt" 2>&1 || { cat "$WORK/smooth.txt"; fail "smoothed run"; }
+  train.log_every=7 train.label_smoothing=0.1 > "$WORK/smooth.txt" 2>&1 ||
+  { cat "$WORK/smooth.txt"; fail "smoothed run"; }
 /usr/bin/python3 - "$WORK/smooth" <<'PY'
 import csv, json, sys
 run = sys.argv[1]

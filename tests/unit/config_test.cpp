@@ -102,7 +102,8 @@ TEST(Config, KeysTheChosenOptimizerAndScheduleDoNotReadGetANote) {
   const std::string out = ::testing::internal::GetCapturedStdout() + ::testing::internal::GetCapturedStderr();
   EXPECT_NE(out.find("x.toml: optim.momentum (optim.name = \"adamw\") has no effect"), std::string::npos) << out;
   EXPECT_NE(out.find("x.toml: optim.rho (optim.name = \"adamw\") has no effect"), std::string::npos) << out;
-  EXPECT_NE(out.find("x.toml: schedule.decay_rate (schedule.name = \"cosine\") has no effect"), std::string::npos) << out;
+  EXPECT_NE(out.find("x.toml: schedule.decay_rate (schedule.name = \"cosine\") has no effect"), std::string::npos)
+      << out;
   EXPECT_EQ(out.find("beta1"), std::string::npos) << out;
   EXPECT_EQ(out.find("run/config.toml"), std::string::npos) << out;
 }
