@@ -40,7 +40,7 @@ class ClassificationCounts {
   // Means over count() samples; NaN when there is none (a window whose updates were all skipped).
   double loss() const;  // mean cross-entropy against the labels
   double top1() const;  // the argmax is the label
-  double top5() const;  // fewer than min(5, K) classes score above the label's (ties do not push it out)
+  double top5() const;  // fewer than min(5, K) classes rank before the label (ties by class index)
   double objective() const;  // mean of add_objective's sums
   torch::Tensor confusion() const { return confusion_; }  // int64 [true, predicted]
 

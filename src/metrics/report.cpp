@@ -140,9 +140,8 @@ std::string heat(double v) {  // white -> blue
 
 std::string write_report(const std::string& run_dir) {
   // "RUN/" names RUN: its title is the folder's name, not the empty one after the slash.
-  const fs::path dir = fs::path(run_dir).lexically_normal().has_filename()
-                           ? fs::path(run_dir).lexically_normal()
-                           : fs::path(run_dir).lexically_normal().parent_path();
+  fs::path dir = fs::path(run_dir).lexically_normal();
+  if (!dir.has_filename()) dir = dir.parent_path();
   const auto rows = read_csv((dir / "metrics.csv").string());
   std::ostringstream o;
   o << "<!doctype html><html><head><meta charset='utf-8'><title>Odyssey report: "

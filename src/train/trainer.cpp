@@ -299,7 +299,6 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   const auto ts = in.targets.defined() ? in.targets.to(device_).chunk(micro) : std::vector<torch::Tensor>{};
   std::vector<torch::Tensor> logits(micro);
   torch::Tensor loss_sum;  // float64 on the device: read once, after the backward passes
-  torch::Tensor objective_sum;  // the same losses times their micro-batches' sizes
   reducer_->zero_grad();
   // BatchNorm's running statistics change in the forward pass, before the step is known to be
   // finite: kept to put back when the update is skipped (NaN there would stay for every later
@@ -321,8 +320,6 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
                            : soft_cross_entropy(logits[i], ts[i], cfg_.train.label_smoothing);
     const auto l = loss.detach().to(torch::kDouble);
     loss_sum = loss_sum.defined() ? loss_sum + l : l;
-    const auto per_sample = l * static_cast<double>(ys[i].size(0));  // the window's sample sum
-    objective_sum = objective_sum.defined() ? objective_sum + per_sample : per_sample;
     step_times_->end(StepTimes::kForward);
     step_times_->begin(StepTimes::kBackward);
     reducer_->prepare(/*sync=*/i == micro - 1);
@@ -386,7 +383,8 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
   // while the update and these counts run; the window is read at log_every steps.
   if (window) {
     for (int64_t i = 0; i < micro; ++i) window->add(logits[i].detach(), ys[i]);
-    window->add_objective(objective_sum);
+    // Each micro-batch's mean loss over its equal share of the batch (accum_steps divides it).
+    window->add_objective(loss_sum * static_cast<double>(labels.size(0) / micro));
   }
   return flags;
 }

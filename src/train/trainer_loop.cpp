@@ -41,8 +41,8 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     return (cfg_.train.max_steps > 0 && schedule_step() >= cfg_.train.max_steps) ||
            (cfg_.train.stop_at_step > 0 && state_.step >= cfg_.train.stop_at_step);
   };
-  // A log window: its steps' counts, the images they took (every rank's), its time (epoch ends,
-  // whose evaluation and checkpoint are not training, left out) and the loader's waits.
+  // A log window: its steps' counts, the images they took (every rank's), its time (epoch ends'
+  // evaluation and every checkpoint, not training, left out) and the loader's waits.
   ClassificationCounts window(num_classes_, /*detailed=*/false, device_);
   int64_t window_images = 0;
   auto t_window = Clock::now();
@@ -55,11 +55,12 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
     t_window = Clock::now();
     wait_window = 0;
   };
-  auto end_epoch = [&](bool last) {  // all ranks; rank 0 writes
+  auto not_training = [&](const auto& work) {  // its time is left out of the window's
     const auto t = Clock::now();
-    end_of_epoch(last);
+    work();
     t_window += Clock::now() - t;
   };
+  auto end_epoch = [&](bool last) { not_training([&] { end_of_epoch(last); }); };  // all ranks
   while (state_.epoch < cfg_.train.epochs) {
     if (step_limit()) return StopReason::kStepLimit;
     EpochPlan plan(train_->size(), cfg_.train.batch_size, comm_.size(), comm_.rank(),
@@ -97,11 +98,8 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
         log::info("continuing after a failed checkpoint (checkpoint.on_error = \"continue\")");
       }
       const int64_t every = cfg_.checkpoint.every_steps;
-      if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now) {  // all ranks
-        const auto t = Clock::now();  // not training time, as at an epoch's end
-        checkpoint();
-        t_window += Clock::now() - t;
-      }
+      if ((every > 0 && state_.step % every == 0) || halt.checkpoint_now)
+        not_training([&] { checkpoint(); });  // all ranks
       wait_window += loader.wait_seconds() - waited;
       waited = loader.wait_seconds();
       if (progress_bar_) draw_progress_bar(last_loss_, window_images, seconds_since(t_window));
