@@ -1,7 +1,5 @@
 #include "cli/fewshot_command.h"
 
-#include <set>
-
 #include <torch/torch.h>
 
 #include "cli/inference.h"
@@ -34,21 +32,20 @@ FewShotArgs parse(const std::vector<std::string>& args) {
       a.ema = false;
       continue;
     }
-    static const std::set<std::string> kOptions = {"--checkpoint", "--data",  "--model", "--split", "--shots",
-                                                   "--episodes",   "--queries", "--seed",  "--batch", "--device"};
-    ODY_USAGE_CHECK(kOptions.count(k), "unknown option '" + k + "' for trainer fewshot", kUsage);
-    ODY_USAGE_CHECK(i + 1 < args.size(), "option " + k + " needs a value", kUsage);
-    const std::string& v = args[++i];
-    if (k == "--checkpoint") a.checkpoint = v;
-    else if (k == "--data") a.data = v;
-    else if (k == "--model") a.model = v;
-    else if (k == "--split") a.split = v;
-    else if (k == "--shots") a.options.shots = positive_int_option(k, v);
-    else if (k == "--episodes") a.options.episodes = positive_int_option(k, v);
-    else if (k == "--queries") a.options.queries = positive_int_option(k, v);
-    else if (k == "--seed") a.options.seed = static_cast<uint64_t>(nonnegative_int_option(k, v));
-    else if (k == "--batch") a.batch = positive_int_option(k, v);
-    else if (k == "--device") a.device = v;
+    auto value = [&]() -> const std::string& {  // taken by a known option only: an unknown one is named
+      ODY_USAGE_CHECK(i + 1 < args.size(), "option " + k + " needs a value", kUsage);
+      return args[++i];
+    };
+    if (k == "--checkpoint") a.checkpoint = value();
+    else if (k == "--data") a.data = value();
+    else if (k == "--model") a.model = value();
+    else if (k == "--split") a.split = value();
+    else if (k == "--shots") a.options.shots = positive_int_option(k, value());
+    else if (k == "--episodes") a.options.episodes = positive_int_option(k, value());
+    else if (k == "--queries") a.options.queries = positive_int_option(k, value());
+    else if (k == "--seed") a.options.seed = static_cast<uint64_t>(nonnegative_int_option(k, value()));
+    else if (k == "--batch") a.batch = positive_int_option(k, value());
+    else if (k == "--device") a.device = value();
     else ODY_USAGE_FAIL("unknown option '" + k + "' for trainer fewshot", kUsage);
   }
   ODY_USAGE_CHECK(!a.checkpoint.empty() && !a.data.empty() && a.options.shots > 0 && a.options.episodes > 0,

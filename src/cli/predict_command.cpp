@@ -2,8 +2,6 @@
 
 #include <torch/torch.h>
 
-#include <set>
-
 #include "checkpoint/checkpointer.h"
 #include "cli/inference.h"
 #include "common/exit_codes.h"
@@ -32,18 +30,17 @@ PredictArgs parse(const std::vector<std::string>& args) {
       a.ema = false;
       continue;
     }
-    static const std::set<std::string> kOptions = {"--checkpoint", "--data", "--out", "--model",
-                                                   "--split", "--batch", "--device"};
-    ODY_USAGE_CHECK(kOptions.count(k), "unknown option '" + k + "' for trainer predict", "see trainer --help");
-    ODY_USAGE_CHECK(i + 1 < args.size(), "option " + k + " needs a value", "see trainer --help");
-    const std::string& v = args[++i];
-    if (k == "--checkpoint") a.checkpoint = v;
-    else if (k == "--data") a.data = v;
-    else if (k == "--out") a.out = v;
-    else if (k == "--model") a.model = v;
-    else if (k == "--split") a.split = v;
-    else if (k == "--batch") a.batch = positive_int_option(k, v);
-    else if (k == "--device") a.device = v;
+    auto value = [&]() -> const std::string& {  // taken by a known option only: an unknown one is named
+      ODY_USAGE_CHECK(i + 1 < args.size(), "option " + k + " needs a value", "see trainer --help");
+      return args[++i];
+    };
+    if (k == "--checkpoint") a.checkpoint = value();
+    else if (k == "--data") a.data = value();
+    else if (k == "--out") a.out = value();
+    else if (k == "--model") a.model = value();
+    else if (k == "--split") a.split = value();
+    else if (k == "--batch") a.batch = positive_int_option(k, value());
+    else if (k == "--device") a.device = value();
     else ODY_USAGE_FAIL("unknown option '" + k + "' for trainer predict", "see trainer --help");
   }
   ODY_USAGE_CHECK(!a.checkpoint.empty() && !a.data.empty() && !a.out.empty(),
