@@ -223,7 +223,7 @@ std::string not_damage(const std::string& path) {
 
 }  // namespace
 
-std::optional<std::string> Checkpointer::resolve(const std::string& resume) const {
+std::optional<std::string> Checkpointer::resolve(const std::string& resume, CheckpointData* loaded) const {
   if (resume == "none") {
     ODY_CHECK(list_checkpoints(run_dir_).empty(),
               "run folder '" + run_dir_ + "' already holds checkpoints and train.resume = \"none\"",
@@ -236,9 +236,10 @@ std::optional<std::string> Checkpointer::resolve(const std::string& resume) cons
     return checkpoint_file(resume);  // a run folder or its `latest` too
   }
   const auto all = list_checkpoints(run_dir_);
-  auto read_error = [](const std::string& path) -> std::string {  // empty: it loads
+  auto read_error = [&](const std::string& path) -> std::string {  // empty: it loads
     try {
-      read_checkpoint_patiently(path);
+      CheckpointData data = read_checkpoint_patiently(path);
+      if (loaded) *loaded = std::move(data);
       return {};
     } catch (const Error& e) {
       return e.message();

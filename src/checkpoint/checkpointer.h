@@ -43,8 +43,9 @@ class Checkpointer {
   // The checkpoint to resume from for train.resume: "none" -> nullopt, but an error when the
   // folder already holds checkpoints (a later "auto" would mix two runs); "auto" -> the newest
   // checkpoint of this run that reads and verifies (falling back, logged, past damaged ones), or
-  // nullopt when there is none; anything else is a path that must exist.
-  std::optional<std::string> resolve(const std::string& resume) const;
+  // nullopt when there is none; anything else is a path that must exist. With `loaded`, "auto"
+  // hands over the data its verification read (a resume then reads the file once, not twice).
+  std::optional<std::string> resolve(const std::string& resume, CheckpointData* loaded = nullptr) const;
 
   // Into set-aside-after-step<step>-<tag>/ of the run folder: `copies` copied durably first, then
   // `moves` moved (paths that do not exist are left out). Returns the folder.

@@ -526,7 +526,7 @@ int main(int argc, char** argv) {
     log::init(mpi->env().rank, mpi->env().size);
     h5::quiet_errors();
     // Single-process commands: under mpirun every rank would read the whole split and write
-    // the same output file (report: both renamed one report.html.tmp, one failing).
+    // the same output file.
     if (args[0] == "predict" || args[0] == "fewshot" || args[0] == "checkpoint" || args[0] == "report")
       ODY_USAGE_CHECK(mpi->env().size == 1,
                       "trainer " + args[0] + " runs as one process, not " +

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -53,7 +54,10 @@ void fsync_path(const std::string& path, bool directory) {
 
 void write_text_atomically(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
-  const std::string tmp = path + ".tmp";
+  // A temporary of this process and call: two writers of one path (a `trainer report` on a live
+  // run's folder and the run's own end-of-run report) each rename a whole file of their own.
+  static std::atomic<uint64_t> calls{0};
+  const std::string tmp = path + "." + std::to_string(::getpid()) + "-" + std::to_string(calls++) + ".tmp";
   std::error_code ec;
   try {
     {

@@ -123,11 +123,17 @@ CheckpointData allocate_described(const std::string& bytes) {
 }
 
 CheckpointData read_checkpoint_shared(Communicator& comm, const std::string& path,
-                                      const std::string& context) {
-  if (comm.size() == 1) return read_checkpoint_patiently(path);
+                                      const std::string& context,
+                                      std::optional<CheckpointData> read_on_rank0) {
+  if (read_on_rank0 && comm.rank() != 0) read_on_rank0.reset();  // rank 0's alone
+  if (comm.size() == 1) return read_on_rank0 ? std::move(*read_on_rank0) : read_checkpoint_patiently(path);
   CheckpointData data;
   agree(comm, [&] {
     if (comm.rank() != 0) return;
+    if (read_on_rank0) {
+      data = std::move(*read_on_rank0);
+      return;
+    }
     try {
       data = read_checkpoint_patiently(path);
     } catch (const Error& e) {

@@ -240,7 +240,9 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
               "crashed stays until that node is back or its lock is cleared on the server)");
     if (lock == ExclusiveFileLock::Outcome::kUnsupported)
       log::warn("cannot lock run folder '{}' ({}): nothing keeps another trainer out of it", run_dir_, holder);
-    resume_path_ = checkpointer_->resolve(cfg_.train.resume).value_or("");
+    CheckpointData chosen;
+    resume_path_ = checkpointer_->resolve(cfg_.train.resume, &chosen).value_or("");
+    if (cfg_.train.resume == "auto" && !resume_path_.empty()) resumed_data_ = std::move(chosen);
     std::ofstream(fs::path(run_dir_) / "config.toml") << state_.config_toml;
     if (int n = checkpointer_->remove_stale_temporaries())
       log::info("removed {} unfinished checkpoint file(s) of an interrupted write", n);

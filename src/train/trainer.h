@@ -152,6 +152,7 @@ class Trainer {
   std::optional<EvalOnly> eval_only_;
   std::string run_dir_;
   std::string resume_path_;  // chosen by rank 0, broadcast in start()
+  std::optional<CheckpointData> resumed_data_;  // rank 0: resume_path_'s data, read choosing it
   std::unique_ptr<SplitReader> train_, eval_;  // no train_ with eval_only_
   Normalize norm_;
   std::vector<std::string> class_names_;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <utility>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -16,7 +17,8 @@
 namespace odyssey {
 
 void Trainer::resume_from(const std::string& path, const std::string& context) {
-  CheckpointData ckpt = read_checkpoint_shared(comm_, path, context);  // rank 0 reads, the others receive
+  // Rank 0 reads (or hands over what choosing the checkpoint read), the others receive.
+  CheckpointData ckpt = read_checkpoint_shared(comm_, path, context, std::exchange(resumed_data_, std::nullopt));
   ODY_CHECK(ckpt.trainer.model_name == cfg_.model.name,
             "checkpoint '" + path + "' holds model '" + ckpt.trainer.model_name +
                 "', the config asks for '" + cfg_.model.name + "' (key model.name)",

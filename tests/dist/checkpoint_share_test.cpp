@@ -66,6 +66,15 @@ TEST(CheckpointShare, EveryRankGetsRankZerosReadWithoutOpeningTheFile) {
   expect_same(got.optimizer, read.optimizer);
   expect_same(got.ema, read.ema);
   EXPECT_EQ(got.model.size(), 2u);
+  // Data rank 0 already read (choosing the checkpoint to resume) is sent as it is: no rank reads
+  // the path, which exists nowhere.
+  std::optional<CheckpointData> handed;
+  if (comm->rank() == 0) handed = read_checkpoint(dir + "/c.h5");
+  const CheckpointData sent = read_checkpoint_shared(*comm, dir + "/gone.h5", "", std::move(handed));
+  EXPECT_EQ(describe_checkpoint(sent), describe_checkpoint(read));
+  expect_same(sent.model, read.model);
+  expect_same(sent.optimizer, read.optimizer);
+  expect_same(sent.ema, read.ema);
   // Rank 0 cannot read it: every rank stops (rank 0 prints the error); one rank alone throws it.
   try {
     read_checkpoint_shared(*comm, dir + "/missing.h5", "x.toml: train.resume");

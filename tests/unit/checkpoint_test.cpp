@@ -211,6 +211,16 @@ TEST(Checkpointer, LatestRetentionAndFallbackPastDamage) {
   std::string e = error_of([&] { read_checkpoint(dir / "ckpt-step0000000030.h5"); });
   EXPECT_NE(e.find("ckpt-step0000000030.h5"), std::string::npos) << e;
   EXPECT_EQ(ck.resolve("auto"), dir / "ckpt-step0000000020.h5");
+  // The data its verification read is handed over: the chosen file's, not the damaged newest's.
+  CheckpointData chosen;
+  EXPECT_EQ(ck.resolve("auto", &chosen), dir / "ckpt-step0000000020.h5");
+  EXPECT_EQ(chosen.trainer.step, 20);
+  const CheckpointData reread = read_checkpoint(dir / "ckpt-step0000000020.h5");
+  ASSERT_EQ(chosen.model.size(), reread.model.size());
+  for (size_t i = 0; i < chosen.model.size(); ++i) {
+    EXPECT_EQ(chosen.model[i].first, reread.model[i].first);
+    EXPECT_TRUE(torch::equal(chosen.model[i].second, reread.model[i].second)) << chosen.model[i].first;
+  }
 
   // A truncated newest checkpoint is skipped too.
   std::filesystem::resize_file(dir / "ckpt-step0000000030.h5", 100);

@@ -4,7 +4,10 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <iterator>
+#include <thread>
 #include <fstream>
 #include <memory>
 
@@ -22,12 +25,40 @@ TEST(File, TextWrittenAtomicallyReplacesTheFileAndLeavesNoTemporary) {
   write_text_atomically(dir / "latest", "ckpt-step0000000020.h5\n");
   const auto bytes = read_file_bytes(dir / "latest", "pointer");
   EXPECT_EQ(std::string(bytes.begin(), bytes.end()), "ckpt-step0000000020.h5\n");
-  EXPECT_FALSE(std::filesystem::exists(dir / "latest.tmp"));
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.str())) files += e.path().filename() == "latest" ? 0 : 1;
+  EXPECT_EQ(files, 0) << "a temporary was left behind";
   // A folder that does not exist: an odyssey::Error naming the file, nothing left behind.
   EXPECT_THROW(write_text_atomically(dir / "gone/latest", "x"), Error);
-  EXPECT_NE(error_of([&] { write_text_atomically(dir / "gone/latest", "x"); }).find(dir / "gone/latest.tmp"),
-            std::string::npos);
+  const std::string e = error_of([&] { write_text_atomically(dir / "gone/latest", "x"); });
+  EXPECT_NE(e.find("cannot write '" + (dir / "gone/latest.")), std::string::npos) << e;
+  EXPECT_NE(e.find(".tmp'"), std::string::npos) << e;
   EXPECT_FALSE(std::filesystem::exists(dir / "gone"));
+}
+
+TEST(File, TwoWritersOfOnePathEachReplaceItWhole) {
+  // A `trainer report` on a live run's folder and the run's own report write one file at once:
+  // with one shared temporary name a writer renamed the other's half-written file, or found its
+  // own gone ("cannot replace").
+  TempDir dir;
+  const std::string path = dir / "report.html";
+  const std::string a(100000, 'a'), b(100000, 'b');
+  std::atomic<int> errors{0};
+  auto writer = [&](const std::string& text) {
+    for (int i = 0; i < 100; ++i) try {
+        write_text_atomically(path, text);
+      } catch (const Error&) {
+        ++errors;
+      }
+  };
+  std::thread t1(writer, a), t2(writer, b);
+  t1.join();
+  t2.join();
+  EXPECT_EQ(errors.load(), 0);
+  const auto bytes = read_file_bytes(path, "report");
+  const std::string text(bytes.begin(), bytes.end());
+  EXPECT_TRUE(text == a || text == b) << "a mixed or partial file of " << text.size() << " bytes";
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.str()), std::filesystem::directory_iterator()), 1);
 }
 
 TEST(File, ReadErrorsAreErrorsNamingTheFile) {
