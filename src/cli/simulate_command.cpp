@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -64,6 +65,11 @@ double number(const std::string& option, const std::string& value, double lo, do
            kUsage);
 }
 
+double whole(const std::string& option, double v) {
+  ODY_USAGE_CHECK(v == std::floor(v), ODY_MSG("option " << option << " needs a whole number, got " << v), kUsage);
+  return v;
+}
+
 std::vector<int> rank_list(const std::string& option, const std::string& value) {
   std::vector<int> out;
   std::string text = value;
@@ -102,8 +108,8 @@ Args parse(const std::vector<std::string>& args) {
     else if (k == "--global-batch") a.global_batch = positive_int_option(k, v);
     else if (k == "--gpus") a.gpus = rank_list(k, v);
     else if (k == "--network") a.network = v;
-    else if (k == "--gpus-per-node") a.gpus_per_node = number(k, v, 0, 1 << 20);
-    else if (k == "--nics-per-node") a.nics_per_node = number(k, v, 1, 1024);
+    else if (k == "--gpus-per-node") a.gpus_per_node = whole(k, number(k, v, 0, 1 << 20));
+    else if (k == "--nics-per-node") a.nics_per_node = whole(k, number(k, v, 1, 1024));
     else if (k == "--intra-alpha-us") a.intra_alpha_us = number(k, v, 0, kBig);
     else if (k == "--intra-bw") a.intra_bw = number(k, v, 1e-9, kBig);
     else if (k == "--inter-alpha-us") a.inter_alpha_us = number(k, v, 0, kBig);
@@ -136,7 +142,18 @@ Args parse(const std::vector<std::string>& args) {
 // The cluster: a preset, its numbers replaced by any explicit option.
 Cluster make_cluster(const Args& a) {
   Cluster c = find_cluster_preset(a.network);
-  if (a.gpus_per_node) c.ranks_per_node = static_cast<int>(*a.gpus_per_node);
+  if (a.gpus_per_node) {
+    const int g = static_cast<int>(*a.gpus_per_node);
+    // The preset's NICs per GPU stay (h100-ib: one each, so 4 GPUs a node have 4 NICs, not 8).
+    if (!a.nics_per_node && c.ranks_per_node > 0 && g > 0)
+      c.nics_per_node = std::max(1, static_cast<int>(std::lround(1.0 * c.nics_per_node * g / c.ranks_per_node)));
+    // A one-node preset (cpu-shm) has no network between nodes to borrow.
+    ODY_USAGE_CHECK(c.ranks_per_node > 0 || g == 0 || (a.inter_alpha_us && a.inter_bw),
+                    "--network " + a.network + " describes one node: with --gpus-per-node give the network "
+                    "between nodes too (--inter-alpha-us, --inter-bw)",
+                    kUsage);
+    c.ranks_per_node = g;
+  }
   if (a.nics_per_node) c.nics_per_node = static_cast<int>(*a.nics_per_node);
   if (a.intra_alpha_us) c.intra.alpha_s = *a.intra_alpha_us * 1e-6;
   if (a.intra_bw) c.intra.bytes_per_s = *a.intra_bw * 1e9;
@@ -205,7 +222,13 @@ void print_table(const Workload& w, const Cluster& c, const std::vector<int>& gp
 // timings; report the fit and every residual.
 void calibrate(const Args& a, Cluster& c) {
   const auto timings = read_timings(a.calibrate);
-  const LinkFit f = fit_ring_link(timings, c.cores_per_node, a.fit_min_bytes, a.fit_max_mb * kMiB);
+  const LinkFit f = [&] {
+    try {
+      return fit_ring_link(timings, c.cores_per_node, a.fit_min_bytes, a.fit_max_mb * kMiB);
+    } catch (const Error& e) {  // the fit's complaint, about this file
+      throw Error("calibration file '" + a.calibrate + "': " + e.message(), e.hint(), __FILE__, __LINE__);
+    }
+  }();
   std::printf("calibration: %s, %d of %zu timings (%s%s), one node of %g cores; ring model "
               "t = 2(p-1) (alpha + (k-1) switch) + 2(p-1)/p S k / bandwidth, k = max(1, p / cores)\n",
               a.calibrate.c_str(), f.used, timings.size(),
@@ -265,14 +288,24 @@ double cell(const std::map<std::string, std::string>& row, const std::string& ke
 }
 
 // --validate: predict every successful run of a launch/scale sweep from the smallest run's
-// compute time per sample; print predicted against measured throughput.
+// compute time per sample; print predicted against measured throughput. Columns a sweep of
+// 2026-12-02 on writes are used when present: each run's threads per rank (for the sharing of
+// cores), the optimizer's time per step (a cost per step, not per sample).
 void validate(const Args& a, Workload w, const Cluster& c, Algorithm algo) {
   auto rows = read_csv(a.validate);
+  auto optional_cell = [&](const std::map<std::string, std::string>& r, const std::string& key, double fallback) {
+    auto it = r.find(key);
+    return it == r.end() || it->second.empty() ? fallback : cell(r, key, a.validate);
+  };
+  // --threads-per-rank and --optimizer-ms: for a sweep without those columns.
+  const double threads_given = w.threads_per_rank, optimizer_given = w.optimizer_s;
+  bool any = false;
   for (const std::string mode : {"weak", "strong"}) {
     std::vector<std::map<std::string, std::string>> ok;
     for (auto& r : rows)
       if (r["mode"] == mode && r["status"] == "ok") ok.push_back(r);
     if (ok.empty()) continue;
+    any = true;
     // The base run: the smallest rank count (launch/scale writes them in ascending order), or
     // --validate-base.
     auto first = ok.front();
@@ -282,12 +315,29 @@ void validate(const Args& a, Workload w, const Cluster& c, Algorithm algo) {
               ODY_MSG(a.validate << " has no " << mode << " run with " << a.validate_base << " ranks"),
               "--validate-base takes one of the sweep's rank counts");
     const double base_ranks = cell(first, "ranks", a.validate);
-    const double sharing = cpu_sharing_factor(c, static_cast<int>(base_ranks), w.threads_per_rank);
-    w.compute_s_per_sample = cell(first, "compute_s_per_step", a.validate) /
+    const double base_threads = optional_cell(first, "threads_per_rank", threads_given);
+    const double sharing = cpu_sharing_factor(c, static_cast<int>(base_ranks), base_threads);
+    w.optimizer_s = optional_cell(first, "optimizer_s_per_step", optimizer_given);
+    w.compute_s_per_sample = (cell(first, "compute_s_per_step", a.validate) - w.optimizer_s) /
                              cell(first, "per_rank_batch", a.validate) / sharing;
+    ODY_CHECK(w.compute_s_per_sample > 0,
+              ODY_MSG("'" << a.validate << "': the " << base_ranks << "-rank " << mode
+                          << " run's compute_s_per_step is not above its optimizer_s_per_step"),
+              "a scaling.csv from launch/scale with the trainer's comm/compute split");
     w.global_batch = 0;
-    std::printf("validation (%s scaling), %s: compute %.3f ms per sample from the %g-rank run\n\n",
-                mode.c_str(), a.validate.c_str(), w.compute_s_per_sample * 1e3, base_ranks);
+    std::printf("validation (%s scaling), %s: compute %.3f ms per sample from the %g-rank run", mode.c_str(),
+                a.validate.c_str(), w.compute_s_per_sample * 1e3, base_ranks);
+    if (w.optimizer_s > 0) std::printf(", optimizer %.3f ms per step", w.optimizer_s * 1e3);
+    std::printf("\n\n");
+    for (const auto& r : ok)
+      if (optional_cell(r, "threads_per_rank", base_threads) != base_threads) {
+        std::printf("note: the runs used different CPU threads per rank (%g in the %g-rank run, %g in the "
+                    "%g-rank run): compute per sample does not carry over between them; sweep with "
+                    "train.threads set\n\n",
+                    base_threads, base_ranks, optional_cell(r, "threads_per_rank", base_threads),
+                    cell(r, "ranks", a.validate));
+        break;
+      }
     std::printf("| ranks | batch | measured img/s | predicted img/s | error | measured eff. | predicted eff. | "
                 "measured comm ms/step | predicted exposed ms | measured ms/step | predicted ms/step |\n"
                 "|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -295,6 +345,7 @@ void validate(const Args& a, Workload w, const Cluster& c, Algorithm algo) {
     for (const auto& r : ok) {
       const int p = static_cast<int>(cell(r, "ranks", a.validate));
       w.batch_per_rank = static_cast<int64_t>(cell(r, "per_rank_batch", a.validate));
+      w.threads_per_rank = optional_cell(r, "threads_per_rank", threads_given);
       const StepPrediction s = predict_step(at_ranks(w, c, p, a.bucket_mb == 0), c, p, algo);
       const double measured = cell(r, "images_per_s", a.validate);
       if (&r == &ok.front()) {  // efficiency against the smallest run, as launch/scale reports it
@@ -309,6 +360,8 @@ void validate(const Args& a, Workload w, const Cluster& c, Algorithm algo) {
     }
     std::printf("\n");
   }
+  ODY_CHECK(any, "'" + a.validate + "' holds no run with status ok", "pass the scaling.csv of a launch/scale sweep "
+            "whose runs succeeded (the all-reduce sweep's CSV goes to --calibrate)");
 }
 
 // The jitter cv in [0, 1] at which efficiency(cv) reaches `target` (efficiency falls as cv grows);

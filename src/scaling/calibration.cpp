@@ -117,6 +117,10 @@ std::vector<Timing> read_timings(const std::string& path) {
     }
     ODY_CHECK(ok, ODY_MSG(path << ":" << line_no << ": expected 'ranks,bytes,seconds', got '" << line << "'"),
               "the format launch/allreduce-sweep writes");
+    ODY_CHECK(t.ranks >= 2 && t.bytes > 0 && t.seconds > 0,
+              ODY_MSG(path << ":" << line_no << ": " << t.ranks << " ranks, " << t.bytes << " bytes, " << t.seconds
+                           << " s: a timing needs at least 2 ranks, a message and a positive time"),
+              "an all-reduce of one rank has nothing to time: sweep 2 ranks and more (launch/allreduce-sweep)");
     out.push_back(t);
   }
   ODY_CHECK(!out.empty(), "calibration file '" + path + "' holds no timings", "");

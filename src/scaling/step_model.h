@@ -40,7 +40,7 @@ struct Workload {
   double bucket_bytes = 4 * kMiB;    // Odyssey's dist.bucket_mb
   double first_bucket_bytes = 1 * kMiB;  // dist.first_bucket_mb
   double optimizer_s = 0;            // per step, after the all-reduce
-  double control_bytes = 16;         // the per-step control all-reduce (4 integers), never hidden
+  double control_bytes = 48;         // the per-step control all-reduce (6 int64), never hidden
   double threads_per_rank = 1;       // CPU threads per rank (against cluster.cores_per_node)
   double jitter_cv = 0;              // step-to-step variation of a rank's compute (stragglers)
 };

@@ -270,14 +270,21 @@ TEST(Calibration, ReadsTheSweepFormatAndNamesABadLine) {
   const auto dir = std::filesystem::temp_directory_path() / ("odyssey-scaling-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string good = (dir / "good.csv").string(), bad = (dir / "bad.csv").string();
-  std::ofstream(good) << "ranks,bytes,seconds,best_seconds\n# comment\n2,4096,1.5e-05,1e-05\n4,8192,3e-05,2e-05\n";
+  // launch/allreduce-sweep's header: the best time, then the median.
+  std::ofstream(good) << "ranks,bytes,seconds,median_seconds\n# comment\n2,4096,1e-05,1.5e-05\n4,8192,2e-05,3e-05\n";
   std::ofstream(bad) << "ranks,bytes,seconds\n2,4096,1e-05\n2,lots,1e-05\n";
   const auto t = read_timings(good);
   ASSERT_EQ(t.size(), 2u);
   EXPECT_EQ(t[1].ranks, 4);
   EXPECT_EQ(t[1].bytes, 8192);
-  EXPECT_EQ(t[1].seconds, 3e-5);
+  EXPECT_EQ(t[1].seconds, 2e-5);
   EXPECT_NE(error_of([&] { read_timings(bad); }).find(bad + ":3"), std::string::npos);
+  // A one-rank timing (a sweep of "1 2") is named with its line, not left to the fit.
+  const std::string one = (dir / "one.csv").string();
+  std::ofstream(one) << "ranks,bytes,seconds\n2,4096,1e-05\n1,4096,2e-07\n";
+  const std::string e = error_of([&] { read_timings(one); });
+  EXPECT_NE(e.find(one + ":3: 1 ranks, 4096 bytes"), std::string::npos) << e;
+  EXPECT_NE(e.find("at least 2 ranks"), std::string::npos) << e;
   EXPECT_NE(error_of([&] { read_timings((dir / "none.csv").string()); }).find("cannot read"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
