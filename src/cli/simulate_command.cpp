@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/file.h"
 #include "common/exit_codes.h"
 #include "config/config.h"
 #include "common/text.h"
@@ -51,6 +52,7 @@ struct Args {
   int validate_base = 0;  // the run whose compute time the validation starts from (0: smallest)
   double fit_min_bytes = 0, fit_max_mb = 8;
   bool anchors = false;
+  std::string csv;  // the table's rows, for plotting
 };
 
 double number(const std::string& option, const std::string& value, double lo, double hi) {
@@ -132,6 +134,7 @@ Args parse(const std::vector<std::string>& args) {
     else if (k == "--fit-min-bytes") a.fit_min_bytes = number(k, v, 0, kBig);
     else if (k == "--fit-max-mb") a.fit_max_mb = number(k, v, 0, kBig);
     else if (k == "--validate") a.validate = v;
+    else if (k == "--csv") a.csv = v;
     else if (k == "--validate-base") a.validate_base = static_cast<int>(positive_int_option(k, v));
     else ODY_USAGE_FAIL("unknown option '" + k + "' for trainer simulate", kUsage);
   }
@@ -201,9 +204,13 @@ Workload at_ranks(Workload w, const Cluster& c, int p, bool auto_bucket) {
   return w;
 }
 
+// Prints the table; with csv_path, writes its rows there too (seconds, fractions; one header line).
 void print_table(const Workload& w, const Cluster& c, const std::vector<int>& gpus, Algorithm algo,
-                 int baseline, bool auto_bucket) {
+                 int baseline, bool auto_bucket, const std::string& csv_path) {
   const StepPrediction base = predict_step(at_ranks(w, c, baseline, auto_bucket), c, baseline, algo);
+  std::ostringstream csv;
+  csv << "gpus,nodes,batch_per_gpu,compute_s,allreduce_s,exposed_s,step_s,images_per_s,efficiency,"
+      << "efficiency_vs_baseline,baseline_gpus,algorithm,network\n";
   const bool rel = baseline != 1;
   std::printf("| GPUs | nodes | batch/GPU | compute ms | all-reduce ms | exposed ms | step ms | img/s | efficiency |%s algorithm |\n",
               rel ? ODY_MSG(" eff. vs " << baseline << " |").c_str() : "");
@@ -213,9 +220,15 @@ void print_table(const Workload& w, const Cluster& c, const std::vector<int>& gp
     std::printf("| %d | %d | %lld | %.2f | %.2f | %.2f | %.2f | %.0f | %.1f %% |", p, s.nodes,
                 static_cast<long long>(s.batch_per_rank), s.compute_s * 1e3, s.allreduce_s * 1e3,
                 s.exposed_s * 1e3, s.step_s * 1e3, s.images_per_s, 100 * s.efficiency);
-    if (rel) std::printf(" %.1f %% |", 100 * s.images_per_s / (base.images_per_s * p / baseline));
+    const double vs_baseline = s.images_per_s / (base.images_per_s * p / baseline);
+    if (rel) std::printf(" %.1f %% |", 100 * vs_baseline);
     std::printf(" %s |\n", s.algorithm.c_str());
+    csv << p << "," << s.nodes << "," << s.batch_per_rank << "," << fmt("%.9g", s.compute_s) << ","
+        << fmt("%.9g", s.allreduce_s) << "," << fmt("%.9g", s.exposed_s) << "," << fmt("%.9g", s.step_s) << ","
+        << fmt("%.9g", s.images_per_s) << "," << fmt("%.6g", s.efficiency) << "," << fmt("%.6g", vs_baseline)
+        << "," << baseline << "," << s.algorithm << "," << c.name << "\n";
   }
+  if (!csv_path.empty()) write_text_atomically(csv_path, csv.str());
 }
 
 // --calibrate: fit the intra-node link (and, with oversubscribed timings, the switch cost) to the
@@ -538,7 +551,7 @@ int simulate_command(const std::vector<std::string>& args) {
               compute_source.c_str(), 100 * w.backward_fraction,
               a.overlap >= 0 ? fmt("measured overlap %.2f", a.overlap).c_str() : "overlap simulated per bucket",
               a.algo.c_str());
-  print_table(w, cluster, a.gpus, algo, a.baseline, a.bucket_mb == 0);
+  print_table(w, cluster, a.gpus, algo, a.baseline, a.bucket_mb == 0, a.csv);
   std::printf("\n");
   if (a.anchors) anchors();
   return kExitOk;

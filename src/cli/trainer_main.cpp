@@ -92,7 +92,7 @@ Usage:
                    [--threads-per-rank T]
                    [--algo auto|ring|tree|hier] [--bucket-mb MB] [--first-bucket-mb MB]
                    [--grad-bytes-per-param B] [--backward-fraction F] [--overlap F]
-                   [--optimizer-ms MS] [--jitter CV] [--baseline-gpus N]
+                   [--optimizer-ms MS] [--jitter CV] [--baseline-gpus N] [--csv FILE]
                    [--calibrate SWEEP.csv [--fit-min-bytes B] [--fit-max-mb MB]]
                    [--validate scaling.csv [--validate-base RANKS]] [--anchors]
       Predicted step time, throughput and scaling efficiency of data-parallel training from an
@@ -100,7 +100,8 @@ Usage:
       and tree, as NCCL picks) overlapped with backward. --calibrate fits the intra-node alpha
       and bandwidth to launch/allreduce-sweep timings; --validate predicts a launch/scale sweep
       (scaling.csv) from its smallest run's compute time (or --validate-base's) and prints the
-      error per run; --anchors prints published anchors (Goyal et
+      error per run; --csv FILE also writes the table's rows (seconds, fractions) for plotting;
+      --anchors prints published anchors (Goyal et
       al. 2017; NVIDIA DeepLearningExamples) and ViT-B/16 and EfficientNet-B0 on 8-1024 H100s.
   trainer --config-reference
       Every config key with its type, default and meaning (Markdown table).

@@ -13,6 +13,17 @@ cat "$WORK/sim.txt"
 expect_in "$WORK/sim.txt" "| GPUs | nodes | batch/GPU | compute ms | all-reduce ms | exposed ms | step ms | img/s | efficiency | algorithm |"
 expect_in "$WORK/sim.txt" "| 1 | 1 | 10 | 10.00 | 0.00 | 0.00 | 10.00 | 1000 | 100.0 % | - |"
 expect_in "$WORK/sim.txt" "| 2 | 1 | 10 | 10.00 | 4.02 | 4.04 | 14.04 | 1424 | 71.2 % | ring |"
+# The same rows as CSV, for plotting: seconds and fractions.
+"$TRAINER" simulate --params 1e6 --compute-ms-per-sample 1 --batch 10 --gpus "1 2" --network cpu-shm \
+  --intra-alpha-us 10 --intra-bw 1 --first-bucket-mb 100 --bucket-mb 100 --csv "$WORK/sim.csv" > /dev/null
+/usr/bin/python3 - "$WORK/sim.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert [r["gpus"] for r in rows] == ["1", "2"], rows
+r = rows[1]
+assert abs(float(r["step_s"]) - 0.014040048) < 1e-9 and abs(float(r["efficiency"]) - 10 / 14.040048) < 1e-5, r
+assert r["algorithm"] == "ring" and r["network"] == "cpu-shm" and r["baseline_gpus"] == "1", r
+PY
 
 # A registry model on H100s: parameters from the registry (86,567,656), ring in one node, the
 # tree across 8 nodes; efficiency against 8 GPUs on request.
