@@ -10,6 +10,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/checkpointer.h"
+#include "cli/eval_output.h"
 #include "cli/fewshot_command.h"
 #include "cli/inference.h"
 #include "cli/predict_command.h"
@@ -48,10 +49,11 @@ Usage:
       Overrides take TOML values (train.epochs=3, run.name=exp1, optim.nesterov=false).
       Writes checkpoints/<run.name>/: config.toml, metrics.jsonl, ckpt-step*.h5, latest.
       train.resume=auto continues from the newest complete checkpoint of the run.
-  trainer eval CONFIG.toml --checkpoint PATH [--no-ema] [section.key=value ...]
+  trainer eval CONFIG.toml --checkpoint PATH [--no-ema] [--json FILE] [section.key=value ...]
       Evaluate a checkpoint's weights (its EMA weights when it has them; --no-ema: the live
       ones) on data.eval_split; prints loss, top-1/5, mAP, mIoU, macro-F1, ECE and per-class
-      precision, recall, F1, AP, IoU. Reads no train split and writes nothing.
+      precision, recall, F1, AP, IoU. Reads no train split and writes nothing but --json's
+      FILE (the same numbers as one JSON object).
   trainer predict --checkpoint W.h5 --data DIR_OR_SHARD --out P.h5 [--model NAME] [--split S]
                   [--batch N] [--device auto|cpu|cuda] [--no-ema]
       Logits of every image of a dataset split (default test) or of one shard: /logits float32
@@ -305,9 +307,10 @@ void take_stored_input(Config& cfg, const std::string& stored_toml, const std::s
   take("augment.eval_crop", cfg.augment.eval_crop, stored.eval_crop);
 }
 
-// Splits "CONFIG k=v ... [--checkpoint P] [--no-ema]" into its parts (the options: eval only).
+// Splits "CONFIG k=v ... [--checkpoint P] [--no-ema] [--json F]" into its parts (the options: eval
+// only; json_out with eval).
 void parse_run_args(int argc, char** argv, int first, std::string& config,
-                    std::vector<std::string>& overrides, Trainer::EvalOnly* eval) {
+                    std::vector<std::string>& overrides, Trainer::EvalOnly* eval, std::string* json_out) {
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
     if (eval && a == "--checkpoint") {
@@ -316,6 +319,9 @@ void parse_run_args(int argc, char** argv, int first, std::string& config,
       eval->checkpoint = argv[++i];
     } else if (eval && a == "--no-ema") {
       eval->ema = false;
+    } else if (eval && a == "--json") {
+      ODY_USAGE_CHECK(i + 1 < argc, "option --json needs a file", "usage: trainer eval ... --json FILE");
+      *json_out = argv[++i];
     } else if (a.rfind("--", 0) == 0) {
       ODY_USAGE_FAIL("unknown option '" + a + "'", "see trainer --help");
     } else if (config.empty()) {
@@ -325,7 +331,8 @@ void parse_run_args(int argc, char** argv, int first, std::string& config,
     }
   }
   ODY_USAGE_CHECK(!config.empty(), "no config file given",
-                  eval ? "usage: trainer eval CONFIG.toml --checkpoint PATH [--no-ema] [section.key=value ...]"
+                  eval ? "usage: trainer eval CONFIG.toml --checkpoint PATH [--no-ema] [--json FILE] "
+                         "[section.key=value ...]"
                        : "usage: trainer CONFIG.toml [section.key=value ...]");
   if (eval) ODY_USAGE_CHECK(!eval->checkpoint.empty(), "trainer eval needs --checkpoint PATH", "");
 }
@@ -342,11 +349,20 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   std::unique_ptr<Communicator> comm = make_communicator("auto", env.mpi);
   Config cfg;
   Trainer::EvalOnly eval;
+  std::string json_out;  // trainer eval --json
   std::unique_ptr<Trainer> trainer;
   std::vector<std::string> overrides;
   agree(*comm, [&] {
     std::string config_path;
-    parse_run_args(argc, argv, first, config_path, overrides, eval_only ? &eval : nullptr);
+    parse_run_args(argc, argv, first, config_path, overrides, eval_only ? &eval : nullptr, &json_out);
+    // Before the evaluation, not after it: a --json that cannot be written.
+    if (!json_out.empty() && comm->rank() == 0) {
+      ODY_USAGE_CHECK(!same_file(json_out, eval.checkpoint) && !is_run_file(json_out),
+                      "trainer eval: --json '" + json_out + "' is " +
+                          (same_file(json_out, eval.checkpoint) ? "the checkpoint" : "one of a run folder's own files"),
+                      "name a new file for the metrics");
+      check_writable_output(json_out, "trainer eval --json");
+    }
     cfg = load_config(config_path, overrides);
     ODY_CHECK(cfg.dist.backend != "single" || env.size == 1,
               ODY_MSG(cfg.source << ": dist.backend = \"single\" but the job has " << env.size
@@ -432,21 +448,10 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
 
   if (eval_only) {
     auto c = trainer->evaluate();
-    log::info("{} on {} images of split '{}': loss {:.4f} top-1 {:.2f}% top-5 {:.2f}% mAP {:.4f} "
-              "mIoU {:.4f} macro-F1 {:.4f} ECE {:.4f}",
-              eval.checkpoint, c.count(), cfg.data.eval_split, c.loss(), 100 * c.top1(), 100 * c.top5(),
-              c.mean_ap(), c.mean_iou(), c.macro_f1(), c.ece());
-    const auto& names = trainer->class_names();
-    auto p = c.per_class_precision(), rc = c.per_class_recall(), f1 = c.per_class_f1(),
-         ap = c.per_class_ap(), iou = c.per_class_iou();
-    auto support = c.support();
-    const int64_t worst = worst_class(c).first;
-    log::info("{:<20} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7}", "class", "support", "precision",
-              "recall", "F1", "AP", "IoU");
-    for (int64_t k = 0; k < c.num_classes(); ++k)
-      log::info("{:<20} {:>7} {:>9.4f} {:>7.4f} {:>7.4f} {:>7.4f} {:>7.4f}{}",
-                k < static_cast<int64_t>(names.size()) ? names[k] : std::to_string(k), support[k],
-                p[k], rc[k], f1[k], ap[k], iou[k], k == worst ? "  <- worst" : "");
+    agree(*comm, [&] {  // rank 0 writes --json: a failure is every rank's
+      report_evaluation(c, trainer->class_names(), eval.checkpoint, cfg.data.eval_split,
+                        comm->rank() == 0 ? json_out : "");
+    });
     return kExitOk;
   }
   TrainResult r;

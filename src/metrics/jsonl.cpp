@@ -48,6 +48,14 @@ JsonRecord& JsonRecord::add(const std::string& k, const std::vector<double>& val
   return *this;
 }
 
+JsonRecord& JsonRecord::add(const std::string& k, const std::vector<JsonRecord>& objects) {
+  key(k);
+  body_ += "[";
+  for (size_t i = 0; i < objects.size(); ++i) body_ += (i ? "," : "") + objects[i].str();
+  body_ += "]";
+  return *this;
+}
+
 JsonlWriter::JsonlWriter(const std::string& path) : out_(path, std::ios::app) {
   ODY_CHECK(out_.is_open(), "cannot open '" + path + "' for writing", "is the folder writable?");
 }

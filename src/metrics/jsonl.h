@@ -16,6 +16,7 @@ class JsonRecord {
   JsonRecord& add(const std::string& key, const std::string& value);
   JsonRecord& add(const std::string& key, const char* value) { return add(key, std::string(value)); }
   JsonRecord& add(const std::string& key, const std::vector<double>& values);
+  JsonRecord& add(const std::string& key, const std::vector<JsonRecord>& objects);  // an array of them
   std::string str() const { return "{" + body_ + "}"; }
 
  private:

@@ -64,9 +64,34 @@ for named in "$WORK/cli" "$WORK/cli/latest"; do
 done
 top1=$(grep -o 'test top-1 accuracy [0-9.]*%' "$WORK/train.txt" | grep -o '[0-9.]*%')
 "${MPI[@]}" -np 2 "$TRAINER" eval configs/quickstart.toml --checkpoint "$ckpt" data.path="$DATA" \
-  data.eval_limit=1000 run.out_dir="$WORK" run.name=evalrun > "$WORK/eval.txt" 2>&1 || { cat "$WORK/eval.txt"; fail "eval"; }
+  data.eval_limit=1000 run.out_dir="$WORK" run.name=evalrun --json "$WORK/eval.json" > "$WORK/eval.txt" 2>&1 ||
+  { cat "$WORK/eval.txt"; fail "eval"; }
 cat "$WORK/eval.txt"
 expect_in "$WORK/eval.txt" "top-1 $top1"
+# --json: the same numbers as one JSON object, written by rank 0 (2 ranks evaluated).
+/usr/bin/python3 - "$WORK/eval.json" "$top1" "$ckpt" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["images"] == 1000 and e["split"] == "test" and e["checkpoint"] == sys.argv[3], e
+assert f"{100 * e['top1']:.2f}%" == sys.argv[2], (e["top1"], sys.argv[2])
+assert e["top5"] >= e["top1"] and 0 <= e["ece"] <= 1, e
+classes = e["per_class"]
+assert len(classes) == 10 and classes[0]["class"] == "T-shirt/top", classes[0]
+assert sum(c["support"] for c in classes) == 1000
+assert e["worst_class"] == min(classes, key=lambda c: c["recall"])["class"], e["worst_class"]
+print("eval --json:", {k: e[k] for k in ("images", "top1", "worst_class")})
+PY
+# A --json that would overwrite a run folder's own file, or whose folder does not exist, is
+# refused before the evaluation.
+rc=0; "$TRAINER" eval configs/quickstart.toml --checkpoint "$ckpt" data.path="$DATA" --json "$WORK/cli/latest" \
+  > "$WORK/evalj.txt" 2>&1 || rc=$?
+[ $rc -eq 1 ] || { cat "$WORK/evalj.txt"; fail "eval --json onto latest: exit $rc"; }
+expect_in "$WORK/evalj.txt" "trainer eval: --json '$WORK/cli/latest' is one of a run folder's own files"
+rc=0; "$TRAINER" eval configs/quickstart.toml --checkpoint "$ckpt" data.path="$DATA" --json "$WORK/no/e.json" \
+  > "$WORK/evalj.txt" 2>&1 || rc=$?
+[ $rc -eq 2 ] || { cat "$WORK/evalj.txt"; fail "eval --json into a missing folder: exit $rc"; }
+expect_in "$WORK/evalj.txt" "trainer eval --json '$WORK/no/e.json': folder '$WORK/no' does not exist"
+[ "$(grep -c 'on 1000 images\|on 10000 images' "$WORK/evalj.txt")" = 0 ] || fail "evaluated before refusing --json"
 "$TRAINER" eval configs/quickstart.toml --checkpoint "$WORK/cli" data.path="$DATA" data.eval_limit=1000 > "$WORK/evald.txt" 2>&1 ||
   { cat "$WORK/evald.txt"; fail "eval of a run folder"; }
 expect_in "$WORK/evald.txt" "top-1 $top1"
