@@ -114,8 +114,8 @@ every rank stop at the same step; rank 0 writes a checkpoint and all exit with c
 
 Exit codes: 0 success; 1 bad command line; 2 bad config, data or checkpoint (the message names
 the file and key); 3 failure during training: on one rank (the job is aborted on all ranks), a
-collective that timed out (the watchdog names the missing ranks), or a checkpoint that could not
-be written;
+collective that timed out (the watchdog names the missing ranks), a checkpoint that could not
+be written, or a non-finite loss with train.on_nonfinite = "stop";
 4 unexpected internal error; 75 stopped by a signal after a checkpoint (resume with
 train.resume=auto).
 )";
