@@ -1,8 +1,10 @@
 // allreduce_sweep: times raw MPI_Allreduce (float32 sum, in place) over a range of message sizes
-// and prints "ranks,bytes,seconds,median_seconds" lines (the best and the median of --repeat runs,
+// and prints "ranks,bytes,seconds,median_seconds,nodes" lines (the best and the median of --repeat runs,
 // each the slowest rank's time), the input of `trainer simulate --calibrate`, which fits the
 // first time column: the best, the machine's speed when nothing else disturbs it (on a shared
-// machine the median also holds other jobs' preemptions). Run under mpirun:
+// machine the median also holds other jobs' preemptions); nodes: the hosts the ranks ran on (ranks
+// sharing memory count as one), which tells the calibration timings across nodes apart. Run under
+// mpirun:
 //
 //   mpirun -np 2 build/allreduce_sweep [--min-bytes 16] [--max-bytes 67108864] [--repeat 9]
 //
@@ -69,8 +71,17 @@ int main(int argc, char** argv) {
     }
     ++i;
   }
+  // Nodes: one leader per group of ranks that share memory.
+  MPI_Comm local = MPI_COMM_NULL;
+  check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local),
+        "MPI_Comm_split_type");
+  int local_rank = 0, leader = 0, nodes = 1;
+  MPI_Comm_rank(local, &local_rank);
+  leader = local_rank == 0 ? 1 : 0;
+  check(MPI_Allreduce(&leader, &nodes, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  MPI_Comm_free(&local);
   std::vector<float> buf(static_cast<size_t>(max_bytes / 4) + 1, 1.0f);
-  if (rank == 0) std::printf("ranks,bytes,seconds,median_seconds\n");
+  if (rank == 0) std::printf("ranks,bytes,seconds,median_seconds,nodes\n");
   for (long long bytes = min_bytes; bytes <= max_bytes; bytes *= 2) {
     const int count = static_cast<int>(bytes / 4);
     std::vector<double> times;
@@ -86,8 +97,8 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     if (rank == 0)
-      std::printf("%d,%lld,%.9g,%.9g\n", size, static_cast<long long>(count) * 4, times.front(),
-                  times[times.size() / 2]);
+      std::printf("%d,%lld,%.9g,%.9g,%d\n", size, static_cast<long long>(count) * 4, times.front(),
+                  times[times.size() / 2], nodes);
     std::fflush(stdout);
   }
   MPI_Finalize();

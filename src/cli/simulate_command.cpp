@@ -232,35 +232,66 @@ void print_table(const Workload& w, const Cluster& c, const std::vector<int>& gp
 }
 
 // --calibrate: fit the intra-node link (and, with oversubscribed timings, the switch cost) to the
-// timings; report the fit and every residual.
+// single-node timings, then the link between nodes to the timings across nodes (given the
+// intra-node link: fitted, else the preset's); report the fits and every residual.
 void calibrate(const Args& a, Cluster& c) {
   const auto timings = read_timings(a.calibrate);
-  const LinkFit f = [&] {
+  auto about_file = [&](auto&& fit) {
     try {
-      return fit_ring_link(timings, c.cores_per_node, a.fit_min_bytes, a.fit_max_mb * kMiB);
+      return fit();
     } catch (const Error& e) {  // the fit's complaint, about this file
       throw Error("calibration file '" + a.calibrate + "': " + e.message(), e.hint(), __FILE__, __LINE__);
     }
-  }();
-  std::printf("calibration: %s, %d of %zu timings (%s%s), one node of %g cores; ring model "
-              "t = 2(p-1) (alpha + (k-1) switch) + 2(p-1)/p S k / bandwidth, k = max(1, p / cores)\n",
-              a.calibrate.c_str(), f.used, timings.size(),
-              a.fit_min_bytes > 0 ? fmt("from %.0f B ", a.fit_min_bytes).c_str() : "",
-              a.fit_max_mb > 0 ? fmt("up to %g MiB", a.fit_max_mb).c_str() : "all sizes", c.cores_per_node);
-  std::printf("  alpha %.2f us, bandwidth %.3f GB/s (beta %.4f ns/B)", f.link.alpha_s * 1e6,
-              f.link.bytes_per_s / 1e9, f.beta_s_per_byte * 1e9);
-  if (f.fitted_switch) std::printf(", switch %.2f us", f.switch_s * 1e6);
-  std::printf("; relative residual rms %.1f %%, max %.1f %%\n\n", 100 * f.rms_rel, 100 * f.max_rel);
-  std::printf("| ranks | bytes | measured us | model us | error |\n|---|---|---|---|---|\n");
+  };
+  const double max_bytes = a.fit_max_mb * kMiB;
+  const bool one_node = std::any_of(timings.begin(), timings.end(), [](const Timing& t) { return t.nodes == 1; });
+  const bool across = std::any_of(timings.begin(), timings.end(), [](const Timing& t) { return t.nodes > 1; });
+  const std::string range = (a.fit_min_bytes > 0 ? fmt("from %.0f B ", a.fit_min_bytes) : std::string()) +
+                            (a.fit_max_mb > 0 ? fmt("up to %g MiB", a.fit_max_mb) : std::string("all sizes"));
+  LinkFit f;  // without single-node timings: the preset's intra-node link, no switch cost
+  f.link = c.intra;
+  f.beta_s_per_byte = 1 / c.intra.bytes_per_s;
+  f.switch_s = c.switch_s;
+  if (one_node) {
+    f = about_file([&] { return fit_ring_link(timings, c.cores_per_node, a.fit_min_bytes, max_bytes); });
+    std::printf("calibration: %s, %d of %zu timings on one node (%s), %g cores a node; ring model "
+                "t = 2(p-1) (alpha + (k-1) switch) + 2(p-1)/p S k / bandwidth, k = max(1, p / cores)\n",
+                a.calibrate.c_str(), f.used, timings.size(), range.c_str(), c.cores_per_node);
+    std::printf("  alpha %.2f us, bandwidth %.3f GB/s (beta %.4f ns/B)", f.link.alpha_s * 1e6,
+                f.link.bytes_per_s / 1e9, f.beta_s_per_byte * 1e9);
+    if (f.fitted_switch) std::printf(", switch %.2f us", f.switch_s * 1e6);
+    std::printf("; relative residual rms %.1f %%, max %.1f %%\n", 100 * f.rms_rel, 100 * f.max_rel);
+  } else {
+    std::printf("calibration: %s holds no single-node timings: the intra-node link stays %s's\n",
+                a.calibrate.c_str(), c.name.c_str());
+  }
+  std::optional<InterFit> inter;
+  if (across) {
+    inter = about_file([&] { return fit_inter_link(timings, f, c.cores_per_node, a.fit_min_bytes, max_bytes); });
+    std::printf("across nodes: %d timings (%s), %d ranks a node; ring model t = (2(p-1) - 2n) alpha_intra + "
+                "2n alpha_inter + 2(p-1)/p S max(beta_intra, beta_node)\n",
+                inter->used, range.c_str(), inter->per_node);
+    std::printf("  alpha_inter %.2f us, the node's bandwidth %.3f GB/s (beta_node %.4f ns/B)%s; relative "
+                "residual rms %.1f %%, max %.1f %%\n",
+                inter->alpha_s * 1e6, 1e-9 / inter->beta_node_s_per_byte, inter->beta_node_s_per_byte * 1e9,
+                inter->network_bound ? "" : " (not the bottleneck: the node's own link was slower)",
+                100 * inter->rms_rel, 100 * inter->max_rel);
+  }
+  std::printf("\n| ranks | nodes | bytes | measured us | model us | error |\n|---|---|---|---|---|---|\n");
   for (const auto& t : timings) {
-    const double model = ring_model_s(t, f, c.cores_per_node);
-    const bool in = t.bytes >= a.fit_min_bytes && (a.fit_max_mb <= 0 || t.bytes <= a.fit_max_mb * kMiB);
-    std::printf("| %d | %.0f | %.1f | %.1f | %+.1f %%%s |\n", t.ranks, t.bytes, t.seconds * 1e6,
+    const double model = ring_model_s(t, f, c.cores_per_node, inter ? &*inter : nullptr);
+    const bool in = t.bytes >= a.fit_min_bytes && (a.fit_max_mb <= 0 || t.bytes <= max_bytes);
+    std::printf("| %d | %d | %.0f | %.1f | %.1f | %+.1f %%%s |\n", t.ranks, t.nodes, t.bytes, t.seconds * 1e6,
                 model * 1e6, 100 * (model - t.seconds) / t.seconds, in ? "" : " (not fitted)");
   }
   std::printf("\n");
   c.intra = f.link;
   c.switch_s = f.switch_s;
+  if (inter) {  // the node's bandwidth, shared by its NICs as the model counts them
+    c.ranks_per_node = inter->per_node;
+    c.inter.alpha_s = inter->alpha_s;
+    c.inter.bytes_per_s = 1 / (inter->beta_node_s_per_byte * c.nics_per_node);
+  }
   c.name += " (calibrated)";
 }
 

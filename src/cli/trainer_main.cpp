@@ -100,7 +100,8 @@ Usage:
       Predicted step time, throughput and scaling efficiency of data-parallel training from an
       alpha-beta model of the all-reduce (ring, tree, hierarchical; auto = the faster of ring
       and tree, as NCCL picks) overlapped with backward. --calibrate fits the intra-node alpha
-      and bandwidth to launch/allreduce-sweep timings; --validate predicts a launch/scale sweep
+      and bandwidth to launch/allreduce-sweep timings (and the link between nodes to those that
+      spanned nodes); --validate predicts a launch/scale sweep
       (scaling.csv) from its smallest run's compute time (or --validate-base's) and prints the
       error per run; --csv FILE also writes the table's rows (seconds, fractions) for plotting;
       --anchors prints published anchors (Goyal et

@@ -24,7 +24,28 @@ std::array<double, 3> row(const Timing& t, double cores) {
 
 }  // namespace
 
-double ring_model_s(const Timing& t, const LinkFit& f, double cores) {
+// A timing across nodes: the intra-node link its g ranks per node see (alpha', beta'), the ring's
+// steps inside and across nodes (NCCL's count, as allreduce_model.cpp), its bandwidth factor.
+struct AcrossNodes {
+  double alpha_intra, beta_intra;
+  int inter_steps, intra_steps;
+  double bandwidth_factor;  // 2(p-1)/p S
+};
+AcrossNodes across_nodes(const Timing& t, const LinkFit& f, double cores) {
+  const int g = t.ranks / t.nodes;
+  const double k = ranks_per_core(g, cores);
+  const int inter_steps = std::min(2 * t.nodes, 2 * (t.ranks - 1));
+  return {f.link.alpha_s + (k - 1) * f.switch_s, k * f.beta_s_per_byte, inter_steps,
+          2 * (t.ranks - 1) - inter_steps, 2.0 * (t.ranks - 1) / t.ranks * t.bytes};
+}
+
+double ring_model_s(const Timing& t, const LinkFit& f, double cores, const InterFit* inter) {
+  if (t.nodes > 1) {
+    ODY_CHECK(inter != nullptr, "a timing across nodes needs the fitted inter-node link", "");
+    const AcrossNodes a = across_nodes(t, f, cores);
+    return a.intra_steps * a.alpha_intra + a.inter_steps * inter->alpha_s +
+           a.bandwidth_factor * std::max(a.beta_intra, inter->beta_node_s_per_byte);
+  }
   const auto x = row(t, cores);
   return x[0] * f.link.alpha_s + x[1] * f.beta_s_per_byte + x[2] * f.switch_s;
 }
@@ -34,7 +55,7 @@ LinkFit fit_ring_link(const std::vector<Timing>& timings, double cores, double m
   std::set<std::pair<int, double>> points;
   bool oversubscribed = false;
   for (const auto& t : timings) {
-    if (t.bytes < min_bytes || (max_bytes > 0 && t.bytes > max_bytes)) continue;
+    if (t.nodes > 1 || t.bytes < min_bytes || (max_bytes > 0 && t.bytes > max_bytes)) continue;
     ODY_CHECK(t.ranks >= 2 && t.seconds > 0,
               ODY_MSG("a timing needs at least 2 ranks and a positive time (got " << t.ranks << " ranks, "
                                                                                << t.seconds << " s)"),
@@ -92,6 +113,54 @@ LinkFit fit_ring_link(const std::vector<Timing>& timings, double cores, double m
   return f;
 }
 
+InterFit fit_inter_link(const std::vector<Timing>& timings, const LinkFit& intra, double cores, double min_bytes,
+                        double max_bytes) {
+  InterFit f;
+  std::vector<const Timing*> used;
+  std::set<std::pair<int, double>> points;
+  for (const auto& t : timings) {
+    if (t.nodes <= 1 || t.bytes < min_bytes || (max_bytes > 0 && t.bytes > max_bytes)) continue;
+    ODY_CHECK(t.ranks % t.nodes == 0,
+              ODY_MSG("a timing of " << t.ranks << " ranks on " << t.nodes << " nodes: the ranks do not fill "
+                                     << "whole nodes alike"),
+              "sweep with the same number of ranks on every node (mpirun --map-by ppr:G:node)");
+    const int g = t.ranks / t.nodes;
+    ODY_CHECK(f.per_node == 0 || f.per_node == g,
+              ODY_MSG("timings across nodes with " << f.per_node << " and " << g << " ranks per node"),
+              "one calibration describes one kind of node: sweep the node counts with the same ranks per node");
+    f.per_node = g;
+    used.push_back(&t);
+    points.insert({t.ranks, t.bytes});
+  }
+  ODY_CHECK(points.size() >= 2, "the inter-node fit needs timings across nodes of at least two message sizes",
+            "run launch/allreduce-sweep over several nodes (MPIRUN_ARGS=\"--hostfile FILE ...\")");
+  // Weighted least squares for (alpha_inter, beta): the rows and the targets divided by t.
+  double a00 = 0, a01 = 0, a11 = 0, b0 = 0, b1 = 0;
+  for (const Timing* t : used) {
+    const AcrossNodes a = across_nodes(*t, intra, cores);
+    const double x0 = a.inter_steps / t->seconds, x1 = a.bandwidth_factor / t->seconds;
+    const double y = (t->seconds - a.intra_steps * a.alpha_intra) / t->seconds;
+    a00 += x0 * x0, a01 += x0 * x1, a11 += x1 * x1, b0 += x0 * y, b1 += x1 * y;
+  }
+  const double det = a00 * a11 - a01 * a01;
+  ODY_CHECK(std::abs(det) > 1e-12 * a00 * a11, "the timings across nodes do not determine alpha and beta",
+            "give timings of several message sizes");
+  f.alpha_s = (b0 * a11 - b1 * a01) / det;
+  f.beta_node_s_per_byte = (a00 * b1 - a01 * b0) / det;
+  ODY_CHECK(f.beta_node_s_per_byte > 0, "the fitted inter-node bandwidth is not positive",
+            "the timings across nodes do not grow with the message size; measure larger messages");
+  f.network_bound = f.beta_node_s_per_byte > across_nodes(*used.front(), intra, cores).beta_intra;
+  f.used = static_cast<int>(used.size());
+  double sum_sq = 0;
+  for (const Timing* t : used) {
+    const double rel = (ring_model_s(*t, intra, cores, &f) - t->seconds) / t->seconds;
+    sum_sq += rel * rel;
+    f.max_rel = std::max(f.max_rel, std::abs(rel));
+  }
+  f.rms_rel = std::sqrt(sum_sq / used.size());
+  return f;
+}
+
 std::vector<Timing> read_timings(const std::string& path) {
   std::ifstream in(path);
   ODY_CHECK(in, "cannot read calibration file '" + path + "'",
@@ -115,7 +184,20 @@ std::vector<Timing> read_timings(const std::string& path) {
     } catch (const std::exception&) {
       ok = false;
     }
-    ODY_CHECK(ok, ODY_MSG(path << ":" << line_no << ": expected 'ranks,bytes,seconds', got '" << line << "'"),
+    // The fifth field, when there: the node count (launch/allreduce-sweep since 2026-12-02).
+    std::string skip, nodes;
+    if (ok && std::getline(ss, skip, ',') && std::getline(ss, nodes, ',')) {
+      try {
+        size_t u = 0;
+        t.nodes = std::stoi(nodes, &u);
+        ok = u == nodes.size() && t.nodes >= 1 && t.nodes <= t.ranks;
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    }
+    ODY_CHECK(ok,
+              ODY_MSG(path << ":" << line_no << ": expected 'ranks,bytes,seconds[,median_seconds,nodes]', got '"
+                           << line << "'"),
               "the format launch/allreduce-sweep writes");
     ODY_CHECK(t.ranks >= 2 && t.bytes > 0 && t.seconds > 0,
               ODY_MSG(path << ":" << line_no << ": " << t.ranks << " ranks, " << t.bytes << " bytes, " << t.seconds

@@ -266,15 +266,57 @@ TEST(Calibration, FitRecoversTheSwitchCostOfOversubscribedRanks) {
   for (const auto& x : t) EXPECT_NEAR(ring_model_s(x, f, 2) / x.seconds, 1, 1e-9);
 }
 
+TEST(Calibration, FitRecoversTheLinkBetweenNodesAsTheModelCostsIt) {
+  // Nodes of 4 ranks, 20 GB/s and 1 us inside, 2 NICs of 2.5 GB/s and 5 us between them: timings
+  // made by the model on 1, 2 and 4 nodes, the intra link fitted first, then the inter one.
+  Cluster c = one_node();
+  c.intra = {1 * kUs, 20e9};
+  c.ranks_per_node = 4;
+  c.nics_per_node = 2;
+  c.inter = {5 * kUs, 2.5e9};
+  std::vector<Timing> t;
+  for (int p : {2, 4, 8, 16})
+    for (double s = 4096; s <= 8e6; s *= 4) t.push_back({p, s, ring_allreduce_s(s, c, p), place(c, p).nodes});
+  const LinkFit intra = fit_ring_link(t);  // the single-node timings only
+  EXPECT_EQ(intra.used, 2 * 6);
+  EXPECT_NEAR(intra.link.alpha_s / 1e-6, 1, 1e-9);
+  const InterFit inter = fit_inter_link(t, intra);
+  EXPECT_EQ(inter.per_node, 4);
+  EXPECT_EQ(inter.used, 2 * 6);
+  EXPECT_TRUE(inter.network_bound);
+  EXPECT_NEAR(inter.alpha_s / 5e-6, 1, 1e-9);
+  EXPECT_NEAR(inter.beta_node_s_per_byte * 5e9, 1, 1e-9);  // 2 NICs x 2.5 GB/s
+  EXPECT_LT(inter.rms_rel, 1e-9);
+  for (const auto& x : t) EXPECT_NEAR(ring_model_s(x, intra, 0, &inter) / x.seconds, 1, 1e-9);
+  // The calibrated cluster, as `trainer simulate --calibrate` builds it, predicts 8 nodes alike.
+  Cluster fitted = one_node();
+  fitted.intra = intra.link;
+  fitted.ranks_per_node = inter.per_node;
+  fitted.nics_per_node = 2;
+  fitted.inter = {inter.alpha_s, 1 / (inter.beta_node_s_per_byte * 2)};
+  EXPECT_NEAR(ring_allreduce_s(1 << 20, fitted, 32) / ring_allreduce_s(1 << 20, c, 32), 1, 1e-9);
+  // One kind of node per calibration; ranks that fill whole nodes alike.
+  std::vector<Timing> mixed = t;
+  mixed.push_back({12, 4096, 1e-4, 2});
+  EXPECT_NE(error_of([&] { fit_inter_link(mixed, intra); }).find("with 4 and 6 ranks per node"), std::string::npos);
+  mixed.back() = {9, 4096, 1e-4, 2};
+  EXPECT_NE(error_of([&] { fit_inter_link(mixed, intra); }).find("do not fill whole nodes"), std::string::npos);
+  const std::vector<Timing> one_size = {{8, 4096, 1e-4, 2}, {8, 4096, 2e-4, 2}};
+  EXPECT_NE(error_of([&] { fit_inter_link(one_size, intra); }).find("at least two message sizes"), std::string::npos);
+}
+
 TEST(Calibration, ReadsTheSweepFormatAndNamesABadLine) {
   const auto dir = std::filesystem::temp_directory_path() / ("odyssey-scaling-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string good = (dir / "good.csv").string(), bad = (dir / "bad.csv").string();
   // launch/allreduce-sweep's header: the best time, then the median.
-  std::ofstream(good) << "ranks,bytes,seconds,median_seconds\n# comment\n2,4096,1e-05,1.5e-05\n4,8192,2e-05,3e-05\n";
+  std::ofstream(good) << "ranks,bytes,seconds,median_seconds\n# comment\n2,4096,1e-05,1.5e-05\n4,8192,2e-05,3e-05\n"
+                          "8,8192,5e-05,6e-05,2\n";
   std::ofstream(bad) << "ranks,bytes,seconds\n2,4096,1e-05\n2,lots,1e-05\n";
   const auto t = read_timings(good);
-  ASSERT_EQ(t.size(), 2u);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[1].nodes, 1);  // no nodes column: one node
+  EXPECT_EQ(t[2].nodes, 2);
   EXPECT_EQ(t[1].ranks, 4);
   EXPECT_EQ(t[1].bytes, 8192);
   EXPECT_EQ(t[1].seconds, 2e-5);
