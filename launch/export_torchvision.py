@@ -12,7 +12,9 @@ Runs with Debian's python3-torch, python3-torchvision and python3-h5py.
 MODEL is any torchvision.models builder name, or one of Odyssey's extra sizes: vit_ti16, vit_s16
 (DeiT dimensions), vit_ti4 (patch 4, depth 6), vit_mini4c (vit_mini4 with a conv stem), efficientnet_s (half width/depth, stem stride 1).
 --check-batch N also stores a random input /check/input [N,C,S,S] and torchvision's eval-mode
-logits /check/logits, so `trainer models NAME --verify w.h5` can compare logits.
+logits /check/logits, so `trainer models NAME --verify w.h5` can compare logits. Without --weights
+or --state-dict the random-init model's zero parameters (a ViT's head, biases) are drawn and its
+BatchNorm statistics and affine weights too, so that the logits depend on every weight.
 --input-mean/--input-std store the normalisation the weights were trained with (root attributes
 input_mean, input_std), which trainer predict and fewshot then use; with --weights they default
 to ImageNet's, as torchvision's transforms normalise.
@@ -55,6 +57,25 @@ def build(name, num_classes, image_size, weights):
     return getattr(tvm, name)(**kwargs)
 
 
+def randomise_for_check(model):
+    """A random-init model's eval logits say little: torchvision's ViT head starts at zero (all
+    logits 0), and fresh BatchNorm statistics (mean 0, var 1) with their unit affine make an
+    EfficientNet's logits ~1e-13, in the regime where SiLU is x/2 and every squeeze-excitation gate
+    ~0.5 whatever its weights. For the check, the zero parameters (heads, biases) are drawn, and
+    every BatchNorm gets drawn statistics and affine weights."""
+    g = torch.Generator().manual_seed(1234)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
+                m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
+                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+        for p in model.parameters():
+            if p.dtype.is_floating_point and not p.any():
+                p.copy_(0.02 * torch.randn(p.shape, generator=g))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -79,6 +100,8 @@ def main():
     model = build(a.model, a.num_classes, a.image_size, a.weights)
     if a.state_dict:
         model.load_state_dict(torch.load(a.state_dict, map_location="cpu"), strict=True)
+    if a.check_batch and not a.weights and not a.state_dict:
+        randomise_for_check(model)
     model.eval()
     with h5py.File(a.out, "w") as f:
         g = f.create_group("model")

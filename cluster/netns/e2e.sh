@@ -7,18 +7,18 @@ CL="$WORK/cluster"
 # Root, network namespaces, veth pairs, a bridge and `ip netns exec` + `unshare --uts` are needed;
 # anywhere else the test skips (exit 0). netns_or_skip tbf: also tc's tbf qdisc.
 netns_or_skip() {
-  [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root for network namespaces"; exit 0; }
-  command -v ip > /dev/null || { echo "SKIP: ip (iproute2) is not installed"; exit 0; }
-  command -v unshare > /dev/null || { echo "SKIP: unshare (util-linux) is not installed"; exit 0; }
+  [ "$(id -u)" -eq 0 ] || { skip "needs root for network namespaces"; }
+  command -v ip > /dev/null || { skip "ip (iproute2) is not installed"; }
+  command -v unshare > /dev/null || { skip "unshare (util-linux) is not installed"; }
   local probe="ody-probe-$$" ok=1
-  ip netns add "$probe" 2> /dev/null || { echo "SKIP: ip netns is not permitted here"; exit 0; }
+  ip netns add "$probe" 2> /dev/null || { skip "ip netns is not permitted here"; }
   { ip -n "$probe" link add br0 type bridge && ip -n "$probe" link add v0 type veth peer name v1 &&
     ip netns exec "$probe" unshare --uts sh -c 'hostname probe' &&
     { [ "${1:-}" != tbf ] || { command -v tc > /dev/null && ip -n "$probe" link set v0 up &&
       ip netns exec "$probe" tc qdisc add dev v0 root tbf rate 10mbit burst 64kb latency 500ms; }; }
   } > /dev/null 2>&1 || ok=0
   ip netns del "$probe"
-  [ $ok -eq 1 ] || { echo "SKIP: veth, bridge, unshare --uts${1:+ or tc $1} not available in network namespaces here"; exit 0; }
+  [ $ok -eq 1 ] || { skip "veth, bridge, unshare --uts${1:+ or tc $1} not available in network namespaces here"; }
 }
 
 netns_cleanup() {

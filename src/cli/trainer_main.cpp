@@ -150,6 +150,9 @@ int verify_weights(Classifier& model, const std::string& path) {
   ODY_CHECK(logits.sizes() == want.sizes(), "logits shape differs from /check/logits", "");
   const double err = (logits - want).abs().max().item<double>();
   const double scale = want.abs().max().item<double>();
+  ODY_CHECK(scale > 1e-3, ODY_MSG("'" << path << "': /check/logits are at most " << scale << " in magnitude: a "
+                                      << "comparison with them would pass for any weights"),
+            "a zero-initialised head or fresh BatchNorm statistics: re-export with launch/export_torchvision.py");
   std::printf("max |logit diff| %.3g, max |logit| %.3g, ratio %.3g (bound 1e-4): %s\n", err, scale,
               err / scale, err <= 1e-4 * scale ? "equal" : "DIFFERENT");
   return err <= 1e-4 * scale ? kExitOk : kExitUserError;

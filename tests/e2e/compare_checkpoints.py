@@ -2,9 +2,10 @@
 
   compare_checkpoints.py A.h5 B.h5 [--rel R] [--loose PATTERN --loose-rel R2] [--group G] [--min N]
 
-Without --rel every dataset must be bitwise equal; with --rel the relative error
-max|a-b| / max|b| must be <= R. Datasets whose name contains PATTERN are held to --loose-rel
-instead. Fails (exit 1) naming the first dataset that differs; prints one line per dataset."""
+Both files must hold the same datasets (in --group G when given). Without --rel every dataset
+must be bitwise equal; with --rel the relative error max|a-b| / max|b| must be <= R. Datasets
+whose name contains PATTERN are held to --loose-rel instead. Fails (exit 1) naming the first
+dataset that differs, or those only one file holds; prints one line per dataset."""
 import argparse
 import sys
 
@@ -23,9 +24,14 @@ def main():
     ap.add_argument("--min", type=int, default=1)
     args = ap.parse_args()
     a, b = h5py.File(args.a, "r"), h5py.File(args.b, "r")
-    names = []
-    (a[args.group] if args.group else a).visititems(
-        lambda n, o: names.append((args.group + "/" + n) if args.group else n) if isinstance(o, h5py.Dataset) else None)
+    def datasets(f):
+        found = []
+        (f[args.group] if args.group else f).visititems(
+            lambda n, o: found.append((args.group + "/" + n) if args.group else n) if isinstance(o, h5py.Dataset) else None)
+        return found
+    names, others = datasets(a), set(datasets(b))
+    assert set(names) == others, (f"the files hold other datasets: only in {args.a}: {sorted(set(names) - others)}; "
+                                  f"only in {args.b}: {sorted(others - set(names))}")
     for name in names:
         x, y = a[name][()], b[name][()]
         assert x.shape == y.shape, (name, x.shape, y.shape)

@@ -7,7 +7,7 @@ source "$(dirname "$0")/common.sh"
 mnt="$WORK/mnt"
 mkdir -p "$mnt"
 if ! mount -t tmpfs -o size=1300k tmpfs "$mnt" 2> /dev/null; then
-  echo "SKIP: cannot mount a tmpfs here (needs root)"; exit 0
+  skip "cannot mount a tmpfs here (needs root)"
 fi
 trap 'umount -R "$mnt" 2> /dev/null; rm -rf "$WORK"' EXIT
 common=(data.train_limit=6400 data.eval_limit=300 train.batch_size=32 train.epochs=2

@@ -21,8 +21,7 @@ for c in auto libtorch; do
 done
 expect_in "$WORK/steps_libtorch.txt" "3x3 convolutions: LibTorch)"
 if ! grep -qF "3x3 convolutions: Winograd F(2x2, 3x3)" "$WORK/steps_auto.txt"; then
-  echo "SKIP: this process has no oneDNN sgemm (auto chose LibTorch's convolutions)"
-  exit 0
+  skip "this process has no oneDNN sgemm (auto chose LibTorch's convolutions)"
 fi
 same_step_losses "$WORK/steps_auto/metrics.jsonl" "$WORK/steps_libtorch/metrics.jsonl" 2 2e-5 \
   "Winograd against LibTorch"

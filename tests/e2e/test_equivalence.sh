@@ -12,6 +12,11 @@ small_run 3 three train.batch_size=8 "${common[@]}" > "$WORK/three.txt" 2>&1 || 
 # of 3 per step (gradient accumulation) are still the same computation.
 small_run 4 four train.batch_size=6 train.accum_steps=2 dist.bucket_mb=0.01 dist.first_bucket_mb=0.002 \
   "${common[@]}" > "$WORK/four.txt" 2>&1 || { cat "$WORK/four.txt"; fail "4 ranks"; }
+# Each ran on the ranks it names (a launcher that fell back to one process would compare 1 with 1).
+expect_in "$WORK/one.txt" "1 ranks (1 per node)"
+expect_in "$WORK/two.txt" "2 ranks (2 per node)"
+expect_in "$WORK/three.txt" "3 ranks (3 per node)"
+expect_in "$WORK/four.txt" "4 ranks (4 per node)"
 for other in two three four; do
   compare "$WORK/$other/ckpt-step0000000012.h5" "$WORK/one/ckpt-step0000000012.h5" --group model --rel 1e-5 --min 4
 done

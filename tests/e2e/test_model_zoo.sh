@@ -4,7 +4,7 @@
 # MACs `trainer models NAME` counts equal an independent count over torchvision's modules
 # (forward hooks on Conv2d, Linear and MultiheadAttention, run on the meta device).
 source "$(dirname "$0")/common.sh"
-/usr/bin/python3 -c "import torchvision" 2>/dev/null || { echo "SKIP: python3-torchvision is not installed"; exit 0; }
+/usr/bin/python3 -c "import torchvision" 2>/dev/null || { skip "python3-torchvision is not installed"; }
 /usr/bin/python3 - "$TRAINER" <<'PY'
 import subprocess, sys, torch, torchvision.models as tvm
 from torchvision.models.vision_transformer import VisionTransformer

@@ -12,9 +12,9 @@
 # (launch/install-deps --test installs it) or not running as root (the local daemons need it).
 source "$(dirname "$0")/common.sh"
 if ! command -v slurmctld > /dev/null || ! command -v slurmd > /dev/null || ! command -v munged > /dev/null; then
-  echo "SKIP: SLURM is not installed (apt-get install slurmctld slurmd slurm-client munge)"; exit 0
+  skip "SLURM is not installed (apt-get install slurmctld slurmd slurm-client munge)"
 fi
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: the local SLURM needs root"; exit 0; }
+[ "$(id -u)" -eq 0 ] || { skip "the local SLURM needs root"; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 t0=$SECONDS
 cluster="$WORK/slurm"
