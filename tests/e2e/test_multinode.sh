@@ -9,7 +9,7 @@
 #    3 ranks over nodes of 2 and 1 with batch B end with the same parameters as 1 rank with the whole batch (rel 1e-5);
 #  - the run folder holds one checkpoint, written once by rank 0, that verifies; metrics.jsonl has
 #    each logged step once and the evaluation counted every test image once.
-# Skips (exit 0) where network namespaces are not permitted (not root).
+# Skips (exit 77: CTest reports it skipped) where network namespaces are not permitted (not root).
 source "$(dirname "$0")/common.sh"
 source "$SOURCE_DIR/cluster/netns/e2e.sh"
 netns_or_skip

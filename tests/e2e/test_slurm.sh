@@ -8,7 +8,7 @@
 #      `#SBATCH --signal=B:USR1@N` does before the time limit): it requeues itself and resumes;
 #   d) a job stopped soon after both its starts is requeued once, then not again (a requeue loop).
 # The final parameters and optimizer state of b) and c) equal a)'s bit for bit (BatchNorm running
-# statistics, averaged at each checkpoint, to 1e-5). Skips (exit 0) where SLURM is not installed
+# statistics, averaged at each checkpoint, to 1e-5). Skips (exit 77) where SLURM is not installed
 # (launch/install-deps --test installs it) or not running as root (the local daemons need it).
 source "$(dirname "$0")/common.sh"
 if ! command -v slurmctld > /dev/null || ! command -v slurmd > /dev/null || ! command -v munged > /dev/null; then
