@@ -15,6 +15,16 @@ for k in f["model"]:
     assert np.isfinite(f["model"][k][()]).all(), k
 print("last good state at step", f["trainer"].attrs["step"], "is finite")
 PY
+# ... and it is the last good state: the failing step N's update is skipped, so the checkpoint
+# (labelled N, one skipped step) holds exactly the weights after step N-1, those of the same run
+# stopped at N-1 (train.stop_at_step keeps the schedule).
+n=$(grep -o 'BatchNorm statistic at step [0-9]*' "$WORK/stop.txt" | head -1 | grep -o '[0-9]*$')
+[ -n "$n" ] && [ "$n" -gt 1 ] || { cat "$WORK/stop.txt"; fail "no failing step in the log"; }
+expect_in "$WORK/nan/latest" "$(printf 'ckpt-step%010d.h5' "$n")"
+small_run 2 good "${common[@]}" train.stop_at_step=$((n - 1)) > "$WORK/good.txt" 2>&1 ||
+  { cat "$WORK/good.txt"; fail "the run stopped at step $((n - 1))"; }
+compare "$WORK/nan/$(printf 'ckpt-step%010d.h5' "$n")" "$WORK/good/$(printf 'ckpt-step%010d.h5' $((n - 1)))" \
+  --group model --min 4
 # A BatchNorm model: at lr 1000 a variance overflows float32 while the loss is still finite (then
 # the gradients): the step is skipped before its statistics stay in the model, so the stop
 # checkpoint's running means and variances are finite too.
