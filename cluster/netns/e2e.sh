@@ -5,7 +5,7 @@ CLUSTER="$SOURCE_DIR/cluster/netns/cluster"
 CL="$WORK/cluster"
 
 # Root, network namespaces, veth pairs, a bridge and `ip netns exec` + `unshare --uts` are needed;
-# anywhere else the test skips (exit 0). netns_or_skip tbf: also tc's tbf qdisc.
+# anywhere else the test skips (exit 77: CTest lists it as skipped). netns_or_skip tbf: also tc's tbf qdisc.
 netns_or_skip() {
   [ "$(id -u)" -eq 0 ] || { skip "needs root for network namespaces"; }
   command -v ip > /dev/null || { skip "ip (iproute2) is not installed"; }

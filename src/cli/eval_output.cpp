@@ -7,7 +7,8 @@
 namespace odyssey {
 
 void report_evaluation(const ClassificationCounts& c, const std::vector<std::string>& class_names,
-                       const std::string& checkpoint, const std::string& split, const std::string& json_path) {
+                       const std::string& checkpoint, const std::string& checkpoint_file, const std::string& split,
+                       const std::string& json_path) {
   log::info("{} on {} images of split '{}': loss {:.4f} top-1 {:.2f}% top-5 {:.2f}% mAP {:.4f} "
             "mIoU {:.4f} macro-F1 {:.4f} ECE {:.4f}",
             checkpoint, c.count(), split, c.loss(), 100 * c.top1(), 100 * c.top5(), c.mean_ap(), c.mean_iou(),
@@ -36,10 +37,11 @@ void report_evaluation(const ClassificationCounts& c, const std::vector<std::str
                           .add("ap", ap[k])
                           .add("iou", iou[k]));
   JsonRecord r;
-  r.add("checkpoint", checkpoint).add("split", split).add("images", c.count()).add("loss", c.loss())
+  r.add("checkpoint", checkpoint).add("checkpoint_file", checkpoint_file).add("split", split)
+      .add("images", c.count()).add("loss", c.loss())
       .add("top1", c.top1()).add("top5", c.top5()).add("map", c.mean_ap()).add("miou", c.mean_iou())
       .add("macro_f1", c.macro_f1()).add("ece", c.ece());
-  if (worst >= 0) r.add("worst_class", name(worst));
+  if (c.count() > 0) r.add("worst_class", name(worst));  // none without samples
   r.add("per_class", classes);
   write_text_atomically(json_path, r.str() + "\n");
   log::info("wrote {}", json_path);

@@ -259,7 +259,9 @@ void calibrate(const Args& a, Cluster& c) {
                 a.calibrate.c_str(), f.used, timings.size(), range.c_str(), c.cores_per_node);
     std::printf("  alpha %.2f us, bandwidth %.3f GB/s (beta %.4f ns/B)", f.link.alpha_s * 1e6,
                 f.link.bytes_per_s / 1e9, f.beta_s_per_byte * 1e9);
-    if (f.fitted_switch) std::printf(", switch %.2f us", f.switch_s * 1e6);
+    if (f.fitted_switch)
+      std::printf(f.switch_clamped ? ", switch 0 (it fitted below zero: fitted without one)" : ", switch %.2f us",
+                  f.switch_s * 1e6);
     std::printf("; relative residual rms %.1f %%, max %.1f %%\n", 100 * f.rms_rel, 100 * f.max_rel);
   } else {
     std::printf("calibration: %s holds no single-node timings: the intra-node link stays %s's\n",
@@ -268,9 +270,14 @@ void calibrate(const Args& a, Cluster& c) {
   std::optional<InterFit> inter;
   if (across) {
     inter = about_file([&] { return fit_inter_link(timings, f, c.cores_per_node, a.fit_min_bytes, max_bytes); });
+    if (c.cores_per_node > 0 && inter->per_node > c.cores_per_node)
+      std::printf("note: %d ranks a node on %g cores a node (%s): the model takes them as sharing cores; "
+                  "give --cores-per-node for the cluster's nodes\n",
+                  inter->per_node, c.cores_per_node, c.name.c_str());
     std::printf("across nodes: %d timings (%s), %d ranks a node; ring model t = (2(p-1) - 2n) alpha_intra + "
                 "2n alpha_inter + 2(p-1)/p S max(beta_intra, beta_node)\n",
                 inter->used, range.c_str(), inter->per_node);
+    if (inter->alpha_clamped) std::printf("  (alpha_inter fitted below zero: fitted without one)\n");
     std::printf("  alpha_inter %.2f us, the node's bandwidth %.3f GB/s (beta_node %.4f ns/B)%s; relative "
                 "residual rms %.1f %%, max %.1f %%\n",
                 inter->alpha_s * 1e6, 1e-9 / inter->beta_node_s_per_byte, inter->beta_node_s_per_byte * 1e9,
@@ -524,8 +531,13 @@ int simulate_command(const std::vector<std::string>& args) {
   const Args a = parse(args);
   Cluster cluster = make_cluster(a);
   const Algorithm algo = parse_algorithm(a.algo);
-  if (!a.calibrate.empty()) calibrate(a, cluster);
   const bool have_workload = !a.model.empty() || a.params > 0 || a.compute_ms > 0 || !a.validate.empty();
+  if (!a.csv.empty()) {  // the prediction table's rows: checked before anything is computed
+    const std::string why = a.validate.empty() ? "needs a workload (--model or --params)" : "--validate does not print";
+    ODY_USAGE_CHECK(a.validate.empty() && have_workload, "--csv writes the prediction table, which " + why, kUsage);
+    check_writable_output(a.csv, "trainer simulate --csv");
+  }
+  if (!a.calibrate.empty()) calibrate(a, cluster);
   if (a.anchors && !have_workload) {
     anchors();
     return kExitOk;

@@ -453,7 +453,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   if (eval_only) {
     auto c = trainer->evaluate();
     agree(*comm, [&] {  // rank 0 writes --json: a failure is every rank's
-      report_evaluation(c, trainer->class_names(), eval.checkpoint, cfg.data.eval_split,
+      report_evaluation(c, trainer->class_names(), eval.checkpoint, trainer->resume_path(), cfg.data.eval_split,
                         comm->rank() == 0 ? json_out : "");
     });
     return kExitOk;

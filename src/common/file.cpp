@@ -54,10 +54,16 @@ void fsync_path(const std::string& path, bool directory) {
 
 void write_text_atomically(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
-  // A temporary of this process and call: two writers of one path (a `trainer report` on a live
-  // run's folder and the run's own end-of-run report) each rename a whole file of their own.
+  // A temporary of this host, process and call: two writers of one path (a `trainer report` on a
+  // login node against a live run's folder on shared storage, and the run's own end-of-run
+  // report) each rename a whole file of their own.
   static std::atomic<uint64_t> calls{0};
-  const std::string tmp = path + "." + std::to_string(::getpid()) + "-" + std::to_string(calls++) + ".tmp";
+  static const std::string host = [] {
+    char name[256] = {};
+    return ::gethostname(name, sizeof name - 1) == 0 && name[0] ? std::string(name) : std::string("host");
+  }();
+  const std::string tmp =
+      path + "." + host + "-" + std::to_string(::getpid()) + "-" + std::to_string(calls++) + ".tmp";
   std::error_code ec;
   try {
     {

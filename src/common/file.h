@@ -21,7 +21,7 @@ void check_writable_output(const std::string& path, const std::string& what);
 // odyssey::Error naming the path when it fails.
 void fsync_path(const std::string& path, bool directory);
 
-// Replaces path with text atomically and durably: path.PID-N.tmp written and fsync'd, renamed over
+// Replaces path with text atomically and durably: path.HOST-PID-N.tmp written and fsync'd, renamed over
 // path, the folder fsync'd. Throws naming the file on failure: before the rename path is
 // untouched and no .tmp is left; a failing fsync of the folder (after it) leaves path replaced
 // but perhaps not yet durable.

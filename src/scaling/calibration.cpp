@@ -43,8 +43,11 @@ double ring_model_s(const Timing& t, const LinkFit& f, double cores, const Inter
   if (t.nodes > 1) {
     ODY_CHECK(inter != nullptr, "a timing across nodes needs the fitted inter-node link", "");
     const AcrossNodes a = across_nodes(t, f, cores);
-    return a.intra_steps * a.alpha_intra + a.inter_steps * inter->alpha_s +
-           a.bandwidth_factor * std::max(a.beta_intra, inter->beta_node_s_per_byte);
+    // One rank a node: no traffic inside nodes, the network's beta alone (allreduce_model.cpp's
+    // flat_beta).
+    const double beta = t.ranks == t.nodes ? inter->beta_node_s_per_byte
+                                           : std::max(a.beta_intra, inter->beta_node_s_per_byte);
+    return a.intra_steps * a.alpha_intra + a.inter_steps * inter->alpha_s + a.bandwidth_factor * beta;
   }
   const auto x = row(t, cores);
   return x[0] * f.link.alpha_s + x[1] * f.beta_s_per_byte + x[2] * f.switch_s;
@@ -68,37 +71,48 @@ LinkFit fit_ring_link(const std::vector<Timing>& timings, double cores, double m
   ODY_CHECK(static_cast<int>(points.size()) >= n,
             "the calibration needs timings of at least two message sizes (or rank counts)",
             "run launch/allreduce-sweep, or widen the size range");
-  // Normal equations A u = b of the rows scaled by 1 / t (so the targets are all 1).
-  double a[3][4] = {};
-  for (const Timing* t : used) {
-    const auto x = row(*t, cores);
-    for (int i = 0; i < n; ++i) {
-      for (int j = 0; j < n; ++j) a[i][j] += x[i] * x[j] / (t->seconds * t->seconds);
-      a[i][3] += x[i] / t->seconds;
+  // The first n unknowns of (alpha, beta, switch) by the normal equations A u = b of the rows
+  // scaled by 1 / t (so the targets are all 1); the others 0.
+  auto solve = [&](int n) {
+    double a[3][4] = {};
+    for (const Timing* t : used) {
+      const auto x = row(*t, cores);
+      for (int i = 0; i < n; ++i) {
+        for (int j = 0; j < n; ++j) a[i][j] += x[i] * x[j] / (t->seconds * t->seconds);
+        a[i][3] += x[i] / t->seconds;
+      }
     }
-  }
-  // Gaussian elimination with partial pivoting on columns 0..n-1, right-hand side in column 3.
-  double scale = 0;
-  for (int i = 0; i < n; ++i) scale = std::max(scale, std::abs(a[i][i]));
-  for (int c = 0; c < n; ++c) {
-    int pivot = c;
-    for (int r = c + 1; r < n; ++r)
-      if (std::abs(a[r][c]) > std::abs(a[pivot][c])) pivot = r;
-    std::swap(a[c], a[pivot]);
-    ODY_CHECK(std::abs(a[c][c]) > 1e-12 * scale, "the calibration timings do not determine alpha and beta",
-              "give timings of several message sizes (and rank counts)");
-    for (int r = 0; r < n; ++r) {
-      if (r == c) continue;
-      const double f = a[r][c] / a[c][c];
-      for (int k = c; k < n; ++k) a[r][k] -= f * a[c][k];
-      a[r][3] -= f * a[c][3];
+    // Gaussian elimination with partial pivoting on columns 0..n-1, right-hand side in column 3.
+    double scale = 0;
+    for (int i = 0; i < n; ++i) scale = std::max(scale, std::abs(a[i][i]));
+    for (int c = 0; c < n; ++c) {
+      int pivot = c;
+      for (int r = c + 1; r < n; ++r)
+        if (std::abs(a[r][c]) > std::abs(a[pivot][c])) pivot = r;
+      std::swap(a[c], a[pivot]);
+      ODY_CHECK(std::abs(a[c][c]) > 1e-12 * scale, "the calibration timings do not determine alpha and beta",
+                "give timings of several message sizes (and rank counts)");
+      for (int r = 0; r < n; ++r) {
+        if (r == c) continue;
+        const double f = a[r][c] / a[c][c];
+        for (int k = c; k < n; ++k) a[r][k] -= f * a[c][k];
+        a[r][3] -= f * a[c][3];
+      }
     }
-  }
+    std::array<double, 3> u = {};
+    for (int i = 0; i < n; ++i) u[i] = a[i][3] / a[i][i];
+    return u;
+  };
+  auto u = solve(n);
   LinkFit f;
-  f.link.alpha_s = a[0][3] / a[0][0];
-  f.beta_s_per_byte = a[1][3] / a[1][1];
   f.fitted_switch = oversubscribed;
-  if (oversubscribed) f.switch_s = a[2][3] / a[2][2];
+  if (n == 3 && u[2] < 0) {  // noise: the oversubscribed timings show no switch cost; fitted without
+    u = solve(2);
+    f.switch_clamped = true;
+  }
+  f.link.alpha_s = u[0];
+  f.beta_s_per_byte = u[1];
+  f.switch_s = u[2];
   ODY_CHECK(f.beta_s_per_byte > 0, "the fitted bandwidth is not positive",
             "the timings do not grow with the message size; measure larger messages");
   f.link.bytes_per_s = 1 / f.beta_s_per_byte;
@@ -147,9 +161,14 @@ InterFit fit_inter_link(const std::vector<Timing>& timings, const LinkFit& intra
             "give timings of several message sizes");
   f.alpha_s = (b0 * a11 - b1 * a01) / det;
   f.beta_node_s_per_byte = (a00 * b1 - a01 * b0) / det;
+  if (f.alpha_s < 0) {  // noise in timings that hardly show a latency: fitted without one
+    f.alpha_s = 0;
+    f.beta_node_s_per_byte = b1 / a11;
+    f.alpha_clamped = true;
+  }
   ODY_CHECK(f.beta_node_s_per_byte > 0, "the fitted inter-node bandwidth is not positive",
             "the timings across nodes do not grow with the message size; measure larger messages");
-  f.network_bound = f.beta_node_s_per_byte > across_nodes(*used.front(), intra, cores).beta_intra;
+  f.network_bound = f.per_node == 1 || f.beta_node_s_per_byte > across_nodes(*used.front(), intra, cores).beta_intra;
   f.used = static_cast<int>(used.size());
   double sum_sq = 0;
   for (const Timing* t : used) {
@@ -170,6 +189,7 @@ std::vector<Timing> read_timings(const std::string& path) {
   int line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();  // CRLF files
     if (line.empty() || line[0] == '#') continue;
     if (line.rfind("ranks", 0) == 0) continue;  // the header
     std::stringstream ss(line);

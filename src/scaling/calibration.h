@@ -28,6 +28,7 @@ struct LinkFit {
   double beta_s_per_byte = 0;
   double switch_s = 0;   // Cluster::switch_s; 0 when no timing was oversubscribed
   bool fitted_switch = false;
+  bool switch_clamped = false;  // the fit gave a negative switch cost: fitted again without one
   int used = 0;          // timings inside the size range
   double rms_rel = 0;    // root mean square of (model - measured) / measured over those
   double max_rel = 0;    // the largest |model - measured| / measured
@@ -44,6 +45,7 @@ struct InterFit {
   double beta_node_s_per_byte = 0;
   int per_node = 0;              // g, the ranks per node of those timings
   bool network_bound = true;     // beta_node > beta_intra': the network, not the node, set the pace
+  bool alpha_clamped = false;    // the fit gave a negative alpha_inter: fitted again without one
   int used = 0;
   double rms_rel = 0, max_rel = 0;
 };

@@ -245,7 +245,7 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
     if (cfg_.train.resume == "auto" && !resume_path_.empty()) resumed_data_ = std::move(chosen);
     std::ofstream(fs::path(run_dir_) / "config.toml") << state_.config_toml;
     if (int n = checkpointer_->remove_stale_temporaries())
-      log::info("removed {} unfinished checkpoint file(s) of an interrupted write", n);
+      log::info("removed {} unfinished file(s) of an interrupted write (*.tmp)", n);
     writer_ = std::make_unique<AsyncCheckpointWriter>(*checkpointer_, cfg_.checkpoint.async);
     // "auto": a bar only for a process started from a terminal by hand. Under mpirun every
     // rank's stdout is a pseudo-terminal whatever mpirun's own output is (a SLURM log included),

@@ -81,6 +81,8 @@ class Trainer {
   // summed on every rank).
   ClassificationCounts evaluate();
   const std::vector<std::string>& class_names() const { return class_names_; }
+  // The checkpoint file resumed from or evaluated (a run folder or `latest` resolved); "" if none.
+  const std::string& resume_path() const { return resume_path_; }
 
  private:
   ShuffleOptions shuffle_options() const;  // data.shuffle, data.shuffle_block/window

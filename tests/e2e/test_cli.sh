@@ -78,7 +78,7 @@ expect_in "$WORK/eval.txt" "top-1 $top1"
 /usr/bin/python3 - "$WORK/eval.json" "$top1" "$ckpt" <<'PY'
 import json, sys
 e = json.load(open(sys.argv[1]))
-assert e["images"] == 1000 and e["split"] == "test" and e["checkpoint"] == sys.argv[3], e
+assert e["images"] == 1000 and e["split"] == "test" and e["checkpoint"] == e["checkpoint_file"] == sys.argv[3], e
 assert f"{100 * e['top1']:.2f}%" == sys.argv[2], (e["top1"], sys.argv[2])
 assert e["top5"] >= e["top1"] and 0 <= e["ece"] <= 1, e
 classes = e["per_class"]

@@ -37,6 +37,7 @@ for trial in 1 2 3; do
   if [ -z "$mpirun_pid" ]; then  # a late trial's few remaining steps ended within the pause
     rc=0; wait "$sub" || rc=$?
     [ $rc -eq 0 ] || { cat "$log"; fail "trial $trial: the run ended with $rc before the kill"; }
+    [ "$trial" -gt 1 ] || { cat "$log"; fail "trial 1 killed nothing: the run finished first"; }
     echo "trial $trial: the run finished before the kill"
     break
   fi
@@ -48,6 +49,7 @@ for trial in 1 2 3; do
   if [ -z "$victim" ]; then  # the ranks ended between the two looks: a finished run, or a failure
     rc=0; wait "$sub" || rc=$?
     [ $rc -eq 0 ] || { cat "$log"; fail "trial $trial: rank $victim_rank not found, the run ended with $rc"; }
+    [ "$trial" -gt 1 ] || { cat "$log"; fail "trial 1: rank $victim_rank not found among mpirun's children"; }
     echo "trial $trial: the run finished before the kill"
     break
   fi

@@ -127,6 +127,9 @@ check_error 1 "unknown all-reduce algorithm 'butterfly'" --algo butterfly --para
 check_error 1 "needs --batch B (per GPU) or --global-batch G" --params 1e6 --compute-ms-per-sample 1
 check_error 2 "12 ranks do not fill whole nodes of 8" --params 1e6 --compute-ms-per-sample 1 --batch 8 --gpus 12
 check_error 2 "unknown model 'vit_x'" --model vit_x --batch 8 --mfu 0.3
+check_error 1 "--csv writes the prediction table, which needs a workload (--model or --params)" --anchors --csv "$WORK/a.csv"
+check_error 2 "trainer simulate --csv '$WORK/no/a.csv': folder '$WORK/no' does not exist" \
+  --params 1e6 --compute-ms-per-sample 1 --batch 8 --csv "$WORK/no/a.csv"
 check_error 1 "option --gpus-per-node needs a whole number, got 4.5" --params 1e6 --gpus-per-node 4.5
 check_error 1 "--network cpu-shm describes one node: with --gpus-per-node give the network between nodes" \
   --network cpu-shm --params 1e6 --compute-ms-per-sample 1 --batch 8 --gpus 4 --gpus-per-node 2

@@ -264,6 +264,17 @@ TEST(Calibration, FitRecoversTheSwitchCostOfOversubscribedRanks) {
   EXPECT_NEAR(f.switch_s / 4e-6, 1, 1e-9);
   EXPECT_LT(f.rms_rel, 1e-9);
   for (const auto& x : t) EXPECT_NEAR(ring_model_s(x, f, 2) / x.seconds, 1, 1e-9);
+  // Oversubscribed timings quicker than any switch cost allows (noise): fitted again without one.
+  c.switch_s = 0;
+  std::vector<Timing> quick;
+  for (int p : {2, 4})
+    for (double s = 16; s <= 8e6; s *= 4)
+      quick.push_back({p, s, ring_allreduce_s(s, c, p) * (p == 4 && s < 1e3 ? 0.5 : 1)});
+  const LinkFit q = fit_ring_link(quick, 2);
+  EXPECT_TRUE(q.fitted_switch);
+  EXPECT_TRUE(q.switch_clamped);
+  EXPECT_EQ(q.switch_s, 0);
+  EXPECT_GT(q.link.alpha_s, 0);
 }
 
 TEST(Calibration, FitRecoversTheLinkBetweenNodesAsTheModelCostsIt) {
@@ -301,6 +312,23 @@ TEST(Calibration, FitRecoversTheLinkBetweenNodesAsTheModelCostsIt) {
   EXPECT_NE(error_of([&] { fit_inter_link(mixed, intra); }).find("with 4 and 6 ranks per node"), std::string::npos);
   mixed.back() = {9, 4096, 1e-4, 2};
   EXPECT_NE(error_of([&] { fit_inter_link(mixed, intra); }).find("do not fill whole nodes"), std::string::npos);
+  // One rank a node: the network's beta alone, as the model costs it (no traffic inside nodes).
+  Cluster single = c;
+  single.ranks_per_node = 1;
+  std::vector<Timing> spread;
+  for (int p : {2, 4, 8})
+    for (double s = 4096; s <= 8e6; s *= 4) spread.push_back({p, s, ring_allreduce_s(s, single, p), p});
+  const InterFit one_each = fit_inter_link(spread, intra);
+  EXPECT_EQ(one_each.per_node, 1);
+  EXPECT_NEAR(one_each.beta_node_s_per_byte * 5e9, 1, 1e-9);
+  for (const auto& x : spread) EXPECT_NEAR(ring_model_s(x, intra, 0, &one_each) / x.seconds, 1, 1e-9);
+  // Timings that show no latency, noise making the fitted one negative: fitted again without it.
+  std::vector<Timing> flat;
+  for (double s : {1e6, 2e6, 4e6}) flat.push_back({8, s, ring_allreduce_s(s, single, 8) * (s == 1e6 ? 0.7 : 1), 8});
+  const InterFit no_latency = fit_inter_link(flat, intra);
+  EXPECT_TRUE(no_latency.alpha_clamped);
+  EXPECT_EQ(no_latency.alpha_s, 0);
+  EXPECT_GT(no_latency.beta_node_s_per_byte, 0);
   const std::vector<Timing> one_size = {{8, 4096, 1e-4, 2}, {8, 4096, 2e-4, 2}};
   EXPECT_NE(error_of([&] { fit_inter_link(one_size, intra); }).find("at least two message sizes"), std::string::npos);
 }
@@ -311,7 +339,7 @@ TEST(Calibration, ReadsTheSweepFormatAndNamesABadLine) {
   const std::string good = (dir / "good.csv").string(), bad = (dir / "bad.csv").string();
   // launch/allreduce-sweep's header: the best time, then the median.
   std::ofstream(good) << "ranks,bytes,seconds,median_seconds\n# comment\n2,4096,1e-05,1.5e-05\n4,8192,2e-05,3e-05\n"
-                          "8,8192,5e-05,6e-05,2\n";
+                          "8,8192,5e-05,6e-05,2\r\n";  // a CRLF line (a file saved on Windows)
   std::ofstream(bad) << "ranks,bytes,seconds\n2,4096,1e-05\n2,lots,1e-05\n";
   const auto t = read_timings(good);
   ASSERT_EQ(t.size(), 3u);
