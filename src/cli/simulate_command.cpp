@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "metrics/csv.h"
 #include "common/exit_codes.h"
 #include "config/config.h"
 #include "common/text.h"
@@ -302,26 +303,6 @@ void calibrate(const Args& a, Cluster& c) {
   c.name += " (calibrated)";
 }
 
-// launch/scale's scaling.csv: a row per run, by column name.
-std::vector<std::map<std::string, std::string>> read_csv(const std::string& path) {
-  std::ifstream in(path);
-  ODY_CHECK(in, "cannot read '" + path + "'", "pass the scaling.csv that launch/scale wrote");
-  std::string line;
-  ODY_CHECK(static_cast<bool>(std::getline(in, line)), "'" + path + "' is empty", "");
-  const auto head = split(line, ',');
-  std::vector<std::map<std::string, std::string>> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::string cell;
-    std::stringstream ss(line);
-    while (std::getline(ss, cell, ',')) cells.push_back(cell);
-    std::map<std::string, std::string> row;
-    for (size_t i = 0; i < head.size() && i < cells.size(); ++i) row[head[i]] = cells[i];
-    rows.push_back(row);
-  }
-  return rows;
-}
-
 double cell(const std::map<std::string, std::string>& row, const std::string& key,
             const std::string& path) {
   auto it = row.find(key);
@@ -343,6 +324,9 @@ double cell(const std::map<std::string, std::string>& row, const std::string& ke
 // 2026-12-02 on writes are used when present: each run's threads per rank (for the sharing of
 // cores), the optimizer's time per step (a cost per step, not per sample).
 void validate(const Args& a, Workload w, const Cluster& c, Algorithm algo) {
+  // launch/scale's scaling.csv, a row per run by column name (empty cells left out).
+  ODY_CHECK(std::ifstream(a.validate).good(), "cannot read '" + a.validate + "'",
+            "pass the scaling.csv that launch/scale wrote");
   auto rows = read_csv(a.validate);
   auto optional_cell = [&](const std::map<std::string, std::string>& r, const std::string& key, double fallback) {
     auto it = r.find(key);
