@@ -130,8 +130,9 @@ done
 # ---- the all-reduce sweep across nodes and its calibration -------------------------------------
 # allreduce_sweep tells timings across nodes apart (its nodes column, from the shared-memory split);
 # simulate --calibrate fits the intra-node link to the one-node rows and the link between nodes
-# to the others.
-sweep=(--bind-to none "$BUILD_DIR/allreduce_sweep" --min-bytes 1024 --max-bytes 4194304 --repeat 3)
+# to the others. From 256 KiB: below it the namespaces' TCP answers in a flat ~8 ms (delayed
+# acknowledgements), and a fit over those sizes alone once found no bandwidth (2026-12-02).
+sweep=(--bind-to none "$BUILD_DIR/allreduce_sweep" --min-bytes 262144 --max-bytes 16777216 --repeat 3)
 crun -np 2 --host node1:2 "${sweep[@]}" > "$WORK/sweep1.csv" 2> "$WORK/sweep.err" ||
   { cat "$WORK/sweep.err"; fail "sweep, 1 node"; }
 crun -np 4 --host node1:2,node2:2 --map-by slot "${sweep[@]}" > "$WORK/sweep2.csv" 2>> "$WORK/sweep.err" ||
@@ -139,12 +140,12 @@ crun -np 4 --host node1:2,node2:2 --map-by slot "${sweep[@]}" > "$WORK/sweep2.cs
 { cat "$WORK/sweep1.csv"; tail -n +2 "$WORK/sweep2.csv"; } > "$WORK/sweep.csv"
 head -1 "$WORK/sweep.csv" | grep -qx "ranks,bytes,seconds,median_seconds,nodes" ||
   { cat "$WORK/sweep.csv"; fail "sweep header"; }
-[ "$(grep -c '^2,.*,1$' "$WORK/sweep.csv")" = 13 ] && [ "$(grep -c '^4,.*,2$' "$WORK/sweep.csv")" = 13 ] ||
-  { cat "$WORK/sweep.csv"; fail "13 sizes at 2 ranks on 1 node and at 4 ranks on 2 nodes"; }
-"$TRAINER" simulate --network cpu-shm --calibrate "$WORK/sweep.csv" > "$WORK/cal.txt" 2>&1 ||
+[ "$(grep -c '^2,.*,1$' "$WORK/sweep.csv")" = 7 ] && [ "$(grep -c '^4,.*,2$' "$WORK/sweep.csv")" = 7 ] ||
+  { cat "$WORK/sweep.csv"; fail "7 sizes at 2 ranks on 1 node and at 4 ranks on 2 nodes"; }
+"$TRAINER" simulate --network cpu-shm --fit-max-mb 16 --calibrate "$WORK/sweep.csv" > "$WORK/cal.txt" 2>&1 ||
   { cat "$WORK/cal.txt"; fail "calibrate"; }
 cat "$WORK/cal.txt"
-expect_in "$WORK/cal.txt" "13 of 26 timings on one node"
-expect_in "$WORK/cal.txt" "across nodes: 13 timings (up to 8 MiB), 2 ranks a node"
+expect_in "$WORK/cal.txt" "7 of 14 timings on one node"
+expect_in "$WORK/cal.txt" "across nodes: 7 timings (up to 16 MiB), 2 ranks a node"
 grep -q "^  alpha_inter [0-9.]* us, the node's bandwidth [0-9.]* GB/s" "$WORK/cal.txt" || fail "no inter-node fit"
 echo "test_multinode: $(since "$t_all") s"
