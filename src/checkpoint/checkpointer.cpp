@@ -87,6 +87,14 @@ bool is_run_file(const std::string& path) {
   }
 }
 
+void refuse_run_file_output(const std::string& out, const std::string& checkpoint, const std::string& what,
+                            const std::string& hint) {
+  const bool is_checkpoint = same_file(out, checkpoint);
+  ODY_USAGE_CHECK(!is_checkpoint && !is_run_file(out),
+                  what + " '" + out + "' is " + (is_checkpoint ? "the checkpoint" : "one of a run folder's own files"),
+                  hint);
+}
+
 Checkpointer::Checkpointer(std::string run_dir, int64_t keep_last, int64_t keep_every)
     : run_dir_(std::move(run_dir)), keep_last_(keep_last), keep_every_(keep_every) {}
 

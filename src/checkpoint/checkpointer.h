@@ -20,6 +20,12 @@ std::string checkpoint_file(const std::string& path);
 // must not overwrite.
 bool is_run_file(const std::string& path);
 
+// A command's output file: a UsageError "<what> 'out' is the checkpoint" (the one it reads) or
+// "... is one of a run folder's own files" (is_run_file), with the hint; else nothing.
+// what: "trainer predict: --out".
+void refuse_run_file_output(const std::string& out, const std::string& checkpoint, const std::string& what,
+                            const std::string& hint);
+
 // read_checkpoint, read again twice (after 0.5 s, then 1 s) before its error is final: a network
 // filesystem's passing I/O error (a stale handle at a requeue) is not damage. Damage costs 1.5 s.
 CheckpointData read_checkpoint_patiently(const std::string& path);

@@ -56,10 +56,7 @@ int predict_command(const std::vector<std::string>& raw) {
   const SplitReader& reader = *in.reader;
   const torch::Device device = inference_device(a.device);
   const TrainedModel m = load_trained_model(a.checkpoint, a.model, a.ema, in.index, device);
-  ODY_USAGE_CHECK(!same_file(a.out, m.path) && !is_run_file(a.out),
-                  "trainer predict: --out '" + a.out + "' is " +
-                      (same_file(a.out, m.path) ? "the checkpoint" : "one of a run folder's own files"),
-                  "name a new file for the logits");
+  refuse_run_file_output(a.out, m.path, "trainer predict: --out", "name a new file for the logits");
   check_writable_output(a.out, "trainer predict --out");  // before the pass over the split
   ODY_CHECK(in.index.num_classes <= m.classes,
             ODY_MSG("'" << a.data << "' has " << in.index.num_classes << " classes, the model in '" << m.path

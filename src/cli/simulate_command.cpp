@@ -237,13 +237,7 @@ void print_table(const Workload& w, const Cluster& c, const std::vector<int>& gp
 // intra-node link: fitted, else the preset's); report the fits and every residual.
 void calibrate(const Args& a, Cluster& c) {
   const auto timings = read_timings(a.calibrate);
-  auto about_file = [&](auto&& fit) {
-    try {
-      return fit();
-    } catch (const Error& e) {  // the fit's complaint, about this file
-      throw Error("calibration file '" + a.calibrate + "': " + e.message(), e.hint(), __FILE__, __LINE__);
-    }
-  };
+  const std::string about_file = "calibration file '" + a.calibrate + "'";  // the fits' complaints name it
   const double max_bytes = a.fit_max_mb * kMiB;
   const bool one_node = std::any_of(timings.begin(), timings.end(), [](const Timing& t) { return t.nodes == 1; });
   const bool across = std::any_of(timings.begin(), timings.end(), [](const Timing& t) { return t.nodes > 1; });
@@ -254,7 +248,7 @@ void calibrate(const Args& a, Cluster& c) {
   f.beta_s_per_byte = 1 / c.intra.bytes_per_s;
   f.switch_s = c.switch_s;
   if (one_node) {
-    f = about_file([&] { return fit_ring_link(timings, c.cores_per_node, a.fit_min_bytes, max_bytes); });
+    f = with_context(about_file, [&] { return fit_ring_link(timings, c.cores_per_node, a.fit_min_bytes, max_bytes); });
     std::printf("calibration: %s, %d of %zu timings on one node (%s), %g cores a node; ring model "
                 "t = 2(p-1) (alpha + (k-1) switch) + 2(p-1)/p S k / bandwidth, k = max(1, p / cores)\n",
                 a.calibrate.c_str(), f.used, timings.size(), range.c_str(), c.cores_per_node);
@@ -270,7 +264,9 @@ void calibrate(const Args& a, Cluster& c) {
   }
   std::optional<InterFit> inter;
   if (across) {
-    inter = about_file([&] { return fit_inter_link(timings, f, c.cores_per_node, a.fit_min_bytes, max_bytes); });
+    inter = with_context(about_file, [&] {
+      return fit_inter_link(timings, f, c.cores_per_node, a.fit_min_bytes, max_bytes);
+    });
     if (c.cores_per_node > 0 && inter->per_node > c.cores_per_node)
       std::printf("note: %d ranks a node on %g cores a node (%s): the model takes them as sharing cores; "
                   "give --cores-per-node for the cluster's nodes\n",
@@ -288,7 +284,7 @@ void calibrate(const Args& a, Cluster& c) {
   std::printf("\n| ranks | nodes | bytes | measured us | model us | error |\n|---|---|---|---|---|---|\n");
   for (const auto& t : timings) {
     const double model = ring_model_s(t, f, c.cores_per_node, inter ? &*inter : nullptr);
-    const bool in = t.bytes >= a.fit_min_bytes && (a.fit_max_mb <= 0 || t.bytes <= max_bytes);
+    const bool in = in_fit_range(t, a.fit_min_bytes, max_bytes);
     std::printf("| %d | %d | %.0f | %.1f | %.1f | %+.1f %%%s |\n", t.ranks, t.nodes, t.bytes, t.seconds * 1e6,
                 model * 1e6, 100 * (model - t.seconds) / t.seconds, in ? "" : " (not fitted)");
   }

@@ -252,10 +252,7 @@ int cmd_checkpoint_export(const std::vector<std::string>& args) {
   }
   ODY_USAGE_CHECK(!in.empty() && !out.empty(), "trainer checkpoint export needs PATH and --out W.h5", "");
   in = checkpoint_file(in);  // a run folder or its `latest` too
-  ODY_USAGE_CHECK(!same_file(out, in) && !is_run_file(out),
-                  "trainer checkpoint export: --out '" + out + "' is " +
-                      (same_file(out, in) ? "the checkpoint" : "one of a run folder's own files"),
-                  "name a new file for the weights");
+  refuse_run_file_output(out, in, "trainer checkpoint export: --out", "name a new file for the weights");
   CheckpointData d = read_checkpoint(in);  // verified
   const bool ema = use_ema && take_ema_weights(d);
   const AugmentConfig input = run_input(d);  // predict reads it back from the file
@@ -276,12 +273,10 @@ std::string stored_run_config(const std::string& checkpoint) {
   std::error_code ec;
   ODY_CHECK(std::filesystem::exists(checkpoint, ec),
             "trainer eval --checkpoint: '" + checkpoint + "' does not exist", "");
-  try {
+  return with_context("trainer eval --checkpoint", [&] {
     const WeightsInfo info = read_weights_info(checkpoint_file(checkpoint));  // a run folder too
     return info.is_checkpoint ? info.config_toml : std::string();
-  } catch (const Error& e) {
-    throw Error("trainer eval --checkpoint: " + e.message(), e.hint(), __FILE__, __LINE__);
-  }
+  });
 }
 
 // trainer eval: the input the checkpoint's run evaluated at (augment.image_size, eval_crop), not
@@ -361,10 +356,7 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
     parse_run_args(argc, argv, first, config_path, overrides, eval_only ? &eval : nullptr, &json_out);
     // Before the evaluation, not after it: a --json that cannot be written.
     if (!json_out.empty() && comm->rank() == 0) {
-      ODY_USAGE_CHECK(!same_file(json_out, eval.checkpoint) && !is_run_file(json_out),
-                      "trainer eval: --json '" + json_out + "' is " +
-                          (same_file(json_out, eval.checkpoint) ? "the checkpoint" : "one of a run folder's own files"),
-                      "name a new file for the metrics");
+      refuse_run_file_output(json_out, eval.checkpoint, "trainer eval: --json", "name a new file for the metrics");
       check_writable_output(json_out, "trainer eval --json");
     }
     cfg = load_config(config_path, overrides);

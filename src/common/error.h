@@ -60,6 +60,18 @@ class UsageError : public Error {
     if (!(cond)) ODY_USAGE_FAIL(msg, hint); \
   } while (0)
 
+// fn(), with an Error from it re-thrown as `context: <its message>` (the key or file its input
+// came from); an empty context adds nothing.
+template <typename F>
+auto with_context(const std::string& context, F&& fn) {
+  try {
+    return fn();
+  } catch (const Error& e) {
+    if (context.empty()) throw;
+    throw Error(context + ": " + e.message(), e.hint(), __FILE__, __LINE__);
+  }
+}
+
 // fn(), with an Error from it re-thrown as a UsageError: a command-line value checked by a parser
 // that also serves config files (exit code 1, not 2).
 template <typename F>

@@ -22,7 +22,18 @@ std::array<double, 3> row(const Timing& t, double cores) {
   return {2.0 * (t.ranks - 1), 2.0 * (t.ranks - 1) / t.ranks * t.bytes * k, 2.0 * (t.ranks - 1) * (k - 1)};
 }
 
-}  // namespace
+// The root mean square and the largest of |model - measured| / measured over the timings.
+template <typename Model>
+void relative_residuals(const std::vector<const Timing*>& used, Model&& model, double& rms, double& largest) {
+  double sum_sq = 0;
+  largest = 0;
+  for (const Timing* t : used) {
+    const double rel = (model(*t) - t->seconds) / t->seconds;
+    sum_sq += rel * rel;
+    largest = std::max(largest, std::abs(rel));
+  }
+  rms = std::sqrt(sum_sq / used.size());
+}
 
 // A timing across nodes: the intra-node link its g ranks per node see (alpha', beta'), the ring's
 // steps inside and across nodes (NCCL's count, as allreduce_model.cpp), its bandwidth factor.
@@ -37,6 +48,12 @@ AcrossNodes across_nodes(const Timing& t, const LinkFit& f, double cores) {
   const int inter_steps = std::min(2 * t.nodes, 2 * (t.ranks - 1));
   return {f.link.alpha_s + (k - 1) * f.switch_s, k * f.beta_s_per_byte, inter_steps,
           2 * (t.ranks - 1) - inter_steps, 2.0 * (t.ranks - 1) / t.ranks * t.bytes};
+}
+
+}  // namespace
+
+bool in_fit_range(const Timing& t, double min_bytes, double max_bytes) {
+  return t.bytes >= min_bytes && (max_bytes <= 0 || t.bytes <= max_bytes);
 }
 
 double ring_model_s(const Timing& t, const LinkFit& f, double cores, const InterFit* inter) {
@@ -58,7 +75,7 @@ LinkFit fit_ring_link(const std::vector<Timing>& timings, double cores, double m
   std::set<std::pair<int, double>> points;
   bool oversubscribed = false;
   for (const auto& t : timings) {
-    if (t.nodes > 1 || t.bytes < min_bytes || (max_bytes > 0 && t.bytes > max_bytes)) continue;
+    if (t.nodes > 1 || !in_fit_range(t, min_bytes, max_bytes)) continue;
     ODY_CHECK(t.ranks >= 2 && t.seconds > 0,
               ODY_MSG("a timing needs at least 2 ranks and a positive time (got " << t.ranks << " ranks, "
                                                                                << t.seconds << " s)"),
@@ -117,13 +134,7 @@ LinkFit fit_ring_link(const std::vector<Timing>& timings, double cores, double m
             "the timings do not grow with the message size; measure larger messages");
   f.link.bytes_per_s = 1 / f.beta_s_per_byte;
   f.used = static_cast<int>(used.size());
-  double sum_sq = 0;
-  for (const Timing* t : used) {
-    const double rel = (ring_model_s(*t, f, cores) - t->seconds) / t->seconds;
-    sum_sq += rel * rel;
-    f.max_rel = std::max(f.max_rel, std::abs(rel));
-  }
-  f.rms_rel = std::sqrt(sum_sq / used.size());
+  relative_residuals(used, [&](const Timing& t) { return ring_model_s(t, f, cores); }, f.rms_rel, f.max_rel);
   return f;
 }
 
@@ -133,7 +144,7 @@ InterFit fit_inter_link(const std::vector<Timing>& timings, const LinkFit& intra
   std::vector<const Timing*> used;
   std::set<std::pair<int, double>> points;
   for (const auto& t : timings) {
-    if (t.nodes <= 1 || t.bytes < min_bytes || (max_bytes > 0 && t.bytes > max_bytes)) continue;
+    if (t.nodes <= 1 || !in_fit_range(t, min_bytes, max_bytes)) continue;
     ODY_CHECK(t.ranks % t.nodes == 0,
               ODY_MSG("a timing of " << t.ranks << " ranks on " << t.nodes << " nodes: the ranks do not fill "
                                      << "whole nodes alike"),
@@ -170,13 +181,8 @@ InterFit fit_inter_link(const std::vector<Timing>& timings, const LinkFit& intra
             "the timings across nodes do not grow with the message size; measure larger messages");
   f.network_bound = f.per_node == 1 || f.beta_node_s_per_byte > across_nodes(*used.front(), intra, cores).beta_intra;
   f.used = static_cast<int>(used.size());
-  double sum_sq = 0;
-  for (const Timing* t : used) {
-    const double rel = (ring_model_s(*t, intra, cores, &f) - t->seconds) / t->seconds;
-    sum_sq += rel * rel;
-    f.max_rel = std::max(f.max_rel, std::abs(rel));
-  }
-  f.rms_rel = std::sqrt(sum_sq / used.size());
+  relative_residuals(used, [&](const Timing& t) { return ring_model_s(t, intra, cores, &f); }, f.rms_rel,
+                     f.max_rel);
   return f;
 }
 

@@ -50,6 +50,10 @@ struct InterFit {
   double rms_rel = 0, max_rel = 0;
 };
 
+// Whether a timing lies in the fitted size range: min_bytes <= bytes <= max_bytes (max_bytes <= 0:
+// no upper limit).
+bool in_fit_range(const Timing& t, double min_bytes, double max_bytes);
+
 // The ring model's time for one timing (its ranks, bytes and nodes) with `cores` cores a node;
 // `inter` for a timing across nodes (required then).
 double ring_model_s(const Timing& t, const LinkFit& fit, double cores_per_node, const InterFit* inter = nullptr);

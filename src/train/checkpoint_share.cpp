@@ -134,12 +134,7 @@ CheckpointData read_checkpoint_shared(Communicator& comm, const std::string& pat
       data = std::move(*read_on_rank0);
       return;
     }
-    try {
-      data = read_checkpoint_patiently(path);
-    } catch (const Error& e) {
-      if (context.empty()) throw;
-      throw Error(context + ": " + e.message(), e.hint(), __FILE__, __LINE__);
-    }
+    data = with_context(context, [&] { return read_checkpoint_patiently(path); });
   });
   std::string description = comm.rank() == 0 ? describe_checkpoint(data) : std::string();
   comm.broadcast(description, 0);

@@ -38,16 +38,6 @@ torch::Tensor soft_cross_entropy(const torch::Tensor& logits, const torch::Tenso
   return -(t * torch::log_softmax(logits, 1)).sum(1).mean();
 }
 
-// fn(), with an Error from it re-thrown as `context: <its message>` (the key its input came from).
-template <typename F>
-auto with_context(const std::string& context, F&& fn) {
-  try {
-    return fn();
-  } catch (const Error& e) {
-    throw Error(context + ": " + e.message(), e.hint(), __FILE__, __LINE__);
-  }
-}
-
 }  // namespace
 
 ShuffleOptions Trainer::shuffle_options() const {
