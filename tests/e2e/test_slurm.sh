@@ -6,7 +6,9 @@
 #      the job itself), checkpoints each time (exit 75), resumes twice and finishes;
 #   c) the same through ODYSSEY_LAUNCHER=mpirun, stopped by SIGUSR1 to the batch shell only (what
 #      `#SBATCH --signal=B:USR1@N` does before the time limit): it requeues itself and resumes;
-#   d) a job stopped soon after both its starts is requeued once, then not again (a requeue loop).
+#   d) a job stopped soon after both its starts is requeued once, then not again (a requeue loop);
+#   e) a scaling sweep inside an allocation (`salloc ... launch/scale --launcher srun`): each run is
+#      an srun job step on whole nodes with the allocation's CPUs per task, and a row of scaling.csv.
 # The final parameters and optimizer state of b) and c) equal a)'s bit for bit (BatchNorm running
 # statistics, averaged at each checkpoint, to 1e-5). Skips (exit 77) where SLURM is not installed
 # (launch/install-deps --test installs it) or not running as root (the local daemons need it).
@@ -141,6 +143,25 @@ expect_in "$WORK/short.out" "not requeued: the last 2 starts each stopped within
 [ "$(cat "$WORK/short/.odyssey-job-short-starts")" = "$short 2" ] || job_fail short "short-start count file"
 echo "d) job stopped twice soon after its launch: requeued once, then ended $(field "$short" JobState)" \
      "with 75 after $((SECONDS - t0)) s"
+
+# e) launch/scale --launcher srun inside an allocation, as the README's cluster example (1 node).
+salloc -N 1 --ntasks-per-node=2 --cpus-per-task=1 -J ody-scale launch/scale --launcher srun --ranks "1 2" \
+  --mode strong --steps 10 --warmup 5 --log-every 5 --trainer "$TRAINER" --out "$WORK/scale" \
+  configs/quickstart.toml "data.path=$DATA" train.threads=1 train.batch_size=32 > "$WORK/scale.out" 2>&1 ||
+  job_fail scale "salloc ... launch/scale --launcher srun failed"
+for n in 1 2; do
+  expect_in "$WORK/scale.out" "srun --mpi=pmix -n $n -N 1 --cpus-per-task 1 $TRAINER"
+done
+/usr/bin/python3 - "$WORK/scale/scaling.csv" <<'PY' || job_fail scale "scaling.csv from the srun sweep"
+import csv, sys
+rows = {int(r["ranks"]): r for r in csv.DictReader(open(sys.argv[1]))}
+assert sorted(rows) == [1, 2], rows.keys()
+for n, r in rows.items():
+    assert r["status"] == "ok" and int(r["steps"]) == 10 and float(r["images_per_s"]) > 0, r
+    assert r["ranks_per_node"] == str(n) and r["threads_per_rank"] == "1", r
+    assert r["backend"] == ("mpi" if n == 2 else "single"), r
+PY
+echo "e) launch/scale --launcher srun in an allocation: 1 and 2 ranks measured after $((SECONDS - t0)) s"
 
 for name in split mpi; do
   compare "$WORK/whole/$final" "$WORK/$name/$final" --loose running_ --loose-rel 1e-5 --min 20 > "$WORK/cmp.txt" ||
