@@ -395,6 +395,10 @@ int cmd_train(int argc, char** argv, int first, bool eval_only, const ProcessEnv
   std::string device_setting = cfg.train.device;
   if (device_setting == "auto")
     device_setting = comm->allreduce_min(cuda_usable() && gpu_reducible ? 1 : 0) ? "cuda" : "cpu";
+  if (cfg.train.device == "auto" && device_setting == "cpu" && env.local_rank == 0)
+    if (const std::string gpus = gpu_evidence(); !gpus.empty())  // once a node
+      log::warn("train.device = \"auto\" trains on the CPU although this node has GPUs ({}): {}", gpus,
+                cpu_choice_reason(gpu_reducible, nccl_compiled(), env.size));
   torch::Device device = torch::kCPU;
   agree(*comm, [&] {
     device = resolve_device(device_setting, env.local_rank, cfg.source);

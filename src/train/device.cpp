@@ -3,6 +3,9 @@
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include "common/error.h"
 
@@ -24,6 +27,30 @@ torch::Device resolve_device(const std::string& setting, int local_rank, const s
                               "(CUDA_VISIBLE_DEVICES, driver)"),
             "set train.device = \"cpu\" or \"auto\"");
   return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(local_rank % gpus));
+}
+
+std::string gpu_evidence() {
+  if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES")) {
+    const std::string s = v;
+    if (s.empty() || s == "-1" || s == "NoDevFiles") return "";  // GPUs hidden on purpose
+    return "CUDA_VISIBLE_DEVICES=" + s;
+  }
+  for (const char* name : {"SLURM_JOB_GPUS", "SLURM_STEP_GPUS"})
+    if (const char* v = std::getenv(name); v && *v) return std::string(name) + "=" + v;
+  if (::access("/dev/nvidia0", F_OK) == 0) return "/dev/nvidia0";
+  return "";
+}
+
+std::string cpu_choice_reason(bool gpu_reducible, bool nccl_built, int ranks) {
+  if (!at::hasCUDA())
+    return "this trainer's LibTorch is built without CUDA (README: GPU build; on a cluster "
+           "build-gpu/trainer, or set ODYSSEY_TRAINER)";
+  if (!torch::cuda::is_available()) return "LibTorch sees no GPU on this rank (driver, CUDA_VISIBLE_DEVICES)";
+  if (!gpu_reducible)
+    return nccl_built ? "dist.backend = \"mpi\" reduces host tensors only (set \"auto\" or \"nccl\")"
+                      : "this build has no NCCL to reduce GPU gradients over " + std::to_string(ranks) +
+                            " ranks (README: GPUs)";
+  return "another rank has no usable GPU (every rank needs one)";
 }
 
 void set_tf32(bool on) {

@@ -16,6 +16,16 @@ bool cuda_usable();
 // Error naming train.device (and `source`, the config file) when "cuda" cannot run here.
 torch::Device resolve_device(const std::string& setting, int local_rank, const std::string& source);
 
+// What says this host gives the job GPUs, for a warning when train.device = "auto" chose the CPU:
+// "CUDA_VISIBLE_DEVICES=0,1", "SLURM_JOB_GPUS=0", "/dev/nvidia0", or "" when nothing does (also
+// when CUDA_VISIBLE_DEVICES is set to hide every GPU: "", "-1", "NoDevFiles").
+std::string gpu_evidence();
+
+// Why "auto" chose the CPU for a job on GPUs: this LibTorch has no CUDA, it sees no GPU, GPU
+// gradients cannot be reduced (no NCCL, or dist.backend = "mpi" with several ranks), or (none of
+// those on this rank) another rank has no usable GPU.
+std::string cpu_choice_reason(bool gpu_reducible, bool nccl_built, int ranks);
+
 // TensorFloat-32 for CUDA float32 convolutions (cuDNN) and matrix products (cuBLAS), or IEEE
 // float32 for both (train.tf32); process-wide, harmless without CUDA.
 void set_tf32(bool on);

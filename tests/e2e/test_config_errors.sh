@@ -77,6 +77,16 @@ expect_error "cannot create run folder '/proc/odyssey/x'" configs/quickstart.tom
 # NCCL for a CPU model.
 if ! ls /dev/nvidia[0-9]* > /dev/null 2>&1; then
   expect_error 'train.device = "cuda" but' configs/quickstart.toml data.path="$DATA" train.device=cuda
+  # A job given GPUs (CUDA_VISIBLE_DEVICES) that this trainer cannot use: "auto" trains on the CPU
+  # and says why, once a node (not once a rank).
+  timeout 120 "${MPI[@]}" -x CUDA_VISIBLE_DEVICES=0 -np 2 "$TRAINER" configs/quickstart.toml data.path="$DATA" \
+    train.max_steps=2 data.eval_limit=64 train.threads=1 run.out_dir="$WORK/gpus-run" > "$WORK/out.txt" 2>&1 ||
+    { cat "$WORK/out.txt"; fail "a CPU run on a node with GPUs failed"; }
+  [ "$(count_in "$WORK/out.txt" 'trains on the CPU although this node has GPUs (CUDA_VISIBLE_DEVICES=0): ')" = 1 ] ||
+    { cat "$WORK/out.txt"; fail "expected the CPU-although-GPUs warning once"; }
+  grep -qE "GPUs \(CUDA_VISIBLE_DEVICES=0\): (this trainer's LibTorch is built without CUDA|LibTorch sees no GPU)" \
+    "$WORK/out.txt" || fail "the warning's reason"
+  echo "ok: device auto on a node with GPUs this trainer cannot use: trains on the CPU, warns once"
 fi
 expect_error 'dist.backend = "nccl" needs train.device = "cuda"' configs/quickstart.toml data.path="$DATA" train.device=cpu dist.backend=nccl
 
