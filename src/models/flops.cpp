@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <set>
 #include <unordered_map>
 
 #include "common/error.h"
@@ -59,6 +60,7 @@ thread_local bool t_inside = false;
 struct OpContext : at::ObserverContext {
   const OpRule* rule = nullptr;
   std::vector<std::vector<int64_t>> shapes;  // of the tensor inputs, in order ({} for others)
+  std::vector<bool> needs_grad;              // of the tensor inputs, in order
   bool transposed = false;
 };
 
@@ -85,8 +87,11 @@ std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
   auto ctx = std::make_unique<OpContext>();
   ctx->rule = &it->second;
   const auto inputs = fn.inputs();
-  for (const auto& v : inputs)
+  const bool grad = at::GradMode::is_enabled();  // no backward under no-grad or inference mode
+  for (const auto& v : inputs) {
     ctx->shapes.push_back(v.isTensor() ? v.toTensor().sizes().vec() : std::vector<int64_t>{});
+    ctx->needs_grad.push_back(grad && v.isTensor() && v.toTensor().requires_grad());
+  }
   const std::string name = fn.name();
   ctx->transposed = name.rfind("aten::conv_transpose", 0) == 0 ||
                     ((name == "aten::convolution" || name == "aten::_convolution") &&
@@ -103,24 +108,33 @@ void on_end(const at::RecordFunction& fn, at::ObserverContext* raw) {
   if (!t_count || outputs.empty() || !outputs[0].isTensor()) return;
   const int64_t out = outputs[0].toTensor().numel();
   const auto& s = ctx->shapes;
-  int64_t macs = 0;
+  // Whether input i needs a gradient: each such operand of a product costs the product again.
+  auto needs = [&](size_t i) -> int64_t { return i < ctx->needs_grad.size() && ctx->needs_grad[i] ? 1 : 0; };
+  int64_t macs = 0, backward = 0;
   switch (ctx->rule->rule) {
     case Rule::conv:  // weight [out, in / groups, k...] (transposed: [in, out / groups, k...])
       if (s.size() > 1 && s[1].size() > 2)
         macs = (ctx->transposed ? product(s[0]) : out) * product(s[1], 1);
+      backward = macs * (needs(0) + needs(1));
       break;
-    case Rule::matmul:
-      if (s.size() > ctx->rule->operand && !s[ctx->rule->operand].empty())
-        macs = out * s[ctx->rule->operand].back();
+    case Rule::matmul: {  // operand, operand + 1: the two factors (addmm's bias comes first)
+      const size_t a = ctx->rule->operand;
+      if (s.size() > a && !s[a].empty()) macs = out * s[a].back();
+      backward = macs * (needs(a) + needs(a + 1));
       break;
+    }
     case Rule::attention:  // q [..., L, E], k [..., S, E], v [..., S, Ev]: QK^T and AV
       if (s.size() > 2 && s[0].size() >= 2 && s[1].size() >= 2 && !s[2].empty()) {
         const int64_t rows = product(s[0]) / s[0].back(), keys = s[1][s[1].size() - 2];
         macs = rows * keys * (s[0].back() + s[2].back());
+        // dQ and dK from the scores' gradient, which (with dV) comes from AV's.
+        const int64_t qk = needs(0) + needs(1), scores = qk > 0 ? 1 : 0;
+        backward = rows * keys * (s[0].back() * qk + s[2].back() * (scores + needs(2)));
       }
       break;
   }
   t_count->by_kind[ctx->rule->kind] += macs;
+  t_count->backward += backward;
 }
 
 }  // namespace
@@ -156,6 +170,47 @@ MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t height,
   MacCounter counter;
   model.forward(x);
   return counter.count();
+}
+
+namespace {
+
+// Backward MACs of a grad-enabled forward of one image, with the parameters named in `frozen`
+// needing no gradient (every other one needing it).
+int64_t backward_macs(Classifier& model, const ModelOptions& options, int64_t height, int64_t width,
+                      const std::vector<std::string>& frozen) {
+  const std::set<std::string> names(frozen.begin(), frozen.end());
+  for (auto& p : model.named_parameters()) p.value().set_requires_grad(names.count(p.key()) == 0);
+  const auto params = model.parameters();
+  const auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+  model.eval();
+  auto x = torch::zeros({1, options.in_channels, height, width}, torch::TensorOptions().device(device));
+  ReferenceForward architecture;
+  MacCounter counter;
+  model.forward(x);
+  return counter.count().backward;
+}
+
+double share(Classifier& model, const ModelOptions& options, int64_t height, int64_t width,
+             const std::vector<std::string>& frozen) {
+  const int64_t full = backward_macs(model, options, height, width, {});
+  const int64_t left = backward_macs(model, options, height, width, frozen);
+  return full > 0 ? static_cast<double>(left) / static_cast<double>(full) : 1.0;
+}
+
+}  // namespace
+
+double backward_share(const std::string& name, const ModelOptions& options, int64_t height, int64_t width,
+                      const std::vector<std::string>& frozen) {
+  if (frozen.empty()) return 1.0;
+  if (height <= 0) height = options.image_size;
+  if (width <= 0) width = options.image_size;
+  try {
+    auto model = create_meta_model(name, options);
+    return share(*model, options, height, width, frozen);
+  } catch (const c10::Error&) {  // no meta kernel for an operator: the real model
+  }
+  auto model = ModelRegistry::instance().create(name, options);
+  return share(*model, options, height, width, frozen);
 }
 
 ModelCost measure_model(const std::string& name, const ModelOptions& options, int64_t height,

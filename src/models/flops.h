@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "models/classifier.h"
 
@@ -19,6 +20,11 @@ struct MacCount {
   // The fewest values per channel and image a BatchNorm normalised (height x width of its
   // smallest map; 0 = no BatchNorm ran): a micro-batch of B images gives it B x this many.
   int64_t batch_norm_min_plane = 0;
+  // The MACs backward would execute for these operators, counted in a forward with autograd on:
+  // per operand that requires a gradient (a convolution's input or weight, either factor of a
+  // matrix product, attention's q, k, v) the products of its gradient (0 under no-grad or
+  // inference mode).
+  int64_t backward = 0;
   int64_t total() const;
   double giga() const { return static_cast<double>(total()) * 1e-9; }
 };
@@ -52,6 +58,15 @@ class MacCounter {
 // (models/classifier.h): the architecture's count, torchvision's, though a ViT's training forward
 // executes less. Leaves the model in eval mode.
 MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t height, int64_t width = 0);
+
+// The share of the model's backward MACs left when the parameters named in `frozen` (as in
+// named_parameters) get no gradient: backward MACs with them frozen / with every parameter
+// trained, both for one [1, C, H, W] image that needs no gradient (eval mode, the reference
+// forward). 1 when nothing is frozen; measured on the meta device (on the CPU where the meta
+// device cannot run the model). The trainer's FLOPs per image are then 2 F + 4 F x this share
+// (F: the forward MACs; 6 F with nothing frozen).
+double backward_share(const std::string& name, const ModelOptions& options, int64_t height, int64_t width,
+                      const std::vector<std::string>& frozen);
 
 struct ModelCost {
   int64_t parameters = 0;

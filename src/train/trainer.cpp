@@ -150,9 +150,18 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
     return;
   }
   trainable_ = freeze_parameters(params_, cfg_.model.freeze, cfg_.source);
-  if (trainable_.size() < params_.size())
-    log::info("model.freeze: {} of {} parameter tensors frozen", params_.size() - trainable_.size(),
-              params_.size());
+  if (trainable_.size() < params_.size()) {
+    // Frozen layers need no weight gradients, and none before the first trained one any input
+    // gradient: the FLOPs per image count only the backward products that remain.
+    std::vector<std::string> frozen;
+    for (const auto& [name, p] : params_)
+      if (!p.requires_grad()) frozen.push_back(name);
+    const double share = backward_share(cfg_.model.name, model_options, in_h, in_w, frozen);
+    train_flops_per_image_ = 2.0 * static_cast<double>(macs.total()) * (1.0 + 2.0 * share);
+    log::info("model.freeze: {} of {} parameter tensors frozen; backward executes {:.1f} % of the whole "
+              "model's products ({:.4g} GFLOP per training image)",
+              frozen.size(), params_.size(), 100.0 * share, train_flops_per_image_ * 1e-9);
+  }
   optimizer_ = with_context(cfg_.source, [&] { return make_optimizer(cfg_.optim, trainable_); });
   check_precision(cfg_.train.precision, device_, cfg_.source);
   // The loss is divided by the number of ranks before backward (the sum over ranks is then the

@@ -175,3 +175,62 @@ TEST(Flops, MetaModelHasTheShapesAndLeavesTheCpuAlone) {
   EXPECT_EQ(t.sum().item<float>(), 3.0f);
   EXPECT_EQ(torch::relu(torch::full({2}, -1.0)).sum().item<float>(), 0.0f);
 }
+
+TEST(Flops, BackwardProductsByHand) {
+  // Counted in a forward with autograd on: each operand that needs a gradient costs the product
+  // once more; nothing in inference mode.
+  auto backward = [](auto&& f) {
+    MacCounter counter;
+    f();
+    return counter.count().backward;
+  };
+  nn::Conv2d conv(nn::Conv2dOptions(3, 8, 3).padding(1));
+  const int64_t f = 800 * 27;  // 8 x 10 x 10 outputs x 27
+  auto x = torch::randn({1, 3, 10, 10});
+  EXPECT_EQ(backward([&] { conv->forward(x); }), f);  // the weight's gradient only
+  EXPECT_EQ(backward([&] { conv->forward(x.clone().requires_grad_()); }), 2 * f);
+  EXPECT_EQ(count([&] { conv->forward(x); }).backward, 0);
+  conv->weight.set_requires_grad(false);
+  conv->bias.set_requires_grad(false);
+  EXPECT_EQ(backward([&] { conv->forward(x); }), 0);
+  nn::Linear lin(20, 30);
+  EXPECT_EQ(backward([&] { lin->forward(torch::randn({4, 20})); }), 4 * 30 * 20);
+  lin->weight.set_requires_grad(false);
+  EXPECT_EQ(backward([&] { lin->forward(torch::randn({4, 20}).requires_grad_()); }), 4 * 30 * 20);
+  auto a = torch::randn({2, 3, 4, 5}).requires_grad_(), b = torch::randn({2, 3, 5, 6}).requires_grad_();
+  EXPECT_EQ(backward([&] { torch::matmul(a, b); }), 2 * (2 * 3 * 4 * 6 * 5));
+  // addmm's bias (first) is no factor: one factor needing a gradient, one product.
+  auto bias = torch::zeros({7}).requires_grad_();
+  EXPECT_EQ(backward([&] { torch::addmm(bias, torch::randn({3, 9}), torch::randn({9, 7}).requires_grad_()); }),
+            3 * 7 * 9);
+}
+
+TEST(Flops, BackwardShareOfFrozenLayers) {
+  // fmnist_cnn at 28 px, 3 channels: convolutions 3->32 at 28x28, 32->64 at 14x14, 64->128 at 7x7,
+  // a head 1152 -> 1000. Trained whole, backward computes every weight gradient and every input
+  // gradient but the image's; features.0 frozen, the second convolution's input needs none either;
+  // a linear probe leaves the head's weight gradient alone.
+  const double c0 = 32.0 * 28 * 28 * 27, c1 = 64.0 * 14 * 14 * 288, c2 = 128.0 * 7 * 7 * 576, head = 1152.0 * 1000;
+  const double full = c0 + 2 * c1 + 2 * c2 + 2 * head;
+  const ModelOptions o{1000, 3, 28};
+  EXPECT_EQ(backward_share("fmnist_cnn", o, 28, 28, {}), 1.0);
+  EXPECT_DOUBLE_EQ(backward_share("fmnist_cnn", o, 28, 28, {"features.0.weight", "features.1.weight", "features.1.bias"}),
+                   (c1 + 2 * c2 + 2 * head) / full);
+  std::vector<std::string> all_but_head;
+  for (auto& p : ModelRegistry::instance().create("fmnist_cnn", o)->named_parameters())
+    if (p.key().rfind("classifier.", 0) != 0) all_but_head.push_back(p.key());
+  EXPECT_DOUBLE_EQ(backward_share("fmnist_cnn", o, 28, 28, all_but_head), head / full);
+  // A ViT (attention's q, k, v all need gradients): whole, 2 x the forward less the patch
+  // embedding's input gradient; a linear probe, the head's weight gradient.
+  const ModelOptions vo{10, 1, 28};
+  const MacCount vit = measure_model("vit_ti4", vo).macs;
+  std::vector<std::string> vit_body;
+  int64_t head_macs = 0;
+  for (auto& p : ModelRegistry::instance().create("vit_ti4", vo)->named_parameters()) {
+    if (p.key() == "heads.head.weight") head_macs = p.value().numel();  // one class token x [10, D]
+    if (p.key().rfind("heads.", 0) != 0) vit_body.push_back(p.key());
+  }
+  ASSERT_GT(head_macs, 0);
+  const double vit_full = 2.0 * static_cast<double>(vit.total()) - static_cast<double>(vit.by_kind.at("conv"));
+  EXPECT_DOUBLE_EQ(backward_share("vit_ti4", vo, 28, 28, vit_body), static_cast<double>(head_macs) / vit_full);
+}
