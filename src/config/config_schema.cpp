@@ -369,7 +369,8 @@ const std::vector<Field>& schema() {
                   "random perspective: each corner moves up to this fraction of the half-size "
                   "(0 = off); all warps of an image are one homography, one bilinear resample"),
       float_field("augment", "brightness", REF(augment.brightness), 0.0, 1.0,
-                  "colour jitter: brightness factor uniform in [1 - x, 1 + x] (0 = off)"),
+                  "colour jitter: brightness factor uniform in [1 - x, 1 + x] (0 = off); then "
+                  "contrast, saturation, hue in that order, each clipped to [0, 1]"),
       float_field("augment", "contrast", REF(augment.contrast), 0.0, 1.0,
                   "colour jitter: contrast factor uniform in [1 - x, 1 + x] (0 = off)"),
       float_field("augment", "saturation", REF(augment.saturation), 0.0, 1.0,
@@ -414,11 +415,13 @@ const std::vector<Field>& schema() {
                   "level per image and op, clipped to 0-10 (timm's mstd; DeiT: 0.5)"),
       int_field("augment", "image_size", REF(augment.image_size), 0, 4096,
                 "side of the square images the model sees, training and evaluation (0 = the "
-                "stored size); training resamples in its warp, or resizes (antialiased)"),
+                "stored size); training resamples in its warp (a random-resized crop stretched "
+                "to the square, else the image's centre square), or resizes the shorter side "
+                "(antialiased) and takes the centre square"),
       float_field("augment", "eval_crop", REF(augment.eval_crop), 0.05, 1.0,
-                  "evaluation: resize the shorter side to image_size / eval_crop, then take the "
-                  "centre image_size square (timm's crop_pct; 0.875 for ImageNet, 1 = whole "
-                  "image)"),
+                  "evaluation: resize the shorter side to floor(image_size / eval_crop), then "
+                  "take the centre image_size square (timm's crop_pct; 0.875 for ImageNet, 1 = "
+                  "whole image)"),
       bool_field("dist", "sync_bn", REF(dist.sync_bn),
                  "SyncBatchNorm: while training, every BatchNorm normalises with the mean and "
                  "variance of the global batch (all ranks' samples; two small all-reduces per "

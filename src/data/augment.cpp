@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/error.h"
 #include "data/augment_ops.h"
 
 namespace odyssey {
@@ -85,52 +86,63 @@ torch::Tensor crop_padded(const torch::Tensor& images, int64_t pad, const torch:
 
 TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Tensor& labels,
                                 int64_t classes, const AugmentConfig& cfg, const Normalize& norm,
-                                uint64_t seed) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+                                Draws& draws) {
   auto x = to_float_nchw(images_u8);
-  const int64_t b = x.size(0);
+  ODY_CHECK(draws.size() == x.size(0),
+            ODY_MSG("augment_train_batch: draws for " << draws.size() << " images, a batch of " << x.size(0)), "");
   if (cfg.crop_padding > 0) {
-    auto dy = torch::randint(0, 2 * cfg.crop_padding + 1, {b}, gen, torch::kLong);
-    auto dx = torch::randint(0, 2 * cfg.crop_padding + 1, {b}, gen, torch::kLong);
+    auto dy = draws.randint(2 * cfg.crop_padding + 1);
+    auto dx = draws.randint(2 * cfg.crop_padding + 1);
     x = crop_padded(x, cfg.crop_padding, dy, dx);
   }
   // Output size: cfg.image_size, or the stored size. The warp resamples straight to it.
   const int64_t out_h = cfg.image_size > 0 ? cfg.image_size : x.size(2);
   const int64_t out_w = cfg.image_size > 0 ? cfg.image_size : x.size(3);
   if (cfg.warps()) {
-    auto m = random_warps(b, x.size(2), x.size(3), cfg, gen);
+    auto m = random_warps(x.size(2), x.size(3), cfg, draws);
     if (out_h != x.size(2) || out_w != x.size(3)) {  // output pixels -> source pixel units
+      // A random-resized crop is stretched to the output (torchvision's); without one, the
+      // output is the image's centre at one scale for both axes (the shorter side fits), as
+      // evaluation (and timm's training without crops) frames a non-square image.
+      const double sx = static_cast<double>(x.size(3)) / out_w, sy = static_cast<double>(x.size(2)) / out_h;
       auto scale = torch::eye(3, torch::kDouble);
-      scale[0][0] = static_cast<double>(x.size(3)) / out_w;
-      scale[1][1] = static_cast<double>(x.size(2)) / out_h;
+      scale[0][0] = cfg.rrc_scale_min > 0 ? sx : std::min(sx, sy);
+      scale[1][1] = cfg.rrc_scale_min > 0 ? sy : std::min(sx, sy);
       m = torch::matmul(m, scale);
     }
     x = warp(x, m, out_h, out_w);
   } else {
-    x = resize(x, out_h, out_w);
+    x = resize_centre_crop(x, out_h, out_w, 1.0);
   }
-  if (cfg.hflip) x = flip_where(x, torch::rand({b}, gen) < 0.5);
+  if (cfg.hflip) x = flip_where(x, draws.uniform() < 0.5);
   if (cfg.randaugment_n > 0) {
     RandAugmentOptions ra{cfg.randaugment_n, cfg.randaugment_m, cfg.randaugment_policy == "timm",
                           cfg.randaugment_mstd, {}};
     if (ra.timm) ra.fill = norm.mean;  // timm's img_mean: the normalisation's mean colour
-    x = rand_augment(x, ra, gen);
+    x = rand_augment(x, ra, draws);
   }
   if (cfg.brightness > 0 || cfg.contrast > 0 || cfg.saturation > 0 || cfg.hue > 0 ||
       cfg.grayscale_p > 0)
-    x = colour_jitter(x, cfg, gen);
+    x = colour_jitter(x, cfg, draws);
   x = normalize(std::move(x), norm);
   if (cfg.erasing_p > 0)
-    x = random_erasing(x, cfg.erasing_p, gen, ErasingForm::kAuto, cfg.erasing_mode == "pixel");
+    x = random_erasing(x, cfg.erasing_p, draws, ErasingForm::kAuto, cfg.erasing_mode == "pixel");
   TrainInputs out;
   if (cfg.mixes() && labels.defined()) {
-    Mixed m = mix_batch(x, labels, classes, cfg, gen);
+    Mixed m = mix_batch(x, labels, classes, cfg, draws);
     out.images = m.images;
     out.targets = m.targets;
   } else {
     out.images = x;
   }
   return out;
+}
+
+TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Tensor& labels,
+                                int64_t classes, const AugmentConfig& cfg, const Normalize& norm,
+                                uint64_t seed) {
+  Draws draws = Draws::for_batch(seed, images_u8.size(0));
+  return augment_train_batch(images_u8, labels, classes, cfg, norm, draws);
 }
 
 torch::Tensor augment_train(const torch::Tensor& images_u8, const AugmentConfig& cfg,
@@ -145,17 +157,31 @@ torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm
 torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm,
                            const AugmentConfig& cfg) {
   auto x = to_float_nchw(images_u8);
-  const int64_t h = x.size(2), w = x.size(3);
-  const int64_t out_h = cfg.image_size > 0 ? cfg.image_size : h;
-  const int64_t out_w = cfg.image_size > 0 ? cfg.image_size : w;
-  // Resize so that the centre out_h x out_w window is eval_crop of the shorter side, then crop.
-  const double scale = std::max(static_cast<double>(out_h) / h, static_cast<double>(out_w) / w) /
-                       cfg.eval_crop;
-  const int64_t rh = std::max<int64_t>(out_h, std::llround(h * scale));
-  const int64_t rw = std::max<int64_t>(out_w, std::llround(w * scale));
-  x = resize(x, rh, rw);
-  x = x.narrow(2, (rh - out_h) / 2, out_h).narrow(3, (rw - out_w) / 2, out_w);
-  return normalize(x.contiguous(), norm);
+  const int64_t out_h = cfg.image_size > 0 ? cfg.image_size : x.size(2);
+  const int64_t out_w = cfg.image_size > 0 ? cfg.image_size : x.size(3);
+  return normalize(resize_centre_crop(x, out_h, out_w, cfg.eval_crop), norm);
+}
+
+torch::Tensor resize_centre_crop(const torch::Tensor& images, int64_t out_h, int64_t out_w, double crop) {
+  const int64_t h = images.size(2), w = images.size(3);
+  if (h == out_h && w == out_w && crop == 1.0) return images;
+  // The side that binds (the shorter, for a square output) becomes floor(its output / crop),
+  // the other follows at the image's aspect, truncated: timm's scale_size = floor(img_size /
+  // crop_pct) and torchvision's Resize(int).
+  const bool rows_bind = static_cast<double>(out_h) / h >= static_cast<double>(out_w) / w;
+  int64_t rh, rw;
+  if (rows_bind) {
+    rh = static_cast<int64_t>(std::floor(out_h / crop));
+    rw = static_cast<int64_t>(static_cast<double>(rh) * w / h);
+  } else {
+    rw = static_cast<int64_t>(std::floor(out_w / crop));
+    rh = static_cast<int64_t>(static_cast<double>(rw) * h / w);
+  }
+  rh = std::max(rh, out_h), rw = std::max(rw, out_w);
+  auto x = resize(images, rh, rw);
+  // torchvision's CenterCrop: offsets round((size - crop) / 2), halves to even as Python's round.
+  const auto offset = [](int64_t extra) { return static_cast<int64_t>(std::nearbyint(extra / 2.0)); };
+  return x.narrow(2, offset(rh - out_h), out_h).narrow(3, offset(rw - out_w), out_w).contiguous();
 }
 
 int64_t model_input_size(const AugmentConfig& cfg, int64_t height, int64_t width) {

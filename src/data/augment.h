@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "data/draws.h"
 
 namespace odyssey {
 
@@ -13,8 +14,8 @@ struct Normalize {
   std::vector<double> mean, std;  // per channel, [0, 1] pixel units
 };
 
-// Training transform, batched, deterministic given seed (the trainer derives it from seed, epoch,
-// step, rank): random crop after zero padding, one warp per image (random-resized-crop,
+// Training transform, batched, deterministic given the draws (the trainer keys each image by its
+// place in the step's global batch: data/draws.h): random crop after zero padding, one warp per image (random-resized-crop,
 // rotation, translation, shear, perspective) to the output size (or an antialiased resize when
 // no warp is on), horizontal flip, RandAugment, colour jitter and grayscale, normalisation,
 // random erasing, then mixup/cutmix. Each stage draws only when enabled, so a
@@ -25,16 +26,25 @@ struct TrainInputs {
 };
 TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Tensor& labels,
                                 int64_t classes, const AugmentConfig& cfg, const Normalize& norm,
+                                Draws& draws);
+// The same with Draws::for_batch(seed, batch size).
+TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Tensor& labels,
+                                int64_t classes, const AugmentConfig& cfg, const Normalize& norm,
                                 uint64_t seed);
-// The images alone (no label mixing).
+// The images alone (no label mixing), Draws::for_batch(seed, batch size).
 torch::Tensor augment_train(const torch::Tensor& images_u8, const AugmentConfig& cfg,
                             const Normalize& norm, uint64_t seed);
 
 // Evaluation transform: normalisation only (the stored size).
 torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm);
-// Evaluation transform of cfg: resize the shorter side to image_size / eval_crop (antialiased),
-// centre image_size square, normalisation. Identity geometry when image_size is 0 (or the
-// stored size) and eval_crop is 1.
+// Resize so that the output's binding side (the shorter, for a square output) is floor(out /
+// crop) and the other follows at the image's aspect (truncated), then take the centre out_h x
+// out_w window (offsets rounded half to even): timm's eval transform with crop_pct = crop,
+// torchvision's Resize(int) + CenterCrop. Antialiased.
+torch::Tensor resize_centre_crop(const torch::Tensor& images, int64_t out_h, int64_t out_w, double crop);
+
+// Evaluation transform of cfg: resize_centre_crop to image_size with eval_crop, normalisation.
+// Identity geometry when image_size is 0 (or the stored size) and eval_crop is 1.
 torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm,
                            const AugmentConfig& cfg);
 

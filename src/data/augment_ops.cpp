@@ -18,11 +18,6 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-// Uniform draws in [lo, hi), one per image, as float64.
-torch::Tensor uniform(int64_t n, double lo, double hi, at::Generator& gen) {
-  return torch::rand({n}, gen, torch::kDouble) * (hi - lo) + lo;
-}
-
 torch::Tensor eye3(int64_t n) { return torch::eye(3, torch::kDouble).repeat({n, 1, 1}); }
 
 // Rotations by theta (radians, float64 [B]) about the centre: [B,3,3], source = R * output.
@@ -55,8 +50,8 @@ torch::Tensor homography(const torch::Tensor& corners, const torch::Tensor& move
 
 }  // namespace
 
-torch::Tensor random_warps(int64_t b, int64_t height, int64_t width, const AugmentConfig& cfg,
-                           at::Generator& gen) {
+torch::Tensor random_warps(int64_t height, int64_t width, const AugmentConfig& cfg, Draws& draws) {
+  const int64_t b = draws.size();
   const double hw = width / 2.0, hh = height / 2.0;
   auto m = eye3(b);
   // Output -> perspective -> affine -> crop window: source = C * A * P * output.
@@ -64,15 +59,15 @@ torch::Tensor random_warps(int64_t b, int64_t height, int64_t width, const Augme
     auto corners = torch::tensor({-hw, -hh, hw, -hh, hw, hh, -hw, hh}, torch::kDouble)
                        .view({1, 4, 2}).repeat({b, 1, 1});
     auto scale = torch::tensor({hw, hh}, torch::kDouble).view({1, 1, 2});
-    auto moved = corners + (torch::rand({b, 4, 2}, gen, torch::kDouble) * 2 - 1) * cfg.perspective * scale;
+    auto moved = corners + (draws.columns(8).view({b, 4, 2}) * 2 - 1) * cfg.perspective * scale;
     m = homography(corners, moved);
   }
   if (cfg.rotate_deg > 0 || cfg.shear_deg > 0 || cfg.translate > 0) {
-    auto theta = uniform(b, -cfg.rotate_deg, cfg.rotate_deg, gen) * (kPi / 180);
-    auto shx = torch::tan(uniform(b, -cfg.shear_deg, cfg.shear_deg, gen) * (kPi / 180));
-    auto shy = torch::tan(uniform(b, -cfg.shear_deg, cfg.shear_deg, gen) * (kPi / 180));
-    auto tx = uniform(b, -cfg.translate, cfg.translate, gen) * width;
-    auto ty = uniform(b, -cfg.translate, cfg.translate, gen) * height;
+    auto theta = draws.uniform(-cfg.rotate_deg, cfg.rotate_deg) * (kPi / 180);
+    auto shx = torch::tan(draws.uniform(-cfg.shear_deg, cfg.shear_deg) * (kPi / 180));
+    auto shy = torch::tan(draws.uniform(-cfg.shear_deg, cfg.shear_deg) * (kPi / 180));
+    auto tx = draws.uniform(-cfg.translate, cfg.translate) * width;
+    auto ty = draws.uniform(-cfg.translate, cfg.translate) * height;
     auto rot = rotations(theta), shear = eye3(b), shift = eye3(b);
     shear.select(1, 0).select(1, 1).copy_(shx), shear.select(1, 1).select(1, 0).copy_(shy);
     shift.select(1, 0).select(1, 2).copy_(tx), shift.select(1, 1).select(1, 2).copy_(ty);
@@ -85,8 +80,8 @@ torch::Tensor random_warps(int64_t b, int64_t height, int64_t width, const Augme
     // nearest ratio in that range. wf, hf: the crop's width and height as fractions of the image's.
     constexpr int64_t kAttempts = 10;
     const double ratio_lo = 3.0 / 4, ratio_hi = 4.0 / 3, aspect = static_cast<double>(width) / height;
-    auto area = torch::rand({b, kAttempts}, gen, torch::kDouble) * (1 - cfg.rrc_scale_min) + cfg.rrc_scale_min;
-    auto ratio = torch::exp(torch::rand({b, kAttempts}, gen, torch::kDouble) *
+    auto area = draws.columns(kAttempts) * (1 - cfg.rrc_scale_min) + cfg.rrc_scale_min;
+    auto ratio = torch::exp(draws.columns(kAttempts) *
                                 (std::log(ratio_hi) - std::log(ratio_lo)) + std::log(ratio_lo));
     auto wfs = torch::sqrt(area * ratio / aspect), hfs = torch::sqrt(area / ratio * aspect);
     auto fits = wfs.le(1.0).logical_and(hfs.le(1.0));
@@ -96,8 +91,8 @@ torch::Tensor random_warps(int64_t b, int64_t height, int64_t width, const Augme
     const double fallback_h = aspect < ratio_lo ? aspect / ratio_lo : 1.0;
     auto wf = torch::where(any, wfs.gather(1, first).squeeze(1), torch::full({b}, fallback_w, torch::kDouble));
     auto hf = torch::where(any, hfs.gather(1, first).squeeze(1), torch::full({b}, fallback_h, torch::kDouble));
-    auto cx = (torch::rand({b}, gen, torch::kDouble) * 2 - 1) * (1 - wf) * hw * any;  // fallback: centred
-    auto cy = (torch::rand({b}, gen, torch::kDouble) * 2 - 1) * (1 - hf) * hh * any;
+    auto cx = (draws.uniform() * 2 - 1) * (1 - wf) * hw * any;  // fallback: centred
+    auto cy = (draws.uniform() * 2 - 1) * (1 - hf) * hh * any;
     auto crop = eye3(b);
     crop.select(1, 0).select(1, 0).copy_(wf), crop.select(1, 1).select(1, 1).copy_(hf);
     crop.select(1, 0).select(1, 2).copy_(cx), crop.select(1, 1).select(1, 2).copy_(cy);
@@ -122,8 +117,15 @@ torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices, i
   auto pts = torch::stack({grid[1].reshape(-1), grid[0].reshape(-1),
                            torch::ones({out_h * out_w}, f64)}, 1);
   auto src = torch::matmul(to_device_of(matrices, images), pts.t());  // [B, 3, H*W]
-  auto sx = src.select(1, 0) / src.select(1, 2) / (w / 2.0);
-  auto sy = src.select(1, 1) / src.select(1, 2) / (h / 2.0);
+  // A point inside the image but beyond its outermost pixel centres (the outer half pixel; the
+  // outer pixels of an enlarged image) takes the edge pixel, as a resize does: grid_sample would
+  // blend it with the zero padding, a dark frame around every upscaled image. Points outside the
+  // image keep the zero fill (a rotation's corners).
+  auto inside = [](const torch::Tensor& v, int64_t n) {
+    return torch::where(v.abs() <= 1, v.clamp(-1 + 1.0 / n, 1 - 1.0 / n), v);
+  };
+  auto sx = inside(src.select(1, 0) / src.select(1, 2) / (w / 2.0), w);
+  auto sy = inside(src.select(1, 1) / src.select(1, 2) / (h / 2.0), h);
   auto g = torch::stack({sx, sy}, 2).view({b, out_h, out_w, 2}).to(images.scalar_type());
   namespace F = torch::nn::functional;
   return F::grid_sample(images, g,
@@ -146,30 +148,32 @@ torch::Tensor luminance(const torch::Tensor& rgb) {
   return (rgb * w).sum(1, /*keepdim=*/true);
 }
 
-torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cfg,
-                            at::Generator& gen) {
+torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cfg, Draws& draws) {
   const int64_t b = images.size(0);
   const bool rgb = images.size(1) == 3;
   auto per_image = [&](double x) {
-    const auto factors = uniform(b, 1 - x, 1 + x, gen);
+    const auto factors = draws.uniform(1 - x, 1 + x);
     return to_device_of(factors, images, images.scalar_type()).view({b, 1, 1, 1});
   };
+  // Brightness, contrast, saturation in this order (torchvision's ColorJitter draws an order per
+  // call), each clipped to [0, 1] as torchvision's blends are: a brightened highlight is white
+  // before contrast and saturation see it.
   auto x = images;
-  if (cfg.brightness > 0) x = x * per_image(cfg.brightness);
+  if (cfg.brightness > 0) x = (x * per_image(cfg.brightness)).clamp_(0.0, 1.0);
   if (cfg.contrast > 0) {
     auto mean = (rgb ? luminance(x) : x).mean({1, 2, 3}, /*keepdim=*/true);
-    x = (x - mean) * per_image(cfg.contrast) + mean;
+    x = ((x - mean) * per_image(cfg.contrast) + mean).clamp_(0.0, 1.0);
   }
   if (rgb && cfg.saturation > 0) {
     auto g = luminance(x);
-    x = g + (x - g) * per_image(cfg.saturation);
+    x = (g + (x - g) * per_image(cfg.saturation)).clamp_(0.0, 1.0);
   }
   if (rgb && cfg.hue > 0) {
     // Rotate the chroma plane of YIQ by the hue angle.
     auto to_yiq = torch::tensor({0.299, 0.587, 0.114, 0.596, -0.274, -0.322, 0.211, -0.523, 0.312},
                                 torch::kDouble).view({3, 3});
     auto from_yiq = at::linalg_inv(to_yiq);
-    auto angle = uniform(b, -cfg.hue, cfg.hue, gen) * (2 * kPi);
+    auto angle = draws.uniform(-cfg.hue, cfg.hue) * (2 * kPi);
     auto rot = eye3(b);
     rot.select(1, 1).select(1, 1).copy_(torch::cos(angle)), rot.select(1, 1).select(1, 2).copy_(-torch::sin(angle));
     rot.select(1, 2).select(1, 1).copy_(torch::sin(angle)), rot.select(1, 2).select(1, 2).copy_(torch::cos(angle));
@@ -178,17 +182,18 @@ torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cf
     x = torch::einsum("bij,bjhw->bihw", {m, x});
   }
   if (rgb && cfg.grayscale_p > 0) {
-    auto flags = to_device_of(torch::rand({b}, gen) < cfg.grayscale_p, x).view({b, 1, 1, 1});
+    auto flags = to_device_of(draws.uniform() < cfg.grayscale_p, x).view({b, 1, 1, 1});
     x = torch::where(flags, luminance(x).expand_as(x), x);
   }
   return x.clamp(0.0, 1.0);
 }
 
-torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generator& gen,
+torch::Tensor random_erasing(const torch::Tensor& images, double p, Draws& draws,
                              ErasingForm form, bool noise) {
   const int64_t b = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
-  auto draw = torch::rand({b, 10, 4}, gen, torch::kDouble);  // fixed draws: deterministic count
-  auto apply = torch::rand({b}, gen, torch::kDouble);
+  auto draw = draws.columns(40).view({b, 10, 4});  // fixed draws: deterministic count
+  auto apply = draws.uniform();
+  const auto noise_seeds = noise ? draws.seeds() : std::vector<uint64_t>{};
   auto d = draw.accessor<double, 3>();
   auto a = apply.accessor<double, 1>();
   // Each image's box as [y0, y0 + eh) x [x0, x0 + ew); an empty one (0, 0) when not erased.
@@ -207,10 +212,16 @@ torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generato
       break;
     }
   }
-  if (noise) {  // every box's values in one draw and one transfer, then a copy per box
-    int64_t total = 0;
-    for (int64_t i = 0; i < b; ++i) total += c * (box[1][i] - box[0][i]) * (box[3][i] - box[2][i]);
-    const auto values = to_device_of(torch::randn({total}, gen, torch::kFloat), images, images.scalar_type());
+  if (noise) {  // every box's values (each image's from its own stream) in one transfer
+    std::vector<torch::Tensor> parts;
+    for (int64_t i = 0; i < b; ++i) {
+      const int64_t n = c * (box[1][i] - box[0][i]) * (box[3][i] - box[2][i]);
+      if (n == 0) continue;
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(noise_seeds[static_cast<size_t>(i)]);
+      parts.push_back(torch::randn({n}, gen, torch::kFloat));
+    }
+    const auto values = to_device_of(parts.empty() ? torch::zeros({0}) : torch::cat(parts), images,
+                                     images.scalar_type());
     auto out = images.clone(at::MemoryFormat::Preserve);
     int64_t at = 0;
     for (int64_t i = 0; i < b; ++i) {
@@ -241,11 +252,12 @@ torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generato
 }
 
 Mixed mix_batch(const torch::Tensor& images, const torch::Tensor& labels, int64_t classes,
-                const AugmentConfig& cfg, at::Generator& gen) {
+                const AugmentConfig& cfg, Draws& draws) {
+  at::Generator& gen = draws.batch();
   Mixed m;
   auto onehot = to_device_of(torch::one_hot(labels, classes), images, images.scalar_type());
-  auto draws = torch::rand({4}, gen, torch::kDouble);
-  auto r = draws.accessor<double, 1>();
+  auto coins = torch::rand({4}, gen, torch::kDouble);
+  auto r = coins.accessor<double, 1>();
   const bool mix = cfg.mixes() && r[0] < cfg.mix_p;
   if (!mix) {
     m.images = images;
@@ -426,19 +438,18 @@ torch::Tensor apply_rand_op(const torch::Tensor& x, RandOp op, const torch::Tens
   return x;
 }
 
-torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentOptions& o,
-                           at::Generator& gen) {
+torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentOptions& o, Draws& draws) {
   const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
   const int64_t num_ops = o.timm ? static_cast<int64_t>(std::size(kTimmRandOps)) : kNumRandOps;
   auto x = images.clone();
   for (int64_t slot = 0; slot < o.n; ++slot) {
-    auto ops = torch::randint(0, num_ops, {b}, gen, torch::kLong);
-    auto signs = torch::randint(0, 2, {b}, gen, torch::kLong);
+    auto ops = draws.randint(num_ops);
+    auto signs = draws.randint(2);
     torch::Tensor applied, level;  // timm: whether each image's op applies (p 0.5), its level
     if (o.timm) {
-      applied = torch::rand({b}, gen, torch::kDouble) <= 0.5;  // timm skips when random() > prob
+      applied = draws.uniform() <= 0.5;  // timm skips when random() > prob
       level = torch::full({b}, static_cast<double>(o.m), torch::kDouble);
-      if (o.mstd > 0) level += torch::randn({b}, gen, torch::kDouble) * o.mstd;
+      if (o.mstd > 0) level += draws.normal() * o.mstd;
       level.clamp_(0, 10);
     }
     auto ops_a = ops.accessor<int64_t, 1>();

@@ -4,13 +4,13 @@
 // Images are float NCHW; geometry works in pixel units about the image centre.
 #pragma once
 
-#include <ATen/core/Generator.h>
 #include <torch/types.h>
 
 #include <optional>
 #include <vector>
 
 #include "config/config.h"
+#include "data/draws.h"
 
 namespace odyssey {
 
@@ -21,10 +21,9 @@ namespace odyssey {
 torch::Tensor to_device_of(const torch::Tensor& t, const torch::Tensor& like,
                            std::optional<torch::ScalarType> dtype = std::nullopt);
 
-// Per-image 3x3 matrices [B,3,3] (float64) mapping an output pixel (x, y, 1), in pixels from the
-// image centre, to the source position it samples; drawn from cfg's ranges.
-torch::Tensor random_warps(int64_t batch, int64_t height, int64_t width, const AugmentConfig& cfg,
-                           at::Generator& gen);
+// Per-image 3x3 matrices [B,3,3] (float64, B = draws.size()) mapping an output pixel (x, y, 1),
+// in pixels from the image centre, to the source position it samples; drawn from cfg's ranges.
+torch::Tensor random_warps(int64_t height, int64_t width, const AugmentConfig& cfg, Draws& draws);
 
 // Resamples every image through its matrix (bilinear, zeros outside). The identity returns the
 // image; a 90-degree rotation returns torch::rot90. With an output size, output pixels are
@@ -52,7 +51,7 @@ struct RandAugmentOptions {
   std::vector<double> fill;  // empty: zeros
 };
 torch::Tensor rand_augment(const torch::Tensor& images, const RandAugmentOptions& options,
-                           at::Generator& gen);
+                           Draws& draws);
 
 // The RandAugment ops on [0, 1] images [B,C,H,W], each with per-image parameters [B]; pixel
 // values follow torchvision's uint8 semantics (posterize, solarize and equalize on the 0..255
@@ -85,8 +84,7 @@ torch::Tensor autocontrast(const torch::Tensor& images);
 
 // Brightness, contrast, saturation and hue jitter (that order) and random grayscale, on [0, 1]
 // images; clamped to [0, 1]. Saturation, hue and grayscale apply to 3-channel images only.
-torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cfg,
-                            at::Generator& gen);
+torch::Tensor colour_jitter(const torch::Tensor& images, const AugmentConfig& cfg, Draws& draws);
 
 // Luminance (ITU-R 601) of RGB images: [B,1,H,W].
 torch::Tensor luminance(const torch::Tensor& rgb);
@@ -94,20 +92,21 @@ torch::Tensor luminance(const torch::Tensor& rgb);
 // Random erasing: each image with probability p gets a rectangle of 2-33 % of its area set to 0.
 // On a GPU the rectangles are one mask over the batch (a few kernels, not one per image); on a CPU
 // each box is zeroed in place (measured 1.6-3.6x faster there). `form` forces one; both give the
-// same result for the same generator state. noise (timm's mode "pixel", DeiT's): the rectangle
-// is filled with standard normal noise per pixel and channel instead, drawn from `gen` on the CPU
-// (only the boxes' values: one transfer), so the same on any device.
+// same result for the same draws. noise (timm's mode "pixel", DeiT's): the rectangle is filled
+// with standard normal noise per pixel and channel instead, drawn on the CPU from a generator
+// seeded per image (only the boxes' values: one transfer), so the same on any device.
 enum class ErasingForm { kAuto, kPerImage, kMasked };
-torch::Tensor random_erasing(const torch::Tensor& images, double p, at::Generator& gen,
+torch::Tensor random_erasing(const torch::Tensor& images, double p, Draws& draws,
                              ErasingForm form = ErasingForm::kAuto, bool noise = false);
 
 // Mixup or cutmix of a batch with its reverse; targets are the mixed one-hot labels [B, classes].
+// Its draws (whether to mix, which, lambda) are once per batch, from draws.batch().
 struct Mixed {
   torch::Tensor images, targets;
   double lambda = 1;  // weight of the original images' labels
   bool cutmix = false;
 };
 Mixed mix_batch(const torch::Tensor& images, const torch::Tensor& labels, int64_t classes,
-                const AugmentConfig& cfg, at::Generator& gen);
+                const AugmentConfig& cfg, Draws& draws);
 
 }  // namespace odyssey

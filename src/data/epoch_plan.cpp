@@ -123,6 +123,13 @@ EpochPlan::EpochPlan(int64_t num_samples, int64_t batch_per_rank, int world_size
   }
 }
 
+std::vector<uint64_t> EpochPlan::positions() const {
+  std::vector<uint64_t> out(static_cast<size_t>(batch_));
+  for (int64_t i = 0; i < batch_; ++i)
+    out[static_cast<size_t>(i)] = static_cast<uint64_t>(strided_ ? rank_ + i * world_ : rank_ * batch_ + i);
+  return out;
+}
+
 std::vector<int64_t> EpochPlan::batch(int64_t step) const {
   ODY_CHECK(step >= 0 && step < steps_, ODY_MSG("EpochPlan: step " << step << " out of range"), "");
   if (strided_) {

@@ -42,6 +42,10 @@ class EpochPlan {
   int64_t global_batch() const { return batch_ * world_; }
   // This rank's sample indices at step (0 <= step < steps()).
   std::vector<int64_t> batch(int64_t step) const;
+  // Where this rank's samples sit in every step's global batch (rank r: r x batch + i, or
+  // r + i x world when strided): the same sample at the same place whatever the rank count, the
+  // key of its augmentation draws (data/draws.h).
+  std::vector<uint64_t> positions() const;
 
   // The permutation itself; portable (no std:: distributions), the same on every platform.
   static std::vector<int64_t> permutation(int64_t n, uint64_t seed, int64_t epoch);

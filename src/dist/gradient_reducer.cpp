@@ -18,6 +18,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 GradientReducer::GradientReducer(std::vector<torch::Tensor> params, Communicator& comm,
                                  ReducerOptions options)
     : params_(std::move(params)), comm_(comm), options_(std::move(options)) {
+  ODY_CHECK(options_.wire_divisor > 0, "GradientReducer: wire_divisor must be positive", "");
   ODY_CHECK(options_.compress == "none" || options_.compress == "bf16" ||
                 options_.compress == "fp16",
             "dist.compress = \"" + options_.compress + "\" is not one of none, bf16, fp16", "");
@@ -130,11 +131,21 @@ void GradientReducer::launch(Bucket& b) {
     return;
   }
   // The gradients are already divided by the world size (loss_scale), so sums of many ranks
-  // stay in fp16's range. The copy back runs on the communication thread.
+  // stay in fp16's range; an fp16 loss scaler's are divided on the way (wire_divisor). The copy
+  // back runs on the communication thread.
   const auto type = options_.compress == "bf16" ? torch::kBFloat16 : torch::kHalf;
-  b.wire = b.flat.to(type);
-  // An fp16 sum beyond 65504 comes back as inf: finish()'s check sees it.
-  b.work = comm_.allreduce_sum_async(b.wire, [flat = b.flat, wire = b.wire] { flat.copy_(wire); });
+  const double d = options_.wire_divisor;
+  if (d == 1.0) {
+    b.wire = b.flat.to(type);
+  } else {  // one pass: the division's float32 result rounded into the 16-bit wire
+    b.wire = torch::empty_like(b.flat, b.flat.options().dtype(type));
+    at::mul_out(b.wire, b.flat, at::scalar_tensor(1.0 / d, at::kDouble));
+  }
+  // An fp16 sum beyond 65504 comes back as inf: finish()'s check (or the loss scaler) sees it.
+  b.work = comm_.allreduce_sum_async(b.wire, [flat = b.flat, wire = b.wire, d] {
+    flat.copy_(wire);
+    if (d != 1.0) flat.mul_(d);  // in float32: the sum times d may exceed fp16's range
+  });
   stats_.bytes += b.wire.nbytes();
 }
 

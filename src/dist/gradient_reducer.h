@@ -33,6 +33,11 @@ struct ReducerOptions {
   // finish() checks the averaged gradients for NaN/inf (ReducerStats::non_finite): off where an
   // fp16 loss scaler checks them itself (an overflow there lowers its scale).
   bool check_finite = true;
+  // A 16-bit wire carries the bucket divided by this, and the sum is multiplied back (in float32)
+  // on arrival: the world size where an fp16 loss scaler keeps each rank's gradients at its full
+  // scale (the bucket then holds scale x the rank's gradient, and the plain sum of N ranks would
+  // leave fp16's range N times sooner), as PyTorch's fp16_compress_hook divides before the cast.
+  double wire_divisor = 1.0;
 };
 
 // Per-step timings for the metrics: comm_s is the collectives' own run time, exposed_s what the

@@ -433,7 +433,7 @@ torch::Tensor clip_grad_norm(const NamedTensors& params, double max_norm) {
   const auto norm = grad_norm(params);
   // Computed where the gradients are: on a GPU the host does not wait for the norm. A
   // non-finite norm leaves the gradients as they are (max / inf would zero them and hide the
-  // fault); the norm reported for the step shows it.
+  // fault; the trainer skips such steps before clipping and reports their norm).
   const auto clip = norm.isfinite().logical_and(norm > max_norm);
   const auto factor = torch::where(clip, max_norm / (norm + 1e-6), torch::ones_like(norm));
   // On the CPU reading the verdict costs nothing and saves a pass over every gradient when no

@@ -176,6 +176,9 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
   reducer.first_bucket_bytes = static_cast<int64_t>(cfg_.dist.first_bucket_mb * (1 << 20));
   reducer.compress = cfg_.dist.compress;
   reducer.check_finite = !scaler_;  // the loss scaler checks (and lowers its scale on an overflow)
+  // The scaler's ranks each hold gradients at its full scale (65536 x ranks, divided by the ranks
+  // in the loss): an fp16 wire sends them divided by the ranks, so the sum keeps that scale.
+  if (scaler_) reducer.wire_divisor = static_cast<double>(comm_.size());
   std::vector<torch::Tensor> reduced;
   for (auto& [name, p] : trainable_) reduced.push_back(p);
   reducer_ = std::make_unique<GradientReducer>(reduced, comm_, reducer);
@@ -282,15 +285,18 @@ void Trainer::start() {
 }
 
 ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tensor& labels,
-                                 double lr, ClassificationCounts* window) {
-  // Random streams derive from (seed, epoch, step, rank): a resumed run draws the same numbers.
-  const uint64_t base = mix_seed({static_cast<uint64_t>(cfg_.run.seed),
-                                  static_cast<uint64_t>(state_.epoch),
-                                  static_cast<uint64_t>(state_.step_in_epoch),
-                                  static_cast<uint64_t>(comm_.rank())});
+                                 const std::vector<uint64_t>& positions, double lr,
+                                 ClassificationCounts* window) {
+  // Random streams derive from (seed, epoch, step): a resumed run draws the same numbers. Each
+  // image's augmentation from its place in the global batch (the same on any rank count); the
+  // rank's own stream (base) for the model's randomness (dropout, stochastic depth) and mixup.
+  const uint64_t step_seed = mix_seed({static_cast<uint64_t>(cfg_.run.seed), static_cast<uint64_t>(state_.epoch),
+                                       static_cast<uint64_t>(state_.step_in_epoch)});
+  const uint64_t base = mix_seed({step_seed, static_cast<uint64_t>(comm_.rank())});
   torch::manual_seed(base ^ 1);
+  Draws draws(step_seed, positions, base);
   const TrainInputs in = augment_train_batch(images_for_augment(images), labels, num_classes_,
-                                             cfg_.augment, norm_, base);
+                                             cfg_.augment, norm_, draws);
   // Gradient accumulation: micro-batches accumulate locally; the last backward all-reduces, its
   // buckets launched while backward still runs. The augmented batch moves to the model's device
   // if it is not there yet.
@@ -361,6 +367,7 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
     ++skipped_steps_;
     log::info("warning: non-finite loss, gradient or BatchNorm statistic at step {} (rank 0's loss "
               "{}): update skipped on every rank", state_.step + 1, loss_value);
+    if (cfg_.optim.clip_grad_norm > 0) grad_norm_ = grad_norm(trainable_);  // the skipped step's
     reducer_->zero_grad();
     restore_buffers(saved_buffers);
     return flags;
@@ -371,6 +378,7 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
     ++skipped_steps_;
     log::info("fp16 gradient overflow at step {}: update skipped, loss scale now {}",
               state_.step + 1, scaler_->scale());
+    if (cfg_.optim.clip_grad_norm > 0) grad_norm_ = grad_norm(trainable_);  // inf or NaN: shows it
     reducer_->zero_grad();
     step_times_->end(StepTimes::kOptimizer);
     return flags;

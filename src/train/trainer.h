@@ -100,9 +100,10 @@ class Trainer {
   void save_stop_checkpoint(StopReason why, int signal);
   void next_epoch();  // moves the data cursor to step 0 of the next epoch
   // One step on every rank; returns the flags all ranks agreed on at this step. The update is
-  // skipped on every rank when any rank's loss is not finite.
-  ControlFlags train_step(const torch::Tensor& images, const torch::Tensor& labels, double lr,
-                          ClassificationCounts* window);
+  // skipped on every rank when any rank's loss is not finite. positions: the images' places in
+  // the global batch (EpochPlan::positions), the keys of their augmentation draws.
+  ControlFlags train_step(const torch::Tensor& images, const torch::Tensor& labels,
+                          const std::vector<uint64_t>& positions, double lr, ClassificationCounts* window);
   void end_of_epoch(bool last);
   // images: the global batches the window's steps took, skipped updates included (their
   // forward and backward ran); measured_s: its time, epoch ends left out.

@@ -77,10 +77,11 @@ Trainer::StopReason Trainer::train_loop(ControlFlags& halt) {
         cfg_.data.prefetch, static_cast<int>(cfg_.data.readers), pin_for());
     double waited = 0;
     bool limit = false;
+    const std::vector<uint64_t> positions = plan.positions();
     while (auto batch = loader.next()) {
       const double lr = lr_at(cfg_.schedule, peak_lr_, schedule_step(), warmup_steps_,
                               total_steps_, steps_per_epoch_);
-      halt = train_step(batch->images, batch->labels, lr, &window);  // all ranks
+      halt = train_step(batch->images, batch->labels, positions, lr, &window);  // all ranks
       if (timeout_relaxed_) {  // setup and warm-up are over
         comm_.set_timeout(cfg_.dist.timeout_s);
         timeout_relaxed_ = false;

@@ -197,6 +197,31 @@ TEST(GradientReducer, AnOverflowingFp16SumIsReportedForThatStepOnly) {
   }
 }
 
+TEST(GradientReducer, AWireDivisorKeepsAScaledFp16SumInRange) {
+  // An fp16 loss scaler's gradients: each rank's bucket holds 40000 (its full scale, not divided
+  // by the ranks). Summed on an fp16 wire as they are, N >= 2 ranks overflow (80000 > 65504);
+  // divided by N on the way and multiplied back in float32, the sum arrives: 40000 x N.
+  auto comm = world();
+  if (comm->size() < 2) GTEST_SKIP() << "one rank sends nothing";
+  const double n = comm->size();
+  for (double divisor : {1.0, n}) {
+    auto w = torch::zeros({64}, torch::requires_grad());
+    ReducerOptions o;
+    o.compress = "fp16";
+    o.wire_divisor = divisor;
+    GradientReducer reducer({w}, *comm, o);
+    reducer.zero_grad();
+    reducer.prepare(true);
+    (w * 40000.0).sum().backward();
+    reducer.finish();
+    EXPECT_EQ(reducer.last_stats().non_finite, divisor == 1.0) << divisor;
+    if (divisor != 1.0) {
+      const double err = (w.grad() / (40000.0 * n) - 1).abs().max().item<double>();
+      EXPECT_LE(err, 1e-3) << "fp16 rounds 40000 / N to 11 bits";
+    }
+  }
+}
+
 TEST(GradientReducer, ANonFiniteGradientOnOneRankIsReportedOnEveryRank) {
   // A NaN made by one rank's backward (its loss may be finite) reaches every rank's sum: all
   // report it, one rank alone too; with check_finite off (an fp16 loss scaler checks) none does.

@@ -1,7 +1,7 @@
 # N ranks with batch B end with the same parameters as one rank with batch N*B: 12 SGD-momentum
 # (2, 3 and 4 ranks; the last with small gradient buckets and gradient accumulation)
-# steps on real Fashion-MNIST (BatchNorm-free tiny_cnn, no augmentation), compared tensor by
-# tensor from the checkpoints (relative error <= 1e-5).
+# steps on real Fashion-MNIST (BatchNorm-free tiny_cnn; without augmentation, and with it),
+# compared tensor by tensor from the checkpoints (relative error <= 1e-5).
 source "$(dirname "$0")/common.sh"
 common=(model.name=tiny_cnn augment.hflip=false data.train_limit=2400 data.eval_limit=500
         train.max_steps=12 train.log_every=4 optim.nesterov=false)
@@ -30,11 +30,22 @@ compare "$WORK/blk-two/ckpt-step0000000012.h5" "$WORK/blk-one/ckpt-step000000001
 if compare "$WORK/blk-one/ckpt-step0000000012.h5" "$WORK/one/ckpt-step0000000012.h5" --group model --rel 1e-5 > /dev/null 2>&1; then
   fail "the block shuffle trained like the global one"
 fi
-# Repeated augmentation (data.aug_repeats, DeiT's) keeps it too: the repeated order is split per step.
-small_run 1 ra-one train.batch_size=24 data.aug_repeats=3 "${common[@]}" > "$WORK/ra1.txt" 2>&1 || { cat "$WORK/ra1.txt"; fail "aug_repeats 1 rank"; }
-small_run 2 ra-two train.batch_size=12 data.aug_repeats=3 "${common[@]}" > "$WORK/ra2.txt" 2>&1 || { cat "$WORK/ra2.txt"; fail "aug_repeats 2 ranks"; }
+# Augmentation keeps it: each image's draws follow its place in the global batch, not its rank
+# (crop, flip, rotation, RandAugment, jitter, erasing: 3 ranks x 8 as 1 rank x 24).
+aug=(augment.hflip=true augment.crop_padding=2 augment.rotate_deg=10 augment.randaugment_n=2
+     augment.brightness=0.3 augment.contrast=0.3 augment.erasing_p=0.25)
+small_run 1 aug-one train.batch_size=24 "${common[@]}" "${aug[@]}" > "$WORK/a1.txt" 2>&1 || { cat "$WORK/a1.txt"; fail "augmented 1 rank"; }
+small_run 3 aug-three train.batch_size=8 "${common[@]}" "${aug[@]}" > "$WORK/a3.txt" 2>&1 || { cat "$WORK/a3.txt"; fail "augmented 3 ranks"; }
+compare "$WORK/aug-three/ckpt-step0000000012.h5" "$WORK/aug-one/ckpt-step0000000012.h5" --group model --rel 1e-5 --min 4
+if compare "$WORK/aug-one/ckpt-step0000000012.h5" "$WORK/one/ckpt-step0000000012.h5" --group model --rel 1e-5 > /dev/null 2>&1; then
+  fail "the augmented run trained like the plain one"
+fi
+# Repeated augmentation (data.aug_repeats, DeiT's) keeps it too: the repeated order is split per
+# step (strided), each copy augmented by its own place.
+small_run 1 ra-one train.batch_size=24 data.aug_repeats=3 "${common[@]}" "${aug[@]}" > "$WORK/ra1.txt" 2>&1 || { cat "$WORK/ra1.txt"; fail "aug_repeats 1 rank"; }
+small_run 2 ra-two train.batch_size=12 data.aug_repeats=3 "${common[@]}" "${aug[@]}" > "$WORK/ra2.txt" 2>&1 || { cat "$WORK/ra2.txt"; fail "aug_repeats 2 ranks"; }
 compare "$WORK/ra-two/ckpt-step0000000012.h5" "$WORK/ra-one/ckpt-step0000000012.h5" --group model --rel 1e-5 --min 4
-if compare "$WORK/ra-one/ckpt-step0000000012.h5" "$WORK/one/ckpt-step0000000012.h5" --group model --rel 1e-5 > /dev/null 2>&1; then
+if compare "$WORK/ra-one/ckpt-step0000000012.h5" "$WORK/aug-one/ckpt-step0000000012.h5" --group model --rel 1e-5 > /dev/null 2>&1; then
   fail "data.aug_repeats = 3 trained like the plain order"
 fi
 # The per-rank block shuffle (each rank its own share of the blocks) trains, on another order: the

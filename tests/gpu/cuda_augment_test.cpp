@@ -85,8 +85,8 @@ TEST(CudaAugment, ErasingEqualsTheCpuExactly) {
   const torch::Device gpu = resolve_device("cuda", odyssey::testing::rank(), "test");
   torch::manual_seed(11);
   const auto x = torch::rand({64, 3, 20, 24}) + 0.5;
-  auto g_cpu = at::make_generator<at::CPUGeneratorImpl>(5);
-  auto g_gpu = at::make_generator<at::CPUGeneratorImpl>(5);
+  auto g_cpu = Draws::for_batch(5, 64);
+  auto g_gpu = Draws::for_batch(5, 64);
   const auto cpu = random_erasing(x, 0.5, g_cpu);
   const auto on_gpu = random_erasing(x.to(gpu), 0.5, g_gpu);
   ASSERT_TRUE(on_gpu.is_cuda());

@@ -81,7 +81,7 @@ namespace {
 torch::Tensor one_matrix(std::initializer_list<double> v) {
   return torch::tensor(std::vector<double>(v), torch::kDouble).view({1, 3, 3});
 }
-at::Generator gen_of(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+Draws draws_of(int64_t n, uint64_t seed) { return Draws::for_batch(seed, n); }
 }  // namespace
 
 TEST(AugmentOps, IdentityWarpReturnsTheImageAndQuarterTurnIsRot90) {
@@ -97,19 +97,32 @@ TEST(AugmentOps, IdentityWarpReturnsTheImageAndQuarterTurnIsRot90) {
   EXPECT_TRUE(torch::allclose(s.narrow(3, 5, 1), torch::zeros({1, 3, 6, 1}), 1e-5, 1e-6));
 }
 
+TEST(AugmentOps, AnEnlargingWarpIsAResizeWithoutADarkFrame) {
+  // 8x8 -> 32x32 (or 24x40) through the warp (output pixels to source pixel units, as the RRC
+  // path scales) equals the bilinear resize, edges included: the outer pixels take the edge
+  // pixel instead of a blend with the zero padding.
+  auto x = torch::rand({2, 3, 8, 8});
+  for (auto [oh, ow] : {std::pair<int64_t, int64_t>{32, 32}, {24, 40}}) {
+    auto scaled = warp(x, one_matrix({8.0 / ow, 0, 0, 0, 8.0 / oh, 0, 0, 0, 1}).repeat({2, 1, 1}), oh, ow);
+    EXPECT_LE((scaled - resize(x, oh, ow)).abs().max().item<double>(), 1e-5) << oh << "x" << ow;
+  }
+  auto ones = warp(torch::ones({1, 1, 8, 8}), one_matrix({0.25, 0, 0, 0, 0.25, 0, 0, 0, 1}), 32, 32);
+  EXPECT_NEAR(ones.min().item<double>(), 1.0, 1e-6);
+}
+
 TEST(AugmentOps, RandomWarpsStayInTheirRanges) {
   AugmentConfig off;
-  auto g = gen_of(3);
-  EXPECT_TRUE(torch::equal(random_warps(4, 8, 8, off, g), torch::eye(3, torch::kDouble).repeat({4, 1, 1})));
+  auto g4 = draws_of(4, 3), g = draws_of(256, 3), g512 = draws_of(512, 3), g16 = draws_of(16, 3);
+  EXPECT_TRUE(torch::equal(random_warps(8, 8, off, g4), torch::eye(3, torch::kDouble).repeat({4, 1, 1})));
   AugmentConfig rot;
   rot.rotate_deg = 30;
-  auto m = random_warps(256, 8, 8, rot, g);
+  auto m = random_warps(8, 8, rot, g);
   auto angle = torch::atan2(m.select(1, 1).select(1, 0), m.select(1, 0).select(1, 0)) * (180 / M_PI);
   EXPECT_LE(angle.abs().max().item<double>(), 30.0 + 1e-9);
   EXPECT_GT(angle.abs().max().item<double>(), 25.0);  // the range is used
   AugmentConfig crop;
   crop.rrc_scale_min = 0.25;
-  auto c = random_warps(256, 8, 8, crop, g);
+  auto c = random_warps(8, 8, crop, g);
   auto area = c.select(1, 0).select(1, 0) * c.select(1, 1).select(1, 1);
   EXPECT_GE(area.min().item<double>(), 0.25 - 1e-9);  // a draw that fits, as drawn
   EXPECT_LE(area.max().item<double>(), 1.0 + 1e-9);
@@ -119,7 +132,7 @@ TEST(AugmentOps, RandomWarpsStayInTheirRanges) {
   // clamped to it, smaller than drawn.)
   for (int64_t h : {8, 16}) {
     const int64_t w = 24 - h;  // 8 x 16 and 16 x 8
-    auto wide = random_warps(512, h, w, crop, g);
+    auto wide = random_warps(h, w, crop, g512);
     auto wf = wide.select(1, 0).select(1, 0), hf = wide.select(1, 1).select(1, 1);
     auto pixel_ratio = wf * w / (hf * h);
     EXPECT_GE(pixel_ratio.min().item<double>(), 3.0 / 4 - 1e-9) << h << "x" << w;
@@ -129,7 +142,7 @@ TEST(AugmentOps, RandomWarpsStayInTheirRanges) {
   }
   AugmentConfig persp;
   persp.perspective = 0.3;
-  auto p = random_warps(16, 8, 8, persp, g);
+  auto p = random_warps(8, 8, persp, g16);
   // The homography maps each output corner inside 30 % of the half-size of where it was.
   auto corner = torch::tensor({4.0, 4.0, 1.0}, torch::kDouble);
   auto moved = torch::matmul(p, corner);
@@ -142,7 +155,7 @@ TEST(AugmentOps, ColourJitterNeutralAndGrayscaleKeepsLuminance) {
   auto x = torch::rand({8, 3, 5, 5});
   AugmentConfig grey;
   grey.grayscale_p = 1.0;
-  auto g = gen_of(1);
+  auto g = draws_of(8, 1);
   auto y = colour_jitter(x, grey, g);
   EXPECT_TRUE(torch::allclose(y.select(1, 0), y.select(1, 2)));
   EXPECT_TRUE(torch::allclose(luminance(y), luminance(x), 1e-5, 1e-6));
@@ -161,7 +174,7 @@ TEST(AugmentOps, ColourJitterNeutralAndGrayscaleKeepsLuminance) {
 
 TEST(AugmentOps, ErasingZeroesOneRectangleOfBoundedArea) {
   auto x = torch::ones({32, 1, 20, 20});
-  auto g = gen_of(5);
+  auto g = draws_of(32, 5);
   auto y = random_erasing(x, 1.0, g);
   auto zeros = (y == 0).sum({1, 2, 3}).to(torch::kDouble) / 400.0;
   EXPECT_GT(zeros.min().item<double>(), 0.0);
@@ -172,7 +185,7 @@ TEST(AugmentOps, ErasingZeroesOneRectangleOfBoundedArea) {
 // The GPU's form (one mask over the batch) erases exactly the per-image form's boxes.
 TEST(AugmentOps, ErasingMaskedFormEqualsPerImageForm) {
   auto x = torch::rand({64, 3, 24, 17}) + 0.5;
-  auto g1 = gen_of(9), g2 = gen_of(9);
+  auto g1 = draws_of(64, 9), g2 = draws_of(64, 9);
   auto per_image = random_erasing(x, 0.5, g1, ErasingForm::kPerImage);
   auto masked = random_erasing(x, 0.5, g2, ErasingForm::kMasked);
   EXPECT_TRUE(torch::equal(per_image, masked));
@@ -188,7 +201,7 @@ TEST(AugmentOps, ErasingMaskedFormEqualsPerImageForm) {
 // channel; nothing outside them changes. (One form on every device: the noise is drawn on the CPU.)
 TEST(AugmentOps, ErasingPixelModeFillsTheSameBoxesWithStandardNoise) {
   auto x = torch::full({64, 3, 24, 17}, 7.0f);
-  auto g1 = gen_of(9), g2 = gen_of(9), g3 = gen_of(9);
+  auto g1 = draws_of(64, 9), g2 = draws_of(64, 9), g3 = draws_of(64, 9);
   const auto zeroed = random_erasing(x, 0.5, g1, ErasingForm::kPerImage);
   const auto noisy = random_erasing(x, 0.5, g2, ErasingForm::kAuto, /*noise=*/true);
   const auto boxes = zeroed == 0;
@@ -210,7 +223,7 @@ TEST(AugmentOps, MixupAndCutmixMixLabelsLikeImages) {
   auto labels = torch::tensor({0, 1, 2, 3, 4, 5}, torch::kLong);
   AugmentConfig mixup;
   mixup.mixup_alpha = 0.4;
-  auto g = gen_of(11);
+  auto g = draws_of(6, 11);
   Mixed m = mix_batch(x, labels, 8, mixup, g);
   EXPECT_FALSE(m.cutmix);
   EXPECT_TRUE(torch::allclose(m.images, x * m.lambda + x.flip(0) * (1 - m.lambda)));
@@ -250,4 +263,34 @@ TEST(AugmentOps, FullPipelineIsDeterministicFromTheSeed) {
   EXPECT_FALSE(torch::equal(a.images, c.images));
   EXPECT_EQ(a.images.sizes(), (std::vector<int64_t>{8, 3, 12, 12}));
   EXPECT_TRUE(torch::isfinite(a.images).all().item<bool>());
+}
+
+TEST(AugmentOps, DrawsFollowTheImageNotTheRank) {
+  // One rank's batch of 8 (keys 0..7) against two ranks' of 4 (keys 0..3, 4..7): every image draws
+  // the same numbers, and the training transform (every op but mixup, which pairs within a rank's
+  // batch) gives each image the same result.
+  Draws one(77, {0, 1, 2, 3, 4, 5, 6, 7}, 1);
+  Draws first(77, {0, 1, 2, 3}, 2), second(77, {4, 5, 6, 7}, 3);
+  const auto u = one.columns(5);
+  EXPECT_TRUE(torch::equal(u, torch::cat({first.columns(5), second.columns(5)})));
+  EXPECT_TRUE(torch::equal(one.normal(), torch::cat({first.normal(), second.normal()})));
+  EXPECT_TRUE(torch::equal(one.randint(9), torch::cat({first.randint(9), second.randint(9)})));
+  EXPECT_GT((u - u.mean()).abs().max().item<double>(), 0.1) << "not constant";
+  EXPECT_FALSE(torch::equal(u.select(0, 0), u.select(0, 1))) << "images draw apart";
+  torch::manual_seed(5);
+  auto img = torch::randint(0, 256, {8, 16, 16, 3}, torch::kByte);
+  AugmentConfig all;
+  all.crop_padding = 2, all.rrc_scale_min = 0.3, all.rotate_deg = 15, all.perspective = 0.2;
+  all.brightness = 0.4, all.saturation = 0.4, all.hue = 0.1, all.grayscale_p = 0.3;
+  all.erasing_p = 0.5, all.erasing_mode = "pixel", all.randaugment_n = 2, all.randaugment_policy = "timm";
+  all.randaugment_mstd = 0.5, all.image_size = 24;
+  Normalize norm{{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}};
+  Draws whole(9, {0, 1, 2, 3, 4, 5, 6, 7}, 1), a(9, {0, 1, 2, 3}, 2), b(9, {4, 5, 6, 7}, 3);
+  const auto together = augment_train_batch(img, {}, 10, all, norm, whole).images;
+  const auto split = torch::cat({augment_train_batch(img.narrow(0, 0, 4), {}, 10, all, norm, a).images,
+                                 augment_train_batch(img.narrow(0, 4, 4), {}, 10, all, norm, b).images});
+  EXPECT_LE((together - split).abs().max().item<double>(), 1e-5);
+  Draws other(10, {0, 1, 2, 3, 4, 5, 6, 7}, 1);
+  EXPECT_GT((augment_train_batch(img, {}, 10, all, norm, other).images - together).abs().max().item<double>(), 0.1)
+      << "another step draws other numbers";
 }

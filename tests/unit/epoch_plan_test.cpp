@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include "data/epoch_plan.h"
@@ -80,6 +81,29 @@ TEST(EpochPlan, RepeatedAugmentationTakesAThirdOfThePermutationThreeTimesInARow)
           << "copies of " << i << " share a rank at step " << s;
   }
   EXPECT_EQ(static_cast<int64_t>(copies.size()), (31 * 32 + 2) / 3) << "a third of the data, each three times";
+}
+
+TEST(EpochPlan, PositionsNameEachSamplesPlaceInTheGlobalBatch) {
+  // The sample at rank r's position i is the single rank's sample at positions()[i]: contiguous
+  // slices, and strided ones under repeated augmentation.
+  const int64_t n = 600, b = 5;
+  const int world = 3;
+  for (int64_t repeats : {1, 3}) {
+    ShuffleOptions o;
+    o.repeats = repeats;
+    EpochPlan single(n, b * world, 1, 0, 9, 1, o);
+    std::vector<uint64_t> all(static_cast<size_t>(b * world));
+    std::iota(all.begin(), all.end(), 0);
+    EXPECT_EQ(single.positions(), all);
+    for (int r = 0; r < world; ++r) {
+      EpochPlan plan(n, b, world, r, 9, 1, o);
+      const auto pos = plan.positions();
+      ASSERT_EQ(static_cast<int64_t>(pos.size()), b);
+      for (int64_t s = 0; s < 3; ++s)
+        for (int64_t i = 0; i < b; ++i)
+          EXPECT_EQ(plan.batch(s)[i], single.batch(s)[pos[i]]) << repeats << " " << r << " " << s << " " << i;
+    }
+  }
 }
 
 TEST(EpochPlan, PureFunctionOfSeedAndEpoch) {

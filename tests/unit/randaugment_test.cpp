@@ -122,8 +122,8 @@ TEST(RandAugment, GeometryByHand) {
 TEST(RandAugment, BatchedDeterministicAndInRange) {
   torch::manual_seed(2);
   auto x = torch::rand({32, 3, 12, 12});
-  auto g1 = at::make_generator<at::CPUGeneratorImpl>(7);
-  auto g2 = at::make_generator<at::CPUGeneratorImpl>(7);
+  auto g1 = Draws::for_batch(7, 32);
+  auto g2 = Draws::for_batch(7, 32);
   auto a = rand_augment(x, {2, 9}, g1), b = rand_augment(x, {2, 9}, g2);
   EXPECT_TRUE(torch::equal(a, b));
   EXPECT_GE(a.min().item<float>(), 0.0f);
@@ -218,7 +218,7 @@ TEST(RandAugment, TimmAppliesEachOpWithProbabilityHalf) {
   torch::manual_seed(3);
   auto x = torch::rand({600, 3, 8, 8});
   auto untouched = [&](const RandAugmentOptions& o) {
-    auto g = at::make_generator<at::CPUGeneratorImpl>(11);
+    auto g = Draws::for_batch(11, 600);
     auto y = rand_augment(x, o, g);
     EXPECT_GE(y.min().item<float>(), 0.0f);
     EXPECT_LE(y.max().item<float>(), 1.0f);
@@ -230,6 +230,6 @@ TEST(RandAugment, TimmAppliesEachOpWithProbabilityHalf) {
   EXPECT_LE(timm_untouched, 360);
   const int64_t tv_untouched = untouched({1, 9});
   EXPECT_LE(tv_untouched, 80);  // ~600/14 = 43 identities
-  auto g1 = at::make_generator<at::CPUGeneratorImpl>(5), g2 = at::make_generator<at::CPUGeneratorImpl>(5);
+  auto g1 = Draws::for_batch(5, 600), g2 = Draws::for_batch(5, 600);
   EXPECT_TRUE(torch::equal(rand_augment(x, timm, g1), rand_augment(x, timm, g2)));
 }
