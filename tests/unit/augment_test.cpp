@@ -294,3 +294,31 @@ TEST(AugmentOps, DrawsFollowTheImageNotTheRank) {
   EXPECT_GT((augment_train_batch(img, {}, 10, all, norm, other).images - together).abs().max().item<double>(), 0.1)
       << "another step draws other numbers";
 }
+
+TEST(Augment, EvalCropFollowsTimmAndTorchvisionRounding) {
+  // 300 x 400 at 224 with eval_crop 0.9: the shorter side to floor(224 / 0.9) = 248 (timm's
+  // scale_size), the longer to int(248 x 400 / 300) = 330, the centre 224 square at rows 12 and
+  // columns round(53) = 53.
+  torch::manual_seed(4);
+  auto x = torch::rand({1, 3, 300, 400});
+  auto want = resize(x, 248, 330).narrow(2, 12, 224).narrow(3, 53, 224);
+  EXPECT_TRUE(torch::equal(resize_centre_crop(x, 224, 224, 0.9), want.contiguous()));
+  // Offsets round halves to even as Python's round(): 224 / (224 / 257.5) -> 257, and
+  // (257 - 224) / 2 = 16.5 -> 16.
+  auto y = torch::rand({1, 1, 300, 300});
+  EXPECT_TRUE(torch::equal(resize_centre_crop(y, 224, 224, 224 / 257.5),
+                           resize(y, 257, 257).narrow(2, 16, 224).narrow(3, 16, 224).contiguous()));
+}
+
+TEST(Augment, TrainingWithoutACropFramesNonSquareImagesAsEvaluationDoes) {
+  // A 12 x 16 image at image_size 8, no warp: the centre square of the shorter side, not the
+  // whole image squeezed, the same geometry evaluation takes with eval_crop 1.
+  auto img = torch::randint(0, 256, {2, 12, 16, 3}, torch::kByte);
+  Normalize norm{{0.0, 0.0, 0.0}, {1.0, 1.0, 1.0}};
+  AugmentConfig cfg;
+  cfg.hflip = false, cfg.image_size = 8;
+  const auto train = augment_train(img, cfg, norm, 1);
+  EXPECT_TRUE(torch::allclose(train, prepare_eval(img, norm, cfg)));
+  // The shorter side to 8, the longer to int(8 x 16 / 12) = 10, the centre columns 1..8.
+  EXPECT_TRUE(torch::allclose(train, resize(to_float_nchw(img), 8, 10).narrow(3, 1, 8), 1e-6, 1e-6));
+}
