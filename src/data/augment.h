@@ -15,11 +15,12 @@ struct Normalize {
 };
 
 // Training transform, batched, deterministic given the draws (the trainer keys each image by its
-// place in the step's global batch: data/draws.h): random crop after zero padding, one warp per image (random-resized-crop,
-// rotation, translation, shear, perspective) to the output size (or an antialiased resize when
-// no warp is on), horizontal flip, RandAugment, colour jitter and grayscale, normalisation,
-// random erasing, then mixup/cutmix. Each stage draws only when enabled, so a
-// config without it gets the same numbers as before it existed.
+// place in the step's global batch: data/draws.h): random crop after zero padding, one warp per
+// image (random-resized-crop, rotation, translation, shear, perspective) to the output size (or,
+// with no warp on, an antialiased resize of the shorter side and the centre crop), horizontal
+// flip, RandAugment, colour jitter and grayscale, normalisation, random erasing, then
+// mixup/cutmix. Each stage draws only when enabled, so a config without it gets the same numbers
+// as before it existed.
 struct TrainInputs {
   torch::Tensor images;   // float [B,C,H,W], normalised
   torch::Tensor targets;  // float [B, classes] mixed labels, or undefined when no mixing ran
