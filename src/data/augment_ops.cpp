@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace odyssey {
@@ -105,8 +106,10 @@ torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices) {
   return warp(images, matrices, images.size(2), images.size(3));
 }
 
-torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices, int64_t out_h,
-                   int64_t out_w) {
+namespace {
+
+// One bilinear grid_sample of every image through its matrix (no antialiasing).
+torch::Tensor sample(const torch::Tensor& images, const torch::Tensor& matrices, int64_t out_h, int64_t out_w) {
   const int64_t b = images.size(0), h = images.size(2), w = images.size(3);
   // Pixel centres of the output, in pixels from the output's centre, homogeneous: [H*W, 3]; the
   // sampling grid is computed on the images' device (float64), from the matrices drawn on the CPU.
@@ -130,6 +133,57 @@ torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices, i
   namespace F = torch::nn::functional;
   return F::grid_sample(images, g,
                         F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
+}
+
+// How many times each image's warp can halve the source before sampling: floor(log2 s) for its
+// scale s (source pixels per output pixel, the square root of the Jacobian's determinant at the
+// output's centre), at least 0, while the halved image keeps a pixel.
+std::vector<int64_t> mip_levels(const torch::Tensor& matrices, int64_t h, int64_t w) {
+  const auto m = matrices.contiguous();
+  const auto a = m.accessor<double, 3>();
+  std::vector<int64_t> levels(static_cast<size_t>(m.size(0)), 0);
+  for (int64_t i = 0; i < m.size(0); ++i) {
+    const double z = a[i][2][2];  // at the origin: J = (A - t g^T) / z^2 for [A t; g^T z]
+    const double j00 = (a[i][0][0] * z - a[i][0][2] * a[i][2][0]) / (z * z);
+    const double j01 = (a[i][0][1] * z - a[i][0][2] * a[i][2][1]) / (z * z);
+    const double j10 = (a[i][1][0] * z - a[i][1][2] * a[i][2][0]) / (z * z);
+    const double j11 = (a[i][1][1] * z - a[i][1][2] * a[i][2][1]) / (z * z);
+    const double scale = std::sqrt(std::abs(j00 * j11 - j01 * j10));
+    int64_t level = 0;
+    while (scale >= std::exp2(level + 1) && (std::min(h, w) >> (level + 1)) >= 1) ++level;
+    levels[static_cast<size_t>(i)] = level;
+  }
+  return levels;
+}
+
+}  // namespace
+
+torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices, int64_t out_h,
+                   int64_t out_w) {
+  // A warp that shrinks (a random-resized crop of a large image) samples an antialiased copy
+  // halved L times (mip levels, as torchvision's PIL resize filters): bilinear sampling of the
+  // full image alone would alias whatever repeats faster than two output pixels.
+  const int64_t h = images.size(2), w = images.size(3);
+  const auto levels = mip_levels(matrices, h, w);
+  const int64_t top = *std::max_element(levels.begin(), levels.end());
+  if (top == 0) return sample(images, matrices, out_h, out_w);
+  auto out = torch::empty({images.size(0), images.size(1), out_h, out_w}, images.options());
+  for (int64_t level = 0; level <= top; ++level) {
+    std::vector<int64_t> idx;
+    for (size_t i = 0; i < levels.size(); ++i)
+      if (levels[i] == level) idx.push_back(static_cast<int64_t>(i));
+    if (idx.empty()) continue;
+    const auto sel = torch::tensor(idx, torch::kLong);
+    const int64_t lh = std::max<int64_t>(1, h >> level), lw = std::max<int64_t>(1, w >> level);
+    auto source = images.index_select(0, to_device_of(sel, images));
+    if (level > 0) source = resize(source, lh, lw);
+    // Source pixels of the full image -> of the smaller one (both about the centre).
+    auto shrink = torch::eye(3, torch::kDouble);
+    shrink[0][0] = static_cast<double>(lw) / w, shrink[1][1] = static_cast<double>(lh) / h;
+    const auto m = torch::matmul(shrink, matrices.index_select(0, sel));
+    out.index_copy_(0, to_device_of(sel, images), sample(source, m, out_h, out_w));
+  }
+  return out;
 }
 
 torch::Tensor resize(const torch::Tensor& images, int64_t out_h, int64_t out_w) {

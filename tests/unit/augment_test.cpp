@@ -110,6 +110,26 @@ TEST(AugmentOps, AnEnlargingWarpIsAResizeWithoutADarkFrame) {
   EXPECT_NEAR(ones.min().item<double>(), 1.0, 1e-6);
 }
 
+TEST(AugmentOps, AShrinkingWarpFiltersInsteadOfAliasing) {
+  // A 2-pixel checkerboard shrunk 4x equals the antialiased resize (the warp samples the image
+  // halved twice). Shifted by half a source pixel, bilinear sampling alone would land on pixel
+  // centres (0 or 1: the pattern aliased); the halved copies are grey, so the output stays at the
+  // mean, as at 2.5x (halved once). An image kept at scale 1 beside a shrunk one keeps its pixels.
+  auto checker = ((torch::arange(64).view({64, 1}) + torch::arange(64).view({1, 64})) % 2)
+                     .to(torch::kFloat).view({1, 1, 64, 64}).repeat({2, 3, 1, 1});
+  auto by4 = warp(checker, one_matrix({4, 0, 0, 0, 4, 0, 0, 0, 1}).repeat({2, 1, 1}), 16, 16);
+  EXPECT_LE((by4 - resize(checker, 16, 16)).abs().max().item<double>(), 1e-5);
+  for (double s : {4.0, 2.5}) {
+    const int64_t out = std::lround(64 / s);
+    auto shifted = warp(checker, one_matrix({s, 0, 0.5, 0, s, 0.5, 0, 0, 1}).repeat({2, 1, 1}), out, out);
+    EXPECT_LE((shifted - 0.5).abs().max().item<double>(), 0.02) << s;
+  }
+  auto mixed = torch::cat({one_matrix({4, 0, 0.5, 0, 4, 0.5, 0, 0, 1}), one_matrix({1, 0, 0, 0, 1, 0, 0, 0, 1})});
+  auto both = warp(checker, mixed, 16, 16);
+  EXPECT_LE((both[0] - 0.5).abs().max().item<double>(), 0.02);
+  EXPECT_TRUE(torch::allclose(both[1], checker[1].narrow(1, 24, 16).narrow(2, 24, 16), 1e-5, 1e-6));
+}
+
 TEST(AugmentOps, RandomWarpsStayInTheirRanges) {
   AugmentConfig off;
   auto g4 = draws_of(4, 3), g = draws_of(256, 3), g512 = draws_of(512, 3), g16 = draws_of(16, 3);
