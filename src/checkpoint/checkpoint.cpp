@@ -46,6 +46,7 @@ uint32_t trainer_crc(const TrainerState& s) {
   char top1[32];
   std::snprintf(top1, sizeof top1, "%.17g\n", s.eval_top1);
   text += top1 + s.model_name + "\n" + s.config_toml;
+  if (s.random_streams != 1) text += "\nrandom_streams " + std::to_string(s.random_streams);  // older: unchanged
   for (const auto* values : {&s.input_mean, &s.input_std})  // absent (empty) in older files: their text is unchanged
     for (double v : *values) {
       char num[32];
@@ -257,6 +258,7 @@ void write_checkpoint(const std::string& path, const CheckpointData& data) {
     h5::write_attr(tr, "eval_step", s.eval_step);
     h5::write_attr(tr, "skipped_steps", s.skipped_steps);
     h5::write_attr(tr, "train_samples", s.train_samples);
+    h5::write_attr(tr, "random_streams", s.random_streams);
     write_normalisation(tr, s.input_mean, s.input_std);
     h5::write_attr(tr, "crc32", static_cast<int64_t>(trainer_crc(s)));
     h5::write_attr(tr, "groups", std::string(data.ema.empty() ? "model,optimizer" : "model,optimizer,ema"));
@@ -345,6 +347,7 @@ CheckpointData read_checkpoint(const std::string& path) {
   if (h5::has_attr(tr, "code_version")) s.code_version = h5::read_attr_string(tr, "code_version", path);
   if (h5::has_attr(tr, "skipped_steps")) s.skipped_steps = h5::read_attr_int(tr, "skipped_steps", path);
   if (h5::has_attr(tr, "train_samples")) s.train_samples = h5::read_attr_int(tr, "train_samples", path);
+  if (h5::has_attr(tr, "random_streams")) s.random_streams = h5::read_attr_int(tr, "random_streams", path);
   read_normalisation(tr, path, s.input_mean, s.input_std);
   if (h5::has_attr(tr, "crc32"))  // written since 2026-12-01: earlier checkpoints have none
     ODY_CHECK(static_cast<uint32_t>(h5::read_attr_int(tr, "crc32", path)) == trainer_crc(s),

@@ -16,6 +16,11 @@ namespace odyssey {
 
 // 2 (2026-12-01): /trainer input_mean and input_std, in its CRC. This build reads 1 and 2.
 inline constexpr int64_t kCheckpointFormatVersion = 2;
+// The random streams a run's data order and augmentation draw from (mix_seed, data/draws.h): 2
+// since 2026-12-02 (every value mixed in fully; per-image augmentation draws); 1 before (and in
+// files without the attribute). A resume across them takes another order for the rest of the
+// epoch and other draws.
+inline constexpr int64_t kRandomStreams = 2;
 inline constexpr int64_t kCheckpointOldestReadable = 1;
 
 // A new field goes into train/checkpoint_share.cpp's trainer_fields too (the resume broadcast).
@@ -36,6 +41,7 @@ struct TrainerState {
   // The per-channel mean/std its inputs were normalised with (the train split's, [0, 1] pixel
   // units): what predict and fewshot normalise with. Empty in checkpoints written before them.
   std::vector<double> input_mean, input_std;
+  int64_t random_streams = 1;  // kRandomStreams of the build that wrote it (1 when absent)
 };
 
 struct CheckpointData {

@@ -16,12 +16,15 @@ uint64_t splitmix64(uint64_t& state) {
 }  // namespace
 
 uint64_t mix_seed(std::initializer_list<uint64_t> values) {
+  // Each value joins through splitmix64's whole output function (a bijection, full avalanche):
+  // joined by a xor and an add alone (before 2026-12-02), small differences cancelled, e.g. the
+  // step seeds of 12 epochs x 468 steps took 480 values, and run.seed 1 epoch 0 was seed 0 epoch 3.
   uint64_t state = 0x6F64797373657921ull;  // "odyssey!"
   for (uint64_t v : values) {
     state ^= v;
-    splitmix64(state);
+    state = splitmix64(state);
   }
-  return splitmix64(state);
+  return state;
 }
 
 std::vector<int64_t> EpochPlan::permutation(int64_t n, uint64_t seed, int64_t epoch) {

@@ -37,7 +37,9 @@ std::string gpu_evidence() {
   }
   for (const char* name : {"SLURM_JOB_GPUS", "SLURM_STEP_GPUS"})
     if (const char* v = std::getenv(name); v && *v) return std::string(name) + "=" + v;
-  if (::access("/dev/nvidia0", F_OK) == 0) return "/dev/nvidia0";
+  // A SLURM job's GPUs are named by the variables above: a CPU job on a shared GPU node sees the
+  // device files without having asked for a GPU.
+  if (!std::getenv("SLURM_JOB_ID") && ::access("/dev/nvidia0", F_OK) == 0) return "/dev/nvidia0";
   return "";
 }
 

@@ -17,8 +17,9 @@ bool cuda_usable();
 torch::Device resolve_device(const std::string& setting, int local_rank, const std::string& source);
 
 // What says this host gives the job GPUs, for a warning when train.device = "auto" chose the CPU:
-// "CUDA_VISIBLE_DEVICES=0,1", "SLURM_JOB_GPUS=0", "/dev/nvidia0", or "" when nothing does (also
-// when CUDA_VISIBLE_DEVICES is set to hide every GPU: "", "-1", "NoDevFiles").
+// "CUDA_VISIBLE_DEVICES=0,1", "SLURM_JOB_GPUS=0", "/dev/nvidia0" (outside a SLURM job), or ""
+// when nothing does (also when CUDA_VISIBLE_DEVICES is set to hide every GPU: "", "-1",
+// "NoDevFiles").
 std::string gpu_evidence();
 
 // Why "auto" chose the CPU for a job on GPUs: this LibTorch has no CUDA, it sees no GPU, GPU

@@ -367,7 +367,8 @@ ControlFlags Trainer::train_step(const torch::Tensor& images, const torch::Tenso
     ++skipped_steps_;
     log::info("warning: non-finite loss, gradient or BatchNorm statistic at step {} (rank 0's loss "
               "{}): update skipped on every rank", state_.step + 1, loss_value);
-    if (cfg_.optim.clip_grad_norm > 0) grad_norm_ = grad_norm(trainable_);  // the skipped step's
+    if (cfg_.optim.clip_grad_norm > 0)  // the skipped step's, unscaled (an fp16 scaler's not yet)
+      grad_norm_ = grad_norm(trainable_) / (scaler_ ? scaler_->scale() : 1.0);
     reducer_->zero_grad();
     restore_buffers(saved_buffers);
     return flags;

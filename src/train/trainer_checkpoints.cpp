@@ -101,6 +101,13 @@ void Trainer::resume_from(const std::string& path, const std::string& context) {
               "another data.train_limit, the data set rewritten): epoch {}'s order differs from "
               "the first part's, so some of its samples are seen twice and some not at all",
               train_->size(), ckpt.trainer.train_samples, path, state_.epoch);
+  if (comm_.rank() == 0 && ckpt.trainer.random_streams != kRandomStreams)
+    log::warn("{} was written by a build whose data order and augmentation drew from other random streams "
+              "(before 2026-12-02): {}the augmentation and dropout draws differ from that run's",
+              path, ckpt.trainer.step_in_epoch > 0
+                        ? "epoch " + std::to_string(state_.epoch) + "'s order differs from the first part's, so "
+                          "some of its samples are seen twice and some not at all; "
+                        : std::string());
   if (comm_.rank() == 0 && cfg_.data.shuffle == "block_per_rank" && ckpt.trainer.world_size != comm_.size() &&
       ckpt.trainer.step_in_epoch > 0)  // each rank's order is its share of the blocks
     log::warn("data.shuffle = \"block_per_rank\" on {} ranks, {} when {} was written: epoch {}'s order "
@@ -259,6 +266,7 @@ CheckpointData Trainer::snapshot() const {
   d.trainer.eval_step = last_eval_step_;
   d.trainer.skipped_steps = skipped_steps_;
   d.trainer.train_samples = train_->size();
+  d.trainer.random_streams = kRandomStreams;
   d.trainer.input_mean = norm_.mean;  // what predict and fewshot normalise with
   d.trainer.input_std = norm_.std;
   return d;

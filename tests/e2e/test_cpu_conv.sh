@@ -13,18 +13,31 @@ resnet_run() { local name=$1; shift; conv_run "$name" model.name=resnet18 "$@"; 
 # Same start, same batches: the first two steps' losses with either convolution ("auto" first:
 # where it chooses LibTorch's there is nothing to compare). Two steps test the forward pass and
 # one update through every gradient; later steps are not compared, because ResNet-18 on batches
-# of 32 amplifies rounding: LibTorch's own NCHW and channels-last runs differ by 3e-5 at step 2
-# and by 1 % at step 4 (Winograd against LibTorch: 4e-7 at step 2).
+# of 32 amplifies rounding: LibTorch's own NCHW and channels-last runs differ at step 2 by 3e-5 to
+# 1e-4 relative, as the batches fall (and by 1 % at step 4). So step 1 (the forward) agrees to
+# 2e-5, and step 2 lies no further from LibTorch's channels-last run than 2e-5 plus twice
+# LibTorch's own NCHW-to-channels-last gap (measured on 2026-12-02's batches: Winograd 1.0e-4 from
+# channels-last and 2e-7 from NCHW; LibTorch's gap 1.0e-4).
 for c in auto libtorch; do
   resnet_run "steps_$c" train.cpu_conv=$c train.max_steps=2 train.log_every=1 data.eval_limit=200 \
     train.batch_size=32 optim.lr=0.01 optim.weight_decay=0 schedule.warmup_epochs=0
 done
+resnet_run steps_nchw train.cpu_conv=libtorch train.channels_last=false train.max_steps=2 train.log_every=1 \
+  data.eval_limit=200 train.batch_size=32 optim.lr=0.01 optim.weight_decay=0 schedule.warmup_epochs=0
 expect_in "$WORK/steps_libtorch.txt" "3x3 convolutions: LibTorch)"
 if ! grep -qF "3x3 convolutions: Winograd F(2x2, 3x3)" "$WORK/steps_auto.txt"; then
   skip "this process has no oneDNN sgemm (auto chose LibTorch's convolutions)"
 fi
-same_step_losses "$WORK/steps_auto/metrics.jsonl" "$WORK/steps_libtorch/metrics.jsonl" 2 2e-5 \
-  "Winograd against LibTorch"
+/usr/bin/python3 - "$WORK"/steps_{auto,libtorch,nchw}/metrics.jsonl <<'PY' || fail "Winograd against LibTorch"
+import json, sys
+w, cl, nchw = ([r["loss"] for r in map(json.loads, open(p)) if r["kind"] == "train"] for p in sys.argv[1:4])
+assert len(w) == len(cl) == len(nchw) == 2, (w, cl, nchw)
+assert abs(w[0] - cl[0]) <= 2e-5 * cl[0], f"step 1: Winograd {w[0]} vs LibTorch {cl[0]}"
+gap = abs(cl[1] - nchw[1]) / cl[1]
+assert abs(w[1] - cl[1]) <= (2e-5 + 2 * gap) * cl[1], f"step 2: Winograd {w[1]} vs LibTorch {cl[1]} (NCHW {nchw[1]})"
+assert w[1] != w[0], w
+print(f"Winograd against LibTorch: step 1 {w[0]} vs {cl[0]}; step 2 {w[1]} vs {cl[1]} (LibTorch NCHW {nchw[1]})")
+PY
 # The quickstart CNN (Winograd in its 32->64 and 64->128 layers): without residual connections it
 # amplifies rounding less: six steps agree (within 1e-6 relative measured).
 for c in auto libtorch; do

@@ -14,6 +14,19 @@ expect_in "$WORK/b.txt" "at step 33 (epoch 0, step 33 of the epoch)"
 # tiny_cnn: 4 model tensors + 4 momentum buffers, all bitwise equal.
 compare "$WORK/whole/ckpt-step0000000100.h5" "$WORK/split/ckpt-step0000000100.h5" --min 8
 
+# A checkpoint of a build before the random streams of 2026-12-02 (no random_streams attribute,
+# nor the CRC it enters), resumed mid-epoch: the warning names the epoch whose order differs.
+mkdir -p "$WORK/old" && cp "$WORK/split/ckpt-step0000000033.h5" "$WORK/old/"
+/usr/bin/python3 - "$WORK/old/ckpt-step0000000033.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    assert f["trainer"].attrs["random_streams"] == 2
+    del f["trainer"].attrs["random_streams"], f["trainer"].attrs["crc32"]
+PY
+small_run 2 old "${common[@]}" train.resume=auto train.max_steps=35 > "$WORK/old.txt" 2>&1 || { cat "$WORK/old.txt"; fail "old checkpoint"; }
+expect_in "$WORK/old.txt" "ckpt-step0000000033.h5 was written by a build whose data order and augmentation drew from other random streams (before 2026-12-02): epoch 0's order differs from the first part's"
+[ "$(count_in "$WORK/b.txt" "other random streams")" = 0 ] || fail "a current checkpoint warned of other streams"
+
 # Another world size: 2 ranks x 16 stop at step 40 of a 50-step epoch (1,280 samples consumed);
 # one rank x 16 re-plans the same epoch from sample 1,280 = its step 80, and finishes the run. The
 # schedule follows the data (step 80 of 2 x 100 in the new batch), so its lr decays to the floor

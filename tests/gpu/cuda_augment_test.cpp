@@ -64,6 +64,21 @@ TEST(CudaAugment, EveryOpMatchesTheCpu) {
   expect_same_images(prepare_eval(images.to(gpu), norm, eval), prepare_eval(images, norm, eval));
 }
 
+// Shrinking warps (a random-resized crop of 96 px images to 24 px: scales up to 4, so mip levels
+// 0-2 side by side in one batch) on the GPU as on the CPU.
+TEST(CudaAugment, ShrinkingWarpsMatchTheCpu) {
+  if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";
+  const torch::Device gpu = resolve_device("cuda", odyssey::testing::rank(), "test");
+  torch::manual_seed(8);
+  const auto images = torch::randint(0, 256, {32, 96, 96, 3}, torch::kLong).to(torch::kUInt8);
+  const Normalize norm{{0.5, 0.45, 0.4}, {0.25, 0.25, 0.25}};
+  AugmentConfig cfg;
+  cfg.image_size = 24, cfg.rrc_scale_min = 0.08, cfg.rotate_deg = 10;
+  const auto cpu = augment_train(images, cfg, norm, 3);
+  const auto on_gpu = augment_train(images.to(gpu), cfg, norm, 3);
+  expect_same_images(on_gpu, cpu);
+}
+
 // The pad-crop on a GPU batch is one gather (on the CPU, row copies): exact, the same pixels.
 TEST(CudaAugment, PadCropEqualsTheCpuExactly) {
   if (!cuda_usable()) GTEST_SKIP() << "LibTorch without CUDA, or no GPU";

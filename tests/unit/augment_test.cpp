@@ -315,6 +315,23 @@ TEST(AugmentOps, DrawsFollowTheImageNotTheRank) {
       << "another step draws other numbers";
 }
 
+TEST(Augment, AWarpWithoutACropFramesNonSquareImagesAtOneScale) {
+  // 12 x 16 at image_size 8 with a rotation of (nearly) nothing: output pixels map to source ones
+  // at one scale for both axes, 1.5 (the shorter side fits, the centre square), not 2 x 1.5 (the
+  // whole image squeezed).
+  torch::manual_seed(6);
+  auto img = torch::randint(0, 256, {2, 12, 16, 3}, torch::kByte);
+  Normalize norm{{0.0, 0.0, 0.0}, {1.0, 1.0, 1.0}};
+  AugmentConfig cfg;
+  cfg.hflip = false, cfg.image_size = 8, cfg.rotate_deg = 1e-9;
+  const auto train = augment_train(img, cfg, norm, 1);
+  const auto x = to_float_nchw(img);
+  const auto centre = warp(x, one_matrix({1.5, 0, 0, 0, 1.5, 0, 0, 0, 1}).repeat({2, 1, 1}), 8, 8);
+  const auto squeezed = warp(x, one_matrix({2, 0, 0, 0, 1.5, 0, 0, 0, 1}).repeat({2, 1, 1}), 8, 8);
+  EXPECT_LE((train - centre).abs().max().item<double>(), 1e-4);
+  EXPECT_GT((train - squeezed).abs().max().item<double>(), 0.05);
+}
+
 TEST(Augment, EvalCropFollowsTimmAndTorchvisionRounding) {
   // 300 x 400 at 224 with eval_crop 0.9: the shorter side to floor(224 / 0.9) = 248 (timm's
   // scale_size), the longer to int(248 x 400 / 300) = 330, the centre 224 square at rows 12 and

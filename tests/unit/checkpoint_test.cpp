@@ -55,6 +55,7 @@ CheckpointData make(int64_t step, torch::nn::Module& m, Optimizer& opt) {
   d.trainer.eval_top1 = 0.5;
   d.trainer.eval_step = step - 3;
   d.trainer.skipped_steps = 2;
+  d.trainer.random_streams = kRandomStreams;
   d.trainer.input_mean = {0.2860402, 0.1};
   d.trainer.input_std = {0.3530239, 0.2};
   return d;
@@ -78,6 +79,7 @@ TEST(Checkpoint, SaveLoadGivesIdenticalTensors) {
   EXPECT_EQ(back.trainer.eval_top1, 0.5);
   EXPECT_EQ(back.trainer.eval_step, 120);
   EXPECT_EQ(back.trainer.skipped_steps, 2);
+  EXPECT_EQ(back.trainer.random_streams, kRandomStreams);
   EXPECT_EQ(back.trainer.model_name, "fmnist_cnn");
   EXPECT_EQ(back.trainer.config_toml, "[run]\nname = \"x\"\n");
   EXPECT_EQ(back.trainer.input_mean, (std::vector<double>{0.2860402, 0.1}));
@@ -145,8 +147,10 @@ TEST(Checkpoint, ChangedTrainerAttributesAndTensorsWithoutCrcAreDamage) {
     h5::Handle tr(H5Gopen2(f, "trainer", H5P_DEFAULT), H5Gclose);
     ASSERT_GE(H5Adelete(tr, "crc32"), 0);
     ASSERT_GE(H5Adelete(tr, "skipped_steps"), 0);
+    ASSERT_GE(H5Adelete(tr, "random_streams"), 0);
   }
   EXPECT_EQ(read_checkpoint(dir / "old.h5").trainer.skipped_steps, 0);
+  EXPECT_EQ(read_checkpoint(dir / "old.h5").trainer.random_streams, 1) << "before the attribute: 1";
 }
 
 TEST(Checkpoint, WeightsFilesCarryTheNormalisationAndABrokenOneIsNamed) {

@@ -44,7 +44,12 @@ TEST(Device, GpuEvidenceNamesWhatShowsGpus) {
     EXPECT_EQ(gpu_evidence(), "SLURM_STEP_GPUS=2,3");
   }
   const bool dev = ::access("/dev/nvidia0", F_OK) == 0;
-  EXPECT_EQ(gpu_evidence(), dev ? "/dev/nvidia0" : "");
+  {
+    ScopedEnv outside("SLURM_JOB_ID", std::nullopt);
+    EXPECT_EQ(gpu_evidence(), dev ? "/dev/nvidia0" : "");
+  }
+  ScopedEnv job_id("SLURM_JOB_ID", "42");  // a SLURM job without GPU variables asked for none
+  EXPECT_EQ(gpu_evidence(), "");
 }
 
 TEST(Device, CpuChoiceReason) {  // every branch where a GPU is usable, the first two elsewhere

@@ -83,6 +83,19 @@ TEST(EpochPlan, RepeatedAugmentationTakesAThirdOfThePermutationThreeTimesInARow)
   EXPECT_EQ(static_cast<int64_t>(copies.size()), (31 * 32 + 2) / 3) << "a third of the data, each three times";
 }
 
+TEST(EpochPlan, SeedsOfDistinctTuplesAreDistinct) {
+  // Every (run seed, epoch, step) of 4 seeds x 12 epochs x 468 steps (the quickstart's) gets its
+  // own step seed (the chain before 2026-12-02 gave 480 per run seed: epochs reused each other's),
+  // and epoch orders of different run seeds differ.
+  std::set<uint64_t> seen;
+  for (uint64_t seed = 0; seed < 4; ++seed)
+    for (uint64_t epoch = 0; epoch < 12; ++epoch)
+      for (uint64_t step = 0; step < 468; ++step) seen.insert(mix_seed({seed, epoch, step}));
+  EXPECT_EQ(seen.size(), 4u * 12 * 468);
+  EXPECT_NE(mix_seed({1, 0}), mix_seed({0, 3}));
+  EXPECT_NE(EpochPlan::permutation(100, 1, 0), EpochPlan::permutation(100, 0, 3));
+}
+
 TEST(EpochPlan, PositionsNameEachSamplesPlaceInTheGlobalBatch) {
   // The sample at rank r's position i is the single rank's sample at positions()[i]: contiguous
   // slices, and strided ones under repeated augmentation.
@@ -111,9 +124,10 @@ TEST(EpochPlan, PureFunctionOfSeedAndEpoch) {
   EXPECT_NE(EpochPlan::permutation(500, 1, 0), EpochPlan::permutation(500, 1, 1));
   EXPECT_NE(EpochPlan::permutation(500, 1, 0), EpochPlan::permutation(500, 2, 0));
   // The order, worked out by an independent Python implementation of the same splitmix64 +
-  // Fisher-Yates definition; it also guards against accidental changes, which would break the
-  // resume of runs started with an earlier build.
-  EXPECT_EQ(EpochPlan::permutation(10, 0, 0), (std::vector<int64_t>{6, 3, 7, 1, 5, 9, 4, 8, 2, 0}));
+  // Fisher-Yates definition (mix_seed of 2026-12-02: each value through the output function); it
+  // also guards against accidental changes, which would break the resume of runs started with an
+  // earlier build (a deliberate change bumps kRandomStreams, which the resume warns about).
+  EXPECT_EQ(EpochPlan::permutation(10, 0, 0), (std::vector<int64_t>{2, 4, 9, 6, 3, 8, 5, 0, 1, 7}));
 }
 
 TEST(EpochPlan, TooFewSamplesForOneGlobalBatch) {
