@@ -64,7 +64,7 @@ struct Unpacker {
 template <typename Io>
 void trainer_fields(TrainerState& s, Io&& io) {
   for (int64_t* v : {&s.step, &s.epoch, &s.step_in_epoch, &s.samples_seen, &s.world_size,
-                     &s.batch_size, &s.eval_step, &s.skipped_steps, &s.train_samples})
+                     &s.batch_size, &s.eval_step, &s.skipped_steps, &s.train_samples, &s.random_streams})
     io(*v);
   io(s.eval_top1);
   for (std::string* v : {&s.model_name, &s.config_toml, &s.code_version}) io(*v);

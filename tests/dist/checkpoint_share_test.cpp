@@ -22,7 +22,8 @@ CheckpointData every_field_set() {
   CheckpointData d;
   d.trainer = {/*step=*/41, /*epoch=*/3, /*step_in_epoch=*/7, /*samples_seen=*/5248, /*world_size=*/4,
                /*batch_size=*/32, "tiny_cnn", "[run]\nname = \"x\"\n", /*eval_top1=*/0.8125,
-               /*eval_step=*/40, /*skipped_steps=*/2, /*train_samples=*/60000, "v1-2-g3", {0.25, 0.5}, {0.3, 0.4}};
+               /*eval_step=*/40, /*skipped_steps=*/2, /*train_samples=*/60000, "v1-2-g3", {0.25, 0.5}, {0.3, 0.4},
+               /*random_streams=*/kRandomStreams};
   torch::manual_seed(3);
   d.model = {{"features.0.weight", torch::randn({4, 1, 3, 3})}, {"bn.num_batches_tracked", torch::tensor(9L)}};
   d.optimizer = {{"features.0.weight/exp_avg", torch::randn({4, 1, 3, 3})},
@@ -98,5 +99,6 @@ TEST(CheckpointShare, TheDescriptionRoundTripsOnOneProcess) {
   EXPECT_EQ(describe_checkpoint(back), bytes);
   EXPECT_EQ(back.trainer.input_mean, d.trainer.input_mean);
   EXPECT_EQ(back.trainer.train_samples, 60000);
+  EXPECT_EQ(back.trainer.random_streams, kRandomStreams);
   EXPECT_THROW(allocate_described(bytes.substr(0, bytes.size() - 1)), Error);
 }
