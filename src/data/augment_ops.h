@@ -27,8 +27,9 @@ torch::Tensor random_warps(int64_t height, int64_t width, const AugmentConfig& c
 
 // Resamples every image through its matrix (bilinear, zeros outside the image, the edge pixels
 // up to its border; a matrix that shrinks by 2^L or more at the centre samples an antialiased
-// copy halved L times). The identity returns the image; a 90-degree rotation returns torch::rot90. With an output size, output pixels are
-// counted in the output's own units about its centre and mapped by the matrix into the source's.
+// copy halved L times). The identity returns the image; a 90-degree rotation returns
+// torch::rot90. With an output size, output pixels are counted in the output's own units about
+// its centre and mapped by the matrix into the source's.
 torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices);
 torch::Tensor warp(const torch::Tensor& images, const torch::Tensor& matrices, int64_t out_h,
                    int64_t out_w);
