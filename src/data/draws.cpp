@@ -12,14 +12,6 @@ namespace odyssey {
 
 namespace {
 
-constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
-
-uint64_t mix64(uint64_t z) {  // splitmix64's output function
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 double unit(uint64_t v) { return static_cast<double>(v >> 11) * 0x1.0p-53; }  // [0, 1)
 
 }  // namespace
@@ -35,7 +27,10 @@ Draws Draws::for_batch(uint64_t seed, int64_t n) {
   return Draws(seed, std::move(keys), mix_seed({seed, 0x6261746368ULL}));
 }
 
-uint64_t Draws::at(size_t image, uint64_t column) const { return mix64(state_[image] + (column + 1) * kGolden); }
+uint64_t Draws::at(size_t image, uint64_t column) const {
+  uint64_t state = state_[image] + column * 0x9E3779B97F4A7C15ULL;  // the stream's column-th step
+  return splitmix64(state);
+}
 
 torch::Tensor Draws::columns(int64_t k) {
   auto out = torch::empty({size(), k}, torch::kDouble);

@@ -6,14 +6,12 @@
 
 namespace odyssey {
 
-namespace {
 uint64_t splitmix64(uint64_t& state) {
   uint64_t z = (state += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
-}  // namespace
 
 uint64_t mix_seed(std::initializer_list<uint64_t> values) {
   // Each value joins through splitmix64's whole output function (a bijection, full avalanche):

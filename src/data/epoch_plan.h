@@ -71,6 +71,9 @@ class EpochPlan {
 // sample is evaluated exactly once across ranks. Returns {begin, end}.
 std::pair<int64_t, int64_t> eval_range(int64_t num_samples, int world_size, int rank);
 
+// splitmix64: advances state by the golden-ratio increment and returns its mixed output.
+uint64_t splitmix64(uint64_t& state);
+
 // A 64-bit mix of several values, each through splitmix64's output function in turn: seeds for
 // per-step random streams (distinct tuples give distinct seeds but for 2^-64 chances).
 uint64_t mix_seed(std::initializer_list<uint64_t> values);

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -159,17 +160,28 @@ MacCounter::~MacCounter() {
   t_inside = false;
 }
 
-MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t height, int64_t width) {
+namespace {
+
+// MACs of one eval-mode reference forward of a [1, channels, height, width] zero image on the
+// device of the model's parameters: in inference mode, or with autograd on (the backward's
+// products counted too, MacCount::backward).
+MacCount count_macs(Classifier& model, int64_t channels, int64_t height, int64_t width, bool autograd) {
   const auto params = model.parameters();
   const auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
   model.eval();
-  c10::InferenceMode inference;
-  auto x = torch::zeros({1, channels, height, width > 0 ? width : height},
-                        torch::TensorOptions().device(device));
+  std::optional<c10::InferenceMode> inference;
+  if (!autograd) inference.emplace();
+  auto x = torch::zeros({1, channels, height, width}, torch::TensorOptions().device(device));
   ReferenceForward architecture;  // all the reference computes (models/classifier.h)
   MacCounter counter;
   model.forward(x);
   return counter.count();
+}
+
+}  // namespace
+
+MacCount count_forward_macs(Classifier& model, int64_t channels, int64_t height, int64_t width) {
+  return count_macs(model, channels, height, width > 0 ? width : height, /*autograd=*/false);
 }
 
 namespace {
@@ -180,14 +192,7 @@ int64_t backward_macs(Classifier& model, const ModelOptions& options, int64_t he
                       const std::vector<std::string>& frozen) {
   const std::set<std::string> names(frozen.begin(), frozen.end());
   for (auto& p : model.named_parameters()) p.value().set_requires_grad(names.count(p.key()) == 0);
-  const auto params = model.parameters();
-  const auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
-  model.eval();
-  auto x = torch::zeros({1, options.in_channels, height, width}, torch::TensorOptions().device(device));
-  ReferenceForward architecture;
-  MacCounter counter;
-  model.forward(x);
-  return counter.count().backward;
+  return count_macs(model, options.in_channels, height, width, /*autograd=*/true).backward;
 }
 
 double share(Classifier& model, const ModelOptions& options, int64_t height, int64_t width,
