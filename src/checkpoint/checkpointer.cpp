@@ -102,8 +102,19 @@ int Checkpointer::remove_stale_temporaries() const {
   int n = 0;
   std::error_code ec;
   if (!fs::is_directory(run_dir_, ec)) return 0;
-  for (const auto& e : fs::directory_iterator(run_dir_, ec))
-    if (e.path().extension() == ".tmp" && fs::remove(e.path(), ec)) ++n;
+  const auto now = fs::file_time_type::clock::now();
+  for (const auto& e : fs::directory_iterator(run_dir_, ec)) {
+    if (e.path().extension() != ".tmp") continue;
+    // A checkpoint's temporary (ckpt-*.h5.tmp) is only ever this run's, whose folder lock this
+    // trainer holds. A text file's (write_text_atomically: report.md.<host>-<pid>-<n>.tmp) may be
+    // a live `trainer report`'s on another node, renamed milliseconds after it appears: only one
+    // untouched for a minute is a killed write's.
+    const bool checkpoint_tmp = e.path().stem().extension() == ".h5";
+    std::error_code age_ec;
+    const auto modified = fs::last_write_time(e.path(), age_ec);
+    if (!checkpoint_tmp && (age_ec || now - modified < std::chrono::minutes(1))) continue;
+    if (fs::remove(e.path(), ec)) ++n;
+  }
   return n;
 }
 

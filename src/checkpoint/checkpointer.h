@@ -70,7 +70,8 @@ class Checkpointer {
                               const std::vector<std::string>& copies = {},
                               const std::vector<std::string>& moves = {}) const;
 
-  // Removes *.tmp files left by a write that was killed; returns how many.
+  // Removes *.tmp files left by a write that was killed (a checkpoint's always, a text file's
+  // once a minute old: another process may be writing it); returns how many.
   int remove_stale_temporaries() const;
 
  private:

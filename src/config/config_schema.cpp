@@ -353,7 +353,8 @@ const std::vector<Field>& schema() {
                    "memory without blocking, and augmented there with the same random draws), "
                    "\"cpu\" = the CPU, the float batch copied after"),
       int_field("augment", "crop_padding", REF(augment.crop_padding), 0, 1024,
-                "random crop after zero padding by N pixels (0 = off)"),
+                "random crop after zero padding by N pixels (0 = off; below the images' "
+                "shorter side)"),
       float_field("augment", "rrc_scale_min", REF(augment.rrc_scale_min), 0.0, 1.0,
                   "random-resized-crop as torchvision's: area fraction of the stored image "
                   "uniform in [min, 1], aspect ratio (in pixels) log-uniform in [3/4, 4/3], the "

@@ -80,6 +80,14 @@ Trainer::Trainer(Config config, Communicator& comm, torch::Device device,
             ODY_MSG(cfg_.source << ": model.num_classes = " << num_classes_ << " but dataset '"
                                 << cfg_.data.path << "' has " << index.num_classes << " classes"),
             "set model.num_classes = 0 to take it from the dataset");
+  // A padding of the shorter side or more lets the random offset place the crop outside the
+  // image: all-zero (after normalising: constant) training images, rarely meant.
+  ODY_CHECK(!training || cfg_.augment.crop_padding < std::min(index.height, index.width),
+            ODY_MSG(cfg_.source << ": augment.crop_padding = " << cfg_.augment.crop_padding
+                                << " is not smaller than the " << index.height << "x" << index.width
+                                << " images of dataset '" << cfg_.data.path
+                                << "': some random crops would hold no pixel of the image"),
+            "pad by less than the shorter side (CIFAR recipes pad 4 px at 32 px)");
 
   // Model: the same initial weights on every rank (seeded, then rank 0's broadcast).
   torch::manual_seed(cfg_.run.seed);

@@ -22,6 +22,8 @@ expect_error "with its command-line overrides: train.batch_size = 64 on 2 rank(s
 expect_error "with its command-line overrides: optim.layer_decay = 0.5 needs a ViT or EfficientNet" configs/quickstart.toml data.path="$DATA" optim.layer_decay=0.5 model.name=resnet18
 expect_error "with its command-line overrides: model.reset_head = true without model.init_from" configs/quickstart.toml model.reset_head=true
 expect_error "model.dropout = -0.5 is neither -1 (the architecture's default) nor a rate in [0, 0.99]" configs/quickstart.toml model.dropout=-0.5
+expect_error "overrides: augment.crop_padding = 28 is not smaller than the 28x28 images of dataset" \
+  configs/quickstart.toml data.path="$DATA" augment.crop_padding=28
 # run.name is a folder under run.out_dir (sweep/lr1 nests): an unset $NAME, "..", or an absolute
 # path would write beside other runs or outside run.out_dir.
 expect_error "run.name = \"\" is not a folder under run.out_dir" configs/quickstart.toml run.name=

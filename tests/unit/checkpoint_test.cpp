@@ -368,8 +368,18 @@ TEST(Checkpointer, KeepEveryKeepsMultiplesBeyondKeepLast) {
   EXPECT_EQ(names, (std::vector<std::string>{"ckpt-step0000000020.h5", "ckpt-step0000000040.h5",
                                              "ckpt-step0000000050.h5", "ckpt-step0000000060.h5.tmp",
                                              "latest"}));
-  EXPECT_EQ(ck.remove_stale_temporaries(), 1);
+  // A text temporary as write_text_atomically names it: a live writer's (fresh) stays, a
+  // killed one's (a minute old) goes.
+  const auto live = dir / "report.md.node-1.cluster-4242-0.tmp";
+  const auto killed = dir / "report.md.node-2-77-3.tmp";
+  std::ofstream(live) << "being written";
+  std::ofstream(killed) << "half";
+  std::filesystem::last_write_time(killed, std::filesystem::file_time_type::clock::now() -
+                                                     std::chrono::seconds(61));
+  EXPECT_EQ(ck.remove_stale_temporaries(), 2);
   EXPECT_FALSE(std::filesystem::exists(dir / "ckpt-step0000000060.h5.tmp"));
+  EXPECT_FALSE(std::filesystem::exists(killed));
+  EXPECT_TRUE(std::filesystem::exists(live));
 }
 
 TEST(Checkpointer, SetAsideAfterMovesTheNewerBranchSoRetentionKeepsTheResumedOne) {
