@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "data/augment_ops.h"
+#include "data/normalize_u8.h"
 
 namespace odyssey {
 
@@ -84,12 +85,11 @@ torch::Tensor crop_padded(const torch::Tensor& images, int64_t pad, const torch:
   return padded.gather(2, index).view({b, c, h, w});
 }
 
-TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Tensor& labels,
-                                int64_t classes, const AugmentConfig& cfg, const Normalize& norm,
-                                Draws& draws) {
+namespace {
+// The stages up to normalisation (crop, warp or resize, flip, RandAugment, colour) as tensor ops.
+torch::Tensor geometry_and_colour(const torch::Tensor& images_u8, const AugmentConfig& cfg,
+                                  const Normalize& norm, Draws& draws) {
   auto x = to_float_nchw(images_u8);
-  ODY_CHECK(draws.size() == x.size(0),
-            ODY_MSG("augment_train_batch: draws for " << draws.size() << " images, a batch of " << x.size(0)), "");
   if (cfg.crop_padding > 0) {
     auto dy = draws.randint(2 * cfg.crop_padding + 1);
     auto dx = draws.randint(2 * cfg.crop_padding + 1);
@@ -124,7 +124,36 @@ TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Ten
   if (cfg.brightness > 0 || cfg.contrast > 0 || cfg.saturation > 0 || cfg.hue > 0 ||
       cfg.grayscale_p > 0)
     x = colour_jitter(x, cfg, draws);
-  x = normalize(std::move(x), norm);
+  return normalize(std::move(x), norm);
+}
+
+// CPU bytes with at most a pad-crop and a flip before normalisation (no warp, resize,
+// RandAugment or colour): one table-lookup pass (data/normalize_u8.h), bit-identical, the same draws.
+bool light_on_cpu(const torch::Tensor& images_u8, const AugmentConfig& cfg) {
+  const bool resized = cfg.image_size > 0 && (cfg.image_size != images_u8.size(1) || cfg.image_size != images_u8.size(2));
+  return images_u8.is_cpu() && images_u8.scalar_type() == torch::kByte && !cfg.warps() && !resized &&
+         cfg.randaugment_n == 0 && cfg.brightness <= 0 && cfg.contrast <= 0 && cfg.saturation <= 0 &&
+         cfg.hue <= 0 && cfg.grayscale_p <= 0;
+}
+}  // namespace
+
+TrainInputs augment_train_batch(const torch::Tensor& images_u8, const torch::Tensor& labels,
+                                int64_t classes, const AugmentConfig& cfg, const Normalize& norm,
+                                Draws& draws) {
+  ODY_CHECK(draws.size() == images_u8.size(0),
+            ODY_MSG("augment_train_batch: draws for " << draws.size() << " images, a batch of " << images_u8.size(0)), "");
+  torch::Tensor x;
+  if (light_on_cpu(images_u8, cfg)) {
+    torch::Tensor dy, dx, flips;  // drawn in the general path's order
+    if (cfg.crop_padding > 0) {
+      dy = draws.randint(2 * cfg.crop_padding + 1);
+      dx = draws.randint(2 * cfg.crop_padding + 1);
+    }
+    if (cfg.hflip) flips = draws.uniform() < 0.5;
+    x = normalize_u8(images_u8, norm, cfg.crop_padding, dy, dx, flips);
+  } else {
+    x = geometry_and_colour(images_u8, cfg, norm, draws);
+  }
   if (cfg.erasing_p > 0)
     x = random_erasing(x, cfg.erasing_p, draws, ErasingForm::kAuto, cfg.erasing_mode == "pixel");
   TrainInputs out;
@@ -151,15 +180,17 @@ torch::Tensor augment_train(const torch::Tensor& images_u8, const AugmentConfig&
 }
 
 torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm) {
+  if (images_u8.is_cpu() && images_u8.scalar_type() == torch::kByte) return normalize_u8(images_u8, norm);
   return normalize(to_float_nchw(images_u8), norm);
 }
 
 torch::Tensor prepare_eval(const torch::Tensor& images_u8, const Normalize& norm,
                            const AugmentConfig& cfg) {
-  auto x = to_float_nchw(images_u8);
-  const int64_t out_h = cfg.image_size > 0 ? cfg.image_size : x.size(2);
-  const int64_t out_w = cfg.image_size > 0 ? cfg.image_size : x.size(3);
-  return normalize(resize_centre_crop(x, out_h, out_w, cfg.eval_crop), norm);
+  const int64_t out_h = cfg.image_size > 0 ? cfg.image_size : images_u8.size(1);
+  const int64_t out_w = cfg.image_size > 0 ? cfg.image_size : images_u8.size(2);
+  if (out_h == images_u8.size(1) && out_w == images_u8.size(2) && cfg.eval_crop == 1.0)
+    return prepare_eval(images_u8, norm);  // identity geometry
+  return normalize(resize_centre_crop(to_float_nchw(images_u8), out_h, out_w, cfg.eval_crop), norm);
 }
 
 torch::Tensor resize_centre_crop(const torch::Tensor& images, int64_t out_h, int64_t out_w, double crop) {

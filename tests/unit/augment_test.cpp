@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "common/error.h"
 #include "data/augment.h"
+#include "data/normalize_u8.h"
 
 using namespace odyssey;
 
@@ -69,6 +71,48 @@ TEST(Augment, DeterministicFromSeedAndNormalised) {
   AugmentConfig off;
   off.hflip = false;
   EXPECT_TRUE(torch::allclose(augment_train(img, off, norm, 1), e));
+}
+
+// The one-pass byte path (data/normalize_u8.h) equals the stages as tensor ops bit for bit: crop
+// only, flip only, both, neither; one and three channels; padding wider than the image.
+TEST(Augment, OnePassBytePathEqualsTheTensorStagesExactly) {
+  torch::manual_seed(5);
+  const int64_t b = 48, pad = 4;
+  const Normalize norm1{{0.2860}, {0.3530}}, norm3{{0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}};
+  for (const auto& shape : {std::vector<int64_t>{b, 28, 28, 1}, std::vector<int64_t>{b, 9, 5, 3},
+                            std::vector<int64_t>{b, 3, 3, 3}}) {
+    const auto img = torch::randint(0, 256, shape, torch::kByte);
+    const Normalize& norm = shape[3] == 1 ? norm1 : norm3;
+    const auto mean = torch::tensor(norm.mean, torch::kDouble).to(torch::kFloat).view({1, -1, 1, 1});
+    const auto stdv = torch::tensor(norm.std, torch::kDouble).to(torch::kFloat).view({1, -1, 1, 1});
+    const auto dy = torch::randint(0, 2 * pad + 1, {b}, torch::kLong);
+    const auto dx = torch::randint(0, 2 * pad + 1, {b}, torch::kLong);
+    const auto flips = torch::rand({b}) < 0.5;
+    for (int stages = 0; stages < 4; ++stages) {
+      const bool crop = stages & 1, flip = stages & 2;
+      auto want = to_float_nchw(img);
+      if (crop) want = crop_padded(want, pad, dy, dx);
+      if (flip) want = flip_where(want, flips);
+      want = want.sub_(mean).div_(stdv);
+      const auto got = normalize_u8(img, norm, crop ? pad : 0, crop ? dy : torch::Tensor(),
+                                    crop ? dx : torch::Tensor(), flip ? flips : torch::Tensor());
+      EXPECT_TRUE(torch::equal(got, want)) << "shape " << c10::IntArrayRef(shape) << ", crop " << crop << ", flip " << flip;
+    }
+  }
+  // The trainer's entry point takes it for pad-crop and flip, with the general path's draws.
+  const auto img = torch::randint(0, 256, {b, 28, 28, 1}, torch::kByte);
+  AugmentConfig cfg;
+  cfg.hflip = true;
+  cfg.crop_padding = 2;
+  Draws draws = Draws::for_batch(7, b);
+  const auto dy7 = draws.randint(5), dx7 = draws.randint(5);
+  const auto flips7 = draws.uniform() < 0.5;
+  const auto mean = torch::tensor(norm1.mean, torch::kDouble).to(torch::kFloat).view({1, 1, 1, 1});
+  const auto stdv = torch::tensor(norm1.std, torch::kDouble).to(torch::kFloat).view({1, 1, 1, 1});
+  const auto want = flip_where(crop_padded(to_float_nchw(img), 2, dy7, dx7), flips7).sub_(mean).div_(stdv);
+  EXPECT_TRUE(torch::equal(augment_train(img, cfg, norm1, 7), want));
+  EXPECT_TRUE(torch::equal(prepare_eval(img, norm1), to_float_nchw(img).sub_(mean).div_(stdv)));
+  EXPECT_THROW(normalize_u8(img, norm3), Error);  // three channels' statistics for one channel
 }
 
 // ---- The warp, colour, erasing and mixing stages (data/augment_ops.h) ----
