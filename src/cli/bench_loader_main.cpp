@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
               "       build/bench_loader --synthetic N,SIDE [--dir DIR] ...   (see the top of bench_loader_main.cpp)");
     return 0;
   }
+  configure_allocator();  // as the trainer: without it, fresh pages per batch made runs bimodal
   h5::quiet_errors();
   try {
     Args a = parse(argc, argv);
